@@ -1,0 +1,44 @@
+/**
+ * Test harness: every test file that imports this module first runs in fresh network and mount
+ * namespaces of its own. It re-executes the file under `unshare`, so nothing a test does can touch
+ * the host's interfaces or mounts; the namespaces vanish with the process, whatever happens.
+ * Root uses `unshare -n -m`; an unprivileged developer gets a user namespace mapped to root.
+ */
+import { spawnSync, execFileSync } from 'node:child_process';
+
+if (process.env.QBH_TEST_NETNS !== '1') {
+  const userns = process.getuid?.() === 0 ? [] : ['--user', '--map-root-user'];
+  const r = spawnSync(
+    'unshare',
+    [...userns, '--net', '--mount', '--propagation', 'private', '--', process.execPath, ...process.execArgv, ...process.argv.slice(1)],
+    { stdio: 'inherit', env: { ...process.env, QBH_TEST_NETNS: '1' } },
+  );
+  if (r.error) {
+    console.error(`harness: cannot create a network namespace (${r.error.message})`);
+    process.exit(1);
+  }
+  process.exit(r.status ?? 128 + 1);
+}
+execFileSync('ip', ['link', 'set', 'lo', 'up']);
+
+/** Runs `ip -j ARGS` in the test's namespace and returns the parsed JSON. */
+export function ipj<T = any>(...args: string[]): T {
+  const out = execFileSync('ip', ['-j', ...args], { encoding: 'utf8' });
+  return (out.trim() === '' ? [] : JSON.parse(out)) as T;
+}
+
+/** Runs `bridge -j ARGS` and returns the parsed JSON. */
+export function bridgej<T = any>(...args: string[]): T {
+  const out = execFileSync('bridge', ['-j', ...args], { encoding: 'utf8' });
+  return (out.trim() === '' ? [] : JSON.parse(out)) as T;
+}
+
+/** Runs a command, returns stdout; throws on a non-zero exit. */
+export function sh(cmd: string, ...args: string[]): string {
+  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** Names of all links in the namespace. */
+export function linkNames(): string[] {
+  return ipj<{ ifname: string }[]>('link', 'show').map((l) => l.ifname);
+}
