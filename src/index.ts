@@ -1,0 +1,99 @@
+/**
+ * qbh: Linux bridges and tap devices over rtnetlink, for virtualization.
+ *
+ * The functions here use a shared handle, opened on first use; an {@link Rtnl} opened with
+ * `await Rtnl.open()` gives the same methods on a socket of your own.
+ *
+ * ```ts
+ * import { createBridge, addAddress, setLink, listBridges, deleteBridge } from 'qbh';
+ * await createBridge('br0', { mtu: 1500 });
+ * await addAddress('br0', '10.0.0.1/24');
+ * await setLink('veth0', { master: 'br0', up: true });
+ * console.log(await listBridges());
+ * await deleteBridge('br0');
+ * ```
+ * @module qbh
+ */
+import { Rtnl, type Bridge, type CreateBridgeOptions, type LinkFilter, type LinkRef, type SetLinkOptions } from './netlink/rtnl.js';
+import type { Address, BridgePort, Link } from './netlink/iproute.js';
+
+export { Rtnl, parseCidr } from './netlink/rtnl.js';
+export type { Bridge, CreateBridgeOptions, LinkFilter, LinkRef, SetLinkOptions } from './netlink/rtnl.js';
+export type { Address, BridgePort, Link } from './netlink/iproute.js';
+export { NetlinkError, NetlinkDecodeError, DumpInterruptedError, errnoName, strerror } from './netlink/errors.js';
+
+let shared: Rtnl | undefined;
+function handle(): Rtnl {
+  return (shared ??= Rtnl.openSync());
+}
+
+/** Closes the shared handle (it reopens on next use). */
+export function closeDefaultHandle(): void {
+  shared?.close();
+  shared = undefined;
+}
+
+/** Lists links, filtered by the kernel. Equivalent to `ip -j -d link show [type KIND] [master NAME]`. */
+export function listLinks(filter?: LinkFilter): Promise<Link[]> {
+  return handle().listLinks(filter);
+}
+
+/** One link by name or ifindex. Equivalent to `ip -j -d link show NAME`. */
+export function getLink(ref: LinkRef): Promise<Link> {
+  return handle().getLink(ref);
+}
+
+/** Creates a bridge, up by default. Equivalent to `ip link add NAME type bridge && ip link set NAME up`. */
+export function createBridge(name: string, opts?: CreateBridgeOptions): Promise<Bridge> {
+  return handle().createBridge(name, opts);
+}
+
+/** Deletes a link. Equivalent to `ip link delete NAME`. */
+export function deleteLink(ref: LinkRef): Promise<void> {
+  return handle().deleteLink(ref);
+}
+
+/** Deletes several links in one kernel request (via a temporary interface group). Equivalent to `ip link delete group N`. */
+export function deleteLinks(refs: LinkRef[]): Promise<void> {
+  return handle().deleteLinks(refs);
+}
+
+/** Deletes a bridge, and with `withPorts` its ports in the same request. Equivalent to `ip link delete NAME`. */
+export function deleteBridge(name: string, opts?: { withPorts?: boolean }): Promise<void> {
+  return handle().deleteBridge(name, opts);
+}
+
+/** Changes state, MTU, MAC, master and group in one request. Equivalent to `ip link set NAME up mtu N master BR`. */
+export function setLink(ref: LinkRef, opts: SetLinkOptions): Promise<void> {
+  return handle().setLink(ref, opts);
+}
+
+/** Every bridge with its ports and addresses. Equivalent to `ip -j -d link show type bridge` + `bridge -j -d link show`. */
+export function listBridges(): Promise<Bridge[]> {
+  return handle().listBridges();
+}
+
+/** One bridge with its ports and addresses. Equivalent to `ip -j -d link show NAME` + `bridge -j -d link show master NAME`. */
+export function getBridge(name: LinkRef): Promise<Bridge> {
+  return handle().getBridge(name);
+}
+
+/** Ports of all bridges, or of one. Equivalent to `bridge -j -d link show [master BR]`. */
+export function listBridgePorts(bridge?: LinkRef): Promise<BridgePort[]> {
+  return handle().listBridgePorts(bridge);
+}
+
+/** Adds an IPv4 or IPv6 address. Equivalent to `ip addr add CIDR dev LINK`. */
+export function addAddress(link: LinkRef, cidr: string): Promise<void> {
+  return handle().addAddress(link, cidr);
+}
+
+/** Removes an address. Equivalent to `ip addr del CIDR dev LINK`. */
+export function deleteAddress(link: LinkRef, cidr: string): Promise<void> {
+  return handle().deleteAddress(link, cidr);
+}
+
+/** Addresses of a link, or of all links. Equivalent to `ip -j addr show [dev LINK]`. */
+export function listAddresses(link?: LinkRef): Promise<Address[]> {
+  return handle().listAddresses(link);
+}

@@ -1,0 +1,118 @@
+/**
+ * Errors of the netlink layer.
+ * @module
+ */
+import { constants } from 'node:os';
+
+const ERRNO_NAMES = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
+
+/** The conventional name of an errno value: 17 → 'EEXIST'. */
+export function errnoName(errno: number): string {
+  return ERRNO_NAMES.get(errno) ?? `E${errno}`;
+}
+
+// Kernel strerror texts for the errno values rtnetlink returns (glibc's wording), so messages read
+// like the kernel's own words without an extra native call.
+const STRERROR: Record<string, string> = {
+  EPERM: 'Operation not permitted',
+  ENOENT: 'No such file or directory',
+  EINTR: 'Interrupted system call',
+  EIO: 'Input/output error',
+  EBADF: 'Bad file descriptor',
+  EAGAIN: 'Resource temporarily unavailable',
+  ENOMEM: 'Cannot allocate memory',
+  EACCES: 'Permission denied',
+  EBUSY: 'Device or resource busy',
+  EEXIST: 'File exists',
+  ENODEV: 'No such device',
+  ENOTDIR: 'Not a directory',
+  EINVAL: 'Invalid argument',
+  ENFILE: 'Too many open files in system',
+  EMFILE: 'Too many open files',
+  ENOTTY: 'Inappropriate ioctl for device',
+  ENOSPC: 'No space left on device',
+  ERANGE: 'Numerical result out of range',
+  ENAMETOOLONG: 'File name too long',
+  ELOOP: 'Too many levels of symbolic links',
+  ENOTSOCK: 'Socket operation on non-socket',
+  EMSGSIZE: 'Message too long',
+  EPROTONOSUPPORT: 'Protocol not supported',
+  EOPNOTSUPP: 'Operation not supported',
+  EAFNOSUPPORT: 'Address family not supported by protocol',
+  EADDRINUSE: 'Address already in use',
+  EADDRNOTAVAIL: 'Cannot assign requested address',
+  ENETDOWN: 'Network is down',
+  ENOBUFS: 'No buffer space available',
+  ENOTCONN: 'Transport endpoint is not connected',
+  ETIMEDOUT: 'Connection timed out',
+  EPIPE: 'Broken pipe',
+  E2BIG: 'Argument list too long',
+  ENXIO: 'No such device or address',
+  ENOTSUP: 'Operation not supported',
+};
+
+/** The C library's text for an errno value ('No such device'). */
+export function strerror(errno: number): string {
+  return STRERROR[errnoName(errno)] ?? `Unknown error ${errno}`;
+}
+
+/** Where a NetlinkError came from: the operation and the object it acted on. */
+export interface NetlinkErrorContext {
+  /** The API operation, e.g. 'createBridge'. */
+  op: string;
+  /** The link (or address) the operation acted on, e.g. 'br0'. */
+  target?: string;
+}
+
+/**
+ * The kernel refused a request. Carries the errno, its name, the operation and the target, and the
+ * kernel's extended-ack text when it gave one. The message reads
+ * `createBridge br0: File exists` or `setLink qb0: Invalid argument (mtu less than device minimum)`.
+ */
+export class NetlinkError extends Error {
+  override name = 'NetlinkError';
+  /** Positive errno, e.g. 17. */
+  readonly errno: number;
+  /** Its name, e.g. 'EEXIST'. */
+  readonly code: string;
+  /** The API operation that failed. */
+  readonly op: string;
+  /** The object it acted on, when there is one. */
+  readonly target: string | undefined;
+  /** The kernel's extended-ack message, when it gave one. */
+  readonly kernelMessage: string | undefined;
+  /** Offset into the request of the attribute the kernel objected to (NLMSGERR_ATTR_OFFS). */
+  readonly kernelOffset: number | undefined;
+
+  constructor(errno: number, ctx: NetlinkErrorContext, kernelMessage?: string, kernelOffset?: number) {
+    const what = ctx.target !== undefined ? `${ctx.op} ${ctx.target}` : ctx.op;
+    super(`${what}: ${strerror(errno)}${kernelMessage ? ` (${kernelMessage})` : ''}`);
+    this.errno = errno;
+    this.code = errnoName(errno);
+    this.op = ctx.op;
+    this.target = ctx.target;
+    this.kernelMessage = kernelMessage;
+    this.kernelOffset = kernelOffset;
+  }
+}
+
+/** Bytes that are not a well-formed netlink message. The only error the decoder throws. */
+export class NetlinkDecodeError extends Error {
+  override name = 'NetlinkDecodeError';
+}
+
+/**
+ * A dump kept being interrupted (NLM_F_DUMP_INTR: the set changed while it was read) after the
+ * bounded number of retries. `partial` holds the last, possibly inconsistent, result.
+ */
+export class DumpInterruptedError extends Error {
+  override name = 'DumpInterruptedError';
+  readonly code = 'EINTR';
+  constructor(
+    readonly op: string,
+    readonly attempts: number,
+    readonly partial: unknown[],
+  ) {
+    super(`${op}: dump interrupted ${attempts} times in a row (links changed while being listed)`);
+  }
+}

@@ -1,0 +1,464 @@
+/**
+ * Turns decoded rtnetlink messages into the objects iproute2 prints with `ip -j -d` and
+ * `bridge -j -d`: same snake_case keys, same value formats, so qbh's output compares 1:1.
+ * @module
+ */
+import { readFileSync } from 'node:fs';
+import type { AttrSet } from './attr.js';
+import { AF_INET, AF_INET6, IFF_RUNNING, IFF_UP } from './constants.js';
+import type { AddrMessage, LinkMessage } from './message.js';
+
+/** `bridge -j -d link show` objects: one bridge port. */
+export interface BridgePort {
+  ifindex: number;
+  link?: string;
+  ifname: string;
+  flags: string[];
+  mtu: number;
+  master: string;
+  /** STP state: disabled, listening, learning, forwarding or blocking. */
+  state: string;
+  priority: number;
+  cost: number;
+  hairpin?: boolean;
+  guard?: boolean;
+  root_block?: boolean;
+  fastleave?: boolean;
+  learning?: boolean;
+  flood?: boolean;
+  mcast_flood?: boolean;
+  bcast_flood?: boolean;
+  mcast_router?: number;
+  mcast_to_unicast?: boolean;
+  neigh_suppress?: boolean;
+  vlan_tunnel?: boolean;
+  isolated?: boolean;
+  locked?: boolean;
+  [key: string]: unknown;
+}
+
+/** `ip -j -d link show` objects. */
+export interface Link {
+  ifindex: number;
+  link?: string;
+  link_index?: number;
+  link_netnsid?: number;
+  ifname: string;
+  flags: string[];
+  mtu: number;
+  qdisc?: string;
+  master?: string;
+  operstate: string;
+  linkmode?: string;
+  group: string;
+  txqlen?: number;
+  link_type: string;
+  address?: string;
+  broadcast?: string;
+  promiscuity?: number;
+  allmulti?: number;
+  min_mtu?: number;
+  max_mtu?: number;
+  linkinfo?: {
+    info_kind?: string;
+    info_data?: Record<string, unknown>;
+    info_slave_kind?: string;
+    info_slave_data?: Record<string, unknown>;
+  };
+  inet6_addr_gen_mode?: string;
+  num_tx_queues?: number;
+  num_rx_queues?: number;
+  gso_max_size?: number;
+  gso_max_segs?: number;
+  tso_max_size?: number;
+  tso_max_segs?: number;
+  gro_max_size?: number;
+  altnames?: string[];
+  [key: string]: unknown;
+}
+
+/** `ip -j addr show` `addr_info` entries, plus the link they sit on. */
+export interface Address {
+  ifindex: number;
+  ifname: string;
+  family: 'inet' | 'inet6';
+  local: string;
+  /** The peer address, for point-to-point addresses only. */
+  address?: string;
+  prefixlen: number;
+  broadcast?: string;
+  scope: string;
+  label?: string;
+  valid_life_time: number;
+  preferred_life_time: number;
+  [flag: string]: unknown;
+}
+
+/** What the converters need to know about other links (names, flags), by ifindex. */
+export type LinkLookup = (ifindex: number) => { ifname: string; flags: number } | undefined;
+
+const OPERSTATES = ['UNKNOWN', 'NOTPRESENT', 'DOWN', 'LOWERLAYERDOWN', 'TESTING', 'DORMANT', 'UP'];
+const LINKMODES = ['DEFAULT', 'DORMANT', 'TESTING'];
+const PORT_STATES = ['disabled', 'listening', 'learning', 'forwarding', 'blocking'];
+const ADDR_GEN_MODES = ['eui64', 'none', 'stable_secret', 'random'];
+const LINK_TYPES: Record<number, string> = {
+  0: 'netrom', 1: 'ether', 24: 'ieee1394', 32: 'infiniband', 512: 'ppp', 768: 'ipip', 769: 'tunnel6',
+  772: 'loopback', 776: 'sit', 778: 'gre', 823: 'ip6gre', 0xfffe: 'none', 0xffff: 'void',
+};
+/** print_link_flags order (iproute2 ip/ipaddress.c). */
+const IFF_NAMES: [number, string][] = [
+  [0x8, 'LOOPBACK'], [0x2, 'BROADCAST'], [0x10, 'POINTOPOINT'], [0x1000, 'MULTICAST'], [0x80, 'NOARP'],
+  [0x200, 'ALLMULTI'], [0x100, 'PROMISC'], [0x400, 'MASTER'], [0x800, 'SLAVE'], [0x4, 'DEBUG'],
+  [0x8000, 'DYNAMIC'], [0x4000, 'AUTOMEDIA'], [0x2000, 'PORTSEL'], [0x20, 'NOTRAILERS'], [0x1, 'UP'],
+  [0x10000, 'LOWER_UP'], [0x20000, 'DORMANT'], [0x40000, 'ECHO'],
+];
+
+/** The `flags` array as iproute2 prints it; `mdown` when the link's lower device is down. */
+export function linkFlags(flags: number, mdown = false): string[] {
+  const out: string[] = [];
+  if (flags & IFF_UP && !(flags & IFF_RUNNING)) out.push('NO-CARRIER');
+  let rest = flags & ~IFF_RUNNING;
+  for (const [bit, name] of IFF_NAMES) {
+    if (rest & bit) {
+      out.push(name);
+      rest &= ~bit;
+    }
+  }
+  if (rest) out.push(rest.toString(16));
+  if (mdown) out.push('M-DOWN');
+  return out;
+}
+
+/** C's `%#llx`: "0" for zero, "0x…" otherwise (how iproute2 prints masks). */
+function hex0x(n: number): string {
+  return n === 0 ? '0' : `0x${n.toString(16)}`;
+}
+
+/**
+ * A bridge id as iproute2 prints it: `8000.aa:48:bb:61:62:62`. iproute2 prints the MAC octets
+ * with `%x`, so `02` shows as `2`; qbh keeps that form so the two compare 1:1.
+ */
+function bridgeIdString(id: unknown): string | undefined {
+  if (!id || typeof id !== 'object') return undefined;
+  const { priority, address } = id as { priority: number; address: string };
+  const mac = address.split(':').map((o) => parseInt(o, 16).toString(16)).join(':');
+  return `${priority.toString(16).padStart(4, '0')}.${mac}`;
+}
+
+/** Jiffies in USER_HZ (100) to seconds, as iproute2's `%.2f` timers. */
+const timer = (v: unknown): number | undefined => (typeof v === 'number' ? Math.round(v) / 100 : undefined);
+const bool = (v: unknown): boolean | undefined => (v === undefined ? undefined : v !== 0);
+
+function prune<T extends Record<string, unknown>>(o: T): T {
+  for (const k of Object.keys(o)) if (o[k] === undefined) delete o[k];
+  return o;
+}
+
+const idNames = new Map<string, Map<number, string>>();
+/** A uid or gid as a name from /etc/passwd or /etc/group, as iproute2 prints tap owners. */
+function idName(file: '/etc/passwd' | '/etc/group', id: number): string {
+  let names = idNames.get(file);
+  if (!names) {
+    names = new Map();
+    try {
+      for (const line of readFileSync(file, 'utf8').split('\n')) {
+        const f = line.split(':');
+        if (f.length > 2 && !names.has(Number(f[2]))) names.set(Number(f[2]), f[0]!);
+      }
+    } catch {
+      // no such file: ids print as numbers
+    }
+    idNames.set(file, names);
+  }
+  return names.get(id) ?? String(id);
+}
+
+function bridgeInfo(d: AttrSet): Record<string, unknown> {
+  const bo = d.multiBoolopt as { optval: number; optmask: number } | undefined;
+  return prune({
+    forward_delay: d.forwardDelay,
+    hello_time: d.helloTime,
+    max_age: d.maxAge,
+    ageing_time: d.ageingTime,
+    stp_state: d.stpState,
+    priority: d.priority,
+    vlan_filtering: d.vlanFiltering,
+    vlan_protocol: d.vlanProtocol === undefined ? undefined : d.vlanProtocol === 0x88a8 ? '802.1ad' : '802.1Q',
+    bridge_id: bridgeIdString(d.bridgeId),
+    root_id: bridgeIdString(d.rootId),
+    root_port: d.rootPort,
+    root_path_cost: d.rootPathCost,
+    topology_change: d.topologyChange,
+    topology_change_detected: d.topologyChangeDetected,
+    hello_timer: timer(d.helloTimer),
+    tcn_timer: timer(d.tcnTimer),
+    topology_change_timer: timer(d.topologyChangeTimer),
+    gc_timer: timer(d.gcTimer),
+    fdb_n_learned: d.fdbNLearned,
+    fdb_max_learned: d.fdbMaxLearned,
+    vlan_default_pvid: d.vlanDefaultPvid,
+    vlan_stats_enabled: d.vlanStatsEnabled,
+    vlan_stats_per_port: d.vlanStatsPerPort,
+    group_fwd_mask: typeof d.groupFwdMask === 'number' ? hex0x(d.groupFwdMask) : undefined,
+    group_addr: d.groupAddr,
+    mcast_snooping: d.mcastSnooping,
+    no_linklocal_learn: bo ? bo.optval & 1 : undefined,
+    mcast_vlan_snooping: bo ? (bo.optval >> 1) & 1 : undefined,
+    mst_enabled: bo && bo.optmask & 4 ? (bo.optval >> 2) & 1 : undefined,
+    mcast_router: d.mcastRouter,
+    mcast_query_use_ifaddr: d.mcastQueryUseIfaddr,
+    mcast_querier: d.mcastQuerier,
+    mcast_hash_elasticity: d.mcastHashElasticity,
+    mcast_hash_max: d.mcastHashMax,
+    mcast_last_member_cnt: d.mcastLastMemberCnt,
+    mcast_startup_query_cnt: d.mcastStartupQueryCnt,
+    mcast_last_member_intvl: d.mcastLastMemberIntvl,
+    mcast_membership_intvl: d.mcastMembershipIntvl,
+    mcast_querier_intvl: d.mcastQuerierIntvl,
+    mcast_query_intvl: d.mcastQueryIntvl,
+    mcast_query_response_intvl: d.mcastQueryResponseIntvl,
+    mcast_startup_query_intvl: d.mcastStartupQueryIntvl,
+    mcast_stats_enabled: d.mcastStatsEnabled,
+    mcast_igmp_version: d.mcastIgmpVersion,
+    mcast_mld_version: d.mcastMldVersion,
+    nf_call_iptables: d.nfCallIptables,
+    nf_call_ip6tables: d.nfCallIp6tables,
+    nf_call_arptables: d.nfCallArptables,
+  });
+}
+
+function tunInfo(d: AttrSet): Record<string, unknown> {
+  const multi = bool(d.multiQueue);
+  return prune({
+    type: d.type === 1 ? 'tun' : d.type === 2 ? 'tap' : 'unknown',
+    pi: bool(d.pi),
+    vnet_hdr: bool(d.vnetHdr),
+    multi_queue: multi,
+    numqueues: multi ? d.numQueues : undefined,
+    numdisabled: multi ? d.numDisabledQueues : undefined,
+    persist: bool(d.persist),
+    user: typeof d.owner === 'number' && d.owner !== 0xffffffff ? idName('/etc/passwd', d.owner) : undefined,
+    group: typeof d.group === 'number' && d.group !== 0xffffffff ? idName('/etc/group', d.group) : undefined,
+  });
+}
+
+/** IFLA_BRPORT_* as `ip -d link` prints them in info_slave_data. */
+function portSlaveInfo(d: AttrSet, lookup: LinkLookup): Record<string, unknown> {
+  return prune({
+    state: typeof d.state === 'number' ? PORT_STATES[d.state] ?? String(d.state) : undefined,
+    priority: d.priority,
+    cost: d.cost,
+    hairpin: bool(d.hairpin),
+    guard: bool(d.guard),
+    root_block: bool(d.rootBlock),
+    fastleave: bool(d.fastLeave),
+    learning: bool(d.learning),
+    flood: bool(d.flood),
+    id: typeof d.id === 'number' ? hex0x(d.id) : undefined,
+    no: typeof d.no === 'number' ? hex0x(d.no) : undefined,
+    designated_port: d.designatedPort,
+    designated_cost: d.designatedCost,
+    bridge_id: bridgeIdString(d.bridgeId),
+    root_id: bridgeIdString(d.rootId),
+    hold_timer: timer(d.holdTimer),
+    message_age_timer: timer(d.messageAgeTimer),
+    forward_delay_timer: timer(d.forwardDelayTimer),
+    topology_change_ack: d.topologyChangeAck,
+    config_pending: d.configPending,
+    proxy_arp: bool(d.proxyArp),
+    proxy_arp_wifi: bool(d.proxyArpWifi),
+    multicast_router: d.multicastRouter,
+    mcast_flood: bool(d.mcastFlood),
+    bcast_flood: bool(d.bcastFlood),
+    mcast_to_unicast: bool(d.mcastToUnicast),
+    neigh_suppress: bool(d.neighSuppress),
+    neigh_vlan_suppress: bool(d.neighVlanSuppress),
+    group_fwd_mask: typeof d.groupFwdMask === 'number' ? hex0x(d.groupFwdMask) : undefined,
+    group_fwd_mask_str: typeof d.groupFwdMask === 'number' ? `0x${d.groupFwdMask.toString(16)}` : undefined,
+    vlan_tunnel: bool(d.vlanTunnel),
+    isolated: bool(d.isolated),
+    locked: bool(d.locked),
+    mab: bool(d.mab),
+    backup_port: typeof d.backupPort === 'number' ? lookup(d.backupPort)?.ifname ?? `if${d.backupPort}` : undefined,
+    mcast_n_groups: d.mcastNGroups,
+    mcast_max_groups: d.mcastMaxGroups,
+    mcast_eht_hosts_limit: d.mcastEhtHostsLimit,
+    mcast_eht_hosts_cnt: d.mcastEhtHostsCnt,
+  });
+}
+
+function nameOf(lookup: LinkLookup, ifindex: number): string {
+  return lookup(ifindex)?.ifname ?? `if${ifindex}`;
+}
+
+/** The `link` / `link_index` / M-DOWN part that ip derives from IFLA_LINK. */
+function lowerLink(m: LinkMessage, lookup: LinkLookup): { fields: Partial<Link>; mdown: boolean } {
+  const a = m.attrs;
+  const lower = a.link as number | undefined;
+  if (!lower || lower === m.index) return { fields: {}, mdown: false };
+  if (a.linkNetnsid !== undefined) return { fields: { link_index: lower }, mdown: false };
+  const peer = lookup(lower);
+  return { fields: { link: peer?.ifname ?? `if${lower}` }, mdown: peer ? !(peer.flags & IFF_UP) : false };
+}
+
+/** An RTM_NEWLINK message as `ip -j -d link show` prints it. */
+export function toLink(m: LinkMessage, lookup: LinkLookup): Link {
+  const a = m.attrs;
+  const { fields, mdown } = lowerLink(m, lookup);
+  const li = a.linkinfo as AttrSet | undefined;
+  let linkinfo: Link['linkinfo'];
+  if (li) {
+    const data = li.data as AttrSet | undefined;
+    const slave = li.slaveData as AttrSet | undefined;
+    linkinfo = prune({
+      info_kind: li.kind as string | undefined,
+      info_data:
+        data && !Buffer.isBuffer(data)
+          ? li.kind === 'bridge'
+            ? bridgeInfo(data)
+            : li.kind === 'tun'
+              ? tunInfo(data)
+              : undefined
+          : undefined,
+      info_slave_kind: li.slaveKind as string | undefined,
+      info_slave_data: slave && !Buffer.isBuffer(slave) && li.slaveKind === 'bridge' ? portSlaveInfo(slave, lookup) : undefined,
+    });
+  }
+  const af = a.afSpec as Record<number, AttrSet> | undefined;
+  const genMode = af?.[AF_INET6]?.addrGenMode as number | undefined;
+  const prop = a.propList as AttrSet | undefined;
+  return prune({
+    ifindex: m.index,
+    ...fields,
+    ifname: a.ifname as string,
+    flags: linkFlags(m.flags, mdown),
+    mtu: a.mtu as number,
+    qdisc: a.qdisc as string | undefined,
+    master: typeof a.master === 'number' ? nameOf(lookup, a.master) : undefined,
+    operstate: OPERSTATES[(a.operstate as number | undefined) ?? 0] ?? 'UNKNOWN',
+    linkmode: typeof a.linkmode === 'number' ? LINKMODES[a.linkmode] ?? 'UNKNOWN' : undefined,
+    group: !a.group ? 'default' : String(a.group),
+    txqlen: a.txqlen as number | undefined,
+    link_type: LINK_TYPES[m.type] ?? `[${m.type}]`,
+    address: a.address as string | undefined,
+    broadcast: a.broadcast as string | undefined,
+    link_netnsid: a.linkNetnsid as number | undefined,
+    promiscuity: a.promiscuity as number | undefined,
+    allmulti: a.allmulti as number | undefined,
+    min_mtu: a.minMtu as number | undefined,
+    max_mtu: a.maxMtu as number | undefined,
+    linkinfo,
+    inet6_addr_gen_mode: genMode === undefined ? undefined : ADDR_GEN_MODES[genMode] ?? String(genMode),
+    num_tx_queues: a.numTxQueues as number | undefined,
+    num_rx_queues: a.numRxQueues as number | undefined,
+    gso_max_size: a.gsoMaxSize as number | undefined,
+    gso_max_segs: a.gsoMaxSegs as number | undefined,
+    tso_max_size: a.tsoMaxSize as number | undefined,
+    tso_max_segs: a.tsoMaxSegs as number | undefined,
+    gro_max_size: a.groMaxSize as number | undefined,
+    gso_ipv4_max_size: a.gsoIpv4MaxSize as number | undefined,
+    gro_ipv4_max_size: a.groIpv4MaxSize as number | undefined,
+    ifalias: a.ifalias as string | undefined,
+    parentbus: a.parentDevBusName as string | undefined,
+    parentdev: a.parentDevName as string | undefined,
+    altnames: (prop?.altIfname as string[] | undefined)?.slice(),
+  }) as Link;
+}
+
+/** An AF_BRIDGE RTM_NEWLINK (a port) as `bridge -j -d link show` prints it. */
+export function toBridgePort(m: LinkMessage, lookup: LinkLookup): BridgePort {
+  const a = m.attrs;
+  const p = (a.protinfo ?? {}) as AttrSet;
+  const { fields, mdown } = lowerLink(m, lookup);
+  return prune({
+    ifindex: m.index,
+    ...fields,
+    ifname: a.ifname as string,
+    flags: linkFlags(m.flags, mdown),
+    mtu: a.mtu as number,
+    master: typeof a.master === 'number' ? nameOf(lookup, a.master) : '',
+    state: typeof p.state === 'number' ? PORT_STATES[p.state] ?? String(p.state) : 'disabled',
+    priority: p.priority as number,
+    cost: p.cost as number,
+    hairpin: bool(p.hairpin),
+    guard: bool(p.guard),
+    root_block: bool(p.rootBlock),
+    fastleave: bool(p.fastLeave),
+    learning: bool(p.learning),
+    flood: bool(p.flood),
+    mcast_flood: bool(p.mcastFlood),
+    bcast_flood: bool(p.bcastFlood),
+    mcast_router: p.multicastRouter as number | undefined,
+    mcast_to_unicast: bool(p.mcastToUnicast),
+    neigh_suppress: bool(p.neighSuppress),
+    neigh_vlan_suppress: bool(p.neighVlanSuppress),
+    vlan_tunnel: bool(p.vlanTunnel),
+    isolated: bool(p.isolated),
+    locked: bool(p.locked),
+    mab: bool(p.mab),
+  }) as BridgePort;
+}
+
+const SCOPES: Record<number, string> = { 0: 'global', 200: 'site', 253: 'link', 254: 'host', 255: 'nowhere' };
+/** IFA_F_* flags that `ip -j addr` prints as `"name": true`, in its order. */
+const IFA_FLAGS: [number, string][] = [
+  [0x01, 'secondary'], [0x02, 'nodad'], [0x04, 'optimistic'], [0x08, 'dadfailed'], [0x10, 'home'],
+  [0x20, 'deprecated'], [0x40, 'tentative'], [0x80, 'permanent'], [0x100, 'mngtmpaddr'],
+  [0x200, 'noprefixroute'], [0x400, 'autojoin'], [0x800, 'stable-privacy'],
+];
+
+/** Formats a 4- or 16-byte address. */
+export function ipString(b: Buffer): string {
+  if (b.length === 4) return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
+  const groups: number[] = [];
+  for (let i = 0; i + 1 < b.length; i += 2) groups.push(b.readUInt16BE(i));
+  // RFC 5952: collapse the longest run (≥2) of zero groups.
+  let best = -1;
+  let bestLen = 1;
+  for (let i = 0; i < groups.length; ) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < groups.length && groups[j] === 0) j++;
+    if (j - i > bestLen) {
+      best = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hexes = groups.map((g) => g.toString(16));
+  if (best < 0) return hexes.join(':');
+  return `${hexes.slice(0, best).join(':')}::${hexes.slice(best + bestLen).join(':')}`;
+}
+
+/** An RTM_NEWADDR message as an `ip -j addr` `addr_info` entry, with its link. */
+export function toAddress(m: AddrMessage, lookup: LinkLookup): Address {
+  const a = m.attrs;
+  const local = (a.local ?? a.address) as Buffer;
+  const peer = a.local && a.address && !(a.address as Buffer).equals(a.local as Buffer) ? (a.address as Buffer) : undefined;
+  const flags = (a.flags as number | undefined) ?? m.flags;
+  const out: Address = {
+    ifindex: m.index,
+    ifname: nameOf(lookup, m.index),
+    family: m.family === AF_INET ? 'inet' : 'inet6',
+    local: ipString(local),
+    prefixlen: m.prefixlen,
+    scope: SCOPES[m.scope] ?? String(m.scope),
+    valid_life_time: 0,
+    preferred_life_time: 0,
+  };
+  if (peer) out.address = ipString(peer);
+  if (a.broadcast) out.broadcast = ipString(a.broadcast as Buffer);
+  // ip prints "dynamic" when the address has a finite lifetime, not from a flag.
+  const ci = a.cacheinfo as { preferred: number; valid: number } | undefined;
+  if (ci && ci.valid !== 0xffffffff) out.dynamic = true;
+  for (const [bit, name] of IFA_FLAGS) if (flags & bit && name !== 'permanent') out[name] = true;
+  if (a.label) out.label = a.label as string;
+  out.valid_life_time = ci?.valid ?? 0xffffffff;
+  out.preferred_life_time = ci?.preferred ?? 0xffffffff;
+  return out;
+}
+
+export { AF_INET, AF_INET6 };

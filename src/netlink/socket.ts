@@ -1,0 +1,218 @@
+/**
+ * A request/response rtnetlink socket: sequence and port checks, ACK on every request, multipart
+ * dumps, errors from NLMSG_ERROR and NLMSG_DONE with their extended-ack text, NLM_F_DUMP_INTR
+ * retries, ENOBUFS surfaced. Blocking (for short-lived processes) and non-blocking (for the event
+ * loop) forms share one state machine.
+ * @module
+ */
+import { native, isErrno } from '../native.js';
+import {
+  NETLINK_EXT_ACK,
+  NETLINK_GET_STRICT_CHK,
+  NETLINK_ROUTE,
+  NLM_F_ACK,
+  NLM_F_DUMP,
+  NLM_F_DUMP_INTR,
+  NLM_F_REQUEST,
+  SOL_NETLINK,
+  SOL_SOCKET,
+  SO_RCVBUF,
+  SO_RCVBUFFORCE,
+} from './constants.js';
+import { DumpInterruptedError, NetlinkError, type NetlinkErrorContext } from './errors.js';
+import { decodeMessages, encodeMessage, type Message } from './message.js';
+
+/** Receive buffer, as iproute2 uses: large enough for a dump burst (netlink-notes pitfall 1). */
+const RCVBUF = 1024 * 1024;
+/** How many times a dump interrupted by concurrent changes is retried (pitfall 3). */
+export const DUMP_RETRIES = 8;
+/** How long a blocking request waits for the kernel before giving up. */
+const SYNC_TIMEOUT_MS = 30_000;
+
+/** Options for opening a socket. */
+export interface SocketOptions {
+  /** NETLINK_EXT_ACK: kernel error text. Default true. */
+  extAck?: boolean;
+  /** NETLINK_GET_STRICT_CHK: strict header checks and kernel-side dump filters. Default true. */
+  strict?: boolean;
+}
+
+/** The collected answer to one request. */
+interface Exchange {
+  seq: number;
+  dump: boolean;
+  replies: Message[];
+  interrupted: boolean;
+  error?: NetlinkError;
+  done: boolean;
+  ctx: NetlinkErrorContext;
+}
+
+/** An rtnetlink socket for requests and dumps. Not for notifications: those use their own socket. */
+export class NetlinkSocket {
+  readonly fd: number;
+  readonly portId: number;
+  private seq: number;
+  private closed = false;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(fd: number, portId: number) {
+    this.fd = fd;
+    this.portId = portId;
+    this.seq = Math.floor(Date.now() / 1000) & 0x7fffffff;
+  }
+
+  /** Opens and configures a NETLINK_ROUTE socket. */
+  static open(opts: SocketOptions = {}): NetlinkSocket {
+    const { fd, portId } = native.nlOpen(NETLINK_ROUTE);
+    try {
+      if (opts.extAck ?? true) native.setsockoptInt(fd, SOL_NETLINK, NETLINK_EXT_ACK, 1);
+      if (opts.strict ?? true) native.setsockoptInt(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1);
+      try {
+        native.setsockoptInt(fd, SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF);
+      } catch {
+        native.setsockoptInt(fd, SOL_SOCKET, SO_RCVBUF, RCVBUF);
+      }
+    } catch (e) {
+      native.close(fd);
+      throw e;
+    }
+    return new NetlinkSocket(fd, portId);
+  }
+
+  /** Closes the socket. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    native.close(this.fd);
+  }
+
+  private begin(type: number, flags: number, body: Buffer, ctx: NetlinkErrorContext): Exchange {
+    if (this.closed) throw new Error('netlink socket is closed');
+    this.seq = (this.seq + 1) >>> 0 || 1;
+    const dump = (flags & NLM_F_DUMP) === NLM_F_DUMP;
+    const msg = encodeMessage({ type, flags: flags | NLM_F_REQUEST | NLM_F_ACK, seq: this.seq, pid: 0 }, body);
+    native.nlSend(this.fd, msg);
+    return { seq: this.seq, dump, replies: [], interrupted: false, done: false, ctx };
+  }
+
+  /** Feeds one datagram into an exchange. */
+  private feed(ex: Exchange, data: Buffer, fromPort: number): void {
+    if (fromPort !== 0) return; // only the kernel answers requests
+    for (const m of decodeMessages(data)) {
+      if (m.seq !== ex.seq || ex.done) continue; // stale answer to an earlier, abandoned request
+      if (m.flags & NLM_F_DUMP_INTR) ex.interrupted = true;
+      if (m.kind === 'error' || m.kind === 'done') {
+        if (m.error.errno !== 0) ex.error = new NetlinkError(m.error.errno, ex.ctx, m.error.message, m.error.offset);
+        // An ACK ends a "do" request; a dump ends only with DONE (or an error).
+        if (m.kind === 'done' || !ex.dump || m.error.errno !== 0) ex.done = true;
+        continue;
+      }
+      ex.replies.push(m);
+    }
+  }
+
+  private recvError(e: unknown, ctx: NetlinkErrorContext): never {
+    if (isErrno(e, 'ENOBUFS')) throw new NetlinkError(e.errno, ctx, 'receive buffer overrun: kernel messages were dropped');
+    throw e;
+  }
+
+  private finish(ex: Exchange): Exchange {
+    if (ex.error) throw ex.error;
+    return ex;
+  }
+
+  /** Sends a request and blocks until the kernel has answered it in full. */
+  requestSync(type: number, flags: number, body: Buffer, ctx: NetlinkErrorContext): Message[] {
+    return this.exchangeSync(type, flags, body, ctx).replies;
+  }
+
+  /** Sends a request and resolves when the kernel has answered it in full; never blocks the loop. */
+  async request(type: number, flags: number, body: Buffer, ctx: NetlinkErrorContext): Promise<Message[]> {
+    return (await this.exchange(type, flags, body, ctx)).replies;
+  }
+
+  private exchangeSync(type: number, flags: number, body: Buffer, ctx: NetlinkErrorContext): Exchange {
+    const ex = this.begin(type, flags, body, ctx);
+    const deadline = Date.now() + SYNC_TIMEOUT_MS;
+    while (!ex.done) {
+      let got;
+      try {
+        got = native.nlRecv(this.fd, Math.max(1, deadline - Date.now()));
+      } catch (e) {
+        this.recvError(e, ctx);
+      }
+      if (got === null) {
+        if (Date.now() >= deadline) throw new NetlinkError(110, ctx, 'no answer from the kernel');
+        continue;
+      }
+      this.feed(ex, got.data, got.portId);
+    }
+    return this.finish(ex);
+  }
+
+  private exchange(type: number, flags: number, body: Buffer, ctx: NetlinkErrorContext): Promise<Exchange> {
+    const run = (): Promise<Exchange> =>
+      new Promise<Exchange>((resolve, reject) => {
+        let ex: Exchange;
+        try {
+          ex = this.begin(type, flags, body, ctx);
+        } catch (e) {
+          reject(e);
+          return;
+        }
+        let stop: (() => void) | undefined;
+        const drain = (): boolean => {
+          try {
+            for (;;) {
+              const got = native.nlRecv(this.fd, 0);
+              if (got === null) return false;
+              this.feed(ex, got.data, got.portId);
+              if (ex.done) {
+                stop?.();
+                resolve(this.finish(ex));
+                return true;
+              }
+            }
+          } catch (e) {
+            stop?.();
+            try {
+              this.recvError(e, ctx);
+            } catch (err) {
+              reject(err);
+            }
+            return true;
+          }
+        };
+        if (!drain()) stop = native.watch(this.fd, () => void drain());
+      });
+    const p = this.queue.then(run, run);
+    this.queue = p.catch(() => undefined);
+    return p;
+  }
+
+  /**
+   * Dumps, retrying while the kernel flags the dump as interrupted; after DUMP_RETRIES a
+   * DumpInterruptedError holding the last result.
+   */
+  async dump(type: number, body: Buffer, ctx: NetlinkErrorContext): Promise<Message[]> {
+    let last: Message[] = [];
+    for (let i = 0; i < DUMP_RETRIES; i++) {
+      const ex = await this.exchange(type, NLM_F_DUMP, body, ctx);
+      last = ex.replies;
+      if (!ex.interrupted) return last;
+    }
+    throw new DumpInterruptedError(ctx.op, DUMP_RETRIES, last);
+  }
+
+  /** The blocking form of {@link dump}. */
+  dumpSync(type: number, body: Buffer, ctx: NetlinkErrorContext): Message[] {
+    let last: Message[] = [];
+    for (let i = 0; i < DUMP_RETRIES; i++) {
+      const ex = this.exchangeSync(type, NLM_F_DUMP, body, ctx);
+      last = ex.replies;
+      if (!ex.interrupted) return last;
+    }
+    throw new DumpInterruptedError(ctx.op, DUMP_RETRIES, last);
+  }
+}
