@@ -1,0 +1,270 @@
+/**
+ * `checkAcl`: the same decision as the helper's, explained — which rule decided and where it lives,
+ * which files were read or skipped and why, what the helper would print, and what looks risky.
+ */
+import { displayBytes, toByteString } from './bytes.js';
+import { AclError } from './errors.js';
+import { evaluateAcl, processCredentials, type EvaluateAclOptions } from './evaluate.js';
+import type { AclFileRecord, AclFileStatus, AclRule } from './load.js';
+import type { AclCredentials } from './read.js';
+import { readUserDb, type UserDb } from './users.js';
+
+/** Options of {@link checkAcl}. Give `user` or `uid` (optionally `gid`, `groups`) to check for someone else. */
+export interface CheckAclOptions extends Omit<EvaluateAclOptions, 'credentials'> {
+  /** The bridge name as given to `--br=` (text, or raw bytes). */
+  bridge: string | Buffer;
+  /** A user name: uid, gid and supplementary groups come from /etc/passwd and /etc/group. */
+  user?: string;
+  /** A numeric uid; gid and groups are looked up when the uid is in /etc/passwd. */
+  uid?: number;
+  /** Overrides the primary gid. */
+  gid?: number;
+  /** Overrides the supplementary groups. */
+  groups?: readonly number[];
+}
+
+/** A line of an ACL file, for people: display text, 1-based line. */
+export interface AclRuleRef {
+  file: string;
+  line: number;
+  text: string;
+}
+
+/** A file the check looked at, for people. */
+export interface AclFileInfo {
+  path: string;
+  status: AclFileStatus;
+  depth: number;
+  detail?: string;
+  includedFrom?: AclRuleRef;
+  /** The syntax error that ended reading it: line and the C helper's message (without newline). */
+  error?: { line: number; message: string };
+}
+
+/** Who the check was made for. */
+export interface AclCaller {
+  uid: number;
+  gid: number;
+  groups: number[];
+  /** The user name, when the uid is in /etc/passwd. */
+  user?: string;
+  /** `self`: the current process, real access checks; `credentials`: another user, decided from mode bits. */
+  as: 'self' | 'credentials';
+}
+
+/** What {@link checkAcl} found. */
+export interface AclCheck {
+  allowed: boolean;
+  /** One line a person understands, e.g. `denied: "deny all" at /etc/qemu/bridge.conf:3 overrides "allow br0" at line 1`. */
+  reason: string;
+  /** The rule that decided: the winning deny, else the allow; absent for default deny and errors. */
+  rule?: AclRuleRef;
+  /** The allow rule a deny overrode. */
+  overridden?: AclRuleRef;
+  /** No decision could be made: name too long, main file missing or broken, or a qbh deviation. */
+  fatal: boolean;
+  /** Every file looked at, in the order met. */
+  files: AclFileInfo[];
+  /** The lines the helper prints to stderr for this check (UTF-8 decoded); `stderr` has the exact bytes. */
+  messages: string[];
+  /** Exactly what the helper writes to stderr. */
+  stderr: Buffer;
+  /** Things that are legal but risky or surprising (relative includes, broken includes, unknown names, …). */
+  warnings: string[];
+  caller: AclCaller;
+}
+
+function ref(file: string, line: number, text: string): AclRuleRef {
+  return { file: displayBytes(file), line, text: displayBytes(text) };
+}
+
+function ruleRef(rule: AclRule): AclRuleRef {
+  return ref(rule.file, rule.line, rule.text);
+}
+
+function fileInfo(record: AclFileRecord): AclFileInfo {
+  const info: AclFileInfo = { path: displayBytes(record.path), status: record.status, depth: record.depth };
+  if (record.detail !== undefined) info.detail = record.detail;
+  if (record.includedFrom !== undefined) info.includedFrom = ref(record.includedFrom.file, record.includedFrom.line, record.includedFrom.text);
+  if (record.error !== undefined) info.error = { line: record.error.line, message: displayBytes(record.error.message).replace(/\n$/, '') };
+  return info;
+}
+
+function isId(n: number): boolean {
+  return Number.isInteger(n) && n >= 0 && n <= 4294967294;
+}
+
+function resolveCaller(options: CheckAclOptions, db: () => UserDb): AclCaller {
+  const { user, uid, gid, groups } = options;
+  if (user === undefined && uid === undefined && gid === undefined && groups === undefined) {
+    const self = processCredentials();
+    const name = db().userById(self.uid)?.name;
+    return { ...self, groups: [...self.groups], ...(name === undefined ? {} : { user: name }), as: 'self' };
+  }
+  let id = uid;
+  let primary = gid;
+  let supplementary = groups === undefined ? undefined : [...groups];
+  let name: string | undefined;
+  const entry = user !== undefined ? db().user(user) : uid !== undefined ? db().userById(uid) : undefined;
+  if (user !== undefined && entry === undefined) throw new AclError('credentials', `no user "${user}" in /etc/passwd`);
+  if (entry !== undefined) {
+    if (id !== undefined && id !== entry.uid) throw new AclError('credentials', `user "${entry.name}" has uid ${entry.uid}, not ${id}`);
+    id = entry.uid;
+    name = entry.name;
+    primary ??= entry.gid;
+    supplementary ??= db().groupsOf(entry);
+  }
+  if (id === undefined) throw new AclError('credentials', 'a user or uid is needed to check for someone else');
+  if (primary === undefined) throw new AclError('credentials', `uid ${id} is not in /etc/passwd: give its gid too`);
+  supplementary ??= [primary];
+  for (const n of [id, primary, ...supplementary]) {
+    if (!isId(n)) throw new AclError('credentials', `not a valid uid or gid: ${n}`);
+  }
+  return { uid: id, gid: primary, groups: supplementary, ...(name === undefined ? {} : { user: name }), as: 'credentials' };
+}
+
+function who(caller: AclCaller): string {
+  const name = caller.user === undefined ? `uid ${caller.uid}` : `${caller.user} (uid ${caller.uid})`;
+  return caller.as === 'self' ? `this process, ${name},` : name;
+}
+
+function quoteRule(rule: AclRule, relativeTo?: AclRule): string {
+  const where = relativeTo !== undefined && relativeTo.file === rule.file ? `line ${rule.line}` : `${displayBytes(rule.file)}:${rule.line}`;
+  return `"${displayBytes(rule.text)}" at ${where}`;
+}
+
+function identityNote(rule: AclRule, caller: AclCaller, db: () => UserDb): string {
+  const p = rule.principal;
+  if (p === undefined) return '';
+  const name = displayBytes(p.name);
+  if (p.kind === 'user') return ` (the caller is ${p.id !== undefined ? `uid ${p.id}` : `user ${name}`})`;
+  const gid = p.id ?? db().group(name)?.gid;
+  return gid === caller.gid ? ` (group ${name} is the caller's primary group)` : ` (the caller is in group ${name})`;
+}
+
+function skippedNote(files: readonly AclFileRecord[]): string {
+  const skipped = files.filter((f) => f.depth > 0 && (f.status === 'missing' || f.status === 'unreadable' || f.status === 'partial'));
+  if (skipped.length === 0) return '';
+  const shown = skipped.slice(0, 3).map((f) => `${displayBytes(f.path)} (${f.status === 'partial' ? `stopped at line ${f.error?.line}` : f.status})`);
+  const more = skipped.length > 3 ? ` and ${skipped.length - 3} more` : '';
+  return `; includes not (fully) read: ${shown.join(', ')}${more}`;
+}
+
+function syntaxSummary(message: string): string {
+  const text = displayBytes(message);
+  return text.startsWith('Invalid config line:') ? 'invalid line (no space or tab after the command)' : text.replace(/\n$/, '');
+}
+
+function fatalReason(err: AclError, caller: AclCaller): string {
+  const main = err.files[0];
+  const path = main === undefined ? '' : displayBytes(main.path);
+  switch (err.code) {
+    case 'name':
+      return `error: ${err.message}: bridge names must be shorter than 16 bytes (checked before the ACL is read)`;
+    case 'unreadable':
+      if (main?.status === 'missing') return `error: the ACL file ${path} does not exist, so every bridge is denied`;
+      return `error: ${who(caller)} cannot read the ACL file ${path}${main?.detail === undefined ? '' : ` (${main.detail})`}, so every bridge is denied`;
+    case 'parse': {
+      const e = main?.error;
+      return `error: ${path}:${e?.line}: ${e === undefined ? err.message : syntaxSummary(e.message)}; an error in the main ACL file denies every bridge`;
+    }
+    default:
+      return `error: ${err.message}; the check fails`;
+  }
+}
+
+function collectWarnings(files: readonly AclFileRecord[], rules: readonly AclRule[], db: () => UserDb, cwd: string | undefined): string[] {
+  const warnings: string[] = [];
+  for (const f of files) {
+    const from = f.includedFrom;
+    if (from === undefined) continue;
+    const inc = `${displayBytes(from.file)}:${from.line}`;
+    if (!from.text.slice(from.text.indexOf('include') + 7).trim().startsWith('/')) {
+      warnings.push(`${inc}: relative include "${displayBytes(from.text)}" resolves against ${cwd === undefined ? "the caller's working directory, which the caller chooses" : displayBytes(toByteString(cwd))}`);
+    }
+    if (f.status === 'partial' && f.error !== undefined) {
+      warnings.push(`${displayBytes(f.path)}:${f.error.line}: ${syntaxSummary(f.error.message)}; the rest of this included file is ignored`);
+    }
+  }
+  const seen = new Set<string>();
+  for (const r of rules) {
+    if (r.principal === undefined) continue;
+    const where = `${displayBytes(r.file)}:${r.line}`;
+    if (!seen.has(r.file)) {
+      seen.add(r.file);
+      const isMain = files[0]?.path === r.file;
+      warnings.push(
+        isMain
+          ? `${where}: identity rules make QEMU's own qemu-bridge-helper refuse this whole file (Unknown command)`
+          : `${where}: QEMU's own qemu-bridge-helper stops reading this included file here (Unknown command), so it never applies this or any later rule of the file`,
+      );
+    }
+    const p = r.principal;
+    if (p.id === undefined) {
+      const name = displayBytes(p.name);
+      const known = p.kind === 'user' ? db().user(name) !== undefined : db().group(name) !== undefined;
+      if (!known) warnings.push(`${where}: no ${p.kind} "${name}" in /etc/${p.kind === 'user' ? 'passwd' : 'group'}; "${displayBytes(r.text)}" matches nobody`);
+    }
+  }
+  return warnings;
+}
+
+/**
+ * Checks whether a bridge may be used and says why, in one line a person understands. The decision is
+ * the helper's own ({@link evaluateAcl}): for the current process by default, or for another user
+ * given by `user` or `uid` (then decided from file modes, hardened, as the daemon does). Throws
+ * {@link AclError} only for an unknown or inconsistent identity; problems in the ACL are reported.
+ * Equivalent to running `qemu-bridge-helper --br=BRIDGE` and reading its stderr, with an explanation.
+ */
+export function checkAcl(options: CheckAclOptions): AclCheck {
+  let db: UserDb | undefined = options.userDb;
+  const users = (): UserDb => (db ??= readUserDb());
+  const caller = resolveCaller(options, users);
+  const evaluateOptions: EvaluateAclOptions = { ...options, userDb: users() };
+  if (caller.as === 'credentials') evaluateOptions.credentials = { uid: caller.uid, gid: caller.gid, groups: caller.groups } satisfies AclCredentials;
+  const verdict = evaluateAcl(options.bridge, evaluateOptions);
+  const text = displayBytes(verdict.stderr.toString('latin1'));
+  const messages = text === '' ? [] : text.replace(/\n$/, '').split('\n');
+  const bridge = displayBytes(toByteString(options.bridge));
+
+  if (verdict.error !== undefined) {
+    return {
+      allowed: false,
+      reason: fatalReason(verdict.error, caller),
+      fatal: true,
+      files: verdict.error.files.map(fileInfo),
+      messages,
+      stderr: verdict.stderr,
+      warnings: [],
+      caller,
+    };
+  }
+  const ruleSet = verdict.ruleSet as NonNullable<typeof verdict.ruleSet>;
+  const { allow, deny } = verdict.decision as NonNullable<typeof verdict.decision>;
+  let reason: string;
+  const result: AclCheck = {
+    allowed: verdict.permitted,
+    reason: '',
+    fatal: false,
+    files: ruleSet.files.map(fileInfo),
+    messages,
+    stderr: verdict.stderr,
+    warnings: collectWarnings(ruleSet.files, ruleSet.rules, users, options.cwd),
+    caller,
+  };
+  if (deny !== null && allow !== null) {
+    reason = `denied: ${quoteRule(deny)}${identityNote(deny, caller, users)} overrides ${quoteRule(allow, deny)}`;
+    result.rule = ruleRef(deny);
+    result.overridden = ruleRef(allow);
+  } else if (deny !== null) {
+    reason = `denied: ${quoteRule(deny)}${identityNote(deny, caller, users)}, and no rule allows "${bridge}" either`;
+    result.rule = ruleRef(deny);
+  } else if (allow !== null) {
+    reason = `allowed: ${quoteRule(allow)}${identityNote(allow, caller, users)}`;
+    result.rule = ruleRef(allow);
+  } else {
+    reason = `denied: no rule allows "${bridge}" (default deny)${skippedNote(ruleSet.files)}`;
+  }
+  result.reason = reason;
+  return result;
+}

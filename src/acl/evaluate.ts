@@ -1,0 +1,218 @@
+/**
+ * Deciding: the C helper's rule (spec §4.4) — permitted when some rule allows the bridge and none
+ * denies it; order and duplicates do not matter; deny wins; default deny — plus the qbh identity
+ * rules, which take part only when the caller's identity is known.
+ */
+import { byteStringBuffer, displayBytes, toByteString } from './bytes.js';
+import { AclError } from './errors.js';
+import { DEFAULT_ACL_FILE, loadAcl, type AclRule, type AclRuleSet } from './load.js';
+import { IFNAMSIZ, nameTooLongMessage, type AclPrincipal } from './parse.js';
+import { callerReader, credentialReader, type AclCredentials, type AclReader } from './read.js';
+import { readUserDb, type UserDb } from './users.js';
+
+/** The C helper's denial line (spec §8). */
+export const ACCESS_DENIED_MESSAGE = 'access denied by acl file\n';
+
+/** Which rules decided. */
+export interface AclDecision {
+  permitted: boolean;
+  /** The first rule, in file order, that allows the bridge for this caller. */
+  allow: AclRule | null;
+  /** The first rule, in file order, that denies it. A deny always wins. */
+  deny: AclRule | null;
+}
+
+/** Options of {@link decideAcl}. */
+export interface DecideOptions {
+  /**
+   * The caller, for identity rules. Without it an `allow-user`/`allow-group` rule never matches and a
+   * `deny-user`/`deny-group` rule always does: an unknown caller is treated as the one denied.
+   */
+  identity?: AclCredentials;
+  /** Where user and group names are looked up (default: /etc/passwd and /etc/group, read on first need). */
+  userDb?: UserDb;
+}
+
+/** Caches name → id lookups for one decision; reads the user database only if a name must be resolved. */
+class PrincipalIds {
+  private db: UserDb | undefined;
+  private readonly cache = new Map<string, number | null>();
+  constructor(db: UserDb | undefined) {
+    this.db = db;
+  }
+  id(p: AclPrincipal): number | null {
+    if (p.id !== undefined) return p.id;
+    const key = `${p.kind}:${p.name}`;
+    let id = this.cache.get(key);
+    if (id === undefined) {
+      this.db ??= readUserDb();
+      const name = displayBytes(p.name);
+      id = (p.kind === 'user' ? this.db.user(name)?.uid : this.db.group(name)?.gid) ?? null;
+      this.cache.set(key, id);
+    }
+    return id;
+  }
+}
+
+function principalMatches(rule: AclRule, identity: AclCredentials | undefined, ids: PrincipalIds): boolean {
+  const p = rule.principal;
+  if (p === undefined) return true;
+  if (identity === undefined) return rule.action === 'deny';
+  const id = ids.id(p);
+  if (id === null) return false; // names nobody on this system
+  return p.kind === 'user' ? id === identity.uid : id === identity.gid || identity.groups.includes(id);
+}
+
+/** @internal `bridge` is a byte string. */
+export function decideBytes(rules: readonly AclRule[], bridge: string, options: DecideOptions = {}): AclDecision {
+  const ids = new PrincipalIds(options.userDb);
+  let allow: AclRule | null = null;
+  let deny: AclRule | null = null;
+  for (const rule of rules) {
+    if (rule.action === 'allow' ? allow !== null : deny !== null) continue;
+    if (rule.bridge !== null && rule.bridge !== bridge) continue;
+    if (!principalMatches(rule, options.identity, ids)) continue;
+    if (rule.action === 'allow') allow = rule;
+    else deny = rule;
+    if (allow !== null && deny !== null) break;
+  }
+  return { permitted: allow !== null && deny === null, allow, deny };
+}
+
+/**
+ * Decides whether `bridge` (text, or raw bytes) may be used under `rules`: allowed by some rule and
+ * denied by none (spec §4.4). Names compare byte for byte; `all` matches every name.
+ */
+export function decideAcl(rules: readonly AclRule[], bridge: string | Buffer, options: DecideOptions = {}): AclDecision {
+  return decideBytes(rules, toByteString(bridge), options);
+}
+
+/**
+ * The C helper's check on `--br` before it reads the ACL (CVE-2019-13164): returns the exact stderr
+ * bytes ``name `X' too long: N\n`` when the name is {@link IFNAMSIZ} bytes or longer, else null.
+ */
+export function bridgeNameError(bridge: string | Buffer): Buffer | null {
+  const name = toByteString(bridge);
+  return name.length >= IFNAMSIZ ? byteStringBuffer(nameTooLongMessage(name)) : null;
+}
+
+/** Options of {@link evaluateAcl}. */
+export interface EvaluateAclOptions {
+  /** The main ACL file (default {@link DEFAULT_ACL_FILE}). */
+  aclPath?: string;
+  /** Base for relative includes (default: the process's working directory, as the C helper). */
+  cwd?: string;
+  /**
+   * Evaluate for this caller instead of the current process: readability is decided from owner,
+   * group and mode bits ({@link credentialReader}), and identity rules match this uid/gid/groups.
+   */
+  credentials?: AclCredentials;
+  /** Hardening (root-owned, not group/other-writable files only); default: on when `credentials` are given. */
+  harden?: boolean;
+  /** Recognise identity rules (default true). False reproduces the C helper on every file. */
+  extensions?: boolean;
+  /** Read files through this instead of the file system (tests, previews). */
+  reader?: AclReader;
+  /** User and group names for identity rules (default: /etc/passwd and /etc/group when needed). */
+  userDb?: UserDb;
+}
+
+/** The helper's answer: whether to go on, and exactly what to print first. */
+export interface AclVerdict {
+  /** Go on to tap setup. When false the helper prints `stderr` and exits 1. */
+  permitted: boolean;
+  /** No decision could be made (name too long, main file missing or broken, a qbh deviation). */
+  fatal: boolean;
+  /**
+   * The bytes to write to stderr, in the C helper's order: messages from broken includes, then
+   * `access denied by acl file` or `failed to parse default acl file …`. May be non-empty even when
+   * permitted (an include had an error).
+   */
+  stderr: Buffer;
+  /** Which rules decided (absent when fatal). */
+  decision?: AclDecision;
+  /** The loaded rules and files (absent when fatal). */
+  ruleSet?: AclRuleSet;
+  /** The failure (present when fatal). */
+  error?: AclError;
+}
+
+/** The current process's real ids, as the C helper has them after its privilege drop. */
+export function processCredentials(): AclCredentials {
+  return { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, groups: process.getgroups?.() ?? [] };
+}
+
+/** @internal The reader evaluateAcl and checkAcl use for these options. */
+export function readerFor(options: EvaluateAclOptions): AclReader {
+  if (options.reader !== undefined) return options.reader;
+  if (options.credentials === undefined) return callerReader();
+  const readerOptions: { harden?: boolean; cwd?: string } = {};
+  if (options.harden !== undefined) readerOptions.harden = options.harden;
+  if (options.cwd !== undefined) readerOptions.cwd = options.cwd;
+  return credentialReader(options.credentials, readerOptions);
+}
+
+/**
+ * The helper's hot path, steps 3 and 4 of the C helper's `main()` (spec §1.2): check the bridge
+ * name's length, read the ACL (main file, includes), decide. Synchronous, never throws for anything
+ * in the files. The helper writes `stderr` as is, then exits 1 unless `permitted`:
+ *
+ * ```ts
+ * const v = evaluateAcl(bridge);
+ * if (v.stderr.length > 0) writeSync(2, v.stderr);
+ * if (!v.permitted) process.exit(1);
+ * ```
+ */
+export function evaluateAcl(bridge: string | Buffer, options: EvaluateAclOptions = {}): AclVerdict {
+  const name = toByteString(bridge);
+  if (name.length >= IFNAMSIZ) {
+    const message = nameTooLongMessage(name);
+    const error = new AclError('name', displayBytes(message.slice(0, -1)), { stderr: byteStringBuffer(message) });
+    return { permitted: false, fatal: true, stderr: error.stderr, error };
+  }
+  let ruleSet: AclRuleSet;
+  try {
+    const loadOptions: { extensions?: boolean; cwd?: string } = {};
+    if (options.extensions !== undefined) loadOptions.extensions = options.extensions;
+    if (options.cwd !== undefined) loadOptions.cwd = options.cwd;
+    ruleSet = loadAcl(toByteString(options.aclPath ?? DEFAULT_ACL_FILE), readerFor(options), loadOptions);
+  } catch (err) {
+    if (!(err instanceof AclError)) throw err;
+    return { permitted: false, fatal: true, stderr: err.stderr, error: err };
+  }
+  const decideOptions: DecideOptions = {};
+  const identity = options.credentials ?? (ruleSet.hasIdentityRules ? processCredentials() : undefined);
+  if (identity !== undefined) decideOptions.identity = identity;
+  if (options.userDb !== undefined) decideOptions.userDb = options.userDb;
+  const decision = decideBytes(ruleSet.rules, name, decideOptions);
+  const stderr = decision.permitted ? ruleSet.stderr : ruleSet.stderr + ACCESS_DENIED_MESSAGE;
+  return { permitted: decision.permitted, fatal: false, stderr: byteStringBuffer(stderr), decision, ruleSet };
+}
+
+/** Options of {@link parseAcl}. */
+export interface ParseAclOptions {
+  /** The name the data goes by, in messages and for self-includes (default {@link DEFAULT_ACL_FILE}). */
+  path?: string;
+  /** How includes are read (default: every include is missing). See {@link memoryReader}. */
+  reader?: AclReader;
+  /** Recognise identity rules (default true). */
+  extensions?: boolean;
+  /** Base for relative includes (default: left relative). */
+  cwd?: string;
+}
+
+/**
+ * Parses ACL bytes held in memory as the main file, following includes through `options.reader` only
+ * (the disk is never touched unless that reader does). Throws {@link AclError} for the fatal cases and
+ * nothing else; decide with {@link decideAcl}.
+ */
+export function parseAcl(data: Buffer | string, options: ParseAclOptions = {}): AclRuleSet {
+  const path = toByteString(options.path ?? DEFAULT_ACL_FILE);
+  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  const includes: AclReader = options.reader ?? (() => ({ status: 'missing' }));
+  const reader: AclReader = (p) => (p === path ? { status: 'read', data: bytes, key: `main:${path}` } : includes(p));
+  const loadOptions: { extensions?: boolean; cwd?: string } = {};
+  if (options.extensions !== undefined) loadOptions.extensions = options.extensions;
+  if (options.cwd !== undefined) loadOptions.cwd = options.cwd;
+  return loadAcl(path, reader, loadOptions);
+}

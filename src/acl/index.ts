@@ -1,0 +1,57 @@
+/**
+ * src/acl: bridge.conf exactly as qemu-bridge-helper reads it — parse, evaluate, explain — plus
+ * qbh's identity rules and hardening for a privileged evaluator. See docs/acl.md.
+ */
+export { AclError, type AclErrorCode } from './errors.js';
+export { toByteString, displayBytes } from './bytes.js';
+export {
+  IFNAMSIZ,
+  ACL_CHUNK_MAX,
+  tokenizeAcl,
+  nameTooLongMessage,
+  type AclPrincipal,
+  type AclStatement,
+  type AclRuleStatement,
+  type AclIncludeStatement,
+  type AclSyntaxError,
+  type AclTokens,
+  type TokenizeOptions,
+} from './parse.js';
+export {
+  ACL_MAX_FILE_BYTES,
+  callerReader,
+  credentialReader,
+  memoryReader,
+  mayAccess,
+  type AclCredentials,
+  type AclReader,
+  type AclSource,
+  type CredentialReaderOptions,
+} from './read.js';
+export {
+  DEFAULT_ACL_FILE,
+  ACL_MAX_DEPTH,
+  ACL_MAX_FILES,
+  ACL_MAX_TOTAL_BYTES,
+  loadAcl,
+  type AclRule,
+  type AclRuleSet,
+  type AclFileRecord,
+  type AclFileStatus,
+  type LoadOptions,
+} from './load.js';
+export {
+  ACCESS_DENIED_MESSAGE,
+  bridgeNameError,
+  decideAcl,
+  evaluateAcl,
+  parseAcl,
+  processCredentials,
+  type AclDecision,
+  type AclVerdict,
+  type DecideOptions,
+  type EvaluateAclOptions,
+  type ParseAclOptions,
+} from './evaluate.js';
+export { checkAcl, type AclCheck, type AclCaller, type AclFileInfo, type AclRuleRef, type CheckAclOptions } from './check.js';
+export { UserDb, readUserDb, type UserEntry, type GroupEntry } from './users.js';

@@ -1,0 +1,183 @@
+/**
+ * Tokenising one bridge.conf file exactly as qemu-bridge-helper's `parse_acl_file()` does
+ * (spec §4.2–§4.3), plus the qbh identity rules (docs/acl.md). Includes are not followed here; the
+ * loader (load.ts) does that so that readability, cycles and limits are decided in one place.
+ */
+import { isAsciiSpace } from './bytes.js';
+
+/** `IFNAMSIZ`: a bridge name, in `--br=` or in a rule, must be shorter than this many bytes (CVE-2019-13164). */
+export const IFNAMSIZ = 16;
+
+/** `fgets(line, 4096, f)` returns at most 4095 bytes; each such chunk of a longer line is a line of its own (spec §4.2). */
+export const ACL_CHUNK_MAX = 4095;
+
+/** Who an identity rule is about: a user or a group, by name or by numeric id. */
+export interface AclPrincipal {
+  kind: 'user' | 'group';
+  /** As written (byte string); for a numeric principal, the digits. */
+  name: string;
+  /** Set when the principal was written as a decimal id (`allow-user 1000 br0`). */
+  id?: number;
+}
+
+/** An `allow`/`deny` rule (or a qbh identity rule) as read from one line. */
+export interface AclRuleStatement {
+  kind: 'rule';
+  action: 'allow' | 'deny';
+  /** The bridge name as a byte string, or `null` for `all`. */
+  bridge: string | null;
+  /** Only for identity rules (`allow-user`, `deny-group`, …). */
+  principal?: AclPrincipal;
+  /** 1-based line of the file (chunks of an over-long line share its number). */
+  line: number;
+  /** The statement as written, without leading or trailing whitespace (byte string). */
+  text: string;
+}
+
+/** An `include PATH` line. */
+export interface AclIncludeStatement {
+  kind: 'include';
+  /** The path as written (byte string, may be relative or empty). */
+  path: string;
+  line: number;
+  text: string;
+}
+
+/** One meaningful line of an ACL file. */
+export type AclStatement = AclRuleStatement | AclIncludeStatement;
+
+/** The first syntax error of a file: where, and the exact bytes the C helper prints for it. */
+export interface AclSyntaxError {
+  line: number;
+  /** Exact stderr text (byte string, ends in `\n`), e.g. ``Unknown command `foo'\n``. */
+  message: string;
+}
+
+/** One file's statements up to (not including) its first syntax error. */
+export interface AclTokens {
+  statements: AclStatement[];
+  error: AclSyntaxError | null;
+}
+
+/** Options of {@link tokenizeAcl}. */
+export interface TokenizeOptions {
+  /**
+   * Recognise the qbh identity rules `allow-user`, `deny-user`, `allow-group`, `deny-group`
+   * (default true). With `false` they are unknown commands, exactly as in the C helper.
+   */
+  extensions?: boolean;
+}
+
+const IDENTITY_COMMANDS: ReadonlyMap<string, readonly ['allow' | 'deny', 'user' | 'group']> = new Map([
+  ['allow-user', ['allow', 'user']],
+  ['deny-user', ['deny', 'user']],
+  ['allow-group', ['allow', 'group']],
+  ['deny-group', ['deny', 'group']],
+] as const);
+
+/** Largest uid/gid: (uid_t)-1 is "no id" to the kernel. */
+const MAX_ID = 4294967294;
+
+function trimEnd(s: string): string {
+  let end = s.length;
+  while (end > 0 && isAsciiSpace(s.charCodeAt(end - 1))) end--;
+  return s.slice(0, end);
+}
+
+/** Splits `a WS b` into [a, b]; null unless there are exactly two whitespace-free words. */
+function twoWords(arg: string): [string, string] | null {
+  let i = 0;
+  while (i < arg.length && !isAsciiSpace(arg.charCodeAt(i))) i++;
+  if (i === 0 || i === arg.length) return null;
+  let j = i;
+  while (j < arg.length && isAsciiSpace(arg.charCodeAt(j))) j++;
+  const second = arg.slice(j);
+  for (let k = 0; k < second.length; k++) if (isAsciiSpace(second.charCodeAt(k))) return null;
+  return [arg.slice(0, i), second];
+}
+
+/**
+ * Splits one ACL file into statements the way qemu-bridge-helper reads it: 4095-byte fgets chunks,
+ * content ending at an embedded NUL, `#` comments only at line start, separator = first space
+ * anywhere else first tab, command not trimmed, argument trimmed of ASCII whitespace, the 16-byte name
+ * limit checked before the command is recognised (except for `include`). Reading stops at the first
+ * syntax error, whose exact C message is returned; statements before it stand. Never throws.
+ *
+ * `data` is the file's bytes, as a Buffer or a byte string (one char per byte).
+ */
+export function tokenizeAcl(data: Buffer | string, options: TokenizeOptions = {}): AclTokens {
+  const extensions = options.extensions ?? true;
+  const s = typeof data === 'string' ? data : data.toString('latin1');
+  const n = s.length;
+  const statements: AclStatement[] = [];
+  let pos = 0;
+  let line = 1;
+  // Position of the next '\n' at or after pos (-1: none left). Kept across chunks so that a long line
+  // without newlines is scanned once, not once per chunk: parsing stays linear in the file size.
+  let nextNl = s.indexOf('\n');
+  while (pos < n) {
+    if (nextNl !== -1 && nextNl < pos) nextNl = s.indexOf('\n', pos);
+    let end = nextNl === -1 ? n : nextNl + 1;
+    if (end - pos > ACL_CHUNK_MAX) end = pos + ACL_CHUNK_MAX;
+    const chunkLine = line;
+    if (s.charCodeAt(end - 1) === 0x0a) line++;
+    let chunk = s.slice(pos, end);
+    pos = end;
+
+    // C string semantics: everything after an embedded NUL is invisible (spec §4.2).
+    const nul = chunk.indexOf('\0');
+    if (nul !== -1) chunk = chunk.slice(0, nul);
+
+    let i = 0;
+    while (i < chunk.length && isAsciiSpace(chunk.charCodeAt(i))) i++;
+    if (i === chunk.length || chunk.charCodeAt(i) === 0x23 /* # */) continue;
+
+    let sep = chunk.indexOf(' ', i);
+    if (sep === -1) sep = chunk.indexOf('\t', i);
+    if (sep === -1) {
+      // The raw line, leading whitespace and own newline included (spec §8).
+      return { statements, error: { line: chunkLine, message: `Invalid config line:\n  ${chunk}\n` } };
+    }
+    const cmd = chunk.slice(i, sep);
+    let a = sep + 1;
+    let b = chunk.length;
+    while (a < b && isAsciiSpace(chunk.charCodeAt(a))) a++;
+    while (b > a && isAsciiSpace(chunk.charCodeAt(b - 1))) b--;
+    const arg = chunk.slice(a, b);
+    const text = trimEnd(chunk.slice(i));
+
+    const identity = extensions ? IDENTITY_COMMANDS.get(cmd) : undefined;
+    if (identity !== undefined) {
+      const words = twoWords(arg);
+      const id = words !== null && /^[0-9]+$/.test(words[0]) ? Number(words[0]) : undefined;
+      if (words === null || (id !== undefined && id > MAX_ID)) {
+        return { statements, error: { line: chunkLine, message: `Invalid config line:\n  ${chunk}\n` } };
+      }
+      const [who, bridge] = words;
+      if (bridge.length >= IFNAMSIZ) {
+        return { statements, error: { line: chunkLine, message: nameTooLongMessage(bridge) } };
+      }
+      const principal: AclPrincipal = id === undefined ? { kind: identity[1], name: who } : { kind: identity[1], name: who, id };
+      statements.push({ kind: 'rule', action: identity[0], bridge: bridge === 'all' ? null : bridge, principal, line: chunkLine, text });
+      continue;
+    }
+
+    // CVE-2019-13164: checked before the command is recognised, so `bogus 0123456789abcdef` is "too long".
+    if (cmd !== 'include' && arg.length >= IFNAMSIZ) {
+      return { statements, error: { line: chunkLine, message: nameTooLongMessage(arg) } };
+    }
+    if (cmd === 'allow' || cmd === 'deny') {
+      statements.push({ kind: 'rule', action: cmd, bridge: arg === 'all' ? null : arg, line: chunkLine, text });
+    } else if (cmd === 'include') {
+      statements.push({ kind: 'include', path: arg, line: chunkLine, text });
+    } else {
+      return { statements, error: { line: chunkLine, message: `Unknown command \`${cmd}'\n` } };
+    }
+  }
+  return { statements, error: null };
+}
+
+/** The C helper's ``name `X' too long: N`` line (byte string, with `\n`); N is the length in bytes. */
+export function nameTooLongMessage(name: string): string {
+  return `name \`${name}' too long: ${name.length}\n`;
+}
