@@ -1,0 +1,264 @@
+// Link, bridge and address operations against the real kernel, with iproute2 as the oracle.
+import './harness.js';
+import t from 'tap';
+import { execFileSync } from 'node:child_process';
+import { bridgej, ipj, linkNames, sh } from './harness.js';
+import {
+  Rtnl,
+  NetlinkError,
+  addAddress,
+  closeDefaultHandle,
+  createBridge,
+  deleteAddress,
+  deleteBridge,
+  deleteLink,
+  deleteLinks,
+  getBridge,
+  getLink,
+  listAddresses,
+  listBridgePorts,
+  listBridges,
+  listLinks,
+  setLink,
+} from '../src/index.js';
+
+t.teardown(closeDefaultHandle);
+
+// Timers tick between our dump and ip's; everything else must match exactly.
+const VOLATILE = new Set(['hello_timer', 'tcn_timer', 'topology_change_timer', 'gc_timer', 'hold_timer', 'message_age_timer', 'forward_delay_timer']);
+
+/** Every key iproute2 prints is in ours with the same value (ours may carry newer keys ip does not know). */
+function agrees(t: Tap.Test, ours: any, theirs: any, path = ''): void {
+  for (const [k, v] of Object.entries(theirs)) {
+    if (VOLATILE.has(k)) continue;
+    const p = path ? `${path}.${k}` : k;
+    if (v && typeof v === 'object' && !Array.isArray(v)) agrees(t, ours?.[k], v, p);
+    else t.same(ours?.[k], v, p);
+  }
+}
+declare namespace Tap {
+  type Test = typeof t;
+}
+
+/** Deletes every link but lo (a veth takes its peer with it, so re-list after each). */
+function cleanup(): void {
+  for (let rest = linkNames().filter((n) => n !== 'lo'); rest.length > 0; rest = linkNames().filter((n) => n !== 'lo')) {
+    sh('ip', 'link', 'delete', rest[0]!);
+  }
+}
+
+t.afterEach(cleanup);
+
+t.test('createBridge makes the bridge ip shows, field by field', async (t) => {
+  const br = await createBridge('qb0', { mtu: 1400, address: '02:11:22:33:44:55', stp: true });
+  const [ip] = ipj('-d', 'link', 'show', 'qb0');
+  t.equal(ip.mtu, 1400);
+  t.equal(ip.address, '02:11:22:33:44:55');
+  t.equal(ip.linkinfo.info_kind, 'bridge');
+  t.equal(ip.linkinfo.info_data.stp_state, 1);
+  t.ok(ip.flags.includes('UP'), 'up by default');
+  agrees(t, br, ip);
+  t.same(br.ports, []);
+});
+
+t.test('createBridge with up: false leaves it down; existOk returns the existing bridge', async (t) => {
+  await createBridge('qb1', { up: false });
+  t.notOk(ipj('link', 'show', 'qb1')[0].flags.includes('UP'));
+  const again = await createBridge('qb1', { existOk: true });
+  t.equal(again.ifname, 'qb1');
+  await t.rejects(createBridge('qb1'), { code: 'EEXIST', op: 'createBridge', target: 'qb1' });
+  sh('ip', 'link', 'add', 'v0', 'type', 'veth', 'peer', 'name', 'v1');
+  await t.rejects(createBridge('v0', { existOk: true }), { code: 'EEXIST', message: /v0 exists and is a veth, not a bridge/ });
+});
+
+t.test('getLink and listLinks agree with ip -j -d for bridges, veths and their ports', async (t) => {
+  sh('ip', 'link', 'add', 'br0', 'type', 'bridge');
+  sh('ip', 'link', 'add', 'v0', 'type', 'veth', 'peer', 'name', 'v1');
+  sh('ip', 'link', 'set', 'v0', 'master', 'br0');
+  sh('ip', 'link', 'set', 'br0', 'up');
+  sh('ip', 'link', 'set', 'v0', 'up');
+  const theirs = ipj('-d', 'link', 'show');
+  const ours = await listLinks();
+  t.same(ours.map((l) => l.ifname), theirs.map((l: any) => l.ifname));
+  for (const ip of theirs) {
+    agrees(t, ours.find((l) => l.ifname === ip.ifname), ip, `listLinks ${ip.ifname}`);
+    agrees(t, await getLink(ip.ifname), ip, `getLink ${ip.ifname}`);
+    agrees(t, await getLink(ip.ifindex), ip, `getLink ${ip.ifindex}`);
+  }
+});
+
+t.test('kernel-side filters: kind and master, as ip link show type/master', async (t) => {
+  sh('ip', 'link', 'add', 'br0', 'type', 'bridge');
+  sh('ip', 'link', 'add', 'br1', 'type', 'bridge');
+  sh('ip', 'link', 'add', 'v0', 'type', 'veth', 'peer', 'name', 'v1');
+  sh('ip', 'link', 'add', 'v2', 'type', 'veth', 'peer', 'name', 'v3');
+  sh('ip', 'link', 'set', 'v0', 'master', 'br0');
+  sh('ip', 'link', 'set', 'v2', 'master', 'br1');
+  t.same((await listLinks({ kind: 'bridge' })).map((l) => l.ifname), ipj('link', 'show', 'type', 'bridge').map((l: any) => l.ifname));
+  t.same((await listLinks({ kind: 'veth' })).map((l) => l.ifname).sort(), ['v0', 'v1', 'v2', 'v3']);
+  t.same((await listLinks({ master: 'br1' })).map((l) => l.ifname), ipj('link', 'show', 'master', 'br1').map((l: any) => l.ifname));
+  t.same((await listBridgePorts('br0')).map((p) => p.ifname), ['v0']);
+  await t.rejects(listLinks({ master: 'nope' }), { code: 'ENODEV' });
+});
+
+t.test('setLink: up, mtu, address, master, nomaster, group in one request each', async (t) => {
+  sh('ip', 'link', 'add', 'br0', 'type', 'bridge');
+  sh('ip', 'link', 'add', 'v0', 'type', 'veth', 'peer', 'name', 'v1');
+  await setLink('v0', { mtu: 1300, address: 'fe:00:00:00:00:01', master: 'br0', up: true, group: 7 });
+  let [ip] = ipj('-d', 'link', 'show', 'v0');
+  t.equal(ip.mtu, 1300);
+  t.equal(ip.address, 'fe:00:00:00:00:01');
+  t.equal(ip.master, 'br0');
+  t.equal(ip.group, '7');
+  t.ok(ip.flags.includes('UP'));
+  await setLink('v0', { master: null, up: false });
+  [ip] = ipj('-d', 'link', 'show', 'v0');
+  t.equal(ip.master, undefined);
+  t.notOk(ip.flags.includes('UP'));
+});
+
+t.test('listBridges: ports from the AF_BRIDGE dump agree with bridge -j -d link', async (t) => {
+  await createBridge('br0');
+  sh('ip', 'link', 'add', 'v0', 'type', 'veth', 'peer', 'name', 'v1');
+  sh('ip', 'link', 'add', 'v2', 'type', 'veth', 'peer', 'name', 'v3');
+  await setLink('v0', { master: 'br0', up: true });
+  await setLink('v2', { master: 'br0' });
+  sh('bridge', 'link', 'set', 'dev', 'v2', 'cost', '7', 'priority', '9', 'hairpin', 'on');
+  await addAddress('br0', '10.7.0.1/24');
+  const [br] = await listBridges();
+  t.equal(br!.ifname, 'br0');
+  const theirs = bridgej('-d', 'link', 'show');
+  t.equal(br!.ports.length, theirs.length);
+  for (const p of theirs) agrees(t, br!.ports.find((q) => q.ifname === p.ifname), p, p.ifname);
+  const v2 = br!.ports.find((p) => p.ifname === 'v2')!;
+  t.equal(v2.cost, 7);
+  t.equal(v2.priority, 9);
+  t.equal(v2.hairpin, true);
+  t.same(br!.addr_info.filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`), ['10.7.0.1/24']);
+  agrees(t, await getBridge('br0'), ipj('-d', 'link', 'show', 'br0')[0]);
+});
+
+t.test('addresses: IPv4 and IPv6 add, list and delete agree with ip -j addr', async (t) => {
+  await createBridge('br0');
+  await addAddress('br0', '192.0.2.1/24');
+  await addAddress('br0', '2001:db8::1/64');
+  await addAddress('br0', '2001:db8:0:1:0:0:0:2/128');
+  const ours = await listAddresses('br0');
+  const theirs = ipj('addr', 'show', 'dev', 'br0')[0].addr_info;
+  t.same(ours.map((a) => `${a.local}/${a.prefixlen}`).sort(), theirs.map((a: any) => `${a.local}/${a.prefixlen}`).sort());
+  for (const a of theirs) {
+    const mine = ours.find((o) => o.local === a.local)!;
+    for (const k of ['family', 'prefixlen', 'scope', 'label', 'valid_life_time', 'preferred_life_time', 'broadcast']) {
+      t.same(mine[k], a[k], `${a.local} ${k}`);
+    }
+  }
+  await t.rejects(addAddress('br0', '192.0.2.1/24'), { code: 'EEXIST' });
+  await deleteAddress('br0', '192.0.2.1/24');
+  await deleteAddress('br0', '2001:db8::1/64');
+  const left = ipj('addr', 'show', 'dev', 'br0')[0].addr_info.map((a: any) => a.local);
+  t.notOk(left.includes('192.0.2.1'));
+  t.notOk(left.includes('2001:db8::1'));
+  await t.rejects(deleteAddress('br0', '192.0.2.1/24'), { code: 'EADDRNOTAVAIL' });
+  t.ok((await listAddresses()).some((a) => a.ifname === 'lo' && a.local === '127.0.0.1'));
+});
+
+t.test('bad CIDRs are refused before anything is sent', async (t) => {
+  await createBridge('br0');
+  for (const bad of ['10.0.0.1/33', '10.0.0/24', '2001:db8::1/129', 'fe80::1%eth0/64', 'banana', '10.0.0.1/24/1', '10.0.0.1/-1', '']) {
+    await t.rejects(addAddress('br0', bad), TypeError, bad);
+  }
+  t.same(ipj('addr', 'show', 'dev', 'br0')[0].addr_info.filter((a: any) => a.family === 'inet'), []);
+});
+
+t.test('kernel errors come back as NetlinkError with code and the kernel’s words', async (t) => {
+  await createBridge('br0');
+  const cases: [string, () => Promise<unknown>, object][] = [
+    ['EEXIST', () => createBridge('br0'), { code: 'EEXIST', errno: 17, target: 'br0' }],
+    ['ENODEV', () => setLink('nosuch', { up: true }), { code: 'ENODEV', errno: 19, target: 'nosuch' }],
+    ['ERANGE', () => createBridge('0123456789abcdef'), { code: 'ERANGE', errno: 34, kernelMessage: 'Attribute failed policy validation' }],
+    ['ELOOP', () => setLink('br0', { master: 'br0' }), { code: 'ELOOP', errno: 40, kernelMessage: 'Can not enslave a bridge to a bridge' }],
+    ['EINVAL', () => setLink('br0', { mtu: 10 }), { code: 'EINVAL', errno: 22, kernelMessage: 'mtu less than device minimum' }],
+  ];
+  for (const [name, fn, want] of cases) {
+    const err = await fn().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    t.type(err, NetlinkError, name);
+    t.match(err, want, name);
+  }
+  const e = await setLink('br0', { mtu: 10 }).catch((x: NetlinkError) => x);
+  t.equal(e && e.message, 'setLink br0: Invalid argument (mtu less than device minimum)');
+  t.same(linkNames().sort(), ['br0', 'lo'], 'nothing half-made');
+});
+
+t.test('deleteBridge: ports released, or deleted with it in one group request', async (t) => {
+  await createBridge('br0');
+  sh('ip', 'link', 'add', 'v0', 'type', 'veth', 'peer', 'name', 'v1');
+  await setLink('v0', { master: 'br0' });
+  await deleteBridge('br0');
+  t.same(linkNames().sort(), ['lo', 'v0', 'v1']);
+  t.equal(ipj('link', 'show', 'v0')[0].master, undefined);
+
+  await createBridge('br0');
+  sh('ip', 'link', 'set', 'v0', 'group', '3');
+  await setLink('v0', { master: 'br0' });
+  sh('ip', 'tuntap', 'add', 'tp0', 'mode', 'tap');
+  await setLink('tp0', { master: 'br0' });
+  await deleteBridge('br0', { withPorts: true });
+  t.same(linkNames(), ['lo'], 'bridge, veth pair and tap gone');
+
+  sh('ip', 'link', 'add', 'v0', 'type', 'veth', 'peer', 'name', 'v1');
+  await t.rejects(deleteBridge('v0'), { code: 'EINVAL', message: /v0 is a veth, not a bridge/ });
+  await t.rejects(deleteBridge('nosuch'), { code: 'ENODEV' });
+});
+
+t.test('deleteLinks removes many links in one request, and restores groups when it cannot', async (t) => {
+  const n = 200;
+  const batch = Array.from({ length: n }, (_, i) => `tuntap add qt${i} mode tap`).join('\n');
+  execFileSync('ip', ['-batch', '-'], { input: batch });
+  const start = process.hrtime.bigint();
+  await deleteLinks(Array.from({ length: n }, (_, i) => `qt${i}`));
+  t.comment(`deleted ${n} taps in ${Number(process.hrtime.bigint() - start) / 1e6} ms`);
+  t.same(linkNames(), ['lo']);
+  // lo cannot be deleted: the whole request fails and the tap keeps its group and its life.
+  sh('ip', 'tuntap', 'add', 'qt0', 'mode', 'tap');
+  sh('ip', 'link', 'set', 'qt0', 'group', '5');
+  await t.rejects(deleteLinks(['qt0', 'lo']), NetlinkError);
+  t.same(linkNames(), ['lo', 'qt0']);
+  t.equal(ipj('link', 'show', 'qt0')[0].group, '5');
+  await deleteLink('qt0');
+  await t.rejects(deleteLink('qt0'), { code: 'ENODEV' });
+});
+
+t.test('an explicit handle works like the shared one and closes cleanly', async (t) => {
+  const h = await Rtnl.open();
+  await h.createBridge('hb0', { mtu: 1280 });
+  t.equal((await h.getLink('hb0')).mtu, 1280);
+  t.same((await h.listBridges()).map((b) => b.ifname), ['hb0']);
+  await h.deleteBridge('hb0');
+  h.close();
+  h.close();
+  await t.rejects(h.getLink('lo'), /closed/);
+});
+
+t.test('features this kernel may lack are detected and skipped with a reason', async (t) => {
+  try {
+    sh('ip', 'link', 'add', 'd0', 'type', 'dummy');
+  } catch (e) {
+    t.skip(`dummy links: not supported by this kernel (${String((e as { stderr?: string }).stderr).trim()})`);
+    return;
+  }
+  t.same((await listLinks({ kind: 'dummy' })).map((l) => l.ifname), ['d0']);
+});
+
+t.test('bridge VLAN filtering, where the kernel has it', async (t) => {
+  await createBridge('br0');
+  try {
+    sh('ip', 'link', 'set', 'br0', 'type', 'bridge', 'vlan_filtering', '1');
+  } catch (e) {
+    t.skip(`bridge VLAN filtering: not supported by this kernel (${String((e as { stderr?: string }).stderr).trim()})`);
+    return;
+  }
+  t.equal((await getLink('br0')).linkinfo?.info_data?.vlan_filtering, 1);
+});
