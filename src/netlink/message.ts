@@ -160,7 +160,7 @@ export function decodeError(msg: RawMessage): ErrorMessage {
   const p = msg.payload;
   if (msg.type === NLMSG_DONE && p.length < 4) return { errno: 0 };
   if (p.length < 4) throw new NetlinkDecodeError(`${msg.type === NLMSG_ERROR ? 'NLMSG_ERROR' : 'NLMSG_DONE'}: ${p.length} bytes`);
-  const errno = -p.readInt32LE(0);
+  const errno = 0 - p.readInt32LE(0) || 0;
   const out: ErrorMessage = { errno };
   let tlvStart = 4;
   if (msg.type === NLMSG_ERROR) {
