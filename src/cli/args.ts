@@ -1,0 +1,81 @@
+/**
+ * Argument parsing on node:util parseArgs (no CLI framework: commander 15 needs Node 22), and the
+ * validators that turn a bad value into a usage error before anything touches the kernel.
+ * @module
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { parseCidr } from '../index.js';
+import { UsageError } from './errors.js';
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+/** Options every command accepts. */
+export const COMMON_OPTIONS = {
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies Options;
+
+/** Options of commands that print objects. */
+export const JSON_OPTION = {
+  json: { type: 'boolean', short: 'j' },
+} as const satisfies Options;
+
+/**
+ * Parses `argv` strictly; unknown options and missing values become a UsageError. `positionals` is
+ * the list of names of the positional arguments the command wants (all required; `...` for a tail).
+ */
+export function parse<O extends Options>(argv: string[], options: O, positionals: { required: string[]; optional?: string[] }) {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: { ...COMMON_OPTIONS, ...options }, allowPositionals: true, strict: true });
+  } catch (e) {
+    // parseArgs messages read "Unknown option '--x'. To specify a positional argument starting with a '-'…"
+    const msg = (e as Error).message.replace(/\. To specify a positional.*$/s, '');
+    throw new UsageError(msg.charAt(0).toLowerCase() + msg.slice(1));
+  }
+  const values = parsed.values as { [K in keyof O]?: O[K] extends { type: 'string'; multiple: true } ? string[] : O[K] extends { type: 'string' } ? string : boolean } & { help?: boolean };
+  const args = parsed.positionals;
+  const max = positionals.required.length + (positionals.optional?.length ?? 0);
+  if (args.length < positionals.required.length) {
+    throw new UsageError(`missing ${positionals.required.slice(args.length).join(' ')}`);
+  }
+  if (args.length > max) throw new UsageError(`unexpected argument "${args[max]}"`);
+  return { values, args };
+}
+
+/**
+ * An interface name as the kernel accepts it (dev_valid_name): 1–15 bytes, not "." or "..",
+ * no "/", ":" or whitespace.
+ */
+export function ifname(name: string, what = 'interface name'): string {
+  const bytes = Buffer.byteLength(name);
+  if (bytes === 0) throw new UsageError(`invalid ${what} "": empty`);
+  if (bytes > 15) throw new UsageError(`invalid ${what} "${name}": longer than 15 bytes`);
+  if (name === '.' || name === '..' || /[/:\s]/.test(name)) {
+    throw new UsageError(`invalid ${what} "${name}": "/", ":", whitespace, "." and ".." are not allowed`);
+  }
+  return name;
+}
+
+/** A non-negative integer option value. */
+export function integer(text: string, option: string, min = 0, max = 0xffffffff): number {
+  if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) {
+    throw new UsageError(`invalid ${option} "${text}": expected a whole number from ${min} to ${max}`);
+  }
+  return Number(text);
+}
+
+/** A MAC address, `aa:bb:cc:dd:ee:ff`. */
+export function mac(text: string): string {
+  if (!/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(text)) throw new UsageError(`invalid MAC address "${text}": expected aa:bb:cc:dd:ee:ff`);
+  return text.toLowerCase();
+}
+
+/** A CIDR address (`10.0.0.1/24`, `fd00::1/64`), checked by the API's own parser. */
+export function cidr(text: string): string {
+  try {
+    parseCidr(text);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  return text;
+}

@@ -1,0 +1,272 @@
+/**
+ * `qbh bridge …`: list, show, create, delete, attach, detach. Each parses argv, calls the public
+ * API and returns the object it printed (`ip -j -d link show type bridge` objects with `ports` as
+ * `bridge -j -d link show` prints them and `addr_info` as `ip -j addr show` does).
+ * @module
+ */
+import {
+  addAddress,
+  createBridge,
+  deleteBridge,
+  deleteLink,
+  getBridge,
+  getLink,
+  listBridges,
+  NetlinkError,
+  setLink,
+  type Address,
+  type Bridge,
+  type BridgePort,
+  type Link,
+} from '../../index.js';
+import { cidr, ifname, integer, JSON_OPTION, mac, parse } from '../args.js';
+import { output, type Command } from '../command.js';
+import { cannot, CliError, describeCause, hasCode } from '../errors.js';
+import { formatTable, progress } from '../io.js';
+
+/** An `addr_info` entry exactly as `ip -j addr show` prints it (without the link it sits on). */
+export type AddrInfo = Pick<Address, 'family' | 'local' | 'address' | 'prefixlen' | 'broadcast' | 'scope' | 'label' | 'valid_life_time' | 'preferred_life_time'> & {
+  [flag: string]: unknown;
+};
+
+/** A bridge as `qbh bridge list --json` prints it. */
+export type BridgeJson = Link & { ports: BridgePort[]; addr_info: AddrInfo[] };
+
+/** The JSON form of a bridge: the API object with `addr_info` shaped like `ip -j addr show`. */
+export function bridgeJson(b: Bridge): BridgeJson {
+  return { ...b, addr_info: b.addr_info.map(({ ifindex: _i, ifname: _n, ...rest }) => rest) };
+}
+
+const cidrText = (a: AddrInfo) => `${a.local}/${a.prefixlen}`;
+const stpText = (b: BridgeJson) => (b.linkinfo?.info_data?.stp_state ? 'on' : 'off');
+
+function portLines(ports: BridgePort[], indent: string): string[] {
+  return ports.map(
+    (p) => `${indent}${p.ifname}  ${p.state}  ${p.flags.includes('UP') ? 'up' : 'down'}  mtu ${p.mtu}  priority ${p.priority}  cost ${p.cost}`,
+  );
+}
+
+/** The bridge table: name, state, MTU, MAC, STP, addresses, ports; with details, a line per port. */
+export function bridgeTable(bridges: BridgeJson[], details = false): string {
+  if (bridges.length === 0) return '';
+  if (!details) {
+    return formatTable(
+      ['NAME', 'STATE', 'MTU', 'MAC', 'STP', 'ADDRESSES', 'PORTS'],
+      bridges.map((b) => [
+        b.ifname,
+        b.operstate,
+        String(b.mtu),
+        b.address ?? '-',
+        stpText(b),
+        b.addr_info.map(cidrText).join(',') || '-',
+        b.ports.map((p) => p.ifname).join(',') || '-',
+      ]),
+    );
+  }
+  return bridges.map((b) => bridgeDetails(b)).join('\n');
+}
+
+function bridgeDetails(b: BridgeJson): string {
+  const d = b.linkinfo?.info_data ?? {};
+  const lines = [
+    `${b.ifname}: ${b.operstate}  mtu ${b.mtu}  mac ${b.address ?? '-'}  stp ${stpText(b)}`,
+    `  flags ${b.flags.join(',') || '-'}  bridge_id ${String(d.bridge_id ?? '-')}  forward_delay ${String(d.forward_delay ?? '-')}  ageing_time ${String(d.ageing_time ?? '-')}  vlan_filtering ${String(d.vlan_filtering ?? '-')}`,
+    `  addresses ${b.addr_info.map(cidrText).join(' ') || '-'}`,
+    `  ports ${b.ports.length}`,
+    ...portLines(b.ports, '    '),
+  ];
+  return lines.join('\n') + '\n';
+}
+
+const listCommand: Command = {
+  name: 'bridge list',
+  summary: 'List every bridge with its state, addresses and ports.',
+  usage: 'qbh bridge list [--json] [-d|--details]',
+  options: `  -j, --json      print the bridges as JSON (the objects of \`ip -j -d link show type bridge\`,
+                  each with "ports" as \`bridge -j -d link show\` and "addr_info" as \`ip -j addr show\`)
+  -d, --details   one block per bridge with a line per port`,
+  async run(argv) {
+    const { values } = parse(argv, { ...JSON_OPTION, details: { type: 'boolean', short: 'd' } }, { required: [] });
+    let bridges: Bridge[];
+    try {
+      bridges = await listBridges();
+    } catch (e) {
+      throw cannot('list bridges', e);
+    }
+    const details = values.details === true;
+    return output(bridges.map(bridgeJson), values.json, (v) => bridgeTable(v, details));
+  },
+};
+
+/** Fetches a bridge for `action`, turning "missing" and "not a bridge" into plain words. */
+async function fetchBridge(name: string, action: string): Promise<Bridge> {
+  try {
+    return await getBridge(name);
+  } catch (e) {
+    if (hasCode(e, 'ENODEV')) throw new CliError(`cannot ${action}: no such bridge`);
+    if (e instanceof NetlinkError && e.code === 'EINVAL' && e.kernelMessage?.includes('not a bridge')) {
+      throw new CliError(`cannot ${action}: ${e.kernelMessage}`);
+    }
+    throw cannot(action, e);
+  }
+}
+
+const showCommand: Command = {
+  name: 'bridge show',
+  summary: 'Show one bridge: its settings, addresses and ports.',
+  usage: 'qbh bridge show NAME [--json]',
+  options: '  -j, --json   print the bridge as JSON (one object, as in `qbh bridge list --json`)',
+  async run(argv) {
+    const { values, args } = parse(argv, JSON_OPTION, { required: ['NAME'] });
+    const name = ifname(args[0]!, 'bridge name');
+    const b = bridgeJson(await fetchBridge(name, `show bridge ${name}`));
+    return output(b, values.json, (v) => bridgeDetails(v));
+  },
+};
+
+const createCommand: Command = {
+  name: 'bridge create',
+  summary: 'Create a bridge, up unless --down; with --address, add addresses (all or nothing).',
+  usage: 'qbh bridge create NAME [--mtu N] [--address CIDR]... [--mac MAC] [--stp] [--down] [--exist-ok] [--json]',
+  options: `  --mtu N           MTU of the bridge
+  --address CIDR    add an IPv4 or IPv6 address (repeatable), e.g. 10.0.0.1/24
+  --mac MAC         MAC address, aa:bb:cc:dd:ee:ff
+  --stp             turn on the kernel's spanning tree protocol
+  --down            leave the bridge down
+  --exist-ok        succeed if a bridge of that name exists (its settings are left as they are;
+                    missing addresses are added)
+  -j, --json        print the bridge as JSON
+
+If an address cannot be added, a bridge this command created is deleted again: nothing half-made.`,
+  async run(argv, io) {
+    const { values, args } = parse(
+      argv,
+      {
+        ...JSON_OPTION,
+        mtu: { type: 'string' },
+        address: { type: 'string', multiple: true },
+        mac: { type: 'string' },
+        stp: { type: 'boolean' },
+        down: { type: 'boolean' },
+        'exist-ok': { type: 'boolean' },
+      },
+      { required: ['NAME'] },
+    );
+    const name = ifname(args[0]!, 'bridge name');
+    const opts = {
+      up: values.down !== true,
+      ...(values.mtu !== undefined ? { mtu: integer(values.mtu, 'MTU', 1) } : {}),
+      ...(values.mac !== undefined ? { address: mac(values.mac) } : {}),
+      ...(values.stp ? { stp: true } : {}),
+    };
+    const addresses = (values.address ?? []).map(cidr);
+    let created = true;
+    try {
+      await createBridge(name, opts);
+    } catch (e) {
+      if (!(values['exist-ok'] && hasCode(e, 'EEXIST'))) throw cannot(`create bridge ${name}`, e);
+      created = false;
+      await fetchBridge(name, `create bridge ${name}`);
+    }
+    for (const a of addresses) {
+      try {
+        await addAddress(name, a);
+      } catch (e) {
+        if (!created && hasCode(e, 'EEXIST')) continue;
+        let undo = '';
+        if (created) {
+          try {
+            await deleteLink(name);
+            undo = `; bridge ${name} was removed again`;
+          } catch (cleanup) {
+            undo = `; removing bridge ${name} again failed too: ${describeCause(cleanup)}`;
+          }
+        }
+        throw new CliError(`cannot add address ${a} to bridge ${name}: ${describeCause(e)}${undo}`);
+      }
+    }
+    const b = bridgeJson(await fetchBridge(name, `show bridge ${name}`));
+    return output(b, values.json, () => '');
+  },
+};
+
+const deleteCommand: Command = {
+  name: 'bridge delete',
+  summary: 'Delete a bridge. A bridge that still has ports is refused unless --force or --with-ports.',
+  usage: 'qbh bridge delete NAME [--force] [--with-ports]',
+  options: `  --force        delete it even with ports; they are released, not deleted
+  --with-ports   delete its ports (taps, veths…) too, in one kernel request`,
+  async run(argv, io) {
+    const { values, args } = parse(argv, { force: { type: 'boolean' }, 'with-ports': { type: 'boolean' } }, { required: ['NAME'] });
+    const name = ifname(args[0]!, 'bridge name');
+    const action = `delete bridge ${name}`;
+    const b = await fetchBridge(name, action);
+    const withPorts = values['with-ports'] === true;
+    if (b.ports.length > 0 && !values.force && !withPorts) {
+      const names = b.ports.map((p) => p.ifname);
+      const shown = names.length > 5 ? `${names.slice(0, 5).join(', ')}, …` : names.join(', ');
+      throw new CliError(
+        `cannot ${action}: it still has ${names.length} port${names.length === 1 ? '' : 's'} (${shown}); --force releases them, --with-ports deletes them too`,
+      );
+    }
+    const p = withPorts && b.ports.length > 0 ? progress(io, `deleting bridge ${name} and its ${b.ports.length} ports`) : undefined;
+    try {
+      await deleteBridge(name, { withPorts });
+    } catch (e) {
+      p?.done('failed');
+      throw cannot(action, e);
+    }
+    p?.done();
+    return output(undefined, false, () => '');
+  },
+};
+
+const attachCommand: Command = {
+  name: 'bridge attach',
+  summary: 'Make an interface a port of a bridge.',
+  usage: 'qbh bridge attach BRIDGE IFACE',
+  async run(argv) {
+    const { args } = parse(argv, {}, { required: ['BRIDGE', 'IFACE'] });
+    const bridge = ifname(args[0]!, 'bridge name');
+    const iface = ifname(args[1]!);
+    const action = `attach ${iface} to bridge ${bridge}`;
+    await fetchBridge(bridge, action);
+    await mustExist(iface, action);
+    try {
+      await setLink(iface, { master: bridge });
+    } catch (e) {
+      throw cannot(action, e);
+    }
+    return output(undefined, false, () => '');
+  },
+};
+
+async function mustExist(iface: string, action: string) {
+  try {
+    return await getLink(iface);
+  } catch (e) {
+    if (hasCode(e, 'ENODEV')) throw new CliError(`cannot ${action}: no such interface ${iface}`);
+    throw cannot(action, e);
+  }
+}
+
+const detachCommand: Command = {
+  name: 'bridge detach',
+  summary: 'Release an interface from its bridge.',
+  usage: 'qbh bridge detach IFACE',
+  async run(argv) {
+    const { args } = parse(argv, {}, { required: ['IFACE'] });
+    const iface = ifname(args[0]!);
+    const action = `detach ${iface}`;
+    const link = await mustExist(iface, action);
+    if (link.master === undefined) throw new CliError(`cannot ${action}: it is not attached to a bridge`);
+    try {
+      await setLink(iface, { master: null });
+    } catch (e) {
+      throw cannot(`${action} from bridge ${link.master}`, e);
+    }
+    return output(undefined, false, () => '');
+  },
+};
+
+export const bridgeCommands: Command[] = [listCommand, showCommand, createCommand, deleteCommand, attachCommand, detachCommand];
