@@ -1,0 +1,23 @@
+/**
+ * The tap layer: /dev/net/tun taps (vnet_hdr, multiqueue, persistent) attached to bridges the way
+ * QEMU needs them, the blocking core of qemu-bridge-helper, and fd passing over unix sockets.
+ * @module
+ */
+export {
+  openTap,
+  openTapSync,
+  closeTap,
+  deleteTap,
+  deleteTaps,
+  tunFeatures,
+  tapInfo,
+  decodeTunFlags,
+  type OpenTapOptions,
+  type Tap,
+  type HelperTapOptions,
+  type HelperTap,
+  type TunFeatures,
+} from './tap.js';
+export { TapError, helperMessage, type TapStep } from './errors.js';
+export { sendFds, recvFds, type RecvFdsOptions } from './fds.js';
+export { MAX_TAP_QUEUES, TAP_MAX_MTU } from './constants.js';
