@@ -1,0 +1,126 @@
+/**
+ * qemu-bridge-helper, the drop-in: QEMU (or libvirt) runs it with a unix socket at `--fd`, and it
+ * sends back one tap on `--br`. This function reads top to bottom like the C helper's `main()`
+ * (spec §1.2): parse argv, check the name, check the ACL, make the tap, send its fd. Every message
+ * is the C helper's, byte for byte (spec §8); every failure is exit status 1; success prints nothing.
+ * @module
+ */
+import { fstatSync, writeSync } from 'node:fs';
+import { bridgeNameError, evaluateAcl } from '../acl/evaluate.js';
+import { native } from '../native.js';
+import { TapError, helperMessage } from '../tun/errors.js';
+import { USAGE_MESSAGE, parseHelperArgs } from './argv.js';
+import { makeHelperTap, utf8Name } from './tap.js';
+
+/** The exit status of every failure, as the C helper's `EXIT_FAILURE`. */
+export const EXIT_FAILURE = 1;
+
+/** Bit 12 of the capability sets (linux/capability.h). */
+const CAP_NET_ADMIN = 12n;
+
+/**
+ * The line printed after the C helper's own `failed to create tun device: Operation not permitted`
+ * when the process lacks CAP_NET_ADMIN: qbh never relies on setuid or file capabilities.
+ */
+export const NO_CAPABILITY_HINT =
+  'qbh: this helper is not setuid and has no file capabilities; run it with CAP_NET_ADMIN ' +
+  '(as root, or with the capability in its ambient set), see qemu-bridge-helper(8)\n';
+
+/** Writes bytes to stderr, synchronously (the process exits right after). A closed stderr is ignored. */
+function printErr(message: string | Buffer): void {
+  try {
+    writeSync(2, typeof message === 'string' ? Buffer.from(message) : message);
+  } catch {
+    // Nowhere left to report to; the exit status still says it failed.
+  }
+}
+
+/** Whether this process may create taps itself (root, or an ambient/file capability). */
+export function hasNetAdmin(): boolean {
+  return ((native.capEffective() >> CAP_NET_ADMIN) & 1n) === 1n;
+}
+
+/**
+ * Why sending on `fd` would fail, judged before the helper opens any fd of its own: a number that
+ * is not open now could otherwise be taken by the helper's own netlink socket or tap later, and a
+ * 1-byte sendmsg to a netlink socket succeeds — the fd would vanish and the helper exit 0.
+ * Returns the errno text for a closed fd (as sendmsg would), else null.
+ */
+function closedFdError(fd: number): string | null {
+  if (fd < 0) return 'Bad file descriptor';
+  try {
+    fstatSync(fd);
+    return null;
+  } catch {
+    return 'Bad file descriptor';
+  }
+}
+
+/** The text after "sendmsg: " in an addon error: the C library's strerror. */
+function syscallReason(err: unknown): string {
+  if (err instanceof Error) {
+    const { syscall } = err as Error & { syscall?: string };
+    const prefix = `${syscall ?? ''}: `;
+    return err.message.startsWith(prefix) ? err.message.slice(prefix.length) : err.message;
+  }
+  return String(err);
+}
+
+/**
+ * Runs the helper on the arguments after argv[0] (as bytes) and returns the exit status. Writes
+ * only to stderr, and only on failure.
+ */
+export async function helperMain(args: readonly Buffer[]): Promise<number> {
+  // 1. The command line (spec §1.1): anything unexpected is a usage error, at once.
+  const opts = parseHelperArgs(args);
+  if (opts === null) {
+    printErr(USAGE_MESSAGE);
+    return EXIT_FAILURE;
+  }
+  const sendError = closedFdError(opts.fd);
+
+  // 2. The bridge name, before the ACL is read (CVE-2019-13164); likewise a chosen tap name.
+  for (const name of [opts.bridge, opts.ifname]) {
+    const tooLong = name === null ? null : bridgeNameError(name);
+    if (tooLong !== null) {
+      printErr(tooLong);
+      return EXIT_FAILURE;
+    }
+  }
+
+  // 3. The ACL, /etc/qemu/bridge.conf read as this process (spec §4).
+  const verdict = evaluateAcl(opts.bridge);
+  if (verdict.stderr.length > 0) printErr(verdict.stderr);
+  if (!verdict.permitted) return EXIT_FAILURE;
+
+  // 4. The tap: tap%d, bridge MTU, MAC fe:…, enslaved, up (spec §3), made directly: this needs
+  // CAP_NET_ADMIN, and without it the C helper's own message is followed by what to do about it.
+  let tap: { fd: number; name: string };
+  try {
+    tap = await makeHelperTap({ bridge: utf8Name('bridge', opts.bridge), vnetHdr: opts.useVnet, ifname: opts.ifname === null ? null : utf8Name('tap', opts.ifname) });
+  } catch (err) {
+    if (!(err instanceof TapError)) throw err;
+    printErr(`${helperMessage(err)}\n`);
+    if (!hasNetAdmin()) printErr(NO_CAPABILITY_HINT);
+    return EXIT_FAILURE;
+  }
+
+  // 5. The hand-off: one sendmsg, 1 byte 0x00 + one SCM_RIGHTS fd (spec §2.2). MSG_NOSIGNAL: a
+  // closed peer is reported and exits 1 instead of killing the helper with SIGPIPE (deviation).
+  try {
+    if (sendError !== null) {
+      printErr(`failed to write fd to unix socket: ${sendError}\n`);
+      return EXIT_FAILURE;
+    }
+    try {
+      native.sendFds(opts.fd, Buffer.of(0), [tap.fd]);
+    } catch (err) {
+      printErr(`failed to write fd to unix socket: ${syscallReason(err)}\n`);
+      return EXIT_FAILURE;
+    }
+  } finally {
+    // The only cleanup there is: a non-persistent tap dies with its last fd (spec §3).
+    native.close(tap.fd);
+  }
+  return 0;
+}
