@@ -126,15 +126,18 @@ Napi::Value NlRecv(const Napi::CallbackInfo& info) {
     if (errno == EAGAIN) return env.Null();
     THROW_ERRNO(env, "recvmsg");
   }
-  Napi::Buffer<uint8_t> buf = Napi::Buffer<uint8_t>::New(env, size > 0 ? size : 1);
-  iov.iov_base = buf.Data();
-  iov.iov_len = buf.Length();
+  // Read with at least 32 KiB of room, as iproute2 does: the kernel sizes later dump chunks
+  // by the largest buffer user space has offered, so a tight buffer means one link per datagram.
+  static thread_local std::vector<uint8_t> scratch;
+  scratch.resize(size > 32768 ? static_cast<size_t>(size) : 32768);
+  iov.iov_base = scratch.data();
+  iov.iov_len = scratch.size();
   msg.msg_namelen = sizeof addr;
   ssize_t n;
   do n = recvmsg(fd, &msg, 0); while (n < 0 && errno == EINTR);
   if (n < 0) THROW_ERRNO(env, "recvmsg");
   Napi::Object out = Napi::Object::New(env);
-  out.Set("data", Napi::Buffer<uint8_t>::Copy(env, buf.Data(), static_cast<size_t>(n)));
+  out.Set("data", Napi::Buffer<uint8_t>::Copy(env, scratch.data(), static_cast<size_t>(n)));
   out.Set("portId", Napi::Number::New(env, addr.nl_pid));
   out.Set("truncated", Napi::Boolean::New(env, (msg.msg_flags & MSG_TRUNC) != 0));
   return out;

@@ -118,12 +118,15 @@ function readFixed(kind: string, b: Buffer, off: number): unknown {
     case 'be16':
       return b.readUInt16BE(off);
     case 'u64':
-      return Number(b.readBigUInt64LE(off));
+      return b.readUInt32LE(off) + b.readUInt32LE(off + 4) * 0x100000000;
     case 'mac':
       return decodeMac(b, off);
   }
   throw new Error(`unreachable kind ${kind}`);
 }
+
+/** True when a u64 at `off` does not fit a double exactly (its number form would be lossy). */
+const u64Lossy = (b: Buffer, off: number): boolean => b.readUInt32LE(off + 4) > 0x1fffff;
 
 function writeFixed(kind: string, value: unknown, b: Buffer, off: number): void {
   switch (kind) {
@@ -164,7 +167,8 @@ function decodeValue(row: AttrRow, data: Buffer, parent: AttrSet): { value: unkn
       case 'flag':
         return { value: true, canonical: data.length === 0 };
       case 'binary':
-        return { value: Buffer.from(data), canonical: true };
+        // A view into the received datagram, not a copy: dumps carry kilobytes of these per link.
+        return { value: data, canonical: true };
       case 'string': {
         const nul = data.indexOf(0);
         const value = data.toString('utf8', 0, nul < 0 ? data.length : nul);
@@ -178,7 +182,7 @@ function decodeValue(row: AttrRow, data: Buffer, parent: AttrSet): { value: unkn
         const size = SIZES[kind]!;
         if (data.length < size) throw new NetlinkDecodeError(`${row.name}: ${data.length} bytes, expected ${size}`);
         const value = readFixed(kind, data, 0);
-        const lossy = kind === 'u64' && data.readBigUInt64LE(0) > BigInt(Number.MAX_SAFE_INTEGER);
+        const lossy = kind === 'u64' && u64Lossy(data, 0);
         return { value, canonical: data.length === size && !lossy };
       }
     }
@@ -186,7 +190,7 @@ function decodeValue(row: AttrRow, data: Buffer, parent: AttrSet): { value: unkn
   if ('nested' in kind) return decodeNest(kind.nested, data);
   if ('nestedBy' in kind) {
     const table = kind.tables[String(parent[kind.nestedBy])];
-    if (!table) return { value: Buffer.from(data), canonical: true };
+    if (!table) return { value: data, canonical: true };
     return decodeNest(table, data);
   }
   if ('byType' in kind) {
@@ -211,7 +215,7 @@ function decodeValue(row: AttrRow, data: Buffer, parent: AttrSet): { value: unkn
   let lossy = false;
   for (const [name, k] of kind.struct) {
     out[name] = readFixed(k, data, off);
-    if (k === 'u64' && data.readBigUInt64LE(off) > BigInt(Number.MAX_SAFE_INTEGER)) lossy = true;
+    if (k === 'u64' && u64Lossy(data, off)) lossy = true;
     off += SIZES[k]!;
   }
   return { value: out, canonical: data.length === min && !lossy };
@@ -244,24 +248,37 @@ export function walk(buf: Buffer, fn: (type: number, payload: Buffer) => void): 
 export function decodeAttrs(table: AttrTable, buf: Buffer): AttrSet {
   const out: WithOrder = {};
   const order: OrderEntry[] = [];
-  walk(buf, (rawType, payload) => {
+  let off = 0;
+  // The walk() loop, inlined: this is the hot path of every dump.
+  while (off < buf.length) {
+    if (buf.length - off < NLA_HDRLEN) {
+      if (buf.subarray(off).every((b) => b === 0)) break;
+      throw new NetlinkDecodeError(`truncated attribute header at offset ${off}`);
+    }
+    const len = buf.readUInt16LE(off);
+    const rawType = buf.readUInt16LE(off + 2);
+    if (len < NLA_HDRLEN || off + len > buf.length) {
+      throw new NetlinkDecodeError(`attribute type ${rawType & NLA_TYPE_MASK} at offset ${off}: bad length ${len}`);
+    }
+    const payload = buf.subarray(off + NLA_HDRLEN, off + len);
+    off += (len + 3) & ~3;
     const row = table.byType.get(rawType & NLA_TYPE_MASK);
     if (!row || (!row.multi && out[row.key] !== undefined)) {
-      const unknown: RawAttr = { type: rawType, data: Buffer.from(payload) };
+      const unknown: RawAttr = { type: rawType, data: payload };
       (out.unknown ??= []).push(unknown);
       order.push({ unknown, rawType });
-      return;
+      continue;
     }
     const { value, canonical } = decodeValue(row, payload, out);
     const entry: OrderEntry = { key: row.key, rawType };
     if (!canonical) {
-      entry.raw = Buffer.from(payload);
+      entry.raw = payload;
       entry.value = value;
     }
     if (row.multi) ((out[row.key] as unknown[] | undefined) ?? (out[row.key] = [] as unknown[]) as unknown[]).push(value);
     else out[row.key] = value;
     order.push(entry);
-  });
+  }
   Object.defineProperty(out, ORDER, { value: order, enumerable: false });
   return out;
 }
