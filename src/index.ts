@@ -18,7 +18,8 @@ import { Rtnl, type Bridge, type CreateBridgeOptions, type LinkFilter, type Link
 import type { Address, BridgePort, Link } from './netlink/iproute.js';
 
 export { Rtnl, parseCidr } from './netlink/rtnl.js';
-export type { Bridge, CreateBridgeOptions, LinkFilter, LinkRef, SetLinkOptions } from './netlink/rtnl.js';
+export type { Bridge, Cidr, CreateBridgeOptions, LinkFilter, LinkRef, SetLinkOptions } from './netlink/rtnl.js';
+export type { NetlinkErrorContext } from './netlink/errors.js';
 export type { Address, BridgePort, Link } from './netlink/iproute.js';
 export { NetlinkError, NetlinkDecodeError, DumpInterruptedError, errnoName, strerror } from './netlink/errors.js';
 

@@ -74,7 +74,7 @@ export interface Bridge extends Link {
 }
 
 /** A parsed CIDR, ready for an ifaddrmsg. */
-interface Cidr {
+export interface Cidr {
   family: number;
   bytes: Buffer;
   prefixlen: number;
@@ -117,7 +117,12 @@ const links = (replies: Message[]): LinkMessage[] =>
  * {@link Rtnl.close}. The module-level functions (`listLinks()`, …) use a shared default handle.
  */
 export class Rtnl {
-  private constructor(readonly socket: NetlinkSocket) {}
+  /** @internal */
+  readonly socket: NetlinkSocket;
+
+  private constructor(socket: NetlinkSocket) {
+    this.socket = socket;
+  }
 
   /** Opens a handle (NETLINK_EXT_ACK and NETLINK_GET_STRICT_CHK on). */
   static async open(): Promise<Rtnl> {
@@ -144,7 +149,7 @@ export class Rtnl {
     });
   }
 
-  /** The blocking form of the link lookup, for short-lived processes (the helper). */
+  /** The blocking form of the link lookup, for short-lived processes (the helper). @internal */
   getLinkMessageSync(ref: LinkRef, op = 'getLink'): LinkMessage {
     const sel = linkSelector(ref);
     const ctx = { op, target: String(ref) };
