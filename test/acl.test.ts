@@ -93,6 +93,10 @@ t.test('spec §8 messages of the ACL step', async (t) => {
 t.test('tokenising quirks (spec §4.2–§4.3)', async (t) => {
   t.same(run('allow\tbr0\t\n', 'br0'), allowed(), 'trailing tab is trimmed');
   t.same(run('allow\vbr0\n', 'br0'), fatal('Invalid config line:\n  allow\vbr0\n\n' + FAILED), 'VT is not a separator');
+  t.same(run('allow br0\v\n', 'br0'), denied(), 'VT is not whitespace to GLib: the name is "br0\\v"');
+  t.same(run('allow br0\v\n', 'br0\v'), allowed());
+  t.same(run('\vallow br0\n', 'br0'), fatal("Unknown command `\vallow'\n" + FAILED), 'a leading VT is part of the command');
+  t.same(run('\fallow br0\f\n', 'br0'), allowed(), 'FF is whitespace');
   t.same(run('allow br0\fx\n', 'br0\fx'), allowed(), 'inner whitespace kept');
   t.same(run('allow br0\fx\n', 'br0'), denied());
   t.same(run('allow br0\r\n', 'br0'), allowed(), 'CRLF');

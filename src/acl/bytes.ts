@@ -23,7 +23,12 @@ export function displayBytes(bytes: string): string {
   return bytes;
 }
 
-/** `g_ascii_isspace`: space, \t, \n, \v, \f, \r; never a byte ≥ 0x80 (spec §4.3, QEMU b8c3511d08). */
+/**
+ * GLib's `g_ascii_isspace`: space, \t, \n, \f, \r; never a byte ≥ 0x80 (QEMU b8c3511d08).
+ * Not \v: GLib's table leaves VT out, unlike C's isspace(). Spec §4.3 lists \v, but the real helper
+ * reads `allow br0\v` as the name "br0\v" and `\vallow br0` as the command "\vallow" (observed; see
+ * test/acl-diff.test.ts).
+ */
 export function isAsciiSpace(code: number): boolean {
-  return code === 0x20 || (code >= 0x09 && code <= 0x0d);
+  return code === 0x20 || code === 0x09 || code === 0x0a || code === 0x0c || code === 0x0d;
 }
