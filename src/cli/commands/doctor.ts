@@ -1,2 +1,328 @@
-import type { Command } from '../command.js';
-export const doctorCommands: Command[] = [];
+/**
+ * `qbh doctor`: is this machine set up for qemu-bridge-helper? One line per check, ✓ or ✗, and for
+ * each ✗ the command that fixes it. Every check is read-only: it looks at files and the process's
+ * own credentials, and never creates a link or loads a module. The checks are a list of functions,
+ * so new ones slot in as features arrive (spec qemu-bridge-helper.md §4–§5, §7).
+ * @module
+ */
+import { accessSync, constants, openSync, closeSync, readFileSync, readSync, realpathSync, statSync, type Stats } from 'node:fs';
+import { release, userInfo } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { DEFAULT_ACL_FILE, decideAcl, displayBytes, evaluateAcl, processCredentials } from '../../acl/index.js';
+import type { AclCredentials } from '../../acl/index.js';
+import { native } from '../../native.js';
+import { JSON_OPTION, parse } from '../args.js';
+import { output, type Command } from '../command.js';
+import { palette, type CliIo } from '../io.js';
+
+/** The outcome of one check. */
+export interface CheckResult {
+  /** Stable identifier, e.g. `tun-device`. */
+  check: string;
+  ok: boolean;
+  /** What was found, one line. */
+  summary: string;
+  /** For a failure: the command or change that fixes it. */
+  fix?: string;
+}
+
+/** What the checks look at. Paths can be overridden (tests, other layouts); the checks only read them. */
+export interface DoctorContext {
+  aclPath: string;
+  tunPath: string;
+  /** Where QEMU looks for its default helper. */
+  helperPaths: string[];
+  /** The qbh helper shipped with this package. */
+  qbhHelper: string;
+  credentials: AclCredentials;
+  user: string;
+}
+
+/** A check: one or more results. */
+export type DoctorCheck = (ctx: DoctorContext) => CheckResult | CheckResult[];
+
+/** QEMU's compiled-in helper paths on common distributions (Debian, Fedora, source builds). */
+export const QEMU_HELPER_PATHS = ['/usr/lib/qemu/qemu-bridge-helper', '/usr/libexec/qemu-bridge-helper', '/usr/local/libexec/qemu-bridge-helper'];
+
+/** Bit 12 of the capability sets (linux/capability.h). */
+const CAP_NET_ADMIN = 12n;
+/** The tun device's numbers (Documentation/admin-guide/devices.txt: misc 10, minor 200). */
+const TUN_MAJOR = 10;
+const TUN_MINOR = 200;
+
+const statOrNull = (path: string): Stats | null => {
+  try {
+    return statSync(path);
+  } catch {
+    return null;
+  }
+};
+const exists = (path: string) => statOrNull(path) !== null;
+const mode = (st: Stats) => `0${(st.mode & 0o7777).toString(8)}`;
+const owner = (st: Stats) => `${st.uid}:${st.gid}`;
+
+/** A kernel feature: built in or loaded (its /sys entry), else a module on disk that loads on first use. */
+function kernelFeature(check: string, label: string, sysPaths: string[], module: string, fix: string): CheckResult {
+  const present = sysPaths.find(exists);
+  if (present) return { check, ok: true, summary: `${label}: present (${present})` };
+  const dir = `/lib/modules/${release()}/kernel/${module}`;
+  const ko = ['', '.xz', '.zst', '.gz'].map((z) => `${dir}.ko${z}`).find(exists);
+  if (ko) return { check, ok: true, summary: `${label}: available as a module (${ko}), loaded on first use` };
+  return {
+    check,
+    ok: false,
+    summary: `${label}: not found (checked ${sysPaths.join(', ')} and ${dir}.ko)`,
+    fix,
+  };
+}
+
+const bridgeSupport: DoctorCheck = () =>
+  kernelFeature('kernel-bridge', 'kernel bridge support', ['/sys/module/bridge'], 'net/bridge/bridge', 'sudo modprobe bridge (or use a kernel built with CONFIG_BRIDGE)');
+
+const tunSupport: DoctorCheck = () =>
+  kernelFeature('kernel-tun', 'kernel tun/tap support', ['/sys/class/misc/tun', '/sys/module/tun'], 'drivers/net/tun', 'sudo modprobe tun (or use a kernel built with CONFIG_TUN)');
+
+const MKNOD_FIX = (p: string) => `sudo mkdir -p ${p.replace(/\/[^/]*$/, '') || '/'} && sudo mknod -m 0666 ${p} c ${TUN_MAJOR} ${TUN_MINOR}`;
+
+const tunDevice: DoctorCheck = (ctx) => {
+  const p = ctx.tunPath;
+  const st = statOrNull(p);
+  if (!st) return { check: 'tun-device', ok: false, summary: `${p}: missing`, fix: MKNOD_FIX(p) };
+  const major = Math.floor(st.rdev / 256);
+  const minor = st.rdev % 256;
+  if (!st.isCharacterDevice() || major !== TUN_MAJOR || minor !== TUN_MINOR) {
+    return {
+      check: 'tun-device',
+      ok: false,
+      summary: `${p}: not the tun device (${st.isCharacterDevice() ? `char ${major}:${minor}` : 'not a character device'}; want char ${TUN_MAJOR}:${TUN_MINOR})`,
+      fix: `sudo rm ${p} && ${MKNOD_FIX(p)}`,
+    };
+  }
+  const results: CheckResult[] = [{ check: 'tun-device', ok: true, summary: `${p}: char ${major}:${minor}, mode ${mode(st)}, owner ${owner(st)}` }];
+  try {
+    accessSync(p, constants.R_OK | constants.W_OK);
+    results.push({ check: 'tun-access', ok: true, summary: `${ctx.user} can open ${p} for reading and writing` });
+  } catch {
+    results.push({
+      check: 'tun-access',
+      ok: false,
+      summary: `${ctx.user} cannot open ${p} (mode ${mode(st)}, owner ${owner(st)}): a helper running as this user cannot create taps`,
+      fix: `sudo chmod 0666 ${p} (the distributions' default: creating a tap still needs CAP_NET_ADMIN)`,
+    });
+  }
+  return results;
+};
+
+const ACL_EXAMPLE = (p: string) => `sudo mkdir -p ${p.replace(/\/[^/]*$/, '') || '/'} && echo 'allow br0' | sudo tee ${p} && sudo chmod 0644 ${p}`;
+
+/** Bridges the ACL allows for the caller: the names its rules mention, plus "any other" if `allow all` applies. */
+function allowedBridges(rules: Parameters<typeof decideAcl>[0], identity: AclCredentials): { names: string[]; any: boolean; denied: string[] } {
+  const named = [...new Set(rules.flatMap((r) => (r.bridge === null ? [] : [r.bridge])))];
+  const allowed = named.filter((n) => decideAcl(rules, Buffer.from(n, 'latin1'), { identity }).permitted);
+  let probe = 'qbh-doctor';
+  for (let i = 0; named.includes(probe); i++) probe = `qbh-doctor${i}`;
+  const any = decideAcl(rules, probe, { identity }).permitted;
+  return { names: allowed.map(displayBytes), any, denied: named.filter((n) => !allowed.includes(n)).map(displayBytes) };
+}
+
+const aclFile: DoctorCheck = (ctx) => {
+  const p = ctx.aclPath;
+  const st = statOrNull(p);
+  if (!st) {
+    return {
+      check: 'acl-file',
+      ok: false,
+      summary: `ACL file ${p}: missing, so the helper denies every bridge ("failed to parse default acl file")`,
+      fix: ACL_EXAMPLE(p),
+    };
+  }
+  const results: CheckResult[] = [];
+  const rootOwned = st.uid === 0;
+  results.push(
+    rootOwned
+      ? { check: 'acl-owner', ok: true, summary: `ACL file ${p}: owned by root` }
+      : { check: 'acl-owner', ok: false, summary: `ACL file ${p}: owned by uid ${st.uid}, not root: that user can allow any bridge`, fix: `sudo chown root:root ${p}` },
+  );
+  const writable = st.mode & 0o022;
+  results.push(
+    writable
+      ? { check: 'acl-mode', ok: false, summary: `ACL file ${p}: mode ${mode(st)} lets ${st.mode & 0o002 ? 'every user' : 'its group'} change it`, fix: `sudo chmod go-w ${p}` }
+      : { check: 'acl-mode', ok: true, summary: `ACL file ${p}: mode ${mode(st)}, not group- or world-writable` },
+  );
+  const v = evaluateAcl('qbh-doctor', { aclPath: p });
+  if (v.fatal || !v.ruleSet) {
+    const why = v.error?.message ?? v.stderr.toString('utf8').trim();
+    results.push({
+      check: 'acl-parse',
+      ok: false,
+      summary: `ACL file ${p}: the helper cannot use it as ${ctx.user}: ${why}`,
+      fix: st.isFile() && !canRead(p) ? `sudo chmod 0644 ${p}` : `fix the file (qbh acl check --bridge BR --acl ${p} shows where)`,
+    });
+    return results;
+  }
+  const broken = v.ruleSet.files.filter((f) => f.status !== 'read');
+  results.push(
+    broken.length === 0
+      ? { check: 'acl-parse', ok: true, summary: `ACL file ${p}: parses (${v.ruleSet.files.length} file${v.ruleSet.files.length === 1 ? '' : 's'}, ${v.ruleSet.rules.length} rule${v.ruleSet.rules.length === 1 ? '' : 's'})` }
+      : {
+          check: 'acl-parse',
+          ok: false,
+          summary: `ACL file ${p}: ${broken.map((f) => `${displayBytes(f.path)} ${f.status}${f.error ? ` at line ${f.error.line}: ${displayBytes(f.error.message).trim()}` : f.detail ? ` (${f.detail})` : ''}`).join('; ')}`,
+          fix: `fix or remove the broken file${broken.length === 1 ? '' : 's'}; the helper skips what it cannot read`,
+        },
+  );
+  const allow = allowedBridges(v.ruleSet.rules, ctx.credentials);
+  const list = allow.any ? `every bridge${allow.denied.length ? ` except ${allow.denied.join(', ')}` : ''}` : allow.names.join(', ');
+  results.push(
+    list
+      ? { check: 'acl-allows', ok: true, summary: `ACL allows ${ctx.user}: ${list}` }
+      : { check: 'acl-allows', ok: false, summary: `ACL allows ${ctx.user} no bridge at all`, fix: `add a line such as "allow br0" to ${p}` },
+  );
+  return results;
+};
+
+function canRead(p: string): boolean {
+  try {
+    accessSync(p, constants.R_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** NoNewPrivs of this process: set, setuid and file capabilities are ignored for its children. */
+function noNewPrivs(): boolean {
+  try {
+    return /^NoNewPrivs:\s*1$/m.test(readFileSync('/proc/self/status', 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+const helperCapability: DoctorCheck = (ctx) => {
+  const cap = ((native.capEffective() >> CAP_NET_ADMIN) & 1n) === 1n;
+  const nnp = noNewPrivs() ? ' (NoNewPrivs is set here, so setuid bits and file capabilities would be ignored too)' : '';
+  if (cap) return { check: 'helper-capability', ok: true, summary: `${ctx.user} has CAP_NET_ADMIN: the helper can create taps and attach them` };
+  return {
+    check: 'helper-capability',
+    ok: false,
+    summary: `${ctx.user} lacks CAP_NET_ADMIN: a helper started by this user's QEMU cannot create taps${nnp}`,
+    fix: 'run QEMU as root, or start it with CAP_NET_ADMIN in its ambient set (setpriv --inh-caps +net_admin --ambient-caps +net_admin …); see qemu-bridge-helper(8)',
+  };
+};
+
+/** True when `path` is qbh's helper: the bundle's banner is in its first bytes. */
+function isQbhHelper(path: string, qbhHelper: string): boolean {
+  try {
+    if (realpathSync(path) === realpathSync(qbhHelper)) return true;
+  } catch {
+    // qbh's own bundle may not be built: fall back to the banner
+  }
+  try {
+    const fd = openSync(path, 'r');
+    try {
+      const head = Buffer.alloc(512);
+      const n = readSync(fd, head, 0, head.length, 0);
+      return head.subarray(0, n).toString('latin1').includes('scripts/bundle-helper.mjs from src/helper');
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return false;
+  }
+}
+
+const qemuHelper: DoctorCheck = (ctx) => {
+  const found = ctx.helperPaths.filter(exists);
+  const link = `sudo ln -sf ${ctx.qbhHelper} ${ctx.helperPaths[0]}`;
+  if (found.length === 0) {
+    return {
+      check: 'qemu-helper',
+      ok: false,
+      summary: `QEMU's default helper: none at ${ctx.helperPaths.join(', ')}`,
+      fix: `${link} (or give QEMU -netdev bridge,helper=${ctx.qbhHelper})`,
+    };
+  }
+  return found.map((p): CheckResult => {
+    let real = p;
+    try {
+      real = realpathSync(p);
+    } catch {
+      // a dangling link: exists() said no, so unreachable
+    }
+    const via = real === p ? '' : ` → ${real}`;
+    return isQbhHelper(p, ctx.qbhHelper)
+      ? { check: 'qemu-helper', ok: true, summary: `QEMU's default helper ${p}${via} is qbh` }
+      : {
+          check: 'qemu-helper',
+          ok: false,
+          summary: `QEMU's default helper ${p}${via} is not qbh (another qemu-bridge-helper, e.g. the C one)`,
+          fix: `sudo ln -sf ${ctx.qbhHelper} ${p} (or give QEMU -netdev bridge,helper=${ctx.qbhHelper})`,
+        };
+  });
+};
+
+/** Every check, in the order printed. Add a function here to add a check. */
+export const DOCTOR_CHECKS: DoctorCheck[] = [bridgeSupport, tunSupport, tunDevice, aclFile, helperCapability, qemuHelper];
+
+/** Runs the checks; a check that throws is reported as failed, never aborts the others. */
+export function runDoctor(ctx: DoctorContext, checks: DoctorCheck[] = DOCTOR_CHECKS): CheckResult[] {
+  return checks.flatMap((check) => {
+    try {
+      return check(ctx);
+    } catch (e) {
+      return [{ check: check.name || 'check', ok: false, summary: `check failed to run: ${(e as Error).message}` }];
+    }
+  });
+}
+
+function currentUser(uid: number): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return `uid ${uid}`;
+  }
+}
+
+/** The doctor's report as text: ✓/✗ lines, each ✗ followed by its fix. */
+function renderReport(results: CheckResult[], io: CliIo): string {
+  const c = palette(io);
+  const lines = results.flatMap((r) => [`${r.ok ? c.green('✓') : c.red('✗')} ${r.summary}`, ...(r.fix && !r.ok ? [`    fix: ${r.fix}`] : [])]);
+  const failed = results.filter((r) => !r.ok).length;
+  lines.push(failed === 0 ? 'all checks passed' : `${failed} check${failed === 1 ? '' : 's'} failed`);
+  return lines.join('\n') + '\n';
+}
+
+const doctorCommand: Command = {
+  name: 'doctor',
+  summary: 'Check this machine is set up for the bridge helper: kernel, /dev/net/tun, ACL, capabilities, QEMU.',
+  usage: 'qbh doctor [--acl FILE] [--tun PATH] [--helper PATH]... [--json]',
+  options: `  --acl FILE      the ACL file to check (default ${DEFAULT_ACL_FILE})
+  --tun PATH      the tun device to check (default /dev/net/tun)
+  --helper PATH   where QEMU looks for its default helper (repeatable; default
+                  ${QEMU_HELPER_PATHS.join(',\n                  ')})
+  -j, --json      print {"ok": bool, "checks": [{"check", "ok", "summary", "fix"?}]}
+
+Every check only reads: nothing is created, loaded or changed. Exit status 0 when all pass, 1 otherwise.`,
+  async run(argv, io) {
+    const { values } = parse(
+      argv,
+      { ...JSON_OPTION, acl: { type: 'string' }, tun: { type: 'string' }, helper: { type: 'string', multiple: true } },
+      { required: [] },
+    );
+    const credentials = processCredentials();
+    const ctx: DoctorContext = {
+      aclPath: values.acl ?? DEFAULT_ACL_FILE,
+      tunPath: values.tun ?? '/dev/net/tun',
+      helperPaths: values.helper ?? QEMU_HELPER_PATHS,
+      qbhHelper: fileURLToPath(new URL('../../../bin/qemu-bridge-helper', import.meta.url)),
+      credentials,
+      user: currentUser(credentials.uid),
+    };
+    const checks = runDoctor(ctx);
+    const ok = checks.every((r) => r.ok);
+    return output({ ok, checks }, values.json, (v) => renderReport(v.checks, io), ok ? 0 : 1);
+  },
+};
+
+export const doctorCommands: Command[] = [doctorCommand];
