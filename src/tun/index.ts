@@ -7,6 +7,7 @@ export {
   openTap,
   openTapSync,
   closeTap,
+  destroyTaps,
   deleteTap,
   deleteTaps,
   tunFeatures,

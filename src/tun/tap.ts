@@ -539,6 +539,33 @@ export function closeTap(tap: Pick<Tap, 'fds'>): void {
   if (first !== undefined) throw first;
 }
 
+/**
+ * Closes many taps at once and deletes the devices, persistent or not, in one RTM_DELLINK (moved
+ * into a fresh interface group first), then closes their fds. Closing fds one by one costs the
+ * kernel one RCU grace period per tap (~20 ms: 1000 taps take ~20 s); this costs one in all.
+ * Deletes the devices even if another process (QEMU) still holds fds of them: use {@link closeTap}
+ * for taps handed over to someone else.
+ * Equivalent to `ip link set TAP group N` for each, then `ip link delete group N`.
+ */
+export async function destroyTaps(taps: Pick<Tap, 'name' | 'fds' | 'persist'>[], rtnl: Rtnl = defaultRtnl()): Promise<void> {
+  // A non-persistent tap whose fds are already closed is gone: nothing to delete.
+  const live = taps.filter((x) => x.fds.length > 0 || x.persist);
+  let first: unknown;
+  try {
+    if (live.length > 0) await rtnl.deleteLinks(live.map((x) => x.name));
+  } catch (e) {
+    first = e;
+  }
+  for (const x of taps) {
+    try {
+      closeTap(x);
+    } catch (e) {
+      first ??= e;
+    }
+  }
+  if (first !== undefined) throw first;
+}
+
 /** Looks a tap up and checks that it is one (so deleteTap never removes, say, a bridge). */
 async function tapIndex(rtnl: Rtnl, name: string): Promise<number> {
   const link = await rtnl.getLink(name);
