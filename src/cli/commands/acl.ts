@@ -1,2 +1,53 @@
-import type { Command } from '../command.js';
-export const aclCommands: Command[] = [];
+/**
+ * `qbh acl check`: would the helper let this user use this bridge, and why — the deciding rule
+ * with file:line, the files read or skipped. Exit 0 allowed, 1 denied.
+ * @module
+ */
+import { AclError, checkAcl, DEFAULT_ACL_FILE, type AclCheck, type CheckAclOptions } from '../../acl/index.js';
+import { JSON_OPTION, parse } from '../args.js';
+import { output, type Command } from '../command.js';
+import { CliError, UsageError } from '../errors.js';
+
+/** The explanation for a person. */
+function checkText(c: AclCheck): string {
+  const who = c.caller.user ?? `uid ${c.caller.uid}`;
+  const lines = [c.reason, `  user: ${who} (uid ${c.caller.uid}, gid ${c.caller.gid}, groups ${c.caller.groups.join(',') || '-'})`];
+  if (c.rule) lines.push(`  rule: ${c.rule.file}:${c.rule.line}: ${c.rule.text}`);
+  if (c.overridden) lines.push(`  overrides: ${c.overridden.file}:${c.overridden.line}: ${c.overridden.text}`);
+  for (const f of c.files) {
+    const extra = f.error ? ` (line ${f.error.line}: ${f.error.message})` : f.detail ? ` (${f.detail})` : '';
+    lines.push(`  file: ${'  '.repeat(f.depth)}${f.path}: ${f.status}${extra}`);
+  }
+  for (const w of c.warnings) lines.push(`  warning: ${w}`);
+  return lines.join('\n') + '\n';
+}
+
+const checkCommand: Command = {
+  name: 'acl check',
+  summary: 'Explain whether the bridge helper would allow a user a bridge: the rule that decided, the files read.',
+  usage: 'qbh acl check --bridge B [--user U] [--acl FILE] [--json]',
+  options: `  --bridge B    the bridge, as QEMU passes it with --br=
+  --user U      check for this user (default: the current one, with real file access)
+  --acl FILE    the ACL file (default ${DEFAULT_ACL_FILE})
+  -j, --json    print the full result: {allowed, reason, rule, overridden, fatal, files, messages, warnings, caller}
+
+Exit status 0 when allowed, 1 when denied.`,
+  async run(argv) {
+    const { values } = parse(argv, { ...JSON_OPTION, bridge: { type: 'string' }, user: { type: 'string' }, acl: { type: 'string' } }, { required: [] });
+    if (values.bridge === undefined) throw new UsageError('missing --bridge B');
+    const opts: CheckAclOptions = { bridge: values.bridge };
+    if (values.user !== undefined) opts.user = values.user;
+    if (values.acl !== undefined) opts.aclPath = values.acl;
+    let result: AclCheck;
+    try {
+      result = checkAcl(opts);
+    } catch (e) {
+      if (e instanceof AclError) throw new CliError(`cannot check bridge ${values.bridge}: ${e.message}`);
+      throw e;
+    }
+    const { stderr: _bytes, ...json } = result;
+    return output(json as Omit<AclCheck, 'stderr'>, values.json, (v) => checkText(v as AclCheck), result.allowed ? 0 : 1);
+  },
+};
+
+export const aclCommands: Command[] = [checkCommand];

@@ -1,2 +1,130 @@
-import type { Command } from '../command.js';
-export const tapCommands: Command[] = [];
+/**
+ * `qbh tap …`: persistent taps for scripts (list, create, delete) through src/tun. QEMU normally
+ * gets its taps from the helper or from `openTap`; these are for set-ups that name taps up front.
+ * @module
+ */
+import { listLinks, type Link } from '../../index.js';
+import { closeTap, deleteTap, openTap, TapError, MAX_TAP_QUEUES, type OpenTapOptions } from '../../tun/index.js';
+import { readUserDb } from '../../acl/index.js';
+import { ifname, integer, JSON_OPTION, parse } from '../args.js';
+import { output, type Command } from '../command.js';
+import { cannot, CliError, UsageError } from '../errors.js';
+import { formatTable } from '../io.js';
+
+const yesNo = (v: unknown) => (v === true ? 'yes' : v === false ? 'no' : '-');
+
+/** The tap table: name, state, owner, group, vnet_hdr, multi_queue (queues), persist, master. */
+export function tapTable(taps: Link[]): string {
+  if (taps.length === 0) return '';
+  return formatTable(
+    ['NAME', 'STATE', 'OWNER', 'GROUP', 'VNET_HDR', 'MULTI_QUEUE', 'PERSIST', 'MASTER'],
+    taps.map((l) => {
+      const d = l.linkinfo?.info_data ?? {};
+      return [
+        l.ifname,
+        l.operstate,
+        String(d.user ?? '-'),
+        String(d.group ?? '-'),
+        yesNo(d.vnet_hdr),
+        d.multi_queue ? 'yes' : 'no',
+        yesNo(d.persist),
+        l.master ?? '-',
+      ];
+    }),
+  );
+}
+
+const listCommand: Command = {
+  name: 'tap list',
+  summary: 'List tap devices with owner, group, vnet_hdr, multi_queue, persist and master.',
+  usage: 'qbh tap list [--json]',
+  options: '  -j, --json   print the taps as JSON: the objects of `ip -j -d link show type tun` (tap devices only)',
+  async run(argv) {
+    const { values } = parse(argv, JSON_OPTION, { required: [] });
+    let links: Link[];
+    try {
+      links = await listLinks({ kind: 'tun' });
+    } catch (e) {
+      throw cannot('list taps', e);
+    }
+    const taps = links.filter((l) => l.linkinfo?.info_data?.type !== 'tun');
+    return output(taps, values.json, tapTable);
+  },
+};
+
+/** A user or group given by name or number. */
+function principal(text: string, kind: 'user' | 'group'): number {
+  if (/^\d+$/.test(text)) return integer(text, kind === 'user' ? 'owner' : 'group', 0, 0xfffffffe);
+  const db = readUserDb();
+  const id = kind === 'user' ? db.user(text)?.uid : db.group(text)?.gid;
+  if (id === undefined) throw new UsageError(`no ${kind} "${text}" in /etc/${kind === 'user' ? 'passwd' : 'group'}`);
+  return id;
+}
+
+function tapFailure(action: string, e: unknown): CliError {
+  if (e instanceof TapError) {
+    // TapError reads "cannot create t1: …"; keep its cause, name the object the way the CLI does.
+    const i = e.message.indexOf(': ');
+    const cause = i >= 0 ? e.message.slice(i + 2) : e.message;
+    const hint = e.code === 'EBUSY' && e.step === 'create' ? ' (a device of that name exists)' : '';
+    return new CliError(`cannot ${action}: ${cause}${hint}`);
+  }
+  return cannot(action, e);
+}
+
+const createCommand: Command = {
+  name: 'tap create',
+  summary: 'Create a persistent tap, optionally attached to a bridge (for scripts; remove with `qbh tap delete`).',
+  usage: 'qbh tap create NAME [--bridge B] [--owner U] [--group G] [--queues N] [--vnet-hdr] [--json]',
+  options: `  --bridge B    attach it to bridge B (it takes B's MTU and an fe:… MAC, and comes up)
+  --owner U     user (name or uid) allowed to open it without CAP_NET_ADMIN
+  --group G     group (name or gid) allowed to open it
+  --queues N    a multiqueue tap with N queues (1-${MAX_TAP_QUEUES})
+  --vnet-hdr    frames carry a virtio-net header (IFF_VNET_HDR), as QEMU's virtio-net wants
+  -j, --json    print the tap as JSON (as \`qbh tap list --json\`)`,
+  async run(argv) {
+    const { values, args } = parse(
+      argv,
+      {
+        ...JSON_OPTION,
+        bridge: { type: 'string' },
+        owner: { type: 'string' },
+        group: { type: 'string' },
+        queues: { type: 'string' },
+        'vnet-hdr': { type: 'boolean' },
+      },
+      { required: ['NAME'] },
+    );
+    const name = ifname(args[0]!, 'tap name');
+    const opts: OpenTapOptions = { name, persist: true, vnetHdr: values['vnet-hdr'] === true };
+    if (values.bridge !== undefined) opts.bridge = ifname(values.bridge, 'bridge name');
+    if (values.owner !== undefined) opts.owner = principal(values.owner, 'user');
+    if (values.group !== undefined) opts.group = principal(values.group, 'group');
+    if (values.queues !== undefined) opts.queues = integer(values.queues, 'number of queues', 1, MAX_TAP_QUEUES);
+    try {
+      closeTap(await openTap(opts));
+    } catch (e) {
+      throw tapFailure(`create tap ${name}`, e);
+    }
+    const [tap] = (await listLinks({ kind: 'tun' })).filter((l) => l.ifname === name);
+    return output(tap, values.json, () => '');
+  },
+};
+
+const deleteCommand: Command = {
+  name: 'tap delete',
+  summary: 'Delete a tap (refuses anything that is not a tap).',
+  usage: 'qbh tap delete NAME',
+  async run(argv) {
+    const { args } = parse(argv, {}, { required: ['NAME'] });
+    const name = ifname(args[0]!, 'tap name');
+    try {
+      await deleteTap(name);
+    } catch (e) {
+      throw tapFailure(`delete tap ${name}`, e);
+    }
+    return output(undefined, false, () => '');
+  },
+};
+
+export const tapCommands: Command[] = [listCommand, createCommand, deleteCommand];
