@@ -1,2 +1,56 @@
+/**
+ * `qbh monitor`: link, address and bridge-port events as they happen, until Ctrl-C. With --json,
+ * one event object per line (JSON Lines), each exactly as the API's `monitor()` yields it.
+ * @module
+ */
+import { monitor, type MonitorEvent } from '../../netlink/monitor.js';
+import { JSON_OPTION, parse } from '../args.js';
 import type { Command } from '../command.js';
-export const monitorCommands: Command[] = [];
+import { cannot } from '../errors.js';
+
+/** One event as a line for a person, in the spirit of `ip monitor`. */
+export function eventLine(ev: MonitorEvent): string {
+  switch (ev.type) {
+    case 'link':
+    case 'dellink': {
+      const l = ev.link;
+      const kind = l.linkinfo?.info_kind ? ` ${l.linkinfo.info_kind}` : '';
+      const master = l.master ? ` master ${l.master}` : '';
+      return ev.type === 'dellink'
+        ? `dellink ${l.ifname}${kind}`
+        : `link ${l.ifname}${kind} ${l.operstate} mtu ${l.mtu}${master} <${l.flags.join(',')}>`;
+    }
+    case 'port':
+    case 'delport':
+      return `${ev.type} ${ev.port.ifname} master ${ev.port.master} state ${ev.port.state}`;
+    case 'addr':
+    case 'deladdr':
+      return `${ev.type} ${ev.address.ifname} ${ev.address.family} ${ev.address.local}/${ev.address.prefixlen} scope ${ev.address.scope}`;
+    case 'resync':
+      return `resync: events were lost (receive buffer overrun); now ${ev.links.length} links, ${ev.addresses.length} addresses`;
+  }
+}
+
+const monitorCommand: Command = {
+  name: 'monitor',
+  summary: 'Print link, address and bridge-port events as they happen, until Ctrl-C.',
+  usage: 'qbh monitor [--json]',
+  options: `  -j, --json   one JSON object per line: {"type":"link"|"dellink","link":{…}},
+               {"type":"port"|"delport","port":{…}}, {"type":"addr"|"deladdr","address":{…}},
+               {"type":"resync","reason":"overrun","links":[…],"addresses":[…]}
+
+If the kernel drops events (the reader fell behind), a resync event carries the full state.`,
+  async run(argv, io) {
+    const { values } = parse(argv, JSON_OPTION, { required: [] });
+    try {
+      for await (const ev of monitor(io.signal ? { signal: io.signal } : {})) {
+        io.stdout.write(values.json ? `${JSON.stringify(ev)}\n` : `${eventLine(ev)}\n`);
+      }
+    } catch (e) {
+      throw cannot('monitor', e);
+    }
+    return 0;
+  },
+};
+
+export const monitorCommands: Command[] = [monitorCommand];
