@@ -60,7 +60,8 @@ export interface MonitorOptions {
 const GROUPS = { link: RTNLGRP_LINK, ipv4: RTNLGRP_IPV4_IFADDR, ipv6: RTNLGRP_IPV6_IFADDR } as const;
 
 /**
- * Watches link, address and bridge-port changes until `break` or the signal aborts. Equivalent to
+ * Watches link, address and bridge-port changes until `break` (which takes effect when an event
+ * arrives) or the signal aborts (at once). Equivalent to
  * `ip monitor link address` + `bridge monitor link`.
  *
  * ```ts
