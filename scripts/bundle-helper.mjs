@@ -49,8 +49,8 @@ const result = await build({
   platform: 'node',
   format: 'cjs',
   target: 'node20',
-  minifySyntax: true,
-  minifyWhitespace: true,
+  // Fewer bytes to read and parse at every start; messages are string literals and stay as they are.
+  minify: true,
   legalComments: 'none',
   logLevel: 'warning',
   // import.meta.url does not exist in CommonJS: stand in the bundle's own file URL.
