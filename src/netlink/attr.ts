@@ -76,18 +76,19 @@ export interface AttrSet {
   unknown?: RawAttr[];
 }
 
-/** One attribute as it was on the wire, so encode can repeat it. */
-interface OrderEntry {
-  key?: string;
-  unknown?: RawAttr;
-  rawType: number;
-  /** Present only when the canonical encoding of `value` differs from what was received. */
-  raw?: Buffer;
-  value?: unknown;
+/**
+ * How a decoded set looked on the wire, so an unchanged set re-encodes byte for byte: per
+ * attribute its raw type (flags included) and its key (or the unknown attribute itself), and, only
+ * for payloads that were not in canonical form, the received bytes with the value they decoded to.
+ */
+interface WireOrder {
+  types: number[];
+  items: (string | RawAttr)[];
+  raw?: Map<number, { bytes: Buffer; value: unknown }>;
 }
 
 const ORDER: unique symbol = Symbol('netlink attribute order');
-type WithOrder = AttrSet & { [ORDER]?: OrderEntry[] };
+type WithOrder = AttrSet & { [ORDER]?: WireOrder };
 
 const SIZES: Record<string, number> = { u8: 1, u16: 2, u32: 4, u64: 8, s32: 4, be16: 2, mac: 6 };
 
@@ -159,87 +160,119 @@ function structSize(fields: readonly StructField[]): number {
   return fields.reduce((n, [, k]) => n + SIZES[k]!, 0);
 }
 
-/** Decodes one payload. Returns the value and whether the bytes are in canonical form. */
-function decodeValue(row: AttrRow, data: Buffer, parent: AttrSet): { value: unknown; canonical: boolean } {
+/** Set by decodeValue when the payload it read was not in canonical form. */
+let nonCanonical = false;
+
+/**
+ * Decodes the payload at buf[start, end). Scalars are read in place (no Buffer view per
+ * attribute: this is the hot path of every dump); sets `nonCanonical` when re-encoding the value
+ * would not give the same bytes.
+ */
+function decodeValue(row: AttrRow, buf: Buffer, start: number, end: number, parent: AttrSet): unknown {
   const kind = row.kind;
+  const len = end - start;
   if (typeof kind === 'string') {
     switch (kind) {
+      case 'u32':
+        if (len !== 4) return fixedOdd(row, kind, buf, start, len);
+        return buf.readUInt32LE(start);
+      case 'u8':
+        if (len !== 1) return fixedOdd(row, kind, buf, start, len);
+        return buf[start];
+      case 'u16':
+        if (len !== 2) return fixedOdd(row, kind, buf, start, len);
+        return buf.readUInt16LE(start);
       case 'flag':
-        return { value: true, canonical: data.length === 0 };
+        if (len !== 0) nonCanonical = true;
+        return true;
       case 'binary':
         // A view into the received datagram, not a copy: dumps carry kilobytes of these per link.
-        return { value: data, canonical: true };
+        return buf.subarray(start, end);
       case 'string': {
-        const nul = data.indexOf(0);
-        const value = data.toString('utf8', 0, nul < 0 ? data.length : nul);
-        const canonical = nul === data.length - 1 && Buffer.byteLength(value) === nul;
-        return { value, canonical };
+        const nul = buf.indexOf(0, start);
+        const stop = nul < 0 || nul >= end ? end : nul;
+        const value = buf.toString('utf8', start, stop);
+        if (stop !== end - 1 || Buffer.byteLength(value) !== stop - start) nonCanonical = true;
+        return value;
       }
       case 'mac':
         // Hardware addresses of other lengths (none, infiniband) stay as they are.
-        return data.length === 6 ? { value: decodeMac(data), canonical: true } : { value: decodeMac(data, 0, data.length), canonical: false };
-      default: {
-        const size = SIZES[kind]!;
-        if (data.length < size) throw new NetlinkDecodeError(`${row.name}: ${data.length} bytes, expected ${size}`);
-        const value = readFixed(kind, data, 0);
-        const lossy = kind === 'u64' && u64Lossy(data, 0);
-        return { value, canonical: data.length === size && !lossy };
-      }
+        if (len !== 6) nonCanonical = true;
+        return decodeMac(buf, start, len);
+      default:
+        return fixedOdd(row, kind, buf, start, len);
     }
   }
+  const data = buf.subarray(start, end);
   if ('nested' in kind) return decodeNest(kind.nested, data);
   if ('nestedBy' in kind) {
     const table = kind.tables[String(parent[kind.nestedBy])];
-    if (!table) return { value: data, canonical: true };
-    return decodeNest(table, data);
+    return table ? decodeNest(table, data) : data;
   }
   if ('byType' in kind) {
     const out: Record<string, unknown> = {};
-    let canonical = true;
+    let canonical = data.length % 4 === 0;
     walk(data, (type, payload) => {
       const t = kind.byType[type & NLA_TYPE_MASK];
       if (!t || out[type & NLA_TYPE_MASK] !== undefined) {
         canonical = false;
         return;
       }
-      const r = decodeNest(t, payload);
-      canonical &&= r.canonical;
-      out[type & NLA_TYPE_MASK] = r.value;
+      out[type & NLA_TYPE_MASK] = decodeNest(t, payload);
     });
-    return { value: out, canonical: canonical && data.length % 4 === 0 };
+    if (!canonical) nonCanonical = true;
+    return out;
   }
   const min = structSize(kind.struct);
-  if (data.length < min) throw new NetlinkDecodeError(`${row.name}: ${data.length} bytes, expected at least ${min}`);
+  if (len < min) throw new NetlinkDecodeError(`${row.name}: ${len} bytes, expected at least ${min}`);
   const out: Record<string, unknown> = {};
-  let off = 0;
-  let lossy = false;
+  let off = start;
   for (const [name, k] of kind.struct) {
-    out[name] = readFixed(k, data, off);
-    if (k === 'u64' && u64Lossy(data, off)) lossy = true;
+    out[name] = readFixed(k, buf, off);
+    if (k === 'u64' && u64Lossy(buf, off)) nonCanonical = true;
     off += SIZES[k]!;
   }
-  return { value: out, canonical: data.length === min && !lossy };
+  if (len !== min) nonCanonical = true;
+  return out;
 }
 
-function decodeNest(table: AttrTable, data: Buffer): { value: AttrSet; canonical: boolean } {
-  return { value: decodeAttrs(table, data), canonical: data.length % 4 === 0 };
+/** Fixed-size scalars of other widths, and fixed ones of an unexpected length. */
+function fixedOdd(row: AttrRow, kind: string, buf: Buffer, start: number, len: number): unknown {
+  const size = SIZES[kind]!;
+  if (len < size) throw new NetlinkDecodeError(`${row.name}: ${len} bytes, expected ${size}`);
+  if (len !== size || (kind === 'u64' && u64Lossy(buf, start))) nonCanonical = true;
+  return readFixed(kind, buf, start);
+}
+
+/** A nest decodes as a set; one whose length is not a multiple of 4 is kept as received. */
+function decodeNest(table: AttrTable, data: Buffer): AttrSet {
+  const outer = nonCanonical;
+  const set = decodeAttrs(table, data);
+  nonCanonical = outer || data.length % 4 !== 0;
+  return set;
+}
+
+/** The length of the attribute at `off`, 0 for trailing zero padding; throws on a bad one. */
+function attrLength(buf: Buffer, off: number): number {
+  if (buf.length - off < NLA_HDRLEN) {
+    for (let i = off; i < buf.length; i++) {
+      if (buf[i] !== 0) throw new NetlinkDecodeError(`truncated attribute header at offset ${off}`);
+    }
+    return 0;
+  }
+  const len = buf.readUInt16LE(off);
+  if (len < NLA_HDRLEN || off + len > buf.length) {
+    throw new NetlinkDecodeError(`attribute type ${buf.readUInt16LE(off + 2) & NLA_TYPE_MASK} at offset ${off}: bad length ${len}`);
+  }
+  return len;
 }
 
 /** Calls `fn(type, payload)` for each attribute in `buf`; throws NetlinkDecodeError on bad lengths. */
 export function walk(buf: Buffer, fn: (type: number, payload: Buffer) => void): void {
-  let off = 0;
-  while (off < buf.length) {
-    if (buf.length - off < NLA_HDRLEN) {
-      // Trailing bytes shorter than a header: padding, or garbage.
-      if (buf.subarray(off).every((b) => b === 0)) return;
-      throw new NetlinkDecodeError(`truncated attribute header at offset ${off}`);
-    }
-    const len = buf.readUInt16LE(off);
-    const type = buf.readUInt16LE(off + 2);
-    if (len < NLA_HDRLEN || off + len > buf.length) {
-      throw new NetlinkDecodeError(`attribute type ${type & NLA_TYPE_MASK} at offset ${off}: bad length ${len}`);
-    }
-    fn(type, buf.subarray(off + NLA_HDRLEN, off + len));
+  for (let off = 0; off < buf.length; ) {
+    const len = attrLength(buf, off);
+    if (len === 0) return;
+    fn(buf.readUInt16LE(off + 2), buf.subarray(off + NLA_HDRLEN, off + len));
     off += align4(len);
   }
 }
@@ -247,37 +280,28 @@ export function walk(buf: Buffer, fn: (type: number, payload: Buffer) => void): 
 /** Decodes the attributes in `buf` with `table`. Throws only NetlinkDecodeError. */
 export function decodeAttrs(table: AttrTable, buf: Buffer): AttrSet {
   const out: WithOrder = {};
-  const order: OrderEntry[] = [];
-  let off = 0;
-  // The walk() loop, inlined: this is the hot path of every dump.
-  while (off < buf.length) {
-    if (buf.length - off < NLA_HDRLEN) {
-      if (buf.subarray(off).every((b) => b === 0)) break;
-      throw new NetlinkDecodeError(`truncated attribute header at offset ${off}`);
-    }
-    const len = buf.readUInt16LE(off);
+  const order: WireOrder = { types: [], items: [] };
+  for (let off = 0; off < buf.length; ) {
+    const len = attrLength(buf, off);
+    if (len === 0) break;
     const rawType = buf.readUInt16LE(off + 2);
-    if (len < NLA_HDRLEN || off + len > buf.length) {
-      throw new NetlinkDecodeError(`attribute type ${rawType & NLA_TYPE_MASK} at offset ${off}: bad length ${len}`);
-    }
-    const payload = buf.subarray(off + NLA_HDRLEN, off + len);
+    const start = off + NLA_HDRLEN;
+    const end = off + len;
     off += (len + 3) & ~3;
     const row = table.byType.get(rawType & NLA_TYPE_MASK);
+    order.types.push(rawType);
     if (!row || (!row.multi && out[row.key] !== undefined)) {
-      const unknown: RawAttr = { type: rawType, data: payload };
+      const unknown: RawAttr = { type: rawType, data: buf.subarray(start, end) };
       (out.unknown ??= []).push(unknown);
-      order.push({ unknown, rawType });
+      order.items.push(unknown);
       continue;
     }
-    const { value, canonical } = decodeValue(row, payload, out);
-    const entry: OrderEntry = { key: row.key, rawType };
-    if (!canonical) {
-      entry.raw = payload;
-      entry.value = value;
-    }
+    nonCanonical = false;
+    const value = decodeValue(row, buf, start, end, out);
+    if (nonCanonical) (order.raw ??= new Map()).set(order.items.length, { bytes: buf.subarray(start, end), value });
+    order.items.push(row.key);
     if (row.multi) ((out[row.key] as unknown[] | undefined) ?? (out[row.key] = [] as unknown[]) as unknown[]).push(value);
     else out[row.key] = value;
-    order.push(entry);
   }
   Object.defineProperty(out, ORDER, { value: order, enumerable: false });
   return out;
@@ -359,32 +383,34 @@ export function encodeAttrs(table: AttrTable, set: AttrSet): Buffer {
   const parts: Buffer[] = [];
   const done = new Set<string>();
   const doneUnknown = new Set<RawAttr>();
-  const emit = (row: AttrRow, value: unknown, rawType: number, entry?: OrderEntry) => {
-    if (entry?.raw && sameValue(value, entry.value)) parts.push(attr(rawType, entry.raw));
+  const emit = (row: AttrRow, value: unknown, rawType: number, received?: { bytes: Buffer; value: unknown }) => {
+    if (received && sameValue(value, received.value)) parts.push(attr(rawType, received.bytes));
     else parts.push(attr(rawType, encodeValue(row, value, set)));
   };
-  const order = (set as WithOrder)[ORDER] ?? [];
+  const order = (set as WithOrder)[ORDER];
   const multiIndex = new Map<string, number>();
-  for (const entry of order) {
-    if (entry.unknown) {
-      if (set.unknown?.includes(entry.unknown)) {
-        parts.push(attr(entry.unknown.type, entry.unknown.data));
-        doneUnknown.add(entry.unknown);
+  for (let i = 0; order && i < order.items.length; i++) {
+    const item = order.items[i]!;
+    if (typeof item !== 'string') {
+      if (set.unknown?.includes(item)) {
+        parts.push(attr(item.type, item.data));
+        doneUnknown.add(item);
       }
       continue;
     }
-    const row = table.byKey.get(entry.key!)!;
+    const row = table.byKey.get(item)!;
     const value = set[row.key];
     if (value === undefined) continue;
+    const received = order.raw?.get(i);
     if (row.multi) {
-      const i = multiIndex.get(row.key) ?? 0;
-      multiIndex.set(row.key, i + 1);
+      const n = multiIndex.get(row.key) ?? 0;
+      multiIndex.set(row.key, n + 1);
       const arr = value as unknown[];
-      if (i < arr.length) emit(row, arr[i], entry.rawType, entry);
-      if (i + 1 >= arr.length) done.add(row.key);
+      if (n < arr.length) emit(row, arr[n], order.types[i]!, received);
+      if (n + 1 >= arr.length) done.add(row.key);
       continue;
     }
-    emit(row, value, entry.rawType, entry);
+    emit(row, value, order.types[i]!, received);
     done.add(row.key);
   }
   for (const row of table.rows) {

@@ -163,7 +163,12 @@ export class Rtnl {
   private async resolver(known: LinkMessage[], refs: Iterable<number>): Promise<LinkLookup> {
     const map = new Map<number, { ifname: string; flags: number }>();
     for (const m of known) map.set(m.index, { ifname: m.attrs.ifname as string, flags: m.flags });
-    for (const idx of new Set(refs)) {
+    const missing = [...new Set(refs)].filter((i) => !map.has(i));
+    // Many unknown links (the veth peers of a thousand ports): one dump beats a request each.
+    if (missing.length > 16) {
+      for (const m of await this.linkDump({}, AF_UNSPEC, 'getLink')) map.set(m.index, { ifname: m.attrs.ifname as string, flags: m.flags });
+    }
+    for (const idx of missing) {
       if (map.has(idx)) continue;
       try {
         const m = await this.getLinkMessage(idx, { op: 'getLink', target: String(idx) });
