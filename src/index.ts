@@ -98,3 +98,6 @@ export function deleteAddress(link: LinkRef, cidr: string): Promise<void> {
 export function listAddresses(link?: LinkRef): Promise<Address[]> {
   return handle().listAddresses(link);
 }
+
+export { monitor } from './netlink/monitor.js';
+export type { MonitorEvent, MonitorOptions } from './netlink/monitor.js';
