@@ -184,7 +184,11 @@ t.test('deviations: cycles, depth, limits fail closed with one line', async (t) 
   t.equal(v.stderr.toString(), "include nesting deeper than 32 levels at `/f32' line 1 (`/f33')\n");
 
   const many = run('allow all\n' + 'include /a\n'.repeat(5000), 'br0', { '/a': '# nothing\n' });
-  t.same(many, fatal('acl files too large: more than 4096 files or 67108864 bytes at `/etc/qemu/bridge.conf\' line 4097\n'));
+  t.same(many, fatal("too many includes: more than 4096 at `/etc/qemu/bridge.conf' line 4098\n"));
+  t.same(run('allow all\n' + 'include /missing\n'.repeat(4096), 'br0'), allowed(), '4096 include lines are fine');
+  const big = Buffer.alloc(9 * 1024 * 1024, 0x0a);
+  t.same(run('allow all\ninclude /a\ninclude /b\ninclude /c\ninclude /d\ninclude /e\ninclude /f\ninclude /g\ninclude /h\n', 'br0', { '/a': big, '/b': big, '/c': big, '/d': big, '/e': big, '/f': big, '/g': big, '/h': big }),
+    fatal("acl files too large: more than 67108864 bytes in all at `/etc/qemu/bridge.conf' line 9\n"));
   t.same(run('include /a\nallow all\n', 'br0', { '/a': { status: 'error', detail: "acl file `/a' is not a regular file" } }), fatal("acl file `/a' is not a regular file\n"));
   t.same(run('allow all\n', 'br0', {}, undefined), allowed());
 });

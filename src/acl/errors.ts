@@ -12,7 +12,7 @@ export type AclErrorCode =
   | 'cycle'
   /** qbh deviation: includes nested deeper than 32 levels */
   | 'depth'
-  /** qbh deviation: more files or bytes than the evaluator is willing to read */
+  /** qbh deviation: more include lines or bytes than the evaluator is willing to read */
   | 'limit'
   /** qbh hardening: an ACL file or a directory above it could be changed by someone other than root */
   | 'insecure'

@@ -31,7 +31,7 @@ export {
 export {
   DEFAULT_ACL_FILE,
   ACL_MAX_DEPTH,
-  ACL_MAX_FILES,
+  ACL_MAX_INCLUDES,
   ACL_MAX_TOTAL_BYTES,
   loadAcl,
   type AclRule,

@@ -14,8 +14,8 @@ export const DEFAULT_ACL_FILE = '/etc/qemu/bridge.conf';
 
 /** Deepest include nesting accepted (the main file is depth 0). Deeper is an error, not a crash (docs/acl.md). */
 export const ACL_MAX_DEPTH = 32;
-/** Most files read in one evaluation (includes of includes multiply; the C helper has no bound). */
-export const ACL_MAX_FILES = 4096;
+/** Most `include` lines followed in one evaluation (includes of includes multiply; the C helper has no bound). */
+export const ACL_MAX_INCLUDES = 4096;
 /** Most bytes read in one evaluation, over all files. */
 export const ACL_MAX_TOTAL_BYTES = 64 * 1024 * 1024;
 
@@ -98,7 +98,7 @@ class Loader {
   stderr = '';
   hasIdentityRules = false;
   private readonly stack: string[] = [];
-  private reads = 0;
+  private includes = 0;
   private bytes = 0;
 
   constructor(
@@ -148,11 +148,10 @@ class Loader {
       record.status = 'too-deep';
       this.fail('depth', `include nesting deeper than ${ACL_MAX_DEPTH} levels${shownFrom} (\`${path}')`, where);
     }
-    this.reads++;
     this.bytes += source.data.length;
-    if (this.reads > ACL_MAX_FILES || this.bytes > ACL_MAX_TOTAL_BYTES) {
+    if (this.bytes > ACL_MAX_TOTAL_BYTES) {
       record.status = 'error';
-      this.fail('limit', `acl files too large: more than ${ACL_MAX_FILES} files or ${ACL_MAX_TOTAL_BYTES} bytes${shownFrom}`, where);
+      this.fail('limit', `acl files too large: more than ${ACL_MAX_TOTAL_BYTES} bytes in all${shownFrom}`, where);
     }
 
     const { statements, error } = tokenizeAcl(source.data, { extensions: this.extensions });
@@ -168,6 +167,9 @@ class Loader {
         continue;
       }
       // include: errors in the included file are printed, never fatal (spec §4.5)
+      if (++this.includes > ACL_MAX_INCLUDES) {
+        this.fail('limit', `too many includes: more than ${ACL_MAX_INCLUDES} at \`${path}' line ${st.line}`, { file: path, line: st.line });
+      }
       const target = resolveInclude(st.path, this.cwd);
       const inner = this.reader(target);
       const innerFrom = { file: path, line: st.line, text: st.text };

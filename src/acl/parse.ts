@@ -78,12 +78,6 @@ const IDENTITY_COMMANDS: ReadonlyMap<string, readonly ['allow' | 'deny', 'user' 
 /** Largest uid/gid: (uid_t)-1 is "no id" to the kernel. */
 const MAX_ID = 4294967294;
 
-function trimEnd(s: string): string {
-  let end = s.length;
-  while (end > 0 && isAsciiSpace(s.charCodeAt(end - 1))) end--;
-  return s.slice(0, end);
-}
-
 /** Splits `a WS b` into [a, b]; null unless there are exactly two whitespace-free words. */
 function twoWords(arg: string): [string, string] | null {
   let i = 0;
@@ -112,47 +106,54 @@ export function tokenizeAcl(data: Buffer | string, options: TokenizeOptions = {}
   const statements: AclStatement[] = [];
   let pos = 0;
   let line = 1;
-  // Position of the next '\n' at or after pos (-1: none left). Kept across chunks so that a long line
-  // without newlines is scanned once, not once per chunk: parsing stays linear in the file size.
+  // Positions of the next '\n' and NUL at or after pos (-1: none left), kept across chunks so that the
+  // whole file is scanned for each only once: parsing stays linear in the file size whatever the shape.
+  // Within a chunk everything else works on indices, without copying the chunk.
   let nextNl = s.indexOf('\n');
+  let nextNul = s.indexOf('\0');
+  const invalid = (from: number, to: number, at: number): AclTokens => ({
+    statements,
+    // The raw line, leading whitespace and own newline included (spec §8).
+    error: { line: at, message: `Invalid config line:\n  ${s.slice(from, to)}\n` },
+  });
   while (pos < n) {
     if (nextNl !== -1 && nextNl < pos) nextNl = s.indexOf('\n', pos);
+    if (nextNul !== -1 && nextNul < pos) nextNul = s.indexOf('\0', pos);
     let end = nextNl === -1 ? n : nextNl + 1;
     if (end - pos > ACL_CHUNK_MAX) end = pos + ACL_CHUNK_MAX;
+    const start = pos;
     const chunkLine = line;
     if (s.charCodeAt(end - 1) === 0x0a) line++;
-    let chunk = s.slice(pos, end);
     pos = end;
-
     // C string semantics: everything after an embedded NUL is invisible (spec §4.2).
-    const nul = chunk.indexOf('\0');
-    if (nul !== -1) chunk = chunk.slice(0, nul);
+    const stop = nextNul !== -1 && nextNul < end ? nextNul : end;
 
-    let i = 0;
-    while (i < chunk.length && isAsciiSpace(chunk.charCodeAt(i))) i++;
-    if (i === chunk.length || chunk.charCodeAt(i) === 0x23 /* # */) continue;
+    let i = start;
+    while (i < stop && isAsciiSpace(s.charCodeAt(i))) i++;
+    if (i === stop || s.charCodeAt(i) === 0x23 /* # */) continue;
 
-    let sep = chunk.indexOf(' ', i);
-    if (sep === -1) sep = chunk.indexOf('\t', i);
-    if (sep === -1) {
-      // The raw line, leading whitespace and own newline included (spec §8).
-      return { statements, error: { line: chunkLine, message: `Invalid config line:\n  ${chunk}\n` } };
+    let sep = i;
+    while (sep < stop && s.charCodeAt(sep) !== 0x20) sep++;
+    if (sep === stop) {
+      sep = i;
+      while (sep < stop && s.charCodeAt(sep) !== 0x09) sep++;
+      if (sep === stop) return invalid(start, stop, chunkLine);
     }
-    const cmd = chunk.slice(i, sep);
     let a = sep + 1;
-    let b = chunk.length;
-    while (a < b && isAsciiSpace(chunk.charCodeAt(a))) a++;
-    while (b > a && isAsciiSpace(chunk.charCodeAt(b - 1))) b--;
-    const arg = chunk.slice(a, b);
-    const text = trimEnd(chunk.slice(i));
+    let b = stop;
+    while (a < b && isAsciiSpace(s.charCodeAt(a))) a++;
+    while (b > a && isAsciiSpace(s.charCodeAt(b - 1))) b--;
+    const cmd = s.slice(i, sep);
+    const arg = s.slice(a, b);
+    let textEnd = stop;
+    while (textEnd > i && isAsciiSpace(s.charCodeAt(textEnd - 1))) textEnd--;
+    const text = s.slice(i, textEnd);
 
     const identity = extensions ? IDENTITY_COMMANDS.get(cmd) : undefined;
     if (identity !== undefined) {
       const words = twoWords(arg);
       const id = words !== null && /^[0-9]+$/.test(words[0]) ? Number(words[0]) : undefined;
-      if (words === null || (id !== undefined && id > MAX_ID)) {
-        return { statements, error: { line: chunkLine, message: `Invalid config line:\n  ${chunk}\n` } };
-      }
+      if (words === null || (id !== undefined && id > MAX_ID)) return invalid(start, stop, chunkLine);
       const [who, bridge] = words;
       if (bridge.length >= IFNAMSIZ) {
         return { statements, error: { line: chunkLine, message: nameTooLongMessage(bridge) } };
