@@ -12,6 +12,10 @@ sh('ip', 'link', 'add', 'br0', 'type', 'bridge');
 sh('ip', 'link', 'set', 'br0', 'up');
 sh('ip', 'link', 'add', 'v0', 'type', 'veth', 'peer', 'name', 'v1');
 sh('ip', 'link', 'set', 'v0', 'master', 'br0', 'up');
+// A tmpfs over /run/netns keeps the namespace file in this test's mount namespace: the directory
+// itself is the host's, and `ip netns add` would otherwise leave an empty file behind there.
+sh('mkdir', '-p', '/run/netns');
+sh('mount', '-t', 'tmpfs', 'qbh-test-netns', '/run/netns');
 sh('ip', 'netns', 'add', 'peer');
 sh('ip', 'link', 'set', 'v1', 'netns', 'peer');
 sh('ip', '-n', 'peer', 'link', 'set', 'v1', 'up');
