@@ -1,7 +1,7 @@
 // The codec: captured kernel bytes parsed into spelled-out objects and re-emitted byte for byte,
 // a round-trip property over generated messages, and a decoder fuzz.
 import './harness.js';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { readFileSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
 import { decodeAttrs, encodeAttrs, type AttrKind, type AttrSet, type AttrTable } from '../src/netlink/attr.js';
@@ -17,7 +17,7 @@ const fixture = (name: string): Buffer[] =>
     .map((l) => Buffer.from(l, 'hex'));
 
 /** Re-encodes every link/addr message of a datagram and checks the bytes are the kernel's. */
-function reencodes(t: typeof import('tap').default, datagram: Buffer, name: string): Message[] {
+function reencodes(t: Test, datagram: Buffer, name: string): Message[] {
   const msgs = decodeMessages(datagram);
   const again = Buffer.concat(msgs.map((m) => (m.kind === 'link' || m.kind === 'addr' ? encodeTyped(m) : datagram.subarray(0, 0))));
   const original = Buffer.concat(
