@@ -217,6 +217,12 @@ const cases: Case[] = [
     as: nobody(),
   },
   {
+    name: '.. through an unsearchable directory',
+    files: { 'bridge.conf': 'allow br1\ninclude /etc/qemu/private/../pub.conf\ninclude /etc/qemu/open/../pub2.conf\n', private: { dir: true, mode: 0o700 }, open: { dir: true, mode: 0o711 }, 'pub.conf': 'allow br0\n', 'pub2.conf': 'allow br2\n' },
+    bridges: ['br0', 'br1', 'br2'],
+    as: nobody(),
+  },
+  {
     name: 'include in a directory searchable by group',
     files: { 'bridge.conf': 'include /etc/qemu/private/x.conf\n', private: { dir: true, mode: 0o710, gid: QEMU }, 'private/x.conf': 'allow br0\n' },
     bridges: ['br0'],

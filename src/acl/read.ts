@@ -119,8 +119,8 @@ function insecurity(what: 'file' | 'directory', label: string, st: BigIntStats):
   if (st.uid !== 0n) return `acl ${what} ${label} is not owned by root (owner uid ${st.uid})`;
   const mode = Number(st.mode);
   const sticky = what === 'directory' && (mode & 0o1000) !== 0;
-  if (!sticky && (mode & 0o020) !== 0) return `acl ${what} ${label} is writable by group (mode ${octal(mode)})`;
   if (!sticky && (mode & 0o002) !== 0) return `acl ${what} ${label} is writable by others (mode ${octal(mode)})`;
+  if (!sticky && (mode & 0o020) !== 0) return `acl ${what} ${label} is writable by group (mode ${octal(mode)})`;
   return null;
 }
 
