@@ -12,35 +12,7 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const outfile = join(root, 'dist', 'qemu-bridge-helper.cjs');
 
-// The helper never parses an IP address, but src/netlink/rtnl.ts imports ip-address for parseCidr,
-// and initialising that package costs more than everything else the helper loads together (its
-// classes build regular expressions at load time). In the bundle it is a lazy stand-in: required
-// from node_modules the first time something actually uses it.
-const lazyIpAddress = {
-  name: 'lazy-ip-address',
-  setup(b) {
-    b.onResolve({ filter: /^ip-address$/ }, (args) =>
-      args.namespace === 'lazy' ? { path: 'ip-address', external: true } : { path: 'ip-address', namespace: 'lazy' },
-    );
-    b.onLoad({ filter: /.*/, namespace: 'lazy' }, () => ({
-      loader: 'js',
-      contents: [
-        'let m;',
-        "const load = () => (m ??= require('ip-address'));",
-        'const lazy = (name) => new Proxy(function () {}, {',
-        '  construct: (_t, args) => new (load()[name])(...args),',
-        '  get: (_t, key) => load()[name][key],',
-        '});',
-        "export const Address4 = lazy('Address4');",
-        "export const Address6 = lazy('Address6');",
-      ].join('\n'),
-      resolveDir: root,
-    }));
-  },
-};
-
 const result = await build({
-  plugins: [lazyIpAddress],
   absWorkingDir: root,
   entryPoints: ['src/helper/run.ts'],
   outfile,

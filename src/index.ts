@@ -17,8 +17,10 @@
 import { Rtnl, type Bridge, type CreateBridgeOptions, type LinkFilter, type LinkRef, type SetLinkOptions } from './netlink/rtnl.js';
 import type { Address, BridgePort, Link } from './netlink/iproute.js';
 
-export { Rtnl, parseCidr } from './netlink/rtnl.js';
-export type { Bridge, Cidr, CreateBridgeOptions, LinkFilter, LinkRef, SetLinkOptions } from './netlink/rtnl.js';
+export { Rtnl } from './netlink/rtnl.js';
+export { parseCidr } from './netlink/cidr.js';
+export type { Cidr } from './netlink/cidr.js';
+export type { Bridge, CreateBridgeOptions, LinkFilter, LinkRef, SetLinkOptions } from './netlink/rtnl.js';
 export type { NetlinkErrorContext } from './netlink/errors.js';
 export type { Address, BridgePort, Link } from './netlink/iproute.js';
 export { NetlinkError, NetlinkDecodeError, DumpInterruptedError, errnoName, strerror } from './netlink/errors.js';
@@ -101,3 +103,22 @@ export function listAddresses(link?: LinkRef): Promise<Address[]> {
 
 export { monitor } from './netlink/monitor.js';
 export type { MonitorEvent, MonitorOptions } from './netlink/monitor.js';
+
+export {
+  openTap,
+  openTapSync,
+  closeTap,
+  destroyTaps,
+  deleteTap,
+  deleteTaps,
+  tunFeatures,
+  tapInfo,
+  decodeTunFlags,
+  sendFds,
+  recvFds,
+  TapError,
+  helperMessage,
+  MAX_TAP_QUEUES,
+  TAP_MAX_MTU,
+} from './tun/index.js';
+export type { OpenTapOptions, Tap, HelperTapOptions, HelperTap, TunFeatures, TapStep, TapErrorContext, RecvFdsOptions } from './tun/index.js';

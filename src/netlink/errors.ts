@@ -5,6 +5,8 @@
 import { constants } from 'node:os';
 
 const ERRNO_NAMES = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
+// Linux errno values Node's table leaves out but rtnetlink returns (EXFULL: a bridge's 1024 ports).
+ERRNO_NAMES.set(54, 'EXFULL');
 
 /** The conventional name of an errno value: 17 → 'EEXIST'. */
 export function errnoName(errno: number): string {
@@ -49,6 +51,9 @@ const STRERROR: Record<string, string> = {
   E2BIG: 'Argument list too long',
   ENXIO: 'No such device or address',
   ENOTSUP: 'Operation not supported',
+  EXFULL: 'Exchange full',
+  ENOTEMPTY: 'Directory not empty',
+  ESRCH: 'No such process',
 };
 
 /** The C library's text for an errno value ('No such device'). */

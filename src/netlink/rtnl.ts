@@ -3,7 +3,6 @@
  * the tap layer, the helper and the CLI call. Every result uses iproute2's JSON keys.
  * @module
  */
-import { Address4, Address6 } from 'ip-address';
 import type { AttrSet } from './attr.js';
 import {
   AF_BRIDGE,
@@ -27,6 +26,7 @@ import { NetlinkError, type NetlinkErrorContext } from './errors.js';
 import { toAddress, toBridgePort, toLink, type Address, type BridgePort, type Link, type LinkLookup } from './iproute.js';
 import { encodeAddr, encodeLink, type LinkMessage, type Message } from './message.js';
 import { NetlinkSocket } from './socket.js';
+import type { Cidr } from './cidr.js';
 
 /** RTEXT_FILTER_SKIP_STATS: iproute2's ext mask for listings that do not print counters. */
 const RTEXT_FILTER_SKIP_STATS = 1 << 3;
@@ -71,38 +71,6 @@ export interface SetLinkOptions {
 export interface Bridge extends Link {
   ports: BridgePort[];
   addr_info: Address[];
-}
-
-/** A parsed CIDR, ready for an ifaddrmsg. */
-export interface Cidr {
-  family: number;
-  bytes: Buffer;
-  prefixlen: number;
-  text: string;
-}
-
-/**
- * Parses `10.0.0.1/24` or `2001:db8::1/64` with ip-address. A bare address gets a host prefix
- * (/32 or /128), as `ip addr add` does.
- */
-export function parseCidr(cidr: string): Cidr {
-  const [addr, len, extra] = cidr.split('/');
-  const bad = (why: string) => new TypeError(`invalid address "${cidr}": ${why}`);
-  if (addr === undefined || extra !== undefined) throw bad('expected ADDRESS/PREFIXLEN');
-  const v6 = addr.includes(':');
-  const max = v6 ? 128 : 32;
-  const prefixlen = len === undefined ? max : /^\d{1,3}$/.test(len) ? Number(len) : NaN;
-  if (!(prefixlen >= 0 && prefixlen <= max)) throw bad(`prefix length must be 0-${max}`);
-  if (v6) {
-    if (!Address6.isValid(addr) || addr.includes('%')) throw bad('not an IPv6 address');
-    const n = new Address6(addr).bigInt();
-    const bytes = Buffer.alloc(16);
-    bytes.writeBigUInt64BE(n >> 64n, 0);
-    bytes.writeBigUInt64BE(n & 0xffffffffffffffffn, 8);
-    return { family: AF_INET6, bytes, prefixlen, text: cidr };
-  }
-  if (!Address4.isValid(addr) || !/^\d+\.\d+\.\d+\.\d+$/.test(addr)) throw bad('not an IPv4 address');
-  return { family: AF_INET, bytes: Buffer.from(new Address4(addr).toArray()), prefixlen, text: cidr };
 }
 
 function linkSelector(ref: LinkRef): Partial<LinkMessage> {
@@ -411,7 +379,9 @@ export class Rtnl {
   }
 
   private async addressRequest(type: number, flags: number, link: LinkRef, cidr: string, op: string): Promise<void> {
-    const c = parseCidr(cidr);
+    // Loaded on first use: the helper, which never touches addresses, starts without ip-address.
+    const { parseCidr } = await import('./cidr.js');
+    const c: Cidr = parseCidr(cidr);
     const ctx = { op, target: `${cidr} on ${link}` };
     const index = typeof link === 'number' ? link : (await this.getLinkMessage(link, ctx)).index;
     const scope =

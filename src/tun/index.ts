@@ -19,6 +19,6 @@ export {
   type HelperTap,
   type TunFeatures,
 } from './tap.js';
-export { TapError, helperMessage, type TapStep } from './errors.js';
+export { TapError, helperMessage, type TapStep, type TapErrorContext } from './errors.js';
 export { sendFds, recvFds, type RecvFdsOptions } from './fds.js';
 export { MAX_TAP_QUEUES, TAP_MAX_MTU } from './constants.js';

@@ -1,0 +1,40 @@
+/**
+ * CIDR parsing for address operations, with ip-address. A module of its own so that processes that
+ * never touch addresses (the helper) do not load it.
+ * @module
+ */
+import { Address4, Address6 } from 'ip-address';
+import { AF_INET, AF_INET6 } from './constants.js';
+
+/** A parsed CIDR, ready for an ifaddrmsg. */
+export interface Cidr {
+  family: number;
+  bytes: Buffer;
+  prefixlen: number;
+  text: string;
+}
+
+/**
+ * Parses `10.0.0.1/24` or `2001:db8::1/64` with ip-address. A bare address gets a host prefix
+ * (/32 or /128), as `ip addr add` does.
+ */
+export function parseCidr(cidr: string): Cidr {
+  const [addr, len, extra] = cidr.split('/');
+  const bad = (why: string) => new TypeError(`invalid address "${cidr}": ${why}`);
+  if (addr === undefined || extra !== undefined) throw bad('expected ADDRESS/PREFIXLEN');
+  const v6 = addr.includes(':');
+  const max = v6 ? 128 : 32;
+  const prefixlen = len === undefined ? max : /^\d{1,3}$/.test(len) ? Number(len) : NaN;
+  if (!(prefixlen >= 0 && prefixlen <= max)) throw bad(`prefix length must be 0-${max}`);
+  if (v6) {
+    if (!Address6.isValid(addr) || addr.includes('%')) throw bad('not an IPv6 address');
+    const n = new Address6(addr).bigInt();
+    const bytes = Buffer.alloc(16);
+    bytes.writeBigUInt64BE(n >> 64n, 0);
+    bytes.writeBigUInt64BE(n & 0xffffffffffffffffn, 8);
+    return { family: AF_INET6, bytes, prefixlen, text: cidr };
+  }
+  if (!Address4.isValid(addr) || !/^\d+\.\d+\.\d+\.\d+$/.test(addr)) throw bad('not an IPv4 address');
+  return { family: AF_INET, bytes: Buffer.from(new Address4(addr).toArray()), prefixlen, text: cidr };
+}
+
