@@ -3,21 +3,8 @@ import t, { type Test } from 'tap';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { bridgej, ipj, linkNames, sh } from './harness.js';
-import { run } from '../src/cli/run.js';
+import { qbh } from './cli-lib.js';
 
-/** Runs qbh in-process, as `bin/qbh` would, with stdout/stderr captured (not terminals). */
-async function qbh(...argv: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await run(argv, {
-    stdout: { write: (s: string) => out.push(s) },
-    stderr: { write: (s: string) => err.push(s) },
-    stdoutIsTTY: false,
-    stderrIsTTY: false,
-    env: {},
-  });
-  return { code, stdout: out.join(''), stderr: err.join('') };
-}
 
 /**
  * Keys the kernel reports that this machine's iproute2 (6.1) predates but newer iproute2 prints;

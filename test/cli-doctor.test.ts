@@ -6,20 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sh } from './harness.js';
-import { run } from '../src/cli/run.js';
+import { qbh } from './cli-lib.js';
 
-async function qbh(...argv: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await run(argv, {
-    stdout: { write: (s: string) => out.push(s) },
-    stderr: { write: (s: string) => err.push(s) },
-    stdoutIsTTY: false,
-    stderrIsTTY: false,
-    env: {},
-  });
-  return { code, stdout: out.join(''), stderr: err.join('') };
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'qbh-doctor-'));
 chmodSync(dir, 0o755);

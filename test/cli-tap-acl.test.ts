@@ -4,20 +4,8 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ipj, linkNames, sh } from './harness.js';
-import { run } from '../src/cli/run.js';
+import { qbh } from './cli-lib.js';
 
-async function qbh(...argv: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await run(argv, {
-    stdout: { write: (s: string) => out.push(s) },
-    stderr: { write: (s: string) => err.push(s) },
-    stdoutIsTTY: false,
-    stderrIsTTY: false,
-    env: {},
-  });
-  return { code, stdout: out.join(''), stderr: err.join('') };
-}
 
 t.test('tap create/list/delete', async (t) => {
   sh('ip', 'link', 'add', 'tb0', 'mtu', '1400', 'type', 'bridge');
