@@ -179,7 +179,7 @@ function collectWarnings(files: readonly AclFileRecord[], rules: readonly AclRul
     const from = f.includedFrom;
     if (from === undefined) continue;
     const inc = `${displayBytes(from.file)}:${from.line}`;
-    if (!from.text.slice(from.text.indexOf('include') + 7).trim().startsWith('/')) {
+    if (from.path !== '' && !from.path.startsWith('/')) {
       warnings.push(`${inc}: relative include "${displayBytes(from.text)}" resolves against ${cwd === undefined ? "the caller's working directory, which the caller chooses" : displayBytes(toByteString(cwd))}`);
     }
     if (f.status === 'partial' && f.error !== undefined) {
@@ -220,7 +220,8 @@ export function checkAcl(options: CheckAclOptions): AclCheck {
   let db: UserDb | undefined = options.userDb;
   const users = (): UserDb => (db ??= readUserDb());
   const caller = resolveCaller(options, users);
-  const evaluateOptions: EvaluateAclOptions = { ...options, userDb: users() };
+  const { bridge: _bridge, user: _user, uid: _uid, gid: _gid, groups: _groups, ...rest } = options;
+  const evaluateOptions: EvaluateAclOptions = { ...rest, userDb: users() };
   if (caller.as === 'credentials') evaluateOptions.credentials = { uid: caller.uid, gid: caller.gid, groups: caller.groups } satisfies AclCredentials;
   const verdict = evaluateAcl(options.bridge, evaluateOptions);
   const text = displayBytes(verdict.stderr.toString('latin1'));

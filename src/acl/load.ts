@@ -62,8 +62,8 @@ export interface AclFileRecord {
   depth: number;
   /** Why it was skipped or refused, for people (display text, not bytes). */
   detail?: string;
-  /** The include line that named it (absent for the main file). */
-  includedFrom?: { file: string; line: number; text: string };
+  /** The include line that named it, and the path as written there (absent for the main file). */
+  includedFrom?: { file: string; line: number; text: string; path: string };
   /** The syntax error that ended reading it (status `partial`, or the fatal main-file error). */
   error?: AclSyntaxError;
 }
@@ -172,7 +172,7 @@ class Loader {
       }
       const target = resolveInclude(st.path, this.cwd);
       const inner = this.reader(target);
-      const innerFrom = { file: path, line: st.line, text: st.text };
+      const innerFrom = { file: path, line: st.line, text: st.text, path: st.path };
       const innerRecord: AclFileRecord = { path: target, status: inner.status === 'read' ? 'read' : inner.status, depth: depth + 1, includedFrom: innerFrom };
       if ('detail' in inner && inner.detail !== undefined) innerRecord.detail = inner.detail;
       this.files.push(innerRecord);
