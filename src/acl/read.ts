@@ -84,7 +84,7 @@ export function callerReader(): AclReader {
       fd = openSync(byteStringBuffer(path), OPEN_FLAGS);
     } catch (err) {
       const code = errnoCode(err);
-      return NOT_FOUND.has(code) || path === '' ? { status: 'missing', detail: code } : { status: 'unreadable', detail: code };
+      return NOT_FOUND.has(code) ? { status: 'missing', detail: code } : { status: 'unreadable', detail: code };
     }
     try {
       return readOpened(fd, fstatSync(fd, { bigint: true }), displayBytes(path));
@@ -260,8 +260,10 @@ export function credentialReader(cred: AclCredentials, options: CredentialReader
 export function memoryReader(files: Readonly<Record<string, string | Buffer | AclSource>>): AclReader {
   const table = new Map<string, AclSource>();
   for (const [p, v] of Object.entries(files)) {
-    const source: AclSource = typeof v === 'string' ? { status: 'read', data: Buffer.from(v, 'utf8'), key: '' } : Buffer.isBuffer(v) ? { status: 'read', data: v, key: '' } : v;
-    table.set(toByteString(p), source.status === 'read' ? { ...source, key: `mem:${p}` } : source);
+    const key = `mem:${p}`; // one file per path: a path that includes itself is a cycle
+    const source: AclSource =
+      typeof v === 'string' ? { status: 'read', data: Buffer.from(v, 'utf8'), key } : Buffer.isBuffer(v) ? { status: 'read', data: v, key } : v.status === 'read' ? { ...v, key } : v;
+    table.set(toByteString(p), source);
   }
   return (path) => table.get(path) ?? { status: 'missing', detail: 'ENOENT' };
 }
