@@ -192,12 +192,14 @@ function collectWarnings(files: readonly AclFileRecord[], rules: readonly AclRul
     const where = `${displayBytes(r.file)}:${r.line}`;
     if (!seen.has(r.file)) {
       seen.add(r.file);
-      const isMain = files[0]?.path === r.file;
-      warnings.push(
-        isMain
-          ? `${where}: identity rules make QEMU's own qemu-bridge-helper refuse this whole file (Unknown command)`
-          : `${where}: QEMU's own qemu-bridge-helper stops reading this included file here (Unknown command), so it never applies this or any later rule of the file`,
-      );
+      if (files[0]?.path === r.file) {
+        warnings.push(`${where}: identity rules make QEMU's own qemu-bridge-helper refuse this whole file (Unknown command)`);
+      } else {
+        // What QEMU's helper skips from here on; a skipped deny is one it does not enforce.
+        const denies = rules.filter((x) => x.file === r.file && x.line >= r.line && x.action === 'deny').length;
+        const unenforced = denies === 0 ? '' : `, including ${denies} deny rule${denies === 1 ? '' : 's'} it then does not enforce`;
+        warnings.push(`${where}: QEMU's own qemu-bridge-helper stops reading this included file here (Unknown command) and ignores the rest of it${unenforced}`);
+      }
     }
     const p = r.principal;
     if (p.id === undefined) {
@@ -242,7 +244,6 @@ export function checkAcl(options: CheckAclOptions): AclCheck {
   }
   const ruleSet = verdict.ruleSet as NonNullable<typeof verdict.ruleSet>;
   const { allow, deny } = verdict.decision as NonNullable<typeof verdict.decision>;
-  let reason: string;
   const result: AclCheck = {
     allowed: verdict.permitted,
     reason: '',
@@ -254,18 +255,17 @@ export function checkAcl(options: CheckAclOptions): AclCheck {
     caller,
   };
   if (deny !== null && allow !== null) {
-    reason = `denied: ${quoteRule(deny)}${identityNote(deny, caller, users)} overrides ${quoteRule(allow, deny)}`;
+    result.reason = `denied: ${quoteRule(deny)}${identityNote(deny, caller, users)} overrides ${quoteRule(allow, deny)}`;
     result.rule = ruleRef(deny);
     result.overridden = ruleRef(allow);
   } else if (deny !== null) {
-    reason = `denied: ${quoteRule(deny)}${identityNote(deny, caller, users)}, and no rule allows "${bridge}" either`;
+    result.reason = `denied: ${quoteRule(deny)}${identityNote(deny, caller, users)}, and no rule allows "${bridge}" either`;
     result.rule = ruleRef(deny);
   } else if (allow !== null) {
-    reason = `allowed: ${quoteRule(allow)}${identityNote(allow, caller, users)}`;
+    result.reason = `allowed: ${quoteRule(allow)}${identityNote(allow, caller, users)}`;
     result.rule = ruleRef(allow);
   } else {
-    reason = `denied: no rule allows "${bridge}" (default deny)${skippedNote(ruleSet.files)}`;
+    result.reason = `denied: no rule allows "${bridge}" (default deny)${skippedNote(ruleSet.files)}`;
   }
-  result.reason = reason;
   return result;
 }
