@@ -3,7 +3,7 @@
 // medians; then peak RSS (GNU time's %M) against `node -e 0`. Runs itself in fresh network and mount
 // namespaces with a bridge and a tmpfs over /etc/qemu, as root.
 //
-//   node bench/helper.mjs [iterations=100]        (build first: npm run prepare / node scripts/bundle-helper.mjs)
+//   node bench/helper.mjs [iterations=100]        (build first: npm run prepare / node scripts/bundle.mjs)
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';

@@ -35,7 +35,7 @@ if (!existsSync(C_HELPER)) {
 }
 
 // The bundle under test, built from the current sources (atomically replaced: parallel files are safe).
-execFileSync(process.execPath, [join(ROOT, 'scripts', 'bundle-helper.mjs')], { stdio: 'inherit' });
+execFileSync(process.execPath, [join(ROOT, 'scripts', 'bundle.mjs')], { stdio: 'inherit' });
 
 // Fixtures: two bridges of different MTUs, a non-bridge, a tmpfs for the ACL, a 0666 /dev/net/tun
 // (this machine's is 0600; distros ship 0666) so the unprivileged cases behave as on a distro.

@@ -21,7 +21,7 @@ const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 // env -i: tap hooks every node child through NODE_OPTIONS; the helper must run as QEMU would run it.
 const CLEAN = ['env', '-i', `PATH=${PATH}`];
 
-execFileSync(process.execPath, [join(ROOT, 'scripts', 'bundle-helper.mjs')], { stdio: 'inherit' });
+execFileSync(process.execPath, [join(ROOT, 'scripts', 'bundle.mjs')], { stdio: 'inherit' });
 
 if (!existsSync('/etc/qemu')) mkdirSync('/etc/qemu', { recursive: true });
 sh('mount', '-t', 'tmpfs', '-o', 'mode=0755', 'qbh-acl', '/etc/qemu');

@@ -22,6 +22,9 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   throw e;
 });
 
-process.exitCode = await run(process.argv.slice(2), processIo(abort.signal));
-process.off('SIGINT', onSignal);
-process.off('SIGTERM', onSignal);
+// No top-level await: this file is also bundled as CommonJS (dist/qbh.cjs) for a fast start.
+void run(process.argv.slice(2), processIo(abort.signal)).then((code) => {
+  process.exitCode = code;
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
+});

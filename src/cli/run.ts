@@ -5,6 +5,8 @@
  * @module
  */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../root.js';
 import { closeDefaultHandle } from '../index.js';
 import { helpText, type Command } from './command.js';
 import { aclCommands } from './commands/acl.js';
@@ -18,9 +20,9 @@ import type { CliIo } from './io.js';
 /** Every command, in the order `qbh help` lists them. */
 export const commands: Command[] = [...bridgeCommands, ...tapCommands, ...aclCommands, ...monitorCommands, ...doctorCommands];
 
-/** The package version, from package.json (two levels up from src/cli or dist/cli). */
+/** The package version, from package.json. */
 export function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  const pkg = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string };
   return pkg.version;
 }
 

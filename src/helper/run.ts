@@ -1,6 +1,6 @@
 /**
  * The executable's entry point (bundled into dist/qemu-bridge-helper.cjs by
- * scripts/bundle-helper.mjs): run {@link helperMain} on the raw argv bytes and exit with its status.
+ * scripts/bundle.mjs): run {@link helperMain} on the raw argv bytes and exit with its status.
  * Anything unexpected is still exit status 1, never 0 and never a stack trace on QEMU's terminal.
  * @module
  */

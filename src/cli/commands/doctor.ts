@@ -7,10 +7,11 @@
  */
 import { accessSync, constants, openSync, closeSync, readFileSync, readSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { release, userInfo } from 'node:os';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { DEFAULT_ACL_FILE, decideAcl, displayBytes, evaluateAcl, processCredentials } from '../../acl/index.js';
 import type { AclCredentials } from '../../acl/index.js';
 import { native } from '../../native.js';
+import { PACKAGE_ROOT } from '../../root.js';
 import { JSON_OPTION, parse } from '../args.js';
 import { output, type Command } from '../command.js';
 import { palette, type CliIo } from '../io.js';
@@ -223,7 +224,7 @@ function isQbhHelper(path: string, qbhHelper: string): boolean {
     try {
       const head = Buffer.alloc(512);
       const n = readSync(fd, head, 0, head.length, 0);
-      return head.subarray(0, n).toString('latin1').includes('scripts/bundle-helper.mjs from src/helper');
+      return head.subarray(0, n).toString('latin1').includes('from src/helper: do not edit');
     } finally {
       closeSync(fd);
     }
@@ -315,7 +316,7 @@ Every check only reads: nothing is created, loaded or changed. Exit status 0 whe
       aclPath: values.acl ?? DEFAULT_ACL_FILE,
       tunPath: values.tun ?? '/dev/net/tun',
       helperPaths: values.helper ?? QEMU_HELPER_PATHS,
-      qbhHelper: fileURLToPath(new URL('../../../bin/qemu-bridge-helper', import.meta.url)),
+      qbhHelper: join(PACKAGE_ROOT, 'bin', 'qemu-bridge-helper'),
       credentials,
       user: currentUser(credentials.uid),
     };
