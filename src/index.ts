@@ -122,3 +122,17 @@ export {
   TAP_MAX_MTU,
 } from './tun/index.js';
 export type { OpenTapOptions, Tap, HelperTapOptions, HelperTap, TunFeatures, TapStep, TapErrorContext, RecvFdsOptions } from './tun/index.js';
+
+// bridge.conf exactly as QEMU's qemu-bridge-helper reads it: parse, evaluate, explain (docs/acl.md)
+export {
+  AclError, DEFAULT_ACL_FILE, IFNAMSIZ, ACCESS_DENIED_MESSAGE, ACL_CHUNK_MAX, ACL_MAX_DEPTH, ACL_MAX_INCLUDES,
+  ACL_MAX_FILE_BYTES, ACL_MAX_TOTAL_BYTES, evaluateAcl, bridgeNameError, checkAcl, parseAcl, loadAcl, decideAcl,
+  tokenizeAcl, nameTooLongMessage, callerReader, credentialReader, memoryReader, mayAccess, processCredentials,
+  UserDb, readUserDb, toByteString, displayBytes,
+} from './acl/index.js';
+export type {
+  AclErrorCode, AclVerdict, AclDecision, EvaluateAclOptions, DecideOptions, ParseAclOptions, AclCheck, AclCaller,
+  AclFileInfo, AclRuleRef, CheckAclOptions, AclRule, AclRuleSet, AclFileRecord, AclFileStatus, LoadOptions,
+  AclStatement, AclRuleStatement, AclIncludeStatement, AclPrincipal, AclSyntaxError, AclTokens, TokenizeOptions,
+  AclCredentials, AclReader, AclSource, CredentialReaderOptions, UserEntry, GroupEntry,
+} from './acl/index.js';
