@@ -6,6 +6,7 @@
  */
 import { NLA_F_NESTED, NLA_HDRLEN, NLA_TYPE_MASK } from './constants.js';
 import { NetlinkDecodeError } from './errors.js';
+import { compileBuilder } from './shape.js';
 
 /** Scalar attribute payloads. */
 export type ScalarKind =
@@ -36,6 +37,8 @@ export type AttrKind =
 
 /** A table row: kernel type number, kernel name, field name, payload kind, and whether it repeats. */
 export interface AttrRow {
+  /** Position in its table. */
+  readonly index: number;
   readonly type: number;
   readonly name: string;
   readonly key: string;
@@ -49,18 +52,21 @@ export interface AttrTable {
   readonly rows: readonly AttrRow[];
   readonly byType: ReadonlyMap<number, AttrRow>;
   readonly byKey: ReadonlyMap<string, AttrRow>;
+  /** Makes a decoded set from values by row index (a fast object: see shape.ts). */
+  readonly build: (values: ArrayLike<unknown>) => AttrSet;
 }
 
 type RowSpec = readonly [type: number, name: string, key: string, kind: AttrKind, opts?: { multi?: boolean }];
 
 /** Builds a table from rows `[type, 'IFLA_MTU', 'mtu', 'u32']`. */
 export function defineTable(name: string, rows: readonly RowSpec[]): AttrTable {
-  const out: AttrRow[] = rows.map(([type, kname, key, kind, opts]) => ({ type, name: kname, key, kind, multi: opts?.multi ?? false }));
+  const out: AttrRow[] = rows.map(([type, kname, key, kind, opts], index) => ({ index, type, name: kname, key, kind, multi: opts?.multi ?? false }));
   return {
     name,
     rows: out,
     byType: new Map(out.map((r) => [r.type, r])),
     byKey: new Map(out.map((r) => [r.key, r])),
+    build: compileBuilder([...out.map((r) => r.key), 'unknown']) as (values: ArrayLike<unknown>) => AttrSet,
   };
 }
 
@@ -77,18 +83,17 @@ export interface AttrSet {
 }
 
 /**
- * How a decoded set looked on the wire, so an unchanged set re-encodes byte for byte: per
- * attribute its raw type (flags included) and its key (or the unknown attribute itself), and, only
- * for payloads that were not in canonical form, the received bytes with the value they decoded to.
+ * What a decoded set was decoded from: its attribute bytes (a view, not a copy) and the unknown
+ * attributes as first listed. Encode walks these bytes again to repeat the original order, flags
+ * and payloads of whatever is unchanged, so the decoder itself records nothing per attribute.
  */
-interface WireOrder {
-  types: number[];
-  items: (string | RawAttr)[];
-  raw?: Map<number, { bytes: Buffer; value: unknown }>;
+interface Source {
+  bytes: Buffer;
+  unknown?: RawAttr[];
 }
 
-const ORDER: unique symbol = Symbol('netlink attribute order');
-type WithOrder = AttrSet & { [ORDER]?: WireOrder };
+const SOURCE: unique symbol = Symbol('netlink attribute source');
+type WithSource = AttrSet & { [SOURCE]?: Source };
 
 const SIZES: Record<string, number> = { u8: 1, u16: 2, u32: 4, u64: 8, s32: 4, be16: 2, mac: 6 };
 
@@ -126,8 +131,6 @@ function readFixed(kind: string, b: Buffer, off: number): unknown {
   throw new Error(`unreachable kind ${kind}`);
 }
 
-/** True when a u64 at `off` does not fit a double exactly (its number form would be lossy). */
-const u64Lossy = (b: Buffer, off: number): boolean => b.readUInt32LE(off + 4) > 0x1fffff;
 
 function writeFixed(kind: string, value: unknown, b: Buffer, off: number): void {
   switch (kind) {
@@ -160,15 +163,11 @@ function structSize(fields: readonly StructField[]): number {
   return fields.reduce((n, [, k]) => n + SIZES[k]!, 0);
 }
 
-/** Set by decodeValue when the payload it read was not in canonical form. */
-let nonCanonical = false;
-
 /**
  * Decodes the payload at buf[start, end). Scalars are read in place (no Buffer view per
- * attribute: this is the hot path of every dump); sets `nonCanonical` when re-encoding the value
- * would not give the same bytes.
+ * attribute: this is the hot path of every dump).
  */
-function decodeValue(row: AttrRow, buf: Buffer, start: number, end: number, parent: AttrSet): unknown {
+function decodeValue(row: AttrRow, buf: Buffer, start: number, end: number, sibling: (key: string) => unknown): unknown {
   const kind = row.kind;
   const len = end - start;
   if (typeof kind === 'string') {
@@ -183,7 +182,6 @@ function decodeValue(row: AttrRow, buf: Buffer, start: number, end: number, pare
         if (len !== 2) return fixedOdd(row, kind, buf, start, len);
         return buf.readUInt16LE(start);
       case 'flag':
-        if (len !== 0) nonCanonical = true;
         return true;
       case 'binary':
         // A view into the received datagram, not a copy: dumps carry kilobytes of these per link.
@@ -191,13 +189,10 @@ function decodeValue(row: AttrRow, buf: Buffer, start: number, end: number, pare
       case 'string': {
         const nul = buf.indexOf(0, start);
         const stop = nul < 0 || nul >= end ? end : nul;
-        const value = buf.toString('utf8', start, stop);
-        if (stop !== end - 1 || Buffer.byteLength(value) !== stop - start) nonCanonical = true;
-        return value;
+        return buf.toString('utf8', start, stop);
       }
       case 'mac':
-        // Hardware addresses of other lengths (none, infiniband) stay as they are.
-        if (len !== 6) nonCanonical = true;
+        // Hardware addresses of other lengths (none, infiniband) decode to as many octets.
         return decodeMac(buf, start, len);
       default:
         return fixedOdd(row, kind, buf, start, len);
@@ -206,21 +201,17 @@ function decodeValue(row: AttrRow, buf: Buffer, start: number, end: number, pare
   const data = buf.subarray(start, end);
   if ('nested' in kind) return decodeNest(kind.nested, data);
   if ('nestedBy' in kind) {
-    const table = kind.tables[String(parent[kind.nestedBy])];
+    const table = kind.tables[String(sibling(kind.nestedBy))];
     return table ? decodeNest(table, data) : data;
   }
   if ('byType' in kind) {
+    // Families without a table, and repeats, are dropped from the value; an unchanged value is
+    // re-emitted from the received bytes, so they survive a round trip all the same.
     const out: Record<string, unknown> = {};
-    let canonical = data.length % 4 === 0;
     walk(data, (type, payload) => {
       const t = kind.byType[type & NLA_TYPE_MASK];
-      if (!t || out[type & NLA_TYPE_MASK] !== undefined) {
-        canonical = false;
-        return;
-      }
-      out[type & NLA_TYPE_MASK] = decodeNest(t, payload);
+      if (t && out[type & NLA_TYPE_MASK] === undefined) out[type & NLA_TYPE_MASK] = decodeNest(t, payload);
     });
-    if (!canonical) nonCanonical = true;
     return out;
   }
   const min = structSize(kind.struct);
@@ -229,10 +220,8 @@ function decodeValue(row: AttrRow, buf: Buffer, start: number, end: number, pare
   let off = start;
   for (const [name, k] of kind.struct) {
     out[name] = readFixed(k, buf, off);
-    if (k === 'u64' && u64Lossy(buf, off)) nonCanonical = true;
     off += SIZES[k]!;
   }
-  if (len !== min) nonCanonical = true;
   return out;
 }
 
@@ -240,17 +229,10 @@ function decodeValue(row: AttrRow, buf: Buffer, start: number, end: number, pare
 function fixedOdd(row: AttrRow, kind: string, buf: Buffer, start: number, len: number): unknown {
   const size = SIZES[kind]!;
   if (len < size) throw new NetlinkDecodeError(`${row.name}: ${len} bytes, expected ${size}`);
-  if (len !== size || (kind === 'u64' && u64Lossy(buf, start))) nonCanonical = true;
   return readFixed(kind, buf, start);
 }
 
-/** A nest decodes as a set; one whose length is not a multiple of 4 is kept as received. */
-function decodeNest(table: AttrTable, data: Buffer): AttrSet {
-  const outer = nonCanonical;
-  const set = decodeAttrs(table, data);
-  nonCanonical = outer || data.length % 4 !== 0;
-  return set;
-}
+const decodeNest = (table: AttrTable, data: Buffer): AttrSet => decodeAttrs(table, data);
 
 /** The length of the attribute at `off`, 0 for trailing zero padding; throws on a bad one. */
 function attrLength(buf: Buffer, off: number): number {
@@ -279,8 +261,9 @@ export function walk(buf: Buffer, fn: (type: number, payload: Buffer) => void): 
 
 /** Decodes the attributes in `buf` with `table`. Throws only NetlinkDecodeError. */
 export function decodeAttrs(table: AttrTable, buf: Buffer): AttrSet {
-  const out: WithOrder = {};
-  const order: WireOrder = { types: [], items: [] };
+  const values: unknown[] = new Array(table.rows.length + 1);
+  const sibling = (key: string) => values[table.byKey.get(key)!.index];
+  let unknown: RawAttr[] | undefined;
   for (let off = 0; off < buf.length; ) {
     const len = attrLength(buf, off);
     if (len === 0) break;
@@ -289,21 +272,19 @@ export function decodeAttrs(table: AttrTable, buf: Buffer): AttrSet {
     const end = off + len;
     off += (len + 3) & ~3;
     const row = table.byType.get(rawType & NLA_TYPE_MASK);
-    order.types.push(rawType);
-    if (!row || (!row.multi && out[row.key] !== undefined)) {
-      const unknown: RawAttr = { type: rawType, data: buf.subarray(start, end) };
-      (out.unknown ??= []).push(unknown);
-      order.items.push(unknown);
+    if (!row || (!row.multi && values[row.index] !== undefined)) {
+      (unknown ??= []).push({ type: rawType, data: buf.subarray(start, end) });
       continue;
     }
-    nonCanonical = false;
-    const value = decodeValue(row, buf, start, end, out);
-    if (nonCanonical) (order.raw ??= new Map()).set(order.items.length, { bytes: buf.subarray(start, end), value });
-    order.items.push(row.key);
-    if (row.multi) ((out[row.key] as unknown[] | undefined) ?? (out[row.key] = [] as unknown[]) as unknown[]).push(value);
-    else out[row.key] = value;
+    const value = decodeValue(row, buf, start, end, sibling);
+    if (row.multi) ((values[row.index] as unknown[] | undefined) ?? (values[row.index] = [] as unknown[]) as unknown[]).push(value);
+    else values[row.index] = value;
   }
-  Object.defineProperty(out, ORDER, { value: order, enumerable: false });
+  values[table.rows.length] = unknown;
+  const out = table.build(values);
+  const source: Source = { bytes: buf };
+  if (unknown) source.unknown = unknown.slice();
+  Object.defineProperty(out, SOURCE, { value: source, enumerable: false });
   return out;
 }
 
@@ -383,35 +364,38 @@ export function encodeAttrs(table: AttrTable, set: AttrSet): Buffer {
   const parts: Buffer[] = [];
   const done = new Set<string>();
   const doneUnknown = new Set<RawAttr>();
-  const emit = (row: AttrRow, value: unknown, rawType: number, received?: { bytes: Buffer; value: unknown }) => {
-    if (received && sameValue(value, received.value)) parts.push(attr(rawType, received.bytes));
-    else parts.push(attr(rawType, encodeValue(row, value, set)));
-  };
-  const order = (set as WithOrder)[ORDER];
+  const emit = (row: AttrRow, value: unknown, rawType: number) => parts.push(attr(rawType, encodeValue(row, value, set)));
   const multiIndex = new Map<string, number>();
-  for (let i = 0; order && i < order.items.length; i++) {
-    const item = order.items[i]!;
-    if (typeof item !== 'string') {
-      if (set.unknown?.includes(item)) {
-        parts.push(attr(item.type, item.data));
-        doneUnknown.add(item);
+  const source = (set as WithSource)[SOURCE];
+  if (source) {
+    // Walk the received bytes again, classifying each attribute as decodeAttrs did: what is
+    // unchanged goes out as it came in (order, flags, exact payload), the rest is encoded anew.
+    const seen = new Set<string>();
+    let unknownIndex = 0;
+    walk(source.bytes, (rawType, payload) => {
+      const row = table.byType.get(rawType & NLA_TYPE_MASK);
+      if (!row || (!row.multi && seen.has(row.key))) {
+        const u = source.unknown![unknownIndex++]!;
+        if (set.unknown?.includes(u)) {
+          parts.push(attr(u.type, u.data));
+          doneUnknown.add(u);
+        }
+        return;
       }
-      continue;
-    }
-    const row = table.byKey.get(item)!;
-    const value = set[row.key];
-    if (value === undefined) continue;
-    const received = order.raw?.get(i);
-    if (row.multi) {
-      const n = multiIndex.get(row.key) ?? 0;
-      multiIndex.set(row.key, n + 1);
-      const arr = value as unknown[];
-      if (n < arr.length) emit(row, arr[n], order.types[i]!, received);
-      if (n + 1 >= arr.length) done.add(row.key);
-      continue;
-    }
-    emit(row, value, order.types[i]!, received);
-    done.add(row.key);
+      seen.add(row.key);
+      let value = set[row.key];
+      if (value === undefined) return;
+      if (row.multi) {
+        const n = multiIndex.get(row.key) ?? 0;
+        multiIndex.set(row.key, n + 1);
+        const arr = value as unknown[];
+        if (n + 1 >= arr.length) done.add(row.key);
+        if (n >= arr.length) return;
+        value = arr[n];
+      } else done.add(row.key);
+      if (sameValue(value, decodeValue(row, payload, 0, payload.length, (k) => set[k]))) parts.push(attr(rawType, payload));
+      else emit(row, value, rawType);
+    });
   }
   for (const row of table.rows) {
     const value = set[row.key];

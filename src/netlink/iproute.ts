@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { AttrSet } from './attr.js';
 import { AF_INET, AF_INET6, IFF_RUNNING, IFF_UP } from './constants.js';
 import type { AddrMessage, LinkMessage } from './message.js';
+import { compactor } from './shape.js';
 
 /** `bridge -j -d link show` objects: one bridge port. */
 export interface BridgePort {
@@ -149,12 +150,13 @@ function bridgeIdString(id: unknown): string | undefined {
 const timer = (v: unknown): number | undefined => (typeof v === 'number' ? Math.round(v) / 100 : undefined);
 const bool = (v: unknown): boolean | undefined => (v === undefined ? undefined : v !== 0);
 
-/** A copy without the undefined fields (copying keeps objects fast; `delete` would not). */
-function prune<T extends Record<string, unknown>>(o: T): T {
-  const out: Record<string, unknown> = {};
-  for (const k in o) if (o[k] !== undefined) out[k] = o[k];
-  return out as T;
-}
+// One copier per object literal below: each drops the undefined fields and keeps the object fast.
+const compactBridgeInfo = compactor<Record<string, unknown>>();
+const compactTunInfo = compactor<Record<string, unknown>>();
+const compactPortSlaveInfo = compactor<Record<string, unknown>>();
+const compactLinkinfo = compactor<NonNullable<Link['linkinfo']>>();
+const compactLink = compactor<Link>();
+const compactBridgePort = compactor<BridgePort>();
 
 const idNames = new Map<string, Map<number, string>>();
 /** A uid or gid as a name from /etc/passwd or /etc/group, as iproute2 prints tap owners. */
@@ -177,7 +179,7 @@ function idName(file: '/etc/passwd' | '/etc/group', id: number): string {
 
 function bridgeInfo(d: AttrSet): Record<string, unknown> {
   const bo = d.multiBoolopt as { optval: number; optmask: number } | undefined;
-  return prune({
+  return compactBridgeInfo({
     forward_delay: d.forwardDelay,
     hello_time: d.helloTime,
     max_age: d.maxAge,
@@ -231,7 +233,7 @@ function bridgeInfo(d: AttrSet): Record<string, unknown> {
 
 function tunInfo(d: AttrSet): Record<string, unknown> {
   const multi = bool(d.multiQueue);
-  return prune({
+  return compactTunInfo({
     type: d.type === 1 ? 'tun' : d.type === 2 ? 'tap' : 'unknown',
     pi: bool(d.pi),
     vnet_hdr: bool(d.vnetHdr),
@@ -246,7 +248,7 @@ function tunInfo(d: AttrSet): Record<string, unknown> {
 
 /** IFLA_BRPORT_* as `ip -d link` prints them in info_slave_data. */
 function portSlaveInfo(d: AttrSet, lookup: LinkLookup): Record<string, unknown> {
-  return prune({
+  return compactPortSlaveInfo({
     state: typeof d.state === 'number' ? PORT_STATES[d.state] ?? String(d.state) : undefined,
     priority: d.priority,
     cost: d.cost,
@@ -312,7 +314,7 @@ export function toLink(m: LinkMessage, lookup: LinkLookup): Link {
   if (li) {
     const data = li.data as AttrSet | undefined;
     const slave = li.slaveData as AttrSet | undefined;
-    linkinfo = prune({
+    linkinfo = compactLinkinfo({
       info_kind: li.kind as string | undefined,
       info_data:
         data && !Buffer.isBuffer(data)
@@ -329,9 +331,10 @@ export function toLink(m: LinkMessage, lookup: LinkLookup): Link {
   const af = a.afSpec as Record<number, AttrSet> | undefined;
   const genMode = af?.[AF_INET6]?.addrGenMode as number | undefined;
   const prop = a.propList as AttrSet | undefined;
-  return prune({
+  return compactLink({
     ifindex: m.index,
-    ...fields,
+    link: fields.link,
+    link_index: fields.link_index,
     ifname: a.ifname as string,
     flags: linkFlags(m.flags, mdown),
     mtu: a.mtu as number,
@@ -372,9 +375,9 @@ export function toBridgePort(m: LinkMessage, lookup: LinkLookup): BridgePort {
   const a = m.attrs;
   const p = (a.protinfo ?? {}) as AttrSet;
   const { fields, mdown } = lowerLink(m, lookup);
-  return prune({
+  return compactBridgePort({
     ifindex: m.index,
-    ...fields,
+    link: fields.link,
     ifname: a.ifname as string,
     flags: linkFlags(m.flags, mdown),
     mtu: a.mtu as number,
