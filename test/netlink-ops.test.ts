@@ -1,11 +1,12 @@
 // Link, bridge and address operations against the real kernel, with iproute2 as the oracle.
 import './harness.js';
 import t, { type Test } from 'tap';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { bridgej, ipj, linkNames, sh } from './harness.js';
 import {
   Rtnl,
   NetlinkError,
+  DumpInterruptedError,
   addAddress,
   closeDefaultHandle,
   createBridge,
@@ -21,6 +22,7 @@ import {
   listLinks,
   setLink,
 } from '../src/index.js';
+import { DUMP_RETRIES } from '../src/netlink/socket.js';
 
 t.teardown(closeDefaultHandle);
 
@@ -258,4 +260,37 @@ t.test('bridge VLAN filtering, where the kernel has it', async (t) => {
     return;
   }
   t.equal((await getLink('br0')).linkinfo?.info_data?.vlan_filtering, 1);
+});
+
+t.test('a dump interrupted by concurrent changes is retried, then reported as DumpInterruptedError', async (t) => {
+  // 2000 links make the dump span many datagrams; a shell loop adding and deleting a bridge
+  // meanwhile changes the link list between them, so the kernel flags NLM_F_DUMP_INTR.
+  execFileSync('ip', ['-batch', '-'], { input: Array.from({ length: 2000 }, (_, i) => `tuntap add di${i} mode tap`).join('\n') });
+  const churn = spawn('sh', ['-c', 'while :; do ip link add churn0 type bridge; ip link del churn0; done'], { stdio: 'ignore' });
+  const h = await Rtnl.open();
+  let complete = 0;
+  let gaveUp = 0;
+  try {
+    for (let i = 0; i < 20; i++) {
+      try {
+        const names = (await h.listLinks()).map((l) => l.ifname);
+        t.equal(new Set(names).size, names.length, 'a completed dump lists each link once');
+        t.ok(names.filter((n) => n.startsWith('di')).length === 2000, 'and every tap');
+        complete++;
+      } catch (e) {
+        t.type(e, DumpInterruptedError);
+        t.match(e, { code: 'EINTR', op: 'listLinks', attempts: DUMP_RETRIES });
+        t.ok((e as DumpInterruptedError).partial.length > 0, 'the last, inconsistent result is attached');
+        gaveUp++;
+      }
+    }
+  } finally {
+    churn.kill();
+    h.close();
+  }
+  t.ok(h.socket.interruptedDumps > 0, `the kernel flagged ${h.socket.interruptedDumps} dumps as interrupted`);
+  t.comment(`${complete} dumps completed (after retries where needed), ${gaveUp} gave up after ${DUMP_RETRIES} tries`);
+  if (churn.exitCode === null && churn.signalCode === null) await new Promise((r) => churn.once('exit', r));
+  // Once the churn stops, the same handle lists everything again.
+  t.equal((await listLinks()).filter((l) => l.ifname.startsWith('di')).length, 2000);
 });

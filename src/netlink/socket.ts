@@ -54,6 +54,8 @@ export class NetlinkSocket {
   readonly portId: number;
   private seq: number;
   private closed = false;
+  /** How many dumps came back flagged NLM_F_DUMP_INTR (each one retried, or given up on). */
+  interruptedDumps = 0;
   private queue: Promise<unknown> = Promise.resolve();
 
   private constructor(fd: number, portId: number) {
@@ -201,6 +203,7 @@ export class NetlinkSocket {
       const ex = await this.exchange(type, NLM_F_DUMP, body, ctx);
       last = ex.replies;
       if (!ex.interrupted) return last;
+      this.interruptedDumps++;
     }
     throw new DumpInterruptedError(ctx.op, DUMP_RETRIES, last);
   }
@@ -212,6 +215,7 @@ export class NetlinkSocket {
       const ex = this.exchangeSync(type, NLM_F_DUMP, body, ctx);
       last = ex.replies;
       if (!ex.interrupted) return last;
+      this.interruptedDumps++;
     }
     throw new DumpInterruptedError(ctx.op, DUMP_RETRIES, last);
   }
