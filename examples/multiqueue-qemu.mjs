@@ -3,7 +3,7 @@
 //   node examples/multiqueue-qemu.mjs [bridge]
 // QEMU probes the fds itself: `vnet_hdr=` and `queues=` are refused beside `fds=`.
 import { spawn } from 'node:child_process';
-import { openTap, closeTap } from '../dist/tun/index.js';
+import { openTap, closeTap } from '../dist/index.js';
 
 const bridge = process.argv[2] ?? 'br0';
 const tap = await openTap({ bridge, queues: 4 });

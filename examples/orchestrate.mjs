@@ -3,8 +3,7 @@
 // QEMU started on the tap's fds, a listing, then tear-down. Run as root in a scratch namespace:
 //   unshare -n node examples/orchestrate.mjs
 import { spawn } from 'node:child_process';
-import { addAddress, closeDefaultHandle, createBridge, deleteBridge, listBridges } from '../dist/index.js';
-import { closeTap, openTap } from '../dist/tun/index.js';
+import { addAddress, closeDefaultHandle, closeTap, createBridge, deleteBridge, listBridges, openTap } from '../dist/index.js';
 
 const QUEUES = 2;
 await createBridge('qbr0', { mtu: 1500 });

@@ -111,8 +111,8 @@ t.test('bad input: clear errors, nothing left behind', async (t) => {
     ['mtu too small', { bridge: 'br0', mtu: 10 }, { step: 'validate' }],
     ['multicast prefix', { macPrefix: 0x01 }, { step: 'validate', message: /multicast/ }],
     ['bad prefix', { macPrefix: 'zz' }, { step: 'validate' }],
-    ['unknown bridge', { bridge: 'nope' }, { step: 'bridge-mtu', code: 'ENODEV', message: 'cannot add tap%d to bridge nope: No such device' }],
-    ['non-bridge', { bridge: 'v1' }, { step: 'bridge', code: 'EOPNOTSUPP', message: 'cannot add tap%d to bridge v1: v1 is a veth, not a bridge' }],
+    ['unknown bridge', { bridge: 'nope' }, { step: 'bridge-mtu', code: 'ENODEV', message: 'bridge nope does not exist' }],
+    ['non-bridge', { bridge: 'v1' }, { step: 'bridge', code: 'EOPNOTSUPP', message: 'v1 is a veth, not a bridge' }],
     ['lo as bridge', { bridge: 'lo' }, { step: 'bridge' }],
     ['existing name', { name: 'v0' }, { step: 'create', code: 'EBUSY' }],
   ];

@@ -82,6 +82,11 @@ function describe(c: TapErrorContext): string {
       return `cannot open /dev/net/tun: ${why}`;
     case 'create':
       return `cannot create ${tap}: ${why}`;
+    case 'bridge':
+      return c.detail ?? `${c.bridge} is not a bridge: ${why}`;
+    case 'bridge-mtu':
+      // Checked before any tap exists: name the bridge, not a tap%d template.
+      return c.errno === 19 && c.detail === undefined ? `bridge ${c.bridge} does not exist` : `cannot use bridge ${c.bridge}: ${why}`;
     default:
       return c.bridge !== undefined
         ? `cannot add ${tap} to bridge ${c.bridge}: ${stepText(c)}${why}`
@@ -146,6 +151,8 @@ export function helperMessage(err: TapError): string {
       return `failed to open /dev/net/tun: ${why}`;
     case 'create':
       return `failed to create tun device: ${why}`;
+    case 'bridge':
+      return c.detail ?? `${c.bridge} is not a bridge: ${why}`;
     case 'bridge-mtu':
       return `failed to get mtu of bridge \`${err.bridge ?? ''}': ${why}`;
     case 'set-mtu':
