@@ -151,8 +151,6 @@ export function helperMessage(err: TapError): string {
       return `failed to open /dev/net/tun: ${why}`;
     case 'create':
       return `failed to create tun device: ${why}`;
-    case 'bridge':
-      return c.detail ?? `${c.bridge} is not a bridge: ${why}`;
     case 'bridge-mtu':
       return `failed to get mtu of bridge \`${err.bridge ?? ''}': ${why}`;
     case 'set-mtu':
