@@ -66,7 +66,12 @@ export function defineTable(name: string, rows: readonly RowSpec[]): AttrTable {
     rows: out,
     byType: new Map(out.map((r) => [r.type, r])),
     byKey: new Map(out.map((r) => [r.key, r])),
-    build: compileBuilder([...out.map((r) => r.key), 'unknown']) as (values: ArrayLike<unknown>) => AttrSet,
+    // Compiled on first use: a process that never decodes this family (the helper, mostly) skips it.
+    get build() {
+      const build = compileBuilder([...out.map((r) => r.key), 'unknown']) as (values: ArrayLike<unknown>) => AttrSet;
+      Object.defineProperty(this, 'build', { value: build });
+      return build;
+    },
   };
 }
 
