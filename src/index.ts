@@ -104,35 +104,8 @@ export function listAddresses(link?: LinkRef): Promise<Address[]> {
 export { monitor } from './netlink/monitor.js';
 export type { MonitorEvent, MonitorOptions } from './netlink/monitor.js';
 
-export {
-  openTap,
-  openTapSync,
-  closeTap,
-  destroyTaps,
-  deleteTap,
-  deleteTaps,
-  tunFeatures,
-  tapInfo,
-  decodeTunFlags,
-  sendFds,
-  recvFds,
-  TapError,
-  helperMessage,
-  MAX_TAP_QUEUES,
-  TAP_MAX_MTU,
-} from './tun/index.js';
-export type { OpenTapOptions, Tap, HelperTapOptions, HelperTap, TunFeatures, TapStep, TapErrorContext, RecvFdsOptions } from './tun/index.js';
+// Taps for QEMU: /dev/net/tun, vnet_hdr, multiqueue, attached to a bridge; fd passing (src/tun).
+export * from './tun/index.js';
 
-// bridge.conf exactly as QEMU's qemu-bridge-helper reads it: parse, evaluate, explain (docs/acl.md)
-export {
-  AclError, DEFAULT_ACL_FILE, IFNAMSIZ, ACCESS_DENIED_MESSAGE, ACL_CHUNK_MAX, ACL_MAX_DEPTH, ACL_MAX_INCLUDES,
-  ACL_MAX_FILE_BYTES, ACL_MAX_TOTAL_BYTES, evaluateAcl, bridgeNameError, checkAcl, parseAcl, loadAcl, decideAcl,
-  tokenizeAcl, nameTooLongMessage, callerReader, credentialReader, memoryReader, mayAccess, processCredentials,
-  UserDb, readUserDb, toByteString, displayBytes,
-} from './acl/index.js';
-export type {
-  AclErrorCode, AclVerdict, AclDecision, EvaluateAclOptions, DecideOptions, ParseAclOptions, AclCheck, AclCaller,
-  AclFileInfo, AclRuleRef, CheckAclOptions, AclRule, AclRuleSet, AclFileRecord, AclFileStatus, LoadOptions,
-  AclStatement, AclRuleStatement, AclIncludeStatement, AclPrincipal, AclSyntaxError, AclTokens, TokenizeOptions,
-  AclCredentials, AclReader, AclSource, CredentialReaderOptions, UserEntry, GroupEntry,
-} from './acl/index.js';
+// bridge.conf exactly as QEMU's qemu-bridge-helper reads it: parse, evaluate, explain (docs/acl.md).
+export * from './acl/index.js';
