@@ -8,6 +8,7 @@
  * fails there (no such bridge, or no /dev/net/tun access for an unprivileged caller).
  */
 import './harness.js';
+import { privateEtcQemu } from './harness.js';
 import t from 'tap';
 import { spawnSync, execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -39,10 +40,8 @@ if (!existsSync(HELPER)) {
   process.exit(1);
 }
 
-// /etc/qemu is absent on a machine without QEMU's config; then an empty directory is all this leaves
-// on the host: the tmpfs lives in this test's private mount namespace and vanishes with it.
-mkdirSync(ETC, { recursive: true });
-execFileSync('mount', ['-t', 'tmpfs', '-o', 'mode=0755', 'qbh-acl-diff', ETC]);
+// A private, empty /etc/qemu in this test's mount namespace; the host's /etc is not touched.
+privateEtcQemu();
 
 function install(files: Record<string, FileSpec>): void {
   for (const e of readdirSync(ETC)) rmSync(join(ETC, e), { recursive: true, force: true });

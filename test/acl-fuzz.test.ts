@@ -7,9 +7,10 @@
  * the real C helper, and parsing time is checked to grow linearly with the input.
  */
 import './harness.js';
+import { privateEtcQemu } from './harness.js';
 import t from 'tap';
 import { spawnSync, execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { AclError, UserDb, decideAcl, evaluateAcl, memoryReader, parseAcl, tokenizeAcl, type AclSource } from '../src/acl/index.js';
 
@@ -358,9 +359,7 @@ t.test('a sample of fuzz cases through the real C helper', async (t) => {
     t.fail(`${HELPER} is missing: install qemu-system-common`);
     return;
   }
-  mkdirSync('/etc/qemu', { recursive: true }); // see acl-diff.test.ts: only an empty dir can remain on the host
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'mode=0755', 'qbh-acl-fuzz', '/etc/qemu']);
-  chmodSync('/etc/qemu', 0o755);
+  privateEtcQemu(); // in this test's mount namespace only
   t.teardown(() => execFileSync('umount', ['/etc/qemu']));
   let ran = 0;
   let agreed = 0;

@@ -5,14 +5,20 @@
  * Root uses `unshare -n -m`; an unprivileged developer gets a user namespace mapped to root.
  */
 import { spawnSync, execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 if (process.env.QBH_TEST_NETNS !== '1') {
   const userns = process.getuid?.() === 0 ? [] : ['--user', '--map-root-user'];
+  // An empty directory the child may mount over (privateEtcQemu); removed here once it is done.
+  const scratch = mkdtempSync(join(tmpdir(), 'qbh-test-'));
   const r = spawnSync(
     'unshare',
     [...userns, '--net', '--mount', '--propagation', 'private', '--', process.execPath, ...process.execArgv, ...process.argv.slice(1)],
-    { stdio: 'inherit', env: { ...process.env, QBH_TEST_NETNS: '1' } },
+    { stdio: 'inherit', env: { ...process.env, QBH_TEST_NETNS: '1', QBH_TEST_SCRATCH: scratch } },
   );
+  rmSync(scratch, { recursive: true, force: true });
   if (r.error) {
     console.error(`harness: cannot create a network namespace (${r.error.message})`);
     process.exit(1);
@@ -41,4 +47,24 @@ export function sh(cmd: string, ...args: string[]): string {
 /** Names of all links in the namespace. */
 export function linkNames(): string[] {
   return ipj<{ ifname: string }[]>('link', 'show').map((l) => l.ifname);
+}
+
+/**
+ * Gives this test an empty, private /etc/qemu (a tmpfs, mode 0755), where QEMU's helper and ours
+ * read bridge.conf. It lives in the test's own mount namespace and vanishes with it. Where the host
+ * has no /etc/qemu, /etc itself is overlaid first (its upper layer on a tmpfs), so the directory is
+ * created only inside the namespace: the host's /etc is never written.
+ */
+export function privateEtcQemu(): string {
+  const dir = '/etc/qemu';
+  if (!existsSync(dir)) {
+    const layer = process.env.QBH_TEST_SCRATCH!;
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'mode=0700', 'qbh-etc', layer]);
+    mkdirSync(join(layer, 'upper'));
+    mkdirSync(join(layer, 'work'));
+    execFileSync('mount', ['-t', 'overlay', 'qbh-etc', '-o', `lowerdir=/etc,upperdir=${layer}/upper,workdir=${layer}/work`, '/etc']);
+    mkdirSync(dir, { mode: 0o755 });
+  }
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'mode=0755', 'qbh-etc-qemu', dir]);
+  return dir;
 }

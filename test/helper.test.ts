@@ -5,10 +5,10 @@
 import './harness.js';
 import t from 'tap';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ipj, linkNames, sh } from './harness.js';
+import { ipj, linkNames, privateEtcQemu, sh } from './harness.js';
 import { native } from '../src/native.js';
 import { USAGE_MESSAGE, atoi, parseHelperArgs } from '../src/helper/argv.js';
 
@@ -23,8 +23,7 @@ const CLEAN = ['env', '-i', `PATH=${PATH}`];
 
 execFileSync(process.execPath, [join(ROOT, 'scripts', 'bundle.mjs')], { stdio: 'inherit' });
 
-if (!existsSync('/etc/qemu')) mkdirSync('/etc/qemu', { recursive: true });
-sh('mount', '-t', 'tmpfs', '-o', 'mode=0755', 'qbh-acl', '/etc/qemu');
+privateEtcQemu(); // in this test's mount namespace only
 writeFileSync('/etc/qemu/bridge.conf', 'allow br0\nallow notbr\n', { mode: 0o644 });
 sh('ip', 'link', 'add', 'br0', 'type', 'bridge');
 sh('ip', 'link', 'set', 'br0', 'mtu', '1450');

@@ -12,8 +12,10 @@ sh('ip', 'link', 'add', 'br0', 'type', 'bridge');
 sh('ip', 'link', 'set', 'br0', 'up');
 sh('ip', 'link', 'add', 'v0', 'type', 'veth', 'peer', 'name', 'v1');
 sh('ip', 'link', 'set', 'v0', 'master', 'br0', 'up');
-// A tmpfs over /run/netns keeps the namespace file in this test's mount namespace: the directory
-// itself is the host's, and `ip netns add` would otherwise leave an empty file behind there.
+// A tmpfs keeps the namespace file in this test's mount namespace (`ip netns add` would otherwise
+// leave an empty file in the host's /run/netns); where the host has no /run/netns, the tmpfs goes
+// over /run itself, so not even the directory is made on the host.
+if (!fs.existsSync('/run/netns')) sh('mount', '-t', 'tmpfs', 'qbh-test-run', '/run');
 sh('mkdir', '-p', '/run/netns');
 sh('mount', '-t', 'tmpfs', 'qbh-test-netns', '/run/netns');
 sh('ip', 'netns', 'add', 'peer');
