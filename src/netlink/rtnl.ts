@@ -107,22 +107,27 @@ export class Rtnl {
     this.socket.close();
   }
 
-  private getLinkMessage(ref: LinkRef, ctx: NetlinkErrorContext, family = AF_UNSPEC): Promise<LinkMessage> {
-    const sel = linkSelector(ref);
-    const body = encodeLink({ ...sel, family, attrs: { ...sel.attrs, extMask: RTEXT_FILTER_SKIP_STATS } });
-    return this.socket.request(RTM_GETLINK, 0, body, ctx).then((r) => {
-      const m = links(r)[0];
-      if (!m) throw new NetlinkError(19, ctx);
-      return m;
-    });
+  /**
+   * One link's raw RTM_NEWLINK (no iproute2 object, no name resolution): the cheap lookup the tap
+   * layer and the helper use. ENODEV if there is none. @internal
+   */
+  async getLinkMessage(ref: LinkRef, ctx: NetlinkErrorContext = { op: 'getLink', target: String(ref) }): Promise<LinkMessage> {
+    return Rtnl.oneLink(await this.socket.request(RTM_GETLINK, 0, Rtnl.getLinkRequest(ref), ctx), ctx);
   }
 
-  /** The blocking form of the link lookup, for short-lived processes (the helper). @internal */
+  /** The blocking form of {@link getLinkMessage}, for short-lived processes (the helper). @internal */
   getLinkMessageSync(ref: LinkRef, op = 'getLink'): LinkMessage {
-    const sel = linkSelector(ref);
     const ctx = { op, target: String(ref) };
-    const body = encodeLink({ ...sel, attrs: { ...sel.attrs, extMask: RTEXT_FILTER_SKIP_STATS } });
-    const m = links(this.socket.requestSync(RTM_GETLINK, 0, body, ctx))[0];
+    return Rtnl.oneLink(this.socket.requestSync(RTM_GETLINK, 0, Rtnl.getLinkRequest(ref), ctx), ctx);
+  }
+
+  private static getLinkRequest(ref: LinkRef): Buffer {
+    const sel = linkSelector(ref);
+    return encodeLink({ ...sel, attrs: { ...sel.attrs, extMask: RTEXT_FILTER_SKIP_STATS } });
+  }
+
+  private static oneLink(replies: Message[], ctx: NetlinkErrorContext): LinkMessage {
+    const m = links(replies)[0];
     if (!m) throw new NetlinkError(19, ctx);
     return m;
   }

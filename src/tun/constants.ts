@@ -14,9 +14,6 @@ export const TUNSETGROUP = 0x400454ce;
 export const TUNGETFEATURES = 0x800454cf;
 export const TUNGETIFF = 0x800454d2;
 
-/** Socket ioctls; tun's own fd answers SIOCGIFHWADDR, any socket (a netlink one too) SIOCGIFINDEX. */
-export const SIOCGIFHWADDR = 0x8927;
-export const SIOCGIFINDEX = 0x8933;
 
 // ifr_flags of TUNSETIFF / TUNGETIFF / TUNGETFEATURES.
 export const IFF_TUN = 0x0001;

@@ -7,9 +7,8 @@
 import fs from 'node:fs';
 import { native } from '../native.js';
 import { NetlinkError } from '../netlink/errors.js';
-import type { AttrSet } from '../netlink/attr.js';
-import { RTM_GETLINK } from '../netlink/constants.js';
-import { encodeLink, type LinkMessage } from '../netlink/message.js';
+import { parseMac, type AttrSet } from '../netlink/attr.js';
+import type { LinkMessage } from '../netlink/message.js';
 import { Rtnl, type SetLinkOptions } from '../netlink/rtnl.js';
 import {
   IFF_ATTACH_QUEUE,
@@ -27,8 +26,6 @@ import {
   IFNAMSIZ,
   IFREQ_SIZE,
   MAX_TAP_QUEUES,
-  SIOCGIFHWADDR,
-  SIOCGIFINDEX,
   TAP_MAX_MTU,
   TAP_MIN_MTU,
   TUNGETFEATURES,
@@ -139,20 +136,6 @@ function setIff(fd: number, name: string, flags: number): string {
   return ifreqName(b);
 }
 
-/** The tap's current MAC, from its own fd (tun answers SIOCGIFHWADDR: no netlink round trip). */
-function readMac(fd: number): Buffer {
-  const b = Buffer.alloc(IFREQ_SIZE);
-  native.ioctl(fd, SIOCGIFHWADDR, b);
-  return Buffer.from(b.subarray(IFNAMSIZ + 2, IFNAMSIZ + 8)); // struct sockaddr: u16 family, then the bytes
-}
-
-/** if_nametoindex over the netlink socket (any socket answers SIOCGIFINDEX): no netlink round trip. */
-function ifindexOf(rtnl: Rtnl, name: string): number {
-  const b = ifreq(name);
-  native.ioctl(rtnl.socket.fd, SIOCGIFINDEX, b);
-  return b.readInt32LE(IFNAMSIZ);
-}
-
 const formatMac = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(':');
 
 /** Parses a MAC prefix: an octet (0xfe) or 1–5 `xx:` octets ('fe', 'fe:54'). Unicast only. */
@@ -170,10 +153,18 @@ function parseMacPrefix(p: number | string): Buffer {
 }
 
 /** The tap's random MAC with the prefix laid over its first octets (spec §3: byte 0 := 0xFE). */
-function prefixedMac(mac: Buffer, prefix: Buffer): string {
-  const out = Buffer.from(mac);
+function prefixedMac(mac: string, prefix: Buffer): string {
+  const out = parseMac(mac);
   prefix.copy(out, 0);
   return formatMac(out);
+}
+
+/**
+ * The new tap's ifindex and kernel-chosen MAC, read back over rtnetlink (one RTM_GETLINK), not
+ * with SIOCGIFINDEX/SIOCGIFHWADDR: only tun's own ioctls (TUNSETIFF and friends) have no netlink form.
+ */
+function tapLink(m: LinkMessage): { ifindex: number; mac: string } {
+  return { ifindex: m.index, mac: m.attrs.address as string };
 }
 
 const HELPER_PREFIX = Buffer.of(0xfe);
@@ -318,14 +309,11 @@ export function openTapSync(opts: HelperTapOptions, rtnl: Rtnl): HelperTap {
     let ifindex: number;
     let address: string;
     try {
-      address = prefixedMac(readMac(fd), HELPER_PREFIX);
+      const tap = tapLink(rtnl.getLinkMessageSync(name, 'openTap'));
+      ifindex = tap.ifindex;
+      address = prefixedMac(tap.mac, HELPER_PREFIX);
     } catch (e) {
       throw stepError('mac', e, name, bridge);
-    }
-    try {
-      ifindex = ifindexOf(rtnl, name);
-    } catch (e) {
-      throw stepError('enslave', e, name, bridge);
     }
     const changes = { mtu, address, master: br.index, up: true };
     try {
@@ -382,21 +370,6 @@ export interface Tap {
   bridge?: string;
 }
 
-/** RTEXT_FILTER_SKIP_STATS: the lookup needs no counters. */
-const RTEXT_FILTER_SKIP_STATS = 1 << 3;
-
-/**
- * The bridge lookup of openTap: one RTM_GETLINK whose raw attributes give the ifindex, kind and
- * MTU. Cheaper than {@link Rtnl.getLink}, which also builds the iproute2-shaped object and resolves
- * names (that doubled the per-tap cost over 1000 taps).
- */
-async function lookupLink(rtnl: Rtnl, name: string): Promise<LinkMessage> {
-  const ctx = { op: 'openTap', target: name };
-  const body = encodeLink({ index: 0, attrs: { ifname: name, extMask: RTEXT_FILTER_SKIP_STATS } });
-  for (const m of await rtnl.socket.request(RTM_GETLINK, 0, body, ctx)) if (m.kind === 'link') return m.link;
-  throw new NetlinkError(ENODEV, ctx);
-}
-
 let shared: Rtnl | undefined;
 /** The tap layer's own rtnetlink handle, used when none is passed; opened on first use. */
 function defaultRtnl(): Rtnl {
@@ -434,7 +407,7 @@ export async function openTap(opts: OpenTapOptions = {}, rtnl: Rtnl = defaultRtn
   let mtu = mtuOpt;
   if (bridge !== undefined) {
     try {
-      br = await lookupLink(rtnl, bridge);
+      br = await rtnl.getLinkMessage(bridge, { op: 'openTap', target: bridge });
     } catch (e) {
       throw stepError('bridge-mtu', e, name, bridge);
     }
@@ -498,10 +471,9 @@ export async function openTap(opts: OpenTapOptions = {}, rtnl: Rtnl = defaultRtn
       }
     }
     let ifindex: number;
-    let mac: Buffer;
+    let mac: string;
     try {
-      ifindex = ifindexOf(rtnl, name);
-      mac = readMac(fds[0]!);
+      ({ ifindex, mac } = tapLink(await rtnl.getLinkMessage(name, { op: 'openTap', target: name })));
     } catch (e) {
       throw stepError('create', e, name, bridge);
     }
@@ -532,7 +504,7 @@ export async function openTap(opts: OpenTapOptions = {}, rtnl: Rtnl = defaultRtn
       vnetHdr,
       persist: opts.persist ?? false,
       multiQueue: queues > 1,
-      address: changes.address ?? formatMac(mac),
+      address: changes.address ?? mac,
     };
     if (bridge !== undefined) tap.bridge = bridge;
     return tap;
@@ -585,12 +557,13 @@ export async function destroyTaps(taps: Pick<Tap, 'name' | 'fds' | 'persist'>[],
 
 /** Looks a tap up and checks that it is one (so deleteTap never removes, say, a bridge). */
 async function tapIndex(rtnl: Rtnl, name: string): Promise<number> {
-  const link = await rtnl.getLink(name);
-  const kind = link.linkinfo?.info_kind;
-  const type = link.linkinfo?.info_data?.type;
+  const link = await rtnl.getLinkMessage(name, { op: 'deleteTap', target: name });
+  const info = link.attrs.linkinfo as AttrSet | undefined;
+  const kind = info?.kind as string | undefined;
+  const type = (info?.data as AttrSet | undefined)?.type; // IFLA_TUN_TYPE: 1 tun, 2 tap
   if (kind !== 'tun') throw new TapError({ step: 'validate', errno: EINVAL, tap: name, detail: `${name} is a ${kind ?? 'device'}, not a tap` });
-  if (type !== undefined && type !== 'tap') throw new TapError({ step: 'validate', errno: EINVAL, tap: name, detail: `${name} is a tun device, not a tap` });
-  return link.ifindex;
+  if (type !== undefined && type !== 2) throw new TapError({ step: 'validate', errno: EINVAL, tap: name, detail: `${name} is a tun device, not a tap` });
+  return link.index;
 }
 
 /**
