@@ -232,6 +232,7 @@ t.test('fuzz: 100 000 mutated kernel messages give values or NetlinkDecodeError,
       rejected++;
     }
   }
-  t.equal(decoded + rejected, N);
+  // Mutations must reach both outcomes, or the fuzz is not exercising the decoder.
+  t.ok(decoded > N / 10 && rejected > N / 10, `both outcomes reached: ${decoded} decoded, ${rejected} rejected`);
   t.comment(`${decoded} decoded, ${rejected} rejected with NetlinkDecodeError, in ${Date.now() - start} ms`);
 });
