@@ -251,14 +251,19 @@ export class Rtnl {
   async deleteLinks(refs: LinkRef[]): Promise<void> {
     if (refs.length === 0) return;
     const all = await this.linkDump({}, AF_UNSPEC, 'deleteLinks');
-    const used = new Set(all.map((m) => (m.attrs.group as number | undefined) ?? 0));
-    let group = 0;
-    while (group === 0 || used.has(group)) group = 0x51b00000 + Math.floor(Math.random() * 0xfffff);
     const targets = refs.map((r) => {
       const m = all.find((l) => (typeof r === 'number' ? l.index === r : l.attrs.ifname === r));
       if (!m) throw new NetlinkError(19, { op: 'deleteLinks', target: String(r) });
       return m;
     });
+    await this.deleteInGroup(all, targets);
+  }
+
+  /** Moves `targets` into a group no link of `all` uses, deletes the group, restores groups on failure. */
+  private async deleteInGroup(all: LinkMessage[], targets: LinkMessage[]): Promise<void> {
+    const used = new Set(all.map((m) => (m.attrs.group as number | undefined) ?? 0));
+    let group = 0;
+    while (group === 0 || used.has(group)) group = 0x51b00000 + Math.floor(Math.random() * 0xfffff);
     const moved: LinkMessage[] = [];
     try {
       for (const m of targets) {
@@ -283,8 +288,9 @@ export class Rtnl {
     const kind = (br.attrs.linkinfo as AttrSet | undefined)?.kind;
     if (kind !== 'bridge') throw new NetlinkError(22, ctx, `${name} is a ${kind ?? 'device'}, not a bridge`);
     if (!opts.withPorts) return this.deleteLink(br.index);
-    const ports = await this.linkDump({ master: br.index }, AF_UNSPEC, 'deleteBridge');
-    await this.deleteLinks([br.index, ...ports.map((p) => p.index)]);
+    // One dump gives both the ports and the groups in use.
+    const all = await this.linkDump({}, AF_UNSPEC, 'deleteBridge');
+    await this.deleteInGroup(all, [br, ...all.filter((m) => m.attrs.master === br.index)]);
   }
 
   /** Builds the one RTM_NEWLINK request that applies {@link SetLinkOptions}. */
