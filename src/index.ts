@@ -14,7 +14,7 @@
  * ```
  * @module qbh
  */
-import { Rtnl, type Bridge, type CreateBridgeOptions, type LinkFilter, type LinkRef, type SetLinkOptions } from './netlink/rtnl.js';
+import { Rtnl, sharedRtnl, closeSharedRtnl, type Bridge, type CreateBridgeOptions, type LinkFilter, type LinkRef, type SetLinkOptions } from './netlink/rtnl.js';
 import type { Address, BridgePort, Link } from './netlink/iproute.js';
 
 export { Rtnl } from './netlink/rtnl.js';
@@ -25,15 +25,11 @@ export type { NetlinkErrorContext } from './netlink/errors.js';
 export type { Address, BridgePort, Link } from './netlink/iproute.js';
 export { NetlinkError, NetlinkDecodeError, DumpInterruptedError, errnoName, strerror } from './netlink/errors.js';
 
-let shared: Rtnl | undefined;
-function handle(): Rtnl {
-  return (shared ??= Rtnl.openSync());
-}
+const handle = sharedRtnl;
 
-/** Closes the shared handle (it reopens on next use). */
+/** Closes the shared handle, which the tap functions use too (it reopens on next use). */
 export function closeDefaultHandle(): void {
-  shared?.close();
-  shared = undefined;
+  closeSharedRtnl();
 }
 
 /** Lists links, filtered by the kernel. Equivalent to `ip -j -d link show [type KIND] [master NAME]`. */

@@ -80,6 +80,22 @@ function linkSelector(ref: LinkRef): Partial<LinkMessage> {
 const links = (replies: Message[]): LinkMessage[] =>
   replies.flatMap((m) => (m.kind === 'link' ? [m.link] : []));
 
+let shared: Rtnl | undefined;
+
+/**
+ * The process's shared handle, opened on first use: the module-level API functions and the tap
+ * layer use it when no handle is passed. @internal
+ */
+export function sharedRtnl(): Rtnl {
+  return (shared ??= Rtnl.openSync());
+}
+
+/** Closes the shared handle (it reopens on next use). @internal */
+export function closeSharedRtnl(): void {
+  shared?.close();
+  shared = undefined;
+}
+
 /**
  * An rtnetlink handle: one socket for requests. Open with {@link Rtnl.open}, close with
  * {@link Rtnl.close}. The module-level functions (`listLinks()`, …) use a shared default handle.

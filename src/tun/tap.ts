@@ -9,7 +9,7 @@ import { native } from '../native.js';
 import { NetlinkError } from '../netlink/errors.js';
 import { parseMac, type AttrSet } from '../netlink/attr.js';
 import type { LinkMessage } from '../netlink/message.js';
-import { Rtnl, type SetLinkOptions } from '../netlink/rtnl.js';
+import { Rtnl, sharedRtnl, type SetLinkOptions } from '../netlink/rtnl.js';
 import {
   IFF_ATTACH_QUEUE,
   IFF_DETACH_QUEUE,
@@ -370,11 +370,7 @@ export interface Tap {
   bridge?: string;
 }
 
-let shared: Rtnl | undefined;
-/** The tap layer's own rtnetlink handle, used when none is passed; opened on first use. */
-function defaultRtnl(): Rtnl {
-  return (shared ??= Rtnl.openSync());
-}
+const defaultRtnl = sharedRtnl;
 
 /** Validated openTap options. */
 function checkOptions(opts: OpenTapOptions) {
