@@ -26,7 +26,15 @@ const run = (cmd, ...args) => spawnSync(cmd, args, { stdio: ['ignore', 'ignore',
 run('ip', 'link', 'set', 'lo', 'up');
 run('ip', 'link', 'add', 'br0', 'type', 'bridge');
 run('ip', 'link', 'set', 'br0', 'mtu', '1400');
-if (!existsSync('/etc/qemu')) mkdirSync('/etc/qemu', { recursive: true });
+if (!existsSync('/etc/qemu')) {
+  // Make /etc/qemu inside this mount namespace only: overlay /etc, its upper layer on a tmpfs laid
+  // over /run (which the bench does not use), so the host's /etc is never written.
+  run('mount', '-t', 'tmpfs', 'qbh-bench-run', '/run');
+  mkdirSync('/run/etc-upper');
+  mkdirSync('/run/etc-work');
+  run('mount', '-t', 'overlay', 'qbh-bench-etc', '-o', 'lowerdir=/etc,upperdir=/run/etc-upper,workdir=/run/etc-work', '/etc');
+  mkdirSync('/etc/qemu');
+}
 run('mount', '-t', 'tmpfs', 'qbh-bench', '/etc/qemu');
 writeFileSync('/etc/qemu/bridge.conf', 'allow br0\n');
 
