@@ -19,6 +19,8 @@ import type { Address, BridgePort, Link } from './netlink/iproute.js';
 
 export { Rtnl } from './netlink/rtnl.js';
 export { parseCidr } from './netlink/cidr.js';
+export { persistentMac } from './netlink/mac.js';
+export type { PersistentMac, PersistentMacSource } from './netlink/mac.js';
 export type { Cidr } from './netlink/cidr.js';
 export type { Bridge, CreateBridgeOptions, LinkFilter, LinkRef, SetLinkOptions } from './netlink/rtnl.js';
 export type { NetlinkErrorContext } from './netlink/errors.js';
@@ -42,7 +44,11 @@ export function getLink(ref: LinkRef): Promise<Link> {
   return handle().getLink(ref);
 }
 
-/** Creates a bridge, up by default. Equivalent to `ip link add NAME type bridge && ip link set NAME up`. */
+/**
+ * Creates a bridge, up by default, with a MAC that does not change as ports come and go: `address`,
+ * or else {@link persistentMac} of its name (opt out with `persistentMac: false`).
+ * Equivalent to `ip link add NAME address MAC type bridge && ip link set NAME up`.
+ */
 export function createBridge(name: string, opts?: CreateBridgeOptions): Promise<Bridge> {
   return handle().createBridge(name, opts);
 }

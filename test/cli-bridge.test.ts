@@ -120,7 +120,7 @@ t.test('bridge create --exist-ok', async (t) => {
 
 t.test('error cases: the documented message and exit code, nothing left behind', async (t) => {
   const before = linkNames().sort();
-  const usage = 'usage: qbh bridge create NAME [--mtu N] [--address CIDR]... [--mac MAC] [--stp] [--down] [--exist-ok] [--json]\n';
+  const usage = 'usage: qbh bridge create NAME [--mtu N] [--address CIDR]... [--mac MAC | --no-persistent-mac] [--stp] [--down] [--exist-ok] [--json]\n';
   const cases: [string[], number, string][] = [
     [['bridge', 'create', 'lb0'], 1, 'qbh: cannot create bridge lb0: File exists\n'],
     [['bridge', 'create', 'eb0', '--mtu', '10'], 1, 'qbh: cannot create bridge eb0: Invalid argument (mtu less than device minimum)\n'],

@@ -45,8 +45,15 @@ export interface LinkFilter {
 /** Options of {@link Rtnl.createBridge}. */
 export interface CreateBridgeOptions {
   mtu?: number;
-  /** MAC address, `aa:bb:cc:dd:ee:ff`. */
+  /** MAC address, `aa:bb:cc:dd:ee:ff`. Wins over `persistentMac`. */
   address?: string;
+  /**
+   * Give the bridge a MAC derived from the machine id and its name (the exported `persistentMac()`), as
+   * systemd-networkd's `MACAddressPolicy=persistent` does. Default true. A bridge with a MAC of its
+   * own keeps it; without one (`false`) the kernel gives it the lowest MAC of its ports, which
+   * changes as ports come and go (random, then a tap's `fe:…`, then 00:00:00:00:00:00 with none).
+   */
+  persistentMac?: boolean;
   /** Turn on the kernel's STP (IFLA_BR_STP_STATE). */
   stp?: boolean;
   /** Bring the bridge up. Default true. */
@@ -219,8 +226,11 @@ export class Rtnl {
   }
 
   /**
-   * Creates a bridge, up by default.
-   * Equivalent to `ip link add NAME [mtu N] [address MAC] type bridge [stp_state 1] && ip link set NAME up`.
+   * Creates a bridge, up by default, with a MAC that never changes: `address`, or else one derived
+   * from the machine id and the name ({@link CreateBridgeOptions.persistentMac}), the same each
+   * time a bridge of this name is created on this machine. With `existOk`, an existing bridge is
+   * returned as it is (its MAC included).
+   * Equivalent to `ip link add NAME [mtu N] address MAC type bridge [stp_state 1] && ip link set NAME up`.
    */
   async createBridge(name: string, opts: CreateBridgeOptions = {}): Promise<Bridge> {
     const ctx = { op: 'createBridge', target: name };
@@ -231,6 +241,8 @@ export class Rtnl {
     };
     if (opts.mtu !== undefined) attrs.mtu = opts.mtu;
     if (opts.address !== undefined) attrs.address = opts.address;
+    // Loaded on first use, like cidr.js: the helper, which creates no bridges, starts without node:crypto.
+    else if (opts.persistentMac ?? true) attrs.address = (await import('./mac.js')).persistentMac(name).address;
     const body = encodeLink({ family: AF_UNSPEC, flags: up ? IFF_UP : 0, change: up ? IFF_UP : 0, attrs });
     try {
       await this.socket.request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, body, ctx);

@@ -21,7 +21,7 @@ import {
 } from '../../index.js';
 import { cidr, ifname, integer, JSON_OPTION, mac, parse } from '../args.js';
 import { output, type Command } from '../command.js';
-import { cannot, CliError, describeCause, hasCode } from '../errors.js';
+import { cannot, CliError, describeCause, hasCode, UsageError } from '../errors.js';
 import { formatTable, progress } from '../io.js';
 
 /** An `addr_info` entry exactly as `ip -j addr show` prints it (without the link it sits on). */
@@ -127,10 +127,14 @@ const showCommand: Command = {
 const createCommand: Command = {
   name: 'bridge create',
   summary: 'Create a bridge, up unless --down; with --address, add addresses (all or nothing).',
-  usage: 'qbh bridge create NAME [--mtu N] [--address CIDR]... [--mac MAC] [--stp] [--down] [--exist-ok] [--json]',
+  usage: 'qbh bridge create NAME [--mtu N] [--address CIDR]... [--mac MAC | --no-persistent-mac] [--stp] [--down] [--exist-ok] [--json]',
   options: `  --mtu N           MTU of the bridge
   --address CIDR    add an IPv4 or IPv6 address (repeatable), e.g. 10.0.0.1/24
-  --mac MAC         MAC address, aa:bb:cc:dd:ee:ff
+  --mac MAC         MAC address, aa:bb:cc:dd:ee:ff (default: derived from /etc/machine-id and
+                    NAME, the same every time this bridge is created on this machine)
+  --no-persistent-mac
+                    let the kernel pick the MAC: the lowest of the bridge's ports, so it changes
+                    as ports come and go
   --stp             turn on the kernel's spanning tree protocol
   --down            leave the bridge down
   --exist-ok        succeed if a bridge of that name exists (its settings are left as they are;
@@ -146,6 +150,7 @@ If an address cannot be added, a bridge this command created is deleted again: n
         mtu: { type: 'string' },
         address: { type: 'string', multiple: true },
         mac: { type: 'string' },
+        'no-persistent-mac': { type: 'boolean' },
         stp: { type: 'boolean' },
         down: { type: 'boolean' },
         'exist-ok': { type: 'boolean' },
@@ -153,10 +158,12 @@ If an address cannot be added, a bridge this command created is deleted again: n
       { required: ['NAME'] },
     );
     const name = ifname(args[0]!, 'bridge name');
+    if (values.mac !== undefined && values['no-persistent-mac']) throw new UsageError('--mac and --no-persistent-mac exclude each other');
     const opts = {
       up: values.down !== true,
       ...(values.mtu !== undefined ? { mtu: integer(values.mtu, 'MTU', 1) } : {}),
       ...(values.mac !== undefined ? { address: mac(values.mac) } : {}),
+      ...(values['no-persistent-mac'] ? { persistentMac: false } : {}),
       ...(values.stp ? { stp: true } : {}),
     };
     const addresses = (values.address ?? []).map(cidr);
