@@ -10,19 +10,21 @@
  * await addAddress('br0', '10.0.0.1/24');
  * await setLink('veth0', { master: 'br0', up: true });
  * console.log(await listBridges());
- * await deleteBridge('br0');
+ * await deleteBridge('br0', { force: true }); // veth0 is released; without force: BridgeNotEmptyError
  * ```
  * @module qbh
  */
-import { Rtnl, sharedRtnl, closeSharedRtnl, type Bridge, type CreateBridgeOptions, type LinkFilter, type LinkRef, type SetLinkOptions } from './netlink/rtnl.js';
+import { Rtnl, sharedRtnl, closeSharedRtnl, type Bridge, type CreateBridgeOptions, type DeleteBridgeOptions, type LinkFilter, type LinkRef, type SetLinkOptions } from './netlink/rtnl.js';
 import type { Address, BridgePort, Link } from './netlink/iproute.js';
 
 export { Rtnl } from './netlink/rtnl.js';
+export { QbhError, InvalidArgumentError, BridgeNotEmptyError, NEED_NET_ADMIN } from './errors.js';
+export type { QbhErrorInit } from './errors.js';
 export { parseCidr } from './netlink/cidr.js';
 export { persistentMac } from './netlink/mac.js';
 export type { PersistentMac, PersistentMacSource } from './netlink/mac.js';
 export type { Cidr } from './netlink/cidr.js';
-export type { Bridge, CreateBridgeOptions, LinkFilter, LinkRef, SetLinkOptions } from './netlink/rtnl.js';
+export type { Bridge, CreateBridgeOptions, DeleteBridgeOptions, LinkFilter, LinkRef, SetLinkOptions } from './netlink/rtnl.js';
 export type { NetlinkErrorContext } from './netlink/errors.js';
 export type { Address, BridgePort, Link } from './netlink/iproute.js';
 export { NetlinkError, NetlinkDecodeError, DumpInterruptedError, errnoName, strerror } from './netlink/errors.js';
@@ -63,8 +65,13 @@ export function deleteLinks(refs: LinkRef[]): Promise<void> {
   return handle().deleteLinks(refs);
 }
 
-/** Deletes a bridge, and with `withPorts` its ports in the same request. Equivalent to `ip link delete NAME`. */
-export function deleteBridge(name: string, opts?: { withPorts?: boolean }): Promise<void> {
+/**
+ * Deletes a bridge. One that still has ports is refused with a {@link BridgeNotEmptyError}
+ * (`code` 'ENOTEMPTY', naming the ports) unless `force` (release them) or `withPorts` (delete them
+ * too, in the same request), as `qbh bridge delete` refuses without `--force` or `--with-ports`.
+ * Equivalent to `ip link delete NAME`.
+ */
+export function deleteBridge(name: string, opts?: DeleteBridgeOptions): Promise<void> {
   return handle().deleteBridge(name, opts);
 }
 

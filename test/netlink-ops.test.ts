@@ -7,6 +7,8 @@ import {
   Rtnl,
   NetlinkError,
   DumpInterruptedError,
+  BridgeNotEmptyError,
+  QbhError,
   addAddress,
   closeDefaultHandle,
   createBridge,
@@ -192,11 +194,23 @@ t.test('kernel errors come back as NetlinkError with code and the kernel’s wor
   t.same(linkNames().sort(), ['br0', 'lo'], 'nothing half-made');
 });
 
-t.test('deleteBridge: ports released, or deleted with it in one group request', async (t) => {
+t.test('deleteBridge: refused with ports, released with force, deleted with withPorts', async (t) => {
   await createBridge('br0');
   sh('ip', 'link', 'add', 'v0', 'type', 'veth', 'peer', 'name', 'v1');
   await setLink('v0', { master: 'br0' });
-  await deleteBridge('br0');
+  const refused = await deleteBridge('br0').catch((e: unknown) => e);
+  t.type(refused, BridgeNotEmptyError);
+  t.type(refused, QbhError, 'one base class');
+  t.match(refused, {
+    code: 'ENOTEMPTY',
+    op: 'deleteBridge',
+    target: 'br0',
+    ports: ['v0'],
+    message: 'cannot delete bridge br0: it still has 1 port (v0); { force: true } releases them, { withPorts: true } deletes them too',
+  });
+  t.same(linkNames().sort(), ['br0', 'lo', 'v0', 'v1'], 'nothing changed');
+  t.equal(ipj('link', 'show', 'v0')[0].master, 'br0');
+  await deleteBridge('br0', { force: true });
   t.same(linkNames().sort(), ['lo', 'v0', 'v1']);
   t.equal(ipj('link', 'show', 'v0')[0].master, undefined);
 

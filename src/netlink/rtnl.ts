@@ -22,6 +22,7 @@ import {
   RT_SCOPE_LINK,
   RT_SCOPE_UNIVERSE,
 } from './constants.js';
+import { BridgeNotEmptyError } from '../errors.js';
 import { NetlinkError, type NetlinkErrorContext } from './errors.js';
 import { toAddress, toBridgePort, toLink, type Address, type BridgePort, type Link, type LinkLookup } from './iproute.js';
 import { encodeAddr, encodeLink, type LinkMessage, type Message } from './message.js';
@@ -60,6 +61,14 @@ export interface CreateBridgeOptions {
   up?: boolean;
   /** If a bridge of this name exists, return it instead of failing with EEXIST. Default false. */
   existOk?: boolean;
+}
+
+/** Options of {@link Rtnl.deleteBridge}: what to do with the ports a bridge still has. */
+export interface DeleteBridgeOptions {
+  /** Delete the bridge even if it has ports; they are released (nomaster) and stay. Default false. */
+  force?: boolean;
+  /** Delete its ports (taps, veths…) too, in the same kernel request. Default false. */
+  withPorts?: boolean;
 }
 
 /** Changes for {@link Rtnl.setLink}; all applied by one RTM_NEWLINK request. */
@@ -306,19 +315,30 @@ export class Rtnl {
   }
 
   /**
-   * Deletes a bridge. Its ports are released, or with `withPorts` deleted with it in one request.
+   * Deletes a bridge. A bridge that still has ports is refused with a {@link BridgeNotEmptyError}
+   * (`code` 'ENOTEMPTY', `ports` their names) and nothing changes, unless `force` (the ports are
+   * released and stay) or `withPorts` (the ports are deleted with it, in the same kernel request).
+   * The check and the delete are two requests: a port that joins in between is released.
    * Equivalent to `ip link delete NAME` (with ports: `ip link set PORT group N` each, then
    * `ip link delete group N`).
    */
-  async deleteBridge(name: string, opts: { withPorts?: boolean } = {}): Promise<void> {
+  async deleteBridge(name: string, opts: DeleteBridgeOptions = {}): Promise<void> {
     const ctx = { op: 'deleteBridge', target: name };
     const br = await this.getLinkMessage(name, ctx);
     const kind = (br.attrs.linkinfo as AttrSet | undefined)?.kind;
     if (kind !== 'bridge') throw new NetlinkError(22, ctx, `${name} is a ${kind ?? 'device'}, not a bridge`);
-    if (!opts.withPorts) return this.deleteLink(br.index);
-    // One dump gives both the ports and the groups in use.
-    const all = await this.linkDump({}, AF_UNSPEC, 'deleteBridge');
-    await this.deleteInGroup(all, [br, ...all.filter((m) => m.attrs.master === br.index)]);
+    if (opts.withPorts) {
+      // One dump gives both the ports and the groups in use.
+      const all = await this.linkDump({}, AF_UNSPEC, 'deleteBridge');
+      return this.deleteInGroup(all, [br, ...all.filter((m) => m.attrs.master === br.index)]);
+    }
+    if (!opts.force) {
+      const ports = await this.linkDump({ master: br.index }, AF_UNSPEC, 'deleteBridge');
+      if (ports.length > 0) {
+        throw new BridgeNotEmptyError(name, ports.map((m) => m.attrs.ifname as string), { force: '{ force: true }', withPorts: '{ withPorts: true }' });
+      }
+    }
+    return this.deleteLink(br.index);
   }
 
   /** Builds the one RTM_NEWLINK request that applies {@link SetLinkOptions}. */

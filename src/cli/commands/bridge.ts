@@ -6,6 +6,7 @@
  */
 import {
   addAddress,
+  BridgeNotEmptyError,
   createBridge,
   deleteBridge,
   deleteLink,
@@ -209,18 +210,13 @@ const deleteCommand: Command = {
     const action = `delete bridge ${name}`;
     const b = await fetchBridge(name, action);
     const withPorts = values['with-ports'] === true;
-    if (b.ports.length > 0 && !values.force && !withPorts) {
-      const names = b.ports.map((p) => p.ifname);
-      const shown = names.length > 5 ? `${names.slice(0, 5).join(', ')}, …` : names.join(', ');
-      throw new CliError(
-        `cannot ${action}: it still has ${names.length} port${names.length === 1 ? '' : 's'} (${shown}); --force releases them, --with-ports deletes them too`,
-      );
-    }
     const p = withPorts && b.ports.length > 0 ? progress(io, `deleting bridge ${name} and its ${b.ports.length} ports`) : undefined;
     try {
-      await deleteBridge(name, { withPorts });
+      await deleteBridge(name, { withPorts, force: values.force === true });
     } catch (e) {
       p?.done('failed');
+      // The API's refusal, in the words of this command's options.
+      if (e instanceof BridgeNotEmptyError) throw new CliError(new BridgeNotEmptyError(name, e.ports, { force: '--force', withPorts: '--with-ports' }).message);
       throw cannot(action, e);
     }
     p?.done();
