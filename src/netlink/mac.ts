@@ -15,6 +15,7 @@
  */
 import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { QbhError } from '../errors.js';
 
 /** qbh's application id, a fixed random 128-bit value (as systemd's per-use HASH_KEY). */
 const QBH_APP_ID = Buffer.from('8f3b0c5e2a7d4e19b6c1d0a47e5f2b93', 'hex');
@@ -59,7 +60,12 @@ function machineSecret(): { id: Buffer; source: PersistentMacSource } {
     if (id) return { id, source: 'machine-id' };
   }
   const boot = readId(BOOT_ID_FILE);
-  if (!boot) throw new Error(`no machine id (${MACHINE_ID_FILES.join(', ')}) and no ${BOOT_ID_FILE} to derive a MAC from`);
+  if (!boot) {
+    throw new QbhError(`no machine id (${MACHINE_ID_FILES.join(', ')}) and no ${BOOT_ID_FILE} to derive a MAC from; pass an address`, {
+      code: 'ENOENT',
+      op: 'persistentMac',
+    });
+  }
   if (!warned) {
     warned = true;
     process.emitWarning(

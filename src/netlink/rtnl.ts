@@ -27,6 +27,7 @@ import { NetlinkError, type NetlinkErrorContext } from './errors.js';
 import { toAddress, toBridgePort, toLink, type Address, type BridgePort, type Link, type LinkLookup } from './iproute.js';
 import { encodeAddr, encodeLink, type LinkMessage, type Message } from './message.js';
 import { NetlinkSocket } from './socket.js';
+import { BRIDGE_MAX_MTU, BRIDGE_MIN_MTU, checkIfname, checkInteger, checkLinkRef, checkMac } from './validate.js';
 import type { Cidr } from './cidr.js';
 
 /** RTEXT_FILTER_SKIP_STATS: iproute2's ext mask for listings that do not print counters. */
@@ -223,6 +224,7 @@ export class Rtnl {
    * Equivalent to `ip -j -d link show [type KIND] [master NAME]`.
    */
   async listLinks(filter: LinkFilter = {}): Promise<Link[]> {
+    if (filter.master !== undefined) checkLinkRef(filter.master, { op: 'listLinks' }, 'master name');
     const ms = await this.linkDump(filter);
     const lookup = await this.resolver(ms, Rtnl.referenced(ms));
     return ms.map((m) => toLink(m, lookup));
@@ -230,6 +232,7 @@ export class Rtnl {
 
   /** One link by name or ifindex; ENODEV if there is none. Equivalent to `ip -j -d link show NAME`. */
   async getLink(ref: LinkRef): Promise<Link> {
+    checkLinkRef(ref, { op: 'getLink' });
     const m = await this.getLinkMessage(ref, { op: 'getLink', target: String(ref) });
     return toLink(m, await this.resolver([m], Rtnl.referenced([m])));
   }
@@ -243,6 +246,9 @@ export class Rtnl {
    */
   async createBridge(name: string, opts: CreateBridgeOptions = {}): Promise<Bridge> {
     const ctx = { op: 'createBridge', target: name };
+    checkIfname(name, ctx, 'bridge name');
+    if (opts.mtu !== undefined) checkInteger(opts.mtu, 'MTU', BRIDGE_MIN_MTU, BRIDGE_MAX_MTU, ctx);
+    if (opts.address !== undefined) checkMac(opts.address, ctx);
     const up = opts.up ?? true;
     const attrs: AttrSet = {
       ifname: name,
@@ -267,6 +273,7 @@ export class Rtnl {
 
   /** Deletes a link. Equivalent to `ip link delete NAME`. */
   async deleteLink(ref: LinkRef): Promise<void> {
+    checkLinkRef(ref, { op: 'deleteLink' });
     const sel = linkSelector(ref);
     await this.socket.request(RTM_DELLINK, 0, encodeLink(sel), { op: 'deleteLink', target: String(ref) });
   }
@@ -286,6 +293,7 @@ export class Rtnl {
    * groups back and nothing is deleted.
    */
   async deleteLinks(refs: LinkRef[]): Promise<void> {
+    for (const r of refs) checkLinkRef(r, { op: 'deleteLinks' });
     if (refs.length === 0) return;
     const all = await this.linkDump({}, AF_UNSPEC, 'deleteLinks');
     const targets = refs.map((r) => {
@@ -324,6 +332,7 @@ export class Rtnl {
    */
   async deleteBridge(name: string, opts: DeleteBridgeOptions = {}): Promise<void> {
     const ctx = { op: 'deleteBridge', target: name };
+    checkIfname(name, ctx, 'bridge name');
     const br = await this.getLinkMessage(name, ctx);
     const kind = (br.attrs.linkinfo as AttrSet | undefined)?.kind;
     if (kind !== 'bridge') throw new NetlinkError(22, ctx, `${name} is a ${kind ?? 'device'}, not a bridge`);
@@ -360,10 +369,23 @@ export class Rtnl {
    */
   async setLink(ref: LinkRef, opts: SetLinkOptions): Promise<void> {
     const ctx = { op: 'setLink', target: String(ref) };
+    checkLinkRef(ref, ctx);
+    if (opts.mtu !== undefined) checkInteger(opts.mtu, 'MTU', 0, 0xffffffff, ctx);
+    if (opts.address !== undefined) checkMac(opts.address, ctx);
+    if (opts.group !== undefined) checkInteger(opts.group, 'group', 0, 0xffffffff, ctx);
+    if (opts.master !== undefined && opts.master !== null) checkLinkRef(opts.master, ctx, 'master name');
     let masterIndex: number | undefined;
     if (opts.master === null) masterIndex = 0;
     else if (typeof opts.master === 'number') masterIndex = opts.master;
-    else if (typeof opts.master === 'string') masterIndex = (await this.getLinkMessage(opts.master, { op: 'setLink', target: opts.master })).index;
+    else if (typeof opts.master === 'string') {
+      const master = opts.master;
+      // The error names the link being changed; the missing master is the cause.
+      masterIndex = (
+        await this.getLinkMessage(master, ctx).catch((e: unknown) => {
+          throw e instanceof NetlinkError && e.code === 'ENODEV' ? new NetlinkError(e.errno, ctx, `no such master ${master}`) : e;
+        })
+      ).index;
+    }
     const body =
       typeof ref === 'number'
         ? this.setLinkBody(ref, undefined, opts, masterIndex)
@@ -389,6 +411,7 @@ export class Rtnl {
 
   /** Bridge ports from the AF_BRIDGE dump, optionally of one bridge. Equivalent to `bridge -j -d link show [master BR]`. */
   async listBridgePorts(bridge?: LinkRef): Promise<BridgePort[]> {
+    if (bridge !== undefined) checkLinkRef(bridge, { op: 'listBridgePorts' }, 'bridge name');
     const filter: LinkFilter = bridge === undefined ? {} : { master: bridge };
     const ms = await this.linkDump(filter, AF_BRIDGE, 'listBridgePorts');
     const lookup = await this.resolver(ms, Rtnl.referenced(ms));
@@ -417,6 +440,7 @@ export class Rtnl {
   /** One bridge with its ports and addresses; ENODEV if missing, EINVAL if not a bridge. */
   async getBridge(name: LinkRef): Promise<Bridge> {
     const ctx = { op: 'getBridge', target: String(name) };
+    checkLinkRef(name, ctx, 'bridge name');
     const m = await this.getLinkMessage(name, ctx);
     const kind = (m.attrs.linkinfo as AttrSet | undefined)?.kind;
     if (kind !== 'bridge') throw new NetlinkError(22, ctx, `${m.attrs.ifname as string} is a ${kind ?? 'device'}, not a bridge`);
@@ -440,8 +464,9 @@ export class Rtnl {
   private async addressRequest(type: number, flags: number, link: LinkRef, cidr: string, op: string): Promise<void> {
     // Loaded on first use: the helper, which never touches addresses, starts without ip-address.
     const { parseCidr } = await import('./cidr.js');
-    const c: Cidr = parseCidr(cidr);
     const ctx = { op, target: `${cidr} on ${link}` };
+    checkLinkRef(link, ctx);
+    const c: Cidr = parseCidr(cidr, ctx);
     const index = typeof link === 'number' ? link : (await this.getLinkMessage(link, ctx)).index;
     const scope =
       c.family === AF_INET && c.bytes[0] === 127 ? RT_SCOPE_HOST : c.family === AF_INET6 && c.bytes[0] === 0xfe && (c.bytes[1]! & 0xc0) === 0x80 ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE;
@@ -461,6 +486,7 @@ export class Rtnl {
 
   /** Addresses of one link, or of all. Equivalent to `ip -j addr show [dev LINK]`. */
   async listAddresses(link?: LinkRef): Promise<Address[]> {
+    if (link !== undefined) checkLinkRef(link, { op: 'listAddresses' });
     const index = link === undefined ? 0 : typeof link === 'number' ? link : (await this.getLinkMessage(link, { op: 'listAddresses', target: link })).index;
     const addrs = await this.addressDump(index, 'listAddresses');
     const lookup = await this.resolver([], addrs.map((a) => a.index));

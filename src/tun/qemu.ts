@@ -5,6 +5,7 @@
  * @module
  */
 import type { ChildProcess, StdioOptions } from 'node:child_process';
+import { InvalidArgumentError } from '../errors.js';
 import { closeTap, type Tap } from './tap.js';
 
 /** A `stdio` array for `child_process.spawn`: entry N becomes the child's fd N. */
@@ -43,8 +44,9 @@ export interface QemuNetdev {
  * Equivalent to QEMU's `-netdev tap,id=ID,fds=A:B` with the fds inherited.
  */
 export function qemuNetdev(tap: Pick<Tap, 'fds'>, opts: QemuNetdevOptions): QemuNetdev {
-  if (!/^[A-Za-z][\w.-]*$/.test(opts.id)) throw new TypeError(`invalid netdev id "${opts.id}": a letter, then letters, digits, "-", "." or "_" (QEMU's id rule)`);
-  if (tap.fds.length === 0) throw new TypeError('the tap has no open fds (closed or already handed off)');
+  const where = { op: 'qemuNetdev', target: opts.id };
+  if (!/^[A-Za-z][\w.-]*$/.test(opts.id)) throw new InvalidArgumentError(`invalid netdev id "${opts.id}": a letter, then letters, digits, "-", "." or "_" (QEMU's id rule)`, where);
+  if (tap.fds.length === 0) throw new InvalidArgumentError('the tap has no open fds (closed or already handed off)', where);
   const stdio: StdioArray = [...(opts.stdio ?? ['inherit', 'inherit', 'inherit'])];
   const numbers = tap.fds.map((fd) => stdio.push(fd) - 1);
   const fdOpt = numbers.length === 1 ? `fd=${numbers[0]}` : `fds=${numbers.join(':')}`;

@@ -24,6 +24,7 @@ import { cidr, ifname, integer, JSON_OPTION, mac, parse } from '../args.js';
 import { output, type Command } from '../command.js';
 import { cannot, CliError, describeCause, hasCode, UsageError } from '../errors.js';
 import { formatTable, progress } from '../io.js';
+import { BRIDGE_MAX_MTU, BRIDGE_MIN_MTU } from '../../netlink/validate.js';
 
 /** An `addr_info` entry exactly as `ip -j addr show` prints it (without the link it sits on). */
 export type AddrInfo = Pick<Address, 'family' | 'local' | 'address' | 'prefixlen' | 'broadcast' | 'scope' | 'label' | 'valid_life_time' | 'preferred_life_time'> & {
@@ -129,8 +130,9 @@ const createCommand: Command = {
   name: 'bridge create',
   summary: 'Create a bridge, up unless --down; with --address, add addresses (all or nothing).',
   usage: 'qbh bridge create NAME [--mtu N] [--address CIDR]... [--mac MAC | --no-persistent-mac] [--stp] [--down] [--exist-ok] [--json]',
-  options: `  --mtu N           MTU of the bridge
-  --address CIDR    add an IPv4 or IPv6 address (repeatable), e.g. 10.0.0.1/24
+  options: `  --mtu N           MTU of the bridge, ${BRIDGE_MIN_MTU}-${BRIDGE_MAX_MTU}
+  --address CIDR    add an IPv4 or IPv6 address (repeatable), e.g. 10.0.0.1/24; without a
+                    prefix length it is a host address (/32 or /128), as with \`ip addr add\`
   --mac MAC         MAC address, aa:bb:cc:dd:ee:ff (default: derived from /etc/machine-id and
                     NAME, the same every time this bridge is created on this machine)
   --no-persistent-mac
@@ -162,7 +164,7 @@ If an address cannot be added, a bridge this command created is deleted again: n
     if (values.mac !== undefined && values['no-persistent-mac']) throw new UsageError('--mac and --no-persistent-mac exclude each other');
     const opts = {
       up: values.down !== true,
-      ...(values.mtu !== undefined ? { mtu: integer(values.mtu, 'MTU', 1) } : {}),
+      ...(values.mtu !== undefined ? { mtu: integer(values.mtu, 'MTU', BRIDGE_MIN_MTU, BRIDGE_MAX_MTU) } : {}),
       ...(values.mac !== undefined ? { address: mac(values.mac) } : {}),
       ...(values['no-persistent-mac'] ? { persistentMac: false } : {}),
       ...(values.stp ? { stp: true } : {}),

@@ -61,7 +61,7 @@ function principal(text: string, kind: 'user' | 'group'): number {
   return id;
 }
 
-function tapFailure(action: string, e: unknown): CliError {
+function tapFailure(action: string, e: unknown): CliError | UsageError {
   if (e instanceof TapError) {
     // TapError reads "cannot create t1: …"; keep its cause, name the object the way the CLI does.
     const i = e.message.indexOf(': ');
