@@ -2,14 +2,27 @@
  * The one error family of qbh: every error the library throws is a {@link QbhError}, so a caller
  * writes one `instanceof` and reads `code`, `op` and `target` whatever layer failed (netlink, tap,
  * ACL, input checks). The layers' own classes ({@link NetlinkError}, {@link TapError},
- * {@link AclError}) extend it and add their fields. Imports nothing: the helper bundles it.
+ * {@link AclError}) extend it and add their fields. Imports no code (the helper bundles it); the
+ * ACL's codes are named by a type-only import.
  * @module
  */
+import type { constants } from 'node:os';
+import type { AclErrorCode } from './acl/errors.js';
+
+/**
+ * An errno name as the kernel and libc spell it: 'EEXIST', 'ENODEV', 'EPERM'… (`E<n>` for a
+ * number Node has no name for). A typo such as 'ENODEVV' is not one, so comparing with it fails
+ * to compile.
+ */
+export type ErrnoCode = keyof typeof constants.errno | 'EXFULL' | `E${number}`;
+
+/** Every `code` a {@link QbhError} can have: an errno name, or an ACL failure kind. */
+export type QbhErrorCode = ErrnoCode | AclErrorCode;
 
 /** What a {@link QbhError} was made from. */
 export interface QbhErrorInit {
   /** Machine-readable: an errno name ('EEXIST', 'EINVAL', 'ENOTEMPTY'…) or a layer's own code. */
-  code: string;
+  code: QbhErrorCode;
   /** The operation that failed, e.g. 'createBridge'. */
   op?: string | undefined;
   /** The object it acted on, e.g. 'br0'. */
@@ -29,7 +42,7 @@ export interface QbhErrorInit {
 export class QbhError extends Error {
   override name = 'QbhError';
   /** Machine-readable kind of failure. */
-  readonly code: string;
+  readonly code: QbhErrorCode;
   /** The operation that failed, e.g. 'createBridge'. */
   readonly op: string | undefined;
   /** The object it acted on, when there is one. */
@@ -50,7 +63,7 @@ export class QbhError extends Error {
 export const NEED_NET_ADMIN = 'this needs CAP_NET_ADMIN: run as root, or with the capability in the ambient set';
 
 /** The fix qbh knows for an errno name, or undefined. @internal */
-export function hintFor(code: string): string | undefined {
+export function hintFor(code: string | undefined): string | undefined {
   return code === 'EPERM' || code === 'EACCES' ? NEED_NET_ADMIN : undefined;
 }
 

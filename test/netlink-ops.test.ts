@@ -15,6 +15,7 @@ import {
   AclError,
   helperMessage,
   openTap,
+  kernelAttributes,
   addAddress,
   closeDefaultHandle,
   createBridge,
@@ -145,7 +146,14 @@ t.test('listBridges: ports from the AF_BRIDGE dump agree with bridge -j -d link'
   t.equal(v2.priority, 9);
   t.equal(v2.hairpin, true);
   t.same(br!.addr_info.filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`), ['10.7.0.1/24']);
-  agrees(t, await getBridge('br0'), ipj('-d', 'link', 'show', 'br0')[0]);
+  const one = await getBridge('br0');
+  agrees(t, one, ipj('-d', 'link', 'show', 'br0')[0]);
+  // addr_info is ip's own, key for key: no ifindex/ifname inside (they are the enclosing object's).
+  t.strictSame(one.addr_info, ipj('addr', 'show', 'dev', 'br0')[0].addr_info, 'addr_info as ip -j addr show');
+  // Attributes without a key stay reachable through the escape hatch, by qbh's table names.
+  t.equal(kernelAttributes(one)?.mtu, one.mtu);
+  t.equal(kernelAttributes(one.ports[0]!)?.ifname, one.ports[0]!.ifname);
+  t.equal(kernelAttributes({ ...one }), undefined, 'copies are not remembered');
 });
 
 t.test('addresses: IPv4 and IPv6 add, list and delete agree with ip -j addr', async (t) => {
@@ -158,7 +166,7 @@ t.test('addresses: IPv4 and IPv6 add, list and delete agree with ip -j addr', as
   t.same(ours.map((a) => `${a.local}/${a.prefixlen}`).sort(), theirs.map((a: any) => `${a.local}/${a.prefixlen}`).sort());
   for (const a of theirs) {
     const mine = ours.find((o) => o.local === a.local)!;
-    for (const k of ['family', 'prefixlen', 'scope', 'label', 'valid_life_time', 'preferred_life_time', 'broadcast']) {
+    for (const k of ['family', 'prefixlen', 'scope', 'label', 'valid_life_time', 'preferred_life_time', 'broadcast'] as const) {
       t.same(mine[k], a[k], `${a.local} ${k}`);
     }
   }
@@ -332,7 +340,7 @@ t.test('bridge VLAN filtering, where the kernel has it', async (t) => {
     t.pass('bridge VLAN filtering', { skip: `not supported by this kernel (${String((e as { stderr?: string }).stderr).trim()})` });
     return;
   }
-  t.equal((await getLink('br0')).linkinfo?.info_data?.vlan_filtering, 1);
+  t.equal((await getBridge('br0')).linkinfo?.info_data?.vlan_filtering, 1);
 });
 
 t.test('a dump interrupted by concurrent changes is retried, then reported as DumpInterruptedError', async (t) => {

@@ -3,15 +3,15 @@
  * @module
  */
 import { constants } from 'node:os';
-import { QbhError, hintFor } from '../errors.js';
+import { QbhError, hintFor, type ErrnoCode } from '../errors.js';
 
 const ERRNO_NAMES = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
 // Linux errno values Node's table leaves out but rtnetlink returns (EXFULL: a bridge's 1024 ports).
 ERRNO_NAMES.set(54, 'EXFULL');
 
 /** The conventional name of an errno value: 17 → 'EEXIST'. */
-export function errnoName(errno: number): string {
-  return ERRNO_NAMES.get(errno) ?? `E${errno}`;
+export function errnoName(errno: number): ErrnoCode {
+  return (ERRNO_NAMES.get(errno) ?? `E${errno}`) as ErrnoCode;
 }
 
 // Kernel strerror texts for the errno values rtnetlink returns (glibc's wording), so messages read
@@ -82,7 +82,7 @@ export class NetlinkError extends QbhError {
   /** Positive errno, e.g. 17. */
   readonly errno: number;
   /** Its name, e.g. 'EEXIST'. */
-  declare readonly code: string;
+  declare readonly code: ErrnoCode;
   /** The API operation that failed. */
   declare readonly op: string;
   /** The object it acted on, when there is one. */

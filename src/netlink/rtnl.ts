@@ -24,7 +24,7 @@ import {
 } from './constants.js';
 import { BridgeNotEmptyError } from '../errors.js';
 import { NetlinkError, type NetlinkErrorContext } from './errors.js';
-import { toAddress, toBridgePort, toLink, type Address, type BridgePort, type Link, type LinkLookup } from './iproute.js';
+import { remember, toAddrInfo, toAddress, toBridgePort, toLink, type AddrInfo, type Address, type BridgeLinkInfo, type BridgePort, type Link, type LinkLookup } from './iproute.js';
 import { encodeAddr, encodeLink, type LinkMessage, type Message } from './message.js';
 import { NetlinkSocket } from './socket.js';
 import { BRIDGE_MAX_MTU, BRIDGE_MIN_MTU, checkIfname, checkInteger, checkLinkRef, checkMac } from './validate.js';
@@ -84,10 +84,14 @@ export interface SetLinkOptions {
   group?: number;
 }
 
-/** A bridge: its link, its ports (from the AF_BRIDGE dump) and its addresses. */
+/**
+ * A bridge: its link (`linkinfo.info_data` typed as a bridge's), its ports as
+ * `bridge -j -d link show` prints them, and `addr_info` exactly as `ip -j addr show dev NAME` does.
+ */
 export interface Bridge extends Link {
+  linkinfo?: BridgeLinkInfo;
   ports: BridgePort[];
-  addr_info: Address[];
+  addr_info: AddrInfo[];
 }
 
 function linkSelector(ref: LinkRef): Partial<LinkMessage> {
@@ -430,11 +434,16 @@ export class Rtnl {
     ]);
     const lookup = await this.resolver([...bridges, ...ports], [...Rtnl.referenced(bridges), ...Rtnl.referenced(ports)]);
     const portObjs = ports.map((m) => ({ master: m.attrs.master as number | undefined, port: toBridgePort(m, lookup) }));
-    return bridges.map((b) => ({
-      ...toLink(b, lookup),
-      ports: portObjs.filter((p) => p.master === b.index).map((p) => p.port),
-      addr_info: addrs.filter((a) => a.index === b.index).map((a) => toAddress(a, lookup)),
-    }));
+    return bridges.map((b) =>
+      remember(
+        {
+          ...(toLink(b, lookup) as Link & { linkinfo?: BridgeLinkInfo }),
+          ports: portObjs.filter((p) => p.master === b.index).map((p) => p.port),
+          addr_info: addrs.filter((a) => a.index === b.index).map(toAddrInfo),
+        },
+        b.attrs,
+      ),
+    );
   }
 
   /** One bridge with its ports and addresses; ENODEV if missing, EINVAL if not a bridge. */
@@ -449,11 +458,14 @@ export class Rtnl {
       this.addressDump(m.index, 'getBridge'),
     ]);
     const lookup = await this.resolver([m, ...ports], [...Rtnl.referenced([m]), ...Rtnl.referenced(ports)]);
-    return {
-      ...toLink(m, lookup),
-      ports: ports.map((p) => toBridgePort(p, lookup)),
-      addr_info: addrs.map((a) => toAddress(a, lookup)),
-    };
+    return remember(
+      {
+        ...(toLink(m, lookup) as Link & { linkinfo?: BridgeLinkInfo }),
+        ports: ports.map((p) => toBridgePort(p, lookup)),
+        addr_info: addrs.map(toAddrInfo),
+      },
+      m.attrs,
+    );
   }
 
   private async addressDump(index: number, op: string) {
@@ -474,7 +486,10 @@ export class Rtnl {
     await this.socket.request(type, flags, body, ctx);
   }
 
-  /** Adds an address (IPv4 or IPv6, CIDR). Equivalent to `ip addr add CIDR dev LINK`. */
+  /**
+   * Adds an address (IPv4 or IPv6, CIDR). Without a prefix length it is a host address (/32, /128),
+   * as with `ip addr add`. Equivalent to `ip addr add CIDR dev LINK`.
+   */
   async addAddress(link: LinkRef, cidr: string): Promise<void> {
     await this.addressRequest(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, link, cidr, 'addAddress');
   }

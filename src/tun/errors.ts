@@ -3,7 +3,7 @@
  * @module
  */
 import { constants } from 'node:os';
-import { QbhError, hintFor } from '../errors.js';
+import { QbhError, hintFor, type ErrnoCode } from '../errors.js';
 import { errnoName, strerror } from '../netlink/errors.js';
 
 /**
@@ -109,7 +109,7 @@ export class TapError extends QbhError {
   /** Positive errno, e.g. 95. */
   readonly errno: number;
   /** Its name, e.g. 'EOPNOTSUPP'. */
-  declare readonly code: string;
+  declare readonly code: ErrnoCode;
   readonly tap: string | undefined;
   readonly bridge: string | undefined;
   readonly mtu: number | undefined;

@@ -15,7 +15,7 @@ import {
   listBridges,
   NetlinkError,
   setLink,
-  type Address,
+  type AddrInfo,
   type Bridge,
   type BridgePort,
   type Link,
@@ -26,17 +26,12 @@ import { cannot, CliError, describeCause, hasCode, UsageError } from '../errors.
 import { formatTable, progress } from '../io.js';
 import { BRIDGE_MAX_MTU, BRIDGE_MIN_MTU } from '../../netlink/validate.js';
 
-/** An `addr_info` entry exactly as `ip -j addr show` prints it (without the link it sits on). */
-export type AddrInfo = Pick<Address, 'family' | 'local' | 'address' | 'prefixlen' | 'broadcast' | 'scope' | 'label' | 'valid_life_time' | 'preferred_life_time'> & {
-  [flag: string]: unknown;
-};
+/** A bridge as `qbh bridge list --json` prints it: the API's object as it is. */
+export type BridgeJson = Bridge;
 
-/** A bridge as `qbh bridge list --json` prints it. */
-export type BridgeJson = Link & { ports: BridgePort[]; addr_info: AddrInfo[] };
-
-/** The JSON form of a bridge: the API object with `addr_info` shaped like `ip -j addr show`. */
+/** The JSON form of a bridge: the API object, whose keys are iproute2's already. */
 export function bridgeJson(b: Bridge): BridgeJson {
-  return { ...b, addr_info: b.addr_info.map(({ ifindex: _i, ifname: _n, ...rest }) => rest) };
+  return b;
 }
 
 const cidrText = (a: AddrInfo) => `${a.local}/${a.prefixlen}`;
