@@ -100,8 +100,8 @@ function describe(c: TapErrorContext): string {
  * objects (`op` is 'openTap', `target` the tap). Nothing is left behind: the fds were closed and a
  * persistent tap deleted. If that cleanup failed too, `cleanupError` holds its error (the first
  * error is the one thrown). The message reads `cannot add tap3 to bridge br0: Operation not
- * supported`; for EPERM/EACCES it ends with what to do (`hint`). The helper prints its own
- * C-compatible text for these ({@link helperMessage}), never this one.
+ * supported`; for EPERM/EACCES it ends with what to do (`hint`). For the steps the C helper has,
+ * the helper prints that helper's text instead ({@link helperMessage}).
  */
 export class TapError extends QbhError {
   override name = 'TapError';
