@@ -10,19 +10,44 @@
  * await addAddress('br0', '10.0.0.1/24');
  * await setLink('veth0', { master: 'br0', up: true });
  * console.log(await listBridges());
- * await deleteBridge('br0');
+ * await deleteBridge('br0', { force: true }); // veth0 is released; without force: BridgeNotEmptyError
  * ```
  * @module qbh
  */
-import { Rtnl, sharedRtnl, closeSharedRtnl, type Bridge, type CreateBridgeOptions, type LinkFilter, type LinkRef, type SetLinkOptions } from './netlink/rtnl.js';
+import type { InvalidArgumentError } from './errors.js';
+import { Rtnl, sharedRtnl, closeSharedRtnl, type Bridge, type CreateBridgeOptions, type DeleteBridgeOptions, type LinkFilter, type LinkRef, type SetLinkOptions } from './netlink/rtnl.js';
 import type { Address, BridgePort, Link } from './netlink/iproute.js';
 
 export { Rtnl } from './netlink/rtnl.js';
+export { QbhError, InvalidArgumentError, BridgeNotEmptyError, NEED_NET_ADMIN } from './errors.js';
+export type { QbhErrorInit, QbhErrorCode, ErrnoCode } from './errors.js';
 export { parseCidr } from './netlink/cidr.js';
+export { persistentMac } from './netlink/mac.js';
+export type { PersistentMac, PersistentMacSource } from './netlink/mac.js';
 export type { Cidr } from './netlink/cidr.js';
-export type { Bridge, CreateBridgeOptions, LinkFilter, LinkRef, SetLinkOptions } from './netlink/rtnl.js';
+export type { Bridge, CreateBridgeOptions, DeleteBridgeOptions, LinkFilter, LinkRef, SetLinkOptions } from './netlink/rtnl.js';
 export type { NetlinkErrorContext } from './netlink/errors.js';
-export type { Address, BridgePort, Link } from './netlink/iproute.js';
+export type {
+  Address,
+  AddrInfo,
+  AddrFlag,
+  BridgePort,
+  Link,
+  LinkFlag,
+  LinkMode,
+  OperState,
+  PortState,
+  LinkInfo,
+  BridgeLinkInfo,
+  TunLinkInfo,
+  VethLinkInfo,
+  OtherLinkInfo,
+  BridgeInfoData,
+  TunInfoData,
+  BridgePortInfoData,
+} from './netlink/iproute.js';
+export { kernelAttributes } from './netlink/iproute.js';
+export type { AttrSet, RawAttr } from './netlink/attr.js';
 export { NetlinkError, NetlinkDecodeError, DumpInterruptedError, errnoName, strerror } from './netlink/errors.js';
 
 const handle = sharedRtnl;
@@ -42,7 +67,11 @@ export function getLink(ref: LinkRef): Promise<Link> {
   return handle().getLink(ref);
 }
 
-/** Creates a bridge, up by default. Equivalent to `ip link add NAME type bridge && ip link set NAME up`. */
+/**
+ * Creates a bridge, up by default, with a MAC that does not change as ports come and go: `address`,
+ * or else {@link persistentMac} of its name (opt out with `persistentMac: false`).
+ * Equivalent to `ip link add NAME address MAC type bridge && ip link set NAME up`.
+ */
 export function createBridge(name: string, opts?: CreateBridgeOptions): Promise<Bridge> {
   return handle().createBridge(name, opts);
 }
@@ -57,8 +86,13 @@ export function deleteLinks(refs: LinkRef[]): Promise<void> {
   return handle().deleteLinks(refs);
 }
 
-/** Deletes a bridge, and with `withPorts` its ports in the same request. Equivalent to `ip link delete NAME`. */
-export function deleteBridge(name: string, opts?: { withPorts?: boolean }): Promise<void> {
+/**
+ * Deletes a bridge. One that still has ports is refused with a {@link BridgeNotEmptyError}
+ * (`code` 'ENOTEMPTY', naming the ports) unless `force` (release them) or `withPorts` (delete them
+ * too, in the same request), as `qbh bridge delete` refuses without `--force` or `--with-ports`.
+ * Equivalent to `ip link delete NAME`.
+ */
+export function deleteBridge(name: string, opts?: DeleteBridgeOptions): Promise<void> {
   return handle().deleteBridge(name, opts);
 }
 
@@ -82,7 +116,12 @@ export function listBridgePorts(bridge?: LinkRef): Promise<BridgePort[]> {
   return handle().listBridgePorts(bridge);
 }
 
-/** Adds an IPv4 or IPv6 address. Equivalent to `ip addr add CIDR dev LINK`. */
+/**
+ * Adds an IPv4 or IPv6 address. An address without a prefix length is a host address (`10.0.0.1`
+ * is `10.0.0.1/32`, an IPv6 one `/128`) with no subnet route, as with `ip addr add`: write the
+ * prefix. A CIDR that does not parse is an {@link InvalidArgumentError}, before the kernel sees it.
+ * Equivalent to `ip addr add CIDR dev LINK`.
+ */
 export function addAddress(link: LinkRef, cidr: string): Promise<void> {
   return handle().addAddress(link, cidr);
 }
@@ -92,7 +131,11 @@ export function deleteAddress(link: LinkRef, cidr: string): Promise<void> {
   return handle().deleteAddress(link, cidr);
 }
 
-/** Addresses of a link, or of all links. Equivalent to `ip -j addr show [dev LINK]`. */
+/**
+ * Addresses of a link, or of all links, as one flat list: each an `addr_info` entry of
+ * `ip -j addr show` with `ifindex` and `ifname` of its link in front (iproute2 nests the entries
+ * in per-link objects instead). Equivalent to `ip -j addr show [dev LINK]`.
+ */
 export function listAddresses(link?: LinkRef): Promise<Address[]> {
   return handle().listAddresses(link);
 }

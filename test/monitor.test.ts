@@ -4,6 +4,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { sh } from './harness.js';
 import { monitor, type MonitorEvent } from '../src/netlink/monitor.js';
+import { READY_LINE } from '../src/cli/commands/monitor.js';
 
 /** Collects events with next() (so the monitor keeps running) until `until` says stop; ends it after 5 s. */
 async function collect(it: AsyncGenerator<MonitorEvent>, until: (evs: MonitorEvent[]) => boolean): Promise<MonitorEvent[]> {
@@ -19,18 +20,17 @@ async function collect(it: AsyncGenerator<MonitorEvent>, until: (evs: MonitorEve
   return evs;
 }
 
-t.test('link, address and bridge-port events, stopped with break', async (t) => {
+t.test('ready first; then link, address and bridge-port events, stopped with break', async (t) => {
   const it = monitor();
-  const first = it.next(); // starts the monitor: it joins the groups before anything changes
-  setTimeout(() => {
-    sh('ip', 'link', 'add', 'mb0', 'type', 'bridge');
-    sh('ip', 'addr', 'add', '10.1.0.1/24', 'dev', 'mb0');
-    sh('ip', 'link', 'add', 'mv0', 'type', 'veth', 'peer', 'name', 'mv1');
-    sh('ip', 'link', 'set', 'mv0', 'master', 'mb0');
-    sh('ip', 'link', 'del', 'mb0');
-  }, 50);
-  const head = await first;
-  const evs = [head.value as MonitorEvent, ...(await collect(it, (e) => e.some((x) => x.type === 'dellink' && x.link.ifname === 'mb0')))];
+  t.same((await it.next()).value, { type: 'ready' }, 'the first event says the subscription is in place');
+  // Right after ready, with no delay: every one of these changes must be seen.
+  sh('ip', 'link', 'add', 'mb0', 'type', 'bridge');
+  sh('ip', 'addr', 'add', '10.1.0.1/24', 'dev', 'mb0');
+  sh('ip', 'link', 'add', 'mv0', 'type', 'veth', 'peer', 'name', 'mv1');
+  sh('ip', 'link', 'set', 'mv0', 'master', 'mb0');
+  sh('ip', 'link', 'del', 'mb0');
+  const evs = await collect(it, (e) => e.some((x) => x.type === 'dellink' && x.link.ifname === 'mb0'));
+  t.notOk(evs.some((e) => e.type === 'ready'), 'ready comes once');
   const link = evs.find((e) => e.type === 'link' && e.link.ifname === 'mb0');
   t.ok(link, 'new bridge');
   t.equal(link?.type === 'link' && link.link.linkinfo?.info_kind, 'bridge');
@@ -49,7 +49,7 @@ t.test('an AbortSignal ends the iterator', async (t) => {
   setTimeout(() => ac.abort(), 100);
   const evs: MonitorEvent[] = [];
   for await (const ev of monitor({ signal: ac.signal })) evs.push(ev);
-  t.same(evs, [], 'nothing happened, and it ended');
+  t.same(evs, [{ type: 'ready' }], 'nothing happened, and it ended');
   const pre = new AbortController();
   pre.abort();
   t.same(await monitor({ signal: pre.signal }).next(), { value: undefined, done: true });
@@ -57,9 +57,9 @@ t.test('an AbortSignal ends the iterator', async (t) => {
 
 t.test('an overrun (ENOBUFS) gives a resync with the full state', async (t) => {
   const it = monitor({ receiveBuffer: 4096, groups: ['link'] });
-  const first = it.next();
-  setTimeout(() => sh('ip', 'link', 'add', 'ob0', 'type', 'bridge'), 50);
-  await first;
+  t.same((await it.next()).value, { type: 'ready' });
+  sh('ip', 'link', 'add', 'ob0', 'type', 'bridge');
+  await it.next();
   // Block the event loop while the kernel sends far more than the buffer holds.
   const batch = Array.from({ length: 100 }, (_, i) => `link add ov${i} type veth peer name ow${i}`).join('\n');
   execFileSync('ip', ['-batch', '-'], { input: batch });
@@ -91,13 +91,10 @@ t.test('qbh monitor --json: one event per line; Ctrl-C stops it', async (t) => {
   child.stdout.on('data', (s: string) => (out += s));
   let err = '';
   child.stderr.on('data', (s) => (err += s));
-  // Wait until it is listening: poke a link until its event shows up.
+  // The first line says it is listening; a change made right after it must be printed.
   const deadline = Date.now() + 20000;
-  for (let i = 0; !out.includes('"ifname":"cm'); i++) {
-    if (Date.now() > deadline) break;
-    sh('ip', 'link', 'add', `cm${i}`, 'type', 'bridge');
-    await new Promise((r) => setTimeout(r, 300));
-  }
+  while (!out.includes('\n') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  t.equal(out.split('\n')[0], '{"type":"ready"}', 'first line: ready');
   sh('ip', 'link', 'add', 'cmb', 'type', 'bridge');
   sh('ip', 'link', 'del', 'cmb');
   await new Promise((r) => setTimeout(r, 300));
@@ -106,6 +103,25 @@ t.test('qbh monitor --json: one event per line; Ctrl-C stops it', async (t) => {
   t.equal(code, 0, err);
   t.equal(err, '');
   const events = out.trimEnd().split('\n').map((l) => JSON.parse(l));
+  t.equal(events.filter((e) => e.type === 'ready').length, 1);
   t.ok(events.some((e) => e.type === 'link' && e.link.ifname === 'cmb' && e.link.linkinfo.info_kind === 'bridge'), 'create seen');
   t.ok(events.some((e) => e.type === 'dellink' && e.link.ifname === 'cmb'), 'delete seen');
+});
+
+t.test('qbh monitor (text): a ready line on stderr, then the events on stdout', async (t) => {
+  const loader = process.execArgv.filter((a) => a.includes('@tapjs/typescript'));
+  const main = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
+  const child = spawn(process.execPath, [...loader, main, 'monitor'], { env: { ...process.env, TS_NODE_TRANSPILE_ONLY: '1' } });
+  let out = '';
+  let err = '';
+  child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
+  child.stderr.setEncoding('utf8').on('data', (s: string) => (err += s));
+  const deadline = Date.now() + 20000;
+  while (!err.includes('\n') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  t.equal(err, `${READY_LINE}\n`);
+  sh('ip', 'link', 'add', 'ctb', 'type', 'bridge');
+  while (!out.includes('link ctb bridge') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  child.kill('SIGINT');
+  t.equal(await new Promise<number | null>((r) => child.on('exit', (c) => r(c))), 0);
+  t.match(out, /^link ctb bridge DOWN mtu 1500/m, 'the change right after ready was printed');
 });

@@ -1,3 +1,4 @@
+import { QbhError } from '../errors.js';
 import type { AclFileRecord } from './load.js';
 
 /** What kind of failure an {@link AclError} reports. */
@@ -25,10 +26,10 @@ export type AclErrorCode =
  * The one error type of the ACL layer. Fatal ACL conditions (the C helper exits 1 after printing
  * `stderr`) and bad input to the evaluator are reported with it; the parser throws nothing else.
  */
-export class AclError extends Error {
+export class AclError extends QbhError {
   override readonly name = 'AclError';
   /** Machine-readable kind of failure. */
-  readonly code: AclErrorCode;
+  declare readonly code: AclErrorCode;
   /** The file the failure is about (as written or resolved), if any. */
   readonly file: string | undefined;
   /** 1-based line in `file`, for syntax errors and include problems. */
@@ -48,8 +49,7 @@ export class AclError extends Error {
     message: string,
     details: { file?: string; line?: number; stderr?: Buffer; files?: readonly AclFileRecord[] } = {},
   ) {
-    super(message);
-    this.code = code;
+    super(message, { code, op: 'acl', target: details.file });
     this.file = details.file;
     this.line = details.line;
     this.stderr = details.stderr ?? Buffer.alloc(0);

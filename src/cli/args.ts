@@ -4,7 +4,8 @@
  * @module
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { parseCidr } from '../index.js';
+import { InvalidArgumentError, parseCidr } from '../index.js';
+import { ifnameProblem, integerProblem, macProblem } from '../netlink/validate.js';
 import { UsageError } from './errors.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -44,29 +45,25 @@ export function parse<O extends Options>(argv: string[], options: O, positionals
 
 /**
  * An interface name as the kernel accepts it (dev_valid_name): 1–15 bytes, not "." or "..",
- * no "/", ":" or whitespace.
+ * no "/", ":" or whitespace. The API's own check, so the words are the same.
  */
 export function ifname(name: string, what = 'interface name'): string {
-  const bytes = Buffer.byteLength(name);
-  if (bytes === 0) throw new UsageError(`invalid ${what} "": empty`);
-  if (bytes > 15) throw new UsageError(`invalid ${what} "${name}": longer than 15 bytes`);
-  if (name === '.' || name === '..' || /[/:\s]/.test(name)) {
-    throw new UsageError(`invalid ${what} "${name}": "/", ":", whitespace, "." and ".." are not allowed`);
-  }
+  const problem = ifnameProblem(name, what);
+  if (problem !== undefined) throw new UsageError(problem);
   return name;
 }
 
-/** A non-negative integer option value. */
+/** A non-negative integer option value, in the API's words when it is out of range. */
 export function integer(text: string, option: string, min = 0, max = 0xffffffff): number {
-  if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) {
-    throw new UsageError(`invalid ${option} "${text}": expected a whole number from ${min} to ${max}`);
-  }
+  const problem = /^\d+$/.test(text) ? integerProblem(Number(text), option, min, max) : integerProblem(text, option, min, max);
+  if (problem !== undefined) throw new UsageError(problem);
   return Number(text);
 }
 
 /** A MAC address, `aa:bb:cc:dd:ee:ff`. */
 export function mac(text: string): string {
-  if (!/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(text)) throw new UsageError(`invalid MAC address "${text}": expected aa:bb:cc:dd:ee:ff`);
+  const problem = macProblem(text);
+  if (problem !== undefined) throw new UsageError(problem);
   return text.toLowerCase();
 }
 
@@ -75,7 +72,7 @@ export function cidr(text: string): string {
   try {
     parseCidr(text);
   } catch (e) {
-    throw new UsageError((e as Error).message);
+    throw e instanceof InvalidArgumentError ? new UsageError(e.problem) : e;
   }
   return text;
 }

@@ -3,7 +3,8 @@
  * could not be done (exit 1, one line naming the object and the cause). Neither prints a stack.
  * @module
  */
-import { NetlinkError, strerror } from '../index.js';
+import { InvalidArgumentError, NetlinkError, QbhError, strerror } from '../index.js';
+import { hintFor } from '../errors.js';
 
 /** The command line is wrong: exit 2, print the message and the command's usage line. */
 export class UsageError extends Error {
@@ -35,37 +36,43 @@ interface ErrnoLike {
 
 /** Errors a user can cause (as opposed to bugs in qbh), whose message is enough. */
 export function isOperationalError(e: unknown): boolean {
-  if (e instanceof NetlinkError || e instanceof CliError || e instanceof UsageError) return true;
+  if (e instanceof QbhError || e instanceof CliError || e instanceof UsageError) return true;
   const x = e as ErrnoLike;
   return e instanceof Error && (typeof x.code === 'string' || typeof x.errno === 'number');
 }
 
 /**
  * The cause part of an error line: the kernel's words (strerror, and its extended-ack text when it
- * gave one), or the error's own message. A missing permission gets the fix appended.
+ * gave one), or the error's own message; then what to do, in the API's words (a missing permission:
+ * `; this needs CAP_NET_ADMIN: …`, as a NetlinkError's message ends).
  */
 export function describeCause(e: unknown): string {
   let text: string;
-  let code: string | undefined;
+  let hint: string | undefined;
   if (e instanceof NetlinkError) {
     text = e.kernelMessage ? `${strerror(e.errno)} (${e.kernelMessage})` : strerror(e.errno);
-    code = e.code;
+    hint = e.hint;
+  } else if (e instanceof QbhError) {
+    text = e.message; // ends with its hint already
   } else if (e instanceof Error) {
     const x = e as ErrnoLike;
-    code = typeof x.code === 'string' ? x.code : undefined;
     const errno = typeof x.errno === 'number' ? Math.abs(x.errno) : undefined;
     // Addon errors carry errno + syscall; Node's fs errors carry a message of their own.
     text = errno !== undefined && typeof x.syscall === 'string' && !e.message.includes(':') ? strerror(errno) : e.message;
+    hint = typeof x.code === 'string' ? hintFor(x.code) : undefined;
   } else {
     text = String(e);
   }
-  if (code === 'EPERM' || code === 'EACCES') text += ' (this needs CAP_NET_ADMIN: run as root)';
-  return text;
+  return hint ? `${text}; ${hint}` : text;
 }
 
-/** Wraps any failure of `action` ("create bridge br0") as `cannot ACTION: CAUSE`. */
-export function cannot(action: string, e: unknown): CliError {
-  if (e instanceof CliError) return e;
+/**
+ * Wraps any failure of `action` ("create bridge br0") as `cannot ACTION: CAUSE`. Input the API
+ * refused before the kernel saw it is a usage error, in the API's words.
+ */
+export function cannot(action: string, e: unknown): CliError | UsageError {
+  if (e instanceof CliError || e instanceof UsageError) return e;
+  if (e instanceof InvalidArgumentError) return new UsageError(e.problem);
   if (!isOperationalError(e)) throw e;
   return new CliError(`cannot ${action}: ${describeCause(e)}`);
 }

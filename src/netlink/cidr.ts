@@ -4,6 +4,7 @@
  * @module
  */
 import { Address4, Address6 } from 'ip-address';
+import { InvalidArgumentError } from '../errors.js';
 import { AF_INET, AF_INET6 } from './constants.js';
 
 /** A parsed CIDR, ready for an ifaddrmsg. */
@@ -15,12 +16,16 @@ export interface Cidr {
 }
 
 /**
- * Parses `10.0.0.1/24` or `2001:db8::1/64` with ip-address. A bare address gets a host prefix
- * (/32 or /128), as `ip addr add` does.
+ * Parses `10.0.0.1/24` or `2001:db8::1/64` with ip-address. A bare address silently gets a host
+ * prefix (`10.0.0.1` is `10.0.0.1/32`, `2001:db8::1` is `/128`), as `ip addr add` does: write the
+ * prefix to get a subnet route. Anything else throws an {@link InvalidArgumentError} (`code`
+ * 'EINVAL') whose `problem` reads `invalid address "10.0.0.1/33": prefix length must be 0-32`.
+ * `where` names the operation for the error (default `parseCidr`).
  */
-export function parseCidr(cidr: string): Cidr {
+export function parseCidr(cidr: string, where: { op: string; target?: string } = { op: 'parseCidr' }): Cidr {
+  if (typeof cidr !== 'string') throw new InvalidArgumentError(`invalid address ${String(cidr)}: expected a string such as 10.0.0.1/24`, { op: where.op, target: where.target });
   const [addr, len, extra] = cidr.split('/');
-  const bad = (why: string) => new TypeError(`invalid address "${cidr}": ${why}`);
+  const bad = (why: string) => new InvalidArgumentError(`invalid address "${cidr}": ${why}`, { op: where.op, target: where.target ?? cidr });
   if (addr === undefined || extra !== undefined) throw bad('expected ADDRESS/PREFIXLEN');
   const v6 = addr.includes(':');
   const max = v6 ? 128 : 32;

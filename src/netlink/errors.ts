@@ -3,14 +3,15 @@
  * @module
  */
 import { constants } from 'node:os';
+import { QbhError, hintFor, type ErrnoCode } from '../errors.js';
 
 const ERRNO_NAMES = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
 // Linux errno values Node's table leaves out but rtnetlink returns (EXFULL: a bridge's 1024 ports).
 ERRNO_NAMES.set(54, 'EXFULL');
 
 /** The conventional name of an errno value: 17 → 'EEXIST'. */
-export function errnoName(errno: number): string {
-  return ERRNO_NAMES.get(errno) ?? `E${errno}`;
+export function errnoName(errno: number): ErrnoCode {
+  return (ERRNO_NAMES.get(errno) ?? `E${errno}`) as ErrnoCode;
 }
 
 // Kernel strerror texts for the errno values rtnetlink returns (glibc's wording), so messages read
@@ -72,18 +73,20 @@ export interface NetlinkErrorContext {
 /**
  * The kernel refused a request. Carries the errno, its name, the operation and the target, and the
  * kernel's extended-ack text when it gave one. The message reads
- * `createBridge br0: File exists` or `setLink qb0: Invalid argument (mtu less than device minimum)`.
+ * `createBridge br0: File exists` or `setLink qb0: Invalid argument (mtu less than device minimum)`;
+ * a missing privilege (EPERM, EACCES) adds what to do: `…: Operation not permitted; this needs
+ * CAP_NET_ADMIN: …` (the `hint`).
  */
-export class NetlinkError extends Error {
+export class NetlinkError extends QbhError {
   override name = 'NetlinkError';
   /** Positive errno, e.g. 17. */
   readonly errno: number;
   /** Its name, e.g. 'EEXIST'. */
-  readonly code: string;
+  declare readonly code: ErrnoCode;
   /** The API operation that failed. */
-  readonly op: string;
+  declare readonly op: string;
   /** The object it acted on, when there is one. */
-  readonly target: string | undefined;
+  declare readonly target: string | undefined;
   /** The kernel's extended-ack message, when it gave one. */
   readonly kernelMessage: string | undefined;
   /** Offset into the request of the attribute the kernel objected to (NLMSGERR_ATTR_OFFS). */
@@ -91,33 +94,36 @@ export class NetlinkError extends Error {
 
   constructor(errno: number, ctx: NetlinkErrorContext, kernelMessage?: string, kernelOffset?: number) {
     const what = ctx.target !== undefined ? `${ctx.op} ${ctx.target}` : ctx.op;
-    super(`${what}: ${strerror(errno)}${kernelMessage ? ` (${kernelMessage})` : ''}`);
+    const code = errnoName(errno);
+    const hint = hintFor(code);
+    super(`${what}: ${strerror(errno)}${kernelMessage ? ` (${kernelMessage})` : ''}${hint ? `; ${hint}` : ''}`, { code, op: ctx.op, target: ctx.target, hint });
     this.errno = errno;
-    this.code = errnoName(errno);
-    this.op = ctx.op;
-    this.target = ctx.target;
     this.kernelMessage = kernelMessage;
     this.kernelOffset = kernelOffset;
   }
 }
 
-/** Bytes that are not a well-formed netlink message. The only error the decoder throws. */
-export class NetlinkDecodeError extends Error {
+/** Bytes that are not a well-formed netlink message (`code` 'EBADMSG'). The only error the decoder throws. */
+export class NetlinkDecodeError extends QbhError {
   override name = 'NetlinkDecodeError';
+  constructor(message: string) {
+    super(message, { code: 'EBADMSG', op: 'decode' });
+  }
 }
 
 /**
  * A dump kept being interrupted (NLM_F_DUMP_INTR: the set changed while it was read) after the
  * bounded number of retries. `partial` holds the last, possibly inconsistent, result.
  */
-export class DumpInterruptedError extends Error {
+export class DumpInterruptedError extends QbhError {
   override name = 'DumpInterruptedError';
-  readonly code = 'EINTR';
+  declare readonly code: 'EINTR';
+  declare readonly op: string;
   constructor(
-    readonly op: string,
+    op: string,
     readonly attempts: number,
     readonly partial: unknown[],
   ) {
-    super(`${op}: dump interrupted ${attempts} times in a row (links changed while being listed)`);
+    super(`${op}: dump interrupted ${attempts} times in a row (links changed while being listed); try again`, { code: 'EINTR', op });
   }
 }

@@ -7,18 +7,53 @@ import { readFileSync } from 'node:fs';
 import type { AttrSet } from './attr.js';
 import { AF_INET, AF_INET6, IFF_RUNNING, IFF_UP } from './constants.js';
 import type { AddrMessage, LinkMessage } from './message.js';
-import { compactor } from './shape.js';
+import { compactor, type Loose } from './shape.js';
+
+/** A bridge port's STP state, as iproute2 prints it. */
+export type PortState = 'disabled' | 'listening' | 'learning' | 'forwarding' | 'blocking';
+
+/** RFC 2863 operational state (IFLA_OPERSTATE), as iproute2 prints it. */
+export type OperState = 'UNKNOWN' | 'NOTPRESENT' | 'DOWN' | 'LOWERLAYERDOWN' | 'TESTING' | 'DORMANT' | 'UP';
+
+/** IFLA_LINKMODE, as iproute2 prints it. */
+export type LinkMode = 'DEFAULT' | 'DORMANT' | 'TESTING' | 'UNKNOWN';
+
+/**
+ * A word of the `flags` array: an IFF_* flag by iproute2's name, `NO-CARRIER` (up without carrier)
+ * or `M-DOWN` (the lower device is down).
+ */
+export type LinkFlag =
+  | 'NO-CARRIER'
+  | 'LOOPBACK'
+  | 'BROADCAST'
+  | 'POINTOPOINT'
+  | 'MULTICAST'
+  | 'NOARP'
+  | 'ALLMULTI'
+  | 'PROMISC'
+  | 'MASTER'
+  | 'SLAVE'
+  | 'DEBUG'
+  | 'DYNAMIC'
+  | 'AUTOMEDIA'
+  | 'PORTSEL'
+  | 'NOTRAILERS'
+  | 'UP'
+  | 'LOWER_UP'
+  | 'DORMANT'
+  | 'ECHO'
+  | 'M-DOWN';
 
 /** `bridge -j -d link show` objects: one bridge port. */
 export interface BridgePort {
   ifindex: number;
   link?: string;
   ifname: string;
-  flags: string[];
+  flags: LinkFlag[];
   mtu: number;
   master: string;
-  /** STP state: disabled, listening, learning, forwarding or blocking. */
-  state: string;
+  /** STP state. */
+  state: PortState;
   priority: number;
   cost: number;
   hairpin?: boolean;
@@ -32,27 +67,184 @@ export interface BridgePort {
   mcast_router?: number;
   mcast_to_unicast?: boolean;
   neigh_suppress?: boolean;
+  neigh_vlan_suppress?: boolean;
   vlan_tunnel?: boolean;
   isolated?: boolean;
   locked?: boolean;
-  [key: string]: unknown;
+  mab?: boolean;
 }
 
-/** `ip -j -d link show` objects. */
+/** `linkinfo.info_data` of a bridge (IFLA_BR_*), as `ip -j -d link show type bridge` prints it. */
+export interface BridgeInfoData {
+  forward_delay?: number;
+  hello_time?: number;
+  max_age?: number;
+  ageing_time?: number;
+  stp_state?: number;
+  priority?: number;
+  vlan_filtering?: number;
+  vlan_protocol?: '802.1Q' | '802.1ad';
+  /** `8000.aa:48:bb:61:62:62` (octets printed with `%x`, as iproute2 does). */
+  bridge_id?: string;
+  root_id?: string;
+  root_port?: number;
+  root_path_cost?: number;
+  topology_change?: number;
+  topology_change_detected?: number;
+  hello_timer?: number;
+  tcn_timer?: number;
+  topology_change_timer?: number;
+  gc_timer?: number;
+  fdb_n_learned?: number;
+  fdb_max_learned?: number;
+  vlan_default_pvid?: number;
+  vlan_stats_enabled?: number;
+  vlan_stats_per_port?: number;
+  /** `0` or `0x…`. */
+  group_fwd_mask?: string;
+  group_addr?: string;
+  mcast_snooping?: number;
+  no_linklocal_learn?: number;
+  mcast_vlan_snooping?: number;
+  mst_enabled?: number;
+  mcast_router?: number;
+  mcast_query_use_ifaddr?: number;
+  mcast_querier?: number;
+  mcast_hash_elasticity?: number;
+  mcast_hash_max?: number;
+  mcast_last_member_cnt?: number;
+  mcast_startup_query_cnt?: number;
+  mcast_last_member_intvl?: number;
+  mcast_membership_intvl?: number;
+  mcast_querier_intvl?: number;
+  mcast_query_intvl?: number;
+  mcast_query_response_intvl?: number;
+  mcast_startup_query_intvl?: number;
+  mcast_stats_enabled?: number;
+  mcast_igmp_version?: number;
+  mcast_mld_version?: number;
+  nf_call_iptables?: number;
+  nf_call_ip6tables?: number;
+  nf_call_arptables?: number;
+}
+
+/** `linkinfo.info_data` of a tun/tap device (IFLA_TUN_*), as `ip -j -d link show` prints it. */
+export interface TunInfoData {
+  type: 'tun' | 'tap' | 'unknown';
+  pi?: boolean;
+  vnet_hdr?: boolean;
+  multi_queue?: boolean;
+  /** Multiqueue taps only. */
+  numqueues?: number;
+  numdisabled?: number;
+  persist?: boolean;
+  /** The owner (TUNSETOWNER) by name, when set. */
+  user?: string;
+  group?: string;
+}
+
+/** `linkinfo.info_slave_data` of a bridge port (IFLA_BRPORT_*), as `ip -j -d link show` prints it. */
+export interface BridgePortInfoData {
+  state?: PortState;
+  priority?: number;
+  cost?: number;
+  hairpin?: boolean;
+  guard?: boolean;
+  root_block?: boolean;
+  fastleave?: boolean;
+  learning?: boolean;
+  flood?: boolean;
+  id?: string;
+  no?: string;
+  designated_port?: number;
+  designated_cost?: number;
+  bridge_id?: string;
+  root_id?: string;
+  hold_timer?: number;
+  message_age_timer?: number;
+  forward_delay_timer?: number;
+  topology_change_ack?: number;
+  config_pending?: number;
+  proxy_arp?: boolean;
+  proxy_arp_wifi?: boolean;
+  multicast_router?: number;
+  mcast_flood?: boolean;
+  bcast_flood?: boolean;
+  mcast_to_unicast?: boolean;
+  neigh_suppress?: boolean;
+  neigh_vlan_suppress?: boolean;
+  group_fwd_mask?: string;
+  group_fwd_mask_str?: string;
+  vlan_tunnel?: boolean;
+  isolated?: boolean;
+  locked?: boolean;
+  mab?: boolean;
+  backup_port?: string;
+  mcast_n_groups?: number;
+  mcast_max_groups?: number;
+  mcast_eht_hosts_limit?: number;
+  mcast_eht_hosts_cnt?: number;
+}
+
+/** The port side of `linkinfo`: present when the link is enslaved (only bridge ports are decoded). */
+interface SlaveInfo {
+  /** The master's kind, e.g. `bridge` or `bond`. */
+  info_slave_kind?: string;
+  /** Decoded for bridge ports (`info_slave_kind: 'bridge'`). */
+  info_slave_data?: BridgePortInfoData;
+}
+
+/** `linkinfo` of a bridge. */
+export interface BridgeLinkInfo extends SlaveInfo {
+  info_kind: 'bridge';
+  info_data?: BridgeInfoData;
+}
+
+/** `linkinfo` of a tun/tap device. */
+export interface TunLinkInfo extends SlaveInfo {
+  info_kind: 'tun';
+  info_data?: TunInfoData;
+}
+
+/** `linkinfo` of a veth (qbh decodes no veth `info_data`; the peer is the link's `link`). */
+export interface VethLinkInfo extends SlaveInfo {
+  info_kind: 'veth';
+  info_data?: undefined;
+}
+
+/** `linkinfo` of any other kind (`vxlan`, `bond`…) or of none: no `info_data` decoded. */
+export interface OtherLinkInfo extends SlaveInfo {
+  info_kind?: string;
+  info_data?: undefined;
+}
+
+/**
+ * `linkinfo`, typed by `info_kind`: test it (`li.info_kind === 'bridge'`) and `info_data` is the
+ * bridge's. Attributes qbh does not name are reachable through {@link kernelAttributes}.
+ */
+export type LinkInfo = BridgeLinkInfo | TunLinkInfo | VethLinkInfo | OtherLinkInfo;
+
+/**
+ * `ip -j -d link show` objects. Only the keys iproute2 prints (and qbh decodes) exist, so a typo
+ * such as `link.opperstate` does not compile; attributes without a key here are reachable through
+ * {@link kernelAttributes}.
+ */
 export interface Link {
   ifindex: number;
   link?: string;
   link_index?: number;
   link_netnsid?: number;
   ifname: string;
-  flags: string[];
+  flags: LinkFlag[];
   mtu: number;
   qdisc?: string;
   master?: string;
-  operstate: string;
-  linkmode?: string;
+  operstate: OperState;
+  linkmode?: LinkMode;
+  /** `default` or the group number as a string. */
   group: string;
   txqlen?: number;
+  /** ARPHRD type: `ether`, `loopback`, `none`…, or `[N]` for one iproute2 has no name for. */
   link_type: string;
   address?: string;
   broadcast?: string;
@@ -60,13 +252,8 @@ export interface Link {
   allmulti?: number;
   min_mtu?: number;
   max_mtu?: number;
-  linkinfo?: {
-    info_kind?: string;
-    info_data?: Record<string, unknown>;
-    info_slave_kind?: string;
-    info_slave_data?: Record<string, unknown>;
-  };
-  inet6_addr_gen_mode?: string;
+  linkinfo?: LinkInfo;
+  inet6_addr_gen_mode?: 'eui64' | 'none' | 'stable_secret' | 'random' | (string & {});
   num_tx_queues?: number;
   num_rx_queues?: number;
   gso_max_size?: number;
@@ -74,40 +261,64 @@ export interface Link {
   tso_max_size?: number;
   tso_max_segs?: number;
   gro_max_size?: number;
+  gso_ipv4_max_size?: number;
+  gro_ipv4_max_size?: number;
+  ifalias?: string;
+  parentbus?: string;
+  parentdev?: string;
   altnames?: string[];
-  [key: string]: unknown;
 }
 
-/** `ip -j addr show` `addr_info` entries, plus the link they sit on. */
-export interface Address {
-  ifindex: number;
-  ifname: string;
+/** IFA_F_* flags `ip -j addr` prints as `"name": true`, and `dynamic` (a finite lifetime). */
+export type AddrFlag =
+  | 'secondary'
+  | 'nodad'
+  | 'optimistic'
+  | 'dadfailed'
+  | 'home'
+  | 'deprecated'
+  | 'tentative'
+  | 'mngtmpaddr'
+  | 'noprefixroute'
+  | 'autojoin'
+  | 'stable-privacy'
+  | 'dynamic';
+
+/** One `addr_info` entry exactly as `ip -j addr show` prints it. */
+export type AddrInfo = {
   family: 'inet' | 'inet6';
   local: string;
   /** The peer address, for point-to-point addresses only. */
   address?: string;
   prefixlen: number;
   broadcast?: string;
-  scope: string;
+  scope: 'global' | 'site' | 'link' | 'host' | 'nowhere' | (string & {});
   label?: string;
   valid_life_time: number;
   preferred_life_time: number;
-  [flag: string]: unknown;
-}
+} & { [F in AddrFlag]?: true };
+
+/**
+ * An address with the link it sits on: an `addr_info` entry plus `ifindex` and `ifname` (the keys
+ * of the `ip -j addr show` object around it), for flat lists such as {@link Rtnl.listAddresses}.
+ */
+export type Address = { ifindex: number; ifname: string } & AddrInfo;
 
 /** What the converters need to know about other links (names, flags), by ifindex. */
 export type LinkLookup = (ifindex: number) => { ifname: string; flags: number } | undefined;
 
-const OPERSTATES = ['UNKNOWN', 'NOTPRESENT', 'DOWN', 'LOWERLAYERDOWN', 'TESTING', 'DORMANT', 'UP'];
-const LINKMODES = ['DEFAULT', 'DORMANT', 'TESTING'];
-const PORT_STATES = ['disabled', 'listening', 'learning', 'forwarding', 'blocking'];
+const OPERSTATES: readonly OperState[] = ['UNKNOWN', 'NOTPRESENT', 'DOWN', 'LOWERLAYERDOWN', 'TESTING', 'DORMANT', 'UP'];
+const LINKMODES: readonly LinkMode[] = ['DEFAULT', 'DORMANT', 'TESTING'];
+// BR_STATE_DISABLED..BR_STATE_BLOCKING (include/uapi/linux/if_bridge.h): the kernel has no other.
+const PORT_STATES: readonly PortState[] = ['disabled', 'listening', 'learning', 'forwarding', 'blocking'];
+const portState = (v: number): PortState => PORT_STATES[v] ?? (String(v) as PortState);
 const ADDR_GEN_MODES = ['eui64', 'none', 'stable_secret', 'random'];
 const LINK_TYPES: Record<number, string> = {
   0: 'netrom', 1: 'ether', 24: 'ieee1394', 32: 'infiniband', 512: 'ppp', 768: 'ipip', 769: 'tunnel6',
   772: 'loopback', 776: 'sit', 778: 'gre', 823: 'ip6gre', 0xfffe: 'none', 0xffff: 'void',
 };
 /** print_link_flags order (iproute2 ip/ipaddress.c). */
-const IFF_NAMES: [number, string][] = [
+const IFF_NAMES: [number, LinkFlag][] = [
   [0x8, 'LOOPBACK'], [0x2, 'BROADCAST'], [0x10, 'POINTOPOINT'], [0x1000, 'MULTICAST'], [0x80, 'NOARP'],
   [0x200, 'ALLMULTI'], [0x100, 'PROMISC'], [0x400, 'MASTER'], [0x800, 'SLAVE'], [0x4, 'DEBUG'],
   [0x8000, 'DYNAMIC'], [0x4000, 'AUTOMEDIA'], [0x2000, 'PORTSEL'], [0x20, 'NOTRAILERS'], [0x1, 'UP'],
@@ -115,8 +326,8 @@ const IFF_NAMES: [number, string][] = [
 ];
 
 /** The `flags` array as iproute2 prints it; `mdown` when the link's lower device is down. */
-export function linkFlags(flags: number, mdown = false): string[] {
-  const out: string[] = [];
+export function linkFlags(flags: number, mdown = false): LinkFlag[] {
+  const out: LinkFlag[] = [];
   if (flags & IFF_UP && !(flags & IFF_RUNNING)) out.push('NO-CARRIER');
   let rest = flags & ~IFF_RUNNING;
   for (const [bit, name] of IFF_NAMES) {
@@ -125,7 +336,8 @@ export function linkFlags(flags: number, mdown = false): string[] {
       rest &= ~bit;
     }
   }
-  if (rest) out.push(rest.toString(16));
+  // Bits iproute2 has no name for print as hex (none of today's kernel flags).
+  if (rest) out.push(rest.toString(16) as LinkFlag);
   if (mdown) out.push('M-DOWN');
   return out;
 }
@@ -151,10 +363,12 @@ const timer = (v: unknown): number | undefined => (typeof v === 'number' ? Math.
 const bool = (v: unknown): boolean | undefined => (v === undefined ? undefined : v !== 0);
 
 // One copier per object literal below: each drops the undefined fields and keeps the object fast.
-const compactBridgeInfo = compactor<Record<string, unknown>>();
-const compactTunInfo = compactor<Record<string, unknown>>();
-const compactPortSlaveInfo = compactor<Record<string, unknown>>();
-const compactLinkinfo = compactor<NonNullable<Link['linkinfo']>>();
+// The info_data copiers take decoded attribute values as they come (checked by the table's kinds);
+// their keys are checked here: every key of the type, and no other.
+const compactBridgeInfo = compactor<BridgeInfoData, Loose<BridgeInfoData>>();
+const compactTunInfo = compactor<TunInfoData, Loose<TunInfoData>>();
+const compactPortSlaveInfo = compactor<BridgePortInfoData, Loose<BridgePortInfoData>>();
+const compactLinkinfo = compactor<LinkInfo, Loose<OtherLinkInfo> & { info_data: unknown }>();
 const compactLink = compactor<Link>();
 const compactBridgePort = compactor<BridgePort>();
 
@@ -177,7 +391,7 @@ function idName(file: '/etc/passwd' | '/etc/group', id: number): string {
   return names.get(id) ?? String(id);
 }
 
-function bridgeInfo(d: AttrSet): Record<string, unknown> {
+function bridgeInfo(d: AttrSet): BridgeInfoData {
   const bo = d.multiBoolopt as { optval: number; optmask: number } | undefined;
   return compactBridgeInfo({
     forward_delay: d.forwardDelay,
@@ -231,7 +445,7 @@ function bridgeInfo(d: AttrSet): Record<string, unknown> {
   });
 }
 
-function tunInfo(d: AttrSet): Record<string, unknown> {
+function tunInfo(d: AttrSet): TunInfoData {
   const multi = bool(d.multiQueue);
   return compactTunInfo({
     type: d.type === 1 ? 'tun' : d.type === 2 ? 'tap' : 'unknown',
@@ -247,9 +461,9 @@ function tunInfo(d: AttrSet): Record<string, unknown> {
 }
 
 /** IFLA_BRPORT_* as `ip -d link` prints them in info_slave_data. */
-function portSlaveInfo(d: AttrSet, lookup: LinkLookup): Record<string, unknown> {
+function portSlaveInfo(d: AttrSet, lookup: LinkLookup): BridgePortInfoData {
   return compactPortSlaveInfo({
-    state: typeof d.state === 'number' ? PORT_STATES[d.state] ?? String(d.state) : undefined,
+    state: typeof d.state === 'number' ? portState(d.state) : undefined,
     priority: d.priority,
     cost: d.cost,
     hairpin: bool(d.hairpin),
@@ -305,6 +519,25 @@ function lowerLink(m: LinkMessage, lookup: LinkLookup): { fields: Partial<Link>;
   return { fields: { link: peer?.ifname ?? `if${lower}` }, mdown: peer ? !(peer.flags & IFF_UP) : false };
 }
 
+const KERNEL_ATTRIBUTES = new WeakMap<object, AttrSet>();
+
+/** Records the attributes `obj` was made from, for {@link kernelAttributes}. @internal */
+export function remember<T extends object>(obj: T, attrs: AttrSet): T {
+  KERNEL_ATTRIBUTES.set(obj, attrs);
+  return obj;
+}
+
+/**
+ * The escape hatch for attributes a {@link Link} or {@link BridgePort} has no key for: the decoded
+ * RTM_NEWLINK attributes it was made from, by qbh's table names (`mtu`, `linkinfo.data`…, camelCase),
+ * with attributes the tables do not know under `unknown` as raw `{ type, data }`. Undefined for
+ * objects qbh did not make (copies included: the link is remembered by identity, not by value).
+ * No iproute2 equivalent (`ip -d` prints what it knows; this is everything the kernel sent).
+ */
+export function kernelAttributes(obj: Link | BridgePort): Readonly<AttrSet> | undefined {
+  return KERNEL_ATTRIBUTES.get(obj);
+}
+
 /** An RTM_NEWLINK message as `ip -j -d link show` prints it. */
 export function toLink(m: LinkMessage, lookup: LinkLookup): Link {
   const a = m.attrs;
@@ -331,7 +564,7 @@ export function toLink(m: LinkMessage, lookup: LinkLookup): Link {
   const af = a.afSpec as Record<number, AttrSet> | undefined;
   const genMode = af?.[AF_INET6]?.addrGenMode as number | undefined;
   const prop = a.propList as AttrSet | undefined;
-  return compactLink({
+  return remember(compactLink({
     ifindex: m.index,
     link: fields.link,
     link_index: fields.link_index,
@@ -367,7 +600,7 @@ export function toLink(m: LinkMessage, lookup: LinkLookup): Link {
     parentbus: a.parentDevBusName as string | undefined,
     parentdev: a.parentDevName as string | undefined,
     altnames: (prop?.altIfname as string[] | undefined)?.slice(),
-  }) as Link;
+  }), a);
 }
 
 /** An AF_BRIDGE RTM_NEWLINK (a port) as `bridge -j -d link show` prints it. */
@@ -375,14 +608,14 @@ export function toBridgePort(m: LinkMessage, lookup: LinkLookup): BridgePort {
   const a = m.attrs;
   const p = (a.protinfo ?? {}) as AttrSet;
   const { fields, mdown } = lowerLink(m, lookup);
-  return compactBridgePort({
+  return remember(compactBridgePort({
     ifindex: m.index,
     link: fields.link,
     ifname: a.ifname as string,
     flags: linkFlags(m.flags, mdown),
     mtu: a.mtu as number,
     master: typeof a.master === 'number' ? nameOf(lookup, a.master) : '',
-    state: typeof p.state === 'number' ? PORT_STATES[p.state] ?? String(p.state) : 'disabled',
+    state: typeof p.state === 'number' ? portState(p.state) : 'disabled',
     priority: p.priority as number,
     cost: p.cost as number,
     hairpin: bool(p.hairpin),
@@ -401,12 +634,12 @@ export function toBridgePort(m: LinkMessage, lookup: LinkLookup): BridgePort {
     isolated: bool(p.isolated),
     locked: bool(p.locked),
     mab: bool(p.mab),
-  }) as BridgePort;
+  }), a);
 }
 
 const SCOPES: Record<number, string> = { 0: 'global', 200: 'site', 253: 'link', 254: 'host', 255: 'nowhere' };
 /** IFA_F_* flags that `ip -j addr` prints as `"name": true`, in its order. */
-const IFA_FLAGS: [number, string][] = [
+const IFA_FLAGS: [number, AddrFlag | 'permanent'][] = [
   [0x01, 'secondary'], [0x02, 'nodad'], [0x04, 'optimistic'], [0x08, 'dadfailed'], [0x10, 'home'],
   [0x20, 'deprecated'], [0x40, 'tentative'], [0x80, 'permanent'], [0x100, 'mngtmpaddr'],
   [0x200, 'noprefixroute'], [0x400, 'autojoin'], [0x800, 'stable-privacy'],
@@ -438,15 +671,13 @@ export function ipString(b: Buffer): string {
   return `${hexes.slice(0, best).join(':')}::${hexes.slice(best + bestLen).join(':')}`;
 }
 
-/** An RTM_NEWADDR message as an `ip -j addr` `addr_info` entry, with its link. */
-export function toAddress(m: AddrMessage, lookup: LinkLookup): Address {
+/** An RTM_NEWADDR message as an `addr_info` entry, exactly as `ip -j addr show` prints it. */
+export function toAddrInfo(m: AddrMessage): AddrInfo {
   const a = m.attrs;
   const local = (a.local ?? a.address) as Buffer;
   const peer = a.local && a.address && !(a.address as Buffer).equals(a.local as Buffer) ? (a.address as Buffer) : undefined;
   const flags = (a.flags as number | undefined) ?? m.flags;
-  const out: Address = {
-    ifindex: m.index,
-    ifname: nameOf(lookup, m.index),
+  const out: AddrInfo = {
     family: m.family === AF_INET ? 'inet' : 'inet6',
     local: ipString(local),
     prefixlen: m.prefixlen,
@@ -464,6 +695,11 @@ export function toAddress(m: AddrMessage, lookup: LinkLookup): Address {
   out.valid_life_time = ci?.valid ?? 0xffffffff;
   out.preferred_life_time = ci?.preferred ?? 0xffffffff;
   return out;
+}
+
+/** An RTM_NEWADDR message as an `addr_info` entry with its link (`ifindex`, `ifname`) in front. */
+export function toAddress(m: AddrMessage, lookup: LinkLookup): Address {
+  return { ifindex: m.index, ifname: nameOf(lookup, m.index), ...toAddrInfo(m) };
 }
 
 export { AF_INET, AF_INET6 };

@@ -32,6 +32,11 @@ import { Rtnl } from './rtnl.js';
 
 /** A monitor event. Objects use iproute2's JSON keys, as everywhere in qbh. */
 export type MonitorEvent =
+  /**
+   * Always the first event: the subscription is in place, so every change made from now on will be
+   * seen. Make the change you want to watch after this, not before the first `next()`.
+   */
+  | { type: 'ready' }
   /** A link appeared or changed (RTM_NEWLINK). */
   | { type: 'link'; link: Link }
   /** A link went away (RTM_DELLINK). */
@@ -61,11 +66,16 @@ const GROUPS = { link: RTNLGRP_LINK, ipv4: RTNLGRP_IPV4_IFADDR, ipv6: RTNLGRP_IP
 
 /**
  * Watches link, address and bridge-port changes until `break` (which takes effect when an event
- * arrives) or the signal aborts (at once). Equivalent to
+ * arrives) or the signal aborts (at once). The first event is always `{ type: 'ready' }`, yielded
+ * once the kernel subscription is in place: changes made after it are seen, changes made before it
+ * may not be (the generator starts on the first `next()`). Equivalent to
  * `ip monitor link address` + `bridge monitor link`.
  *
  * ```ts
- * for await (const ev of monitor({ signal })) if (ev.type === 'link') console.log(ev.link.ifname);
+ * for await (const ev of monitor({ signal })) {
+ *   if (ev.type === 'ready') await createBridge('br0'); // will be seen
+ *   if (ev.type === 'link') console.log(ev.link.ifname);
+ * }
  * ```
  */
 export async function* monitor(options: MonitorOptions = {}): AsyncGenerator<MonitorEvent, void, undefined> {
@@ -96,6 +106,8 @@ export async function* monitor(options: MonitorOptions = {}): AsyncGenerator<Mon
       return links;
     };
     await seed();
+    // Joined and seeded: a change made from here on is queued on the socket, so it will be seen.
+    yield { type: 'ready' };
 
     const convert = (m: Message): MonitorEvent | undefined => {
       if (m.kind === 'link') {

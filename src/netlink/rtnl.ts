@@ -22,10 +22,12 @@ import {
   RT_SCOPE_LINK,
   RT_SCOPE_UNIVERSE,
 } from './constants.js';
+import { BridgeNotEmptyError } from '../errors.js';
 import { NetlinkError, type NetlinkErrorContext } from './errors.js';
-import { toAddress, toBridgePort, toLink, type Address, type BridgePort, type Link, type LinkLookup } from './iproute.js';
+import { remember, toAddrInfo, toAddress, toBridgePort, toLink, type AddrInfo, type Address, type BridgeLinkInfo, type BridgePort, type Link, type LinkLookup } from './iproute.js';
 import { encodeAddr, encodeLink, type LinkMessage, type Message } from './message.js';
 import { NetlinkSocket } from './socket.js';
+import { BRIDGE_MAX_MTU, BRIDGE_MIN_MTU, checkIfname, checkInteger, checkLinkRef, checkMac } from './validate.js';
 import type { Cidr } from './cidr.js';
 
 /** RTEXT_FILTER_SKIP_STATS: iproute2's ext mask for listings that do not print counters. */
@@ -45,14 +47,29 @@ export interface LinkFilter {
 /** Options of {@link Rtnl.createBridge}. */
 export interface CreateBridgeOptions {
   mtu?: number;
-  /** MAC address, `aa:bb:cc:dd:ee:ff`. */
+  /** MAC address, `aa:bb:cc:dd:ee:ff`. Wins over `persistentMac`. */
   address?: string;
+  /**
+   * Give the bridge a MAC derived from the machine id and its name (the exported `persistentMac()`), as
+   * systemd-networkd's `MACAddressPolicy=persistent` does. Default true. A bridge with a MAC of its
+   * own keeps it; without one (`false`) the kernel gives it the lowest MAC of its ports, which
+   * changes as ports come and go (random, then a tap's `fe:…`, then 00:00:00:00:00:00 with none).
+   */
+  persistentMac?: boolean;
   /** Turn on the kernel's STP (IFLA_BR_STP_STATE). */
   stp?: boolean;
   /** Bring the bridge up. Default true. */
   up?: boolean;
   /** If a bridge of this name exists, return it instead of failing with EEXIST. Default false. */
   existOk?: boolean;
+}
+
+/** Options of {@link Rtnl.deleteBridge}: what to do with the ports a bridge still has. */
+export interface DeleteBridgeOptions {
+  /** Delete the bridge even if it has ports; they are released (nomaster) and stay. Default false. */
+  force?: boolean;
+  /** Delete its ports (taps, veths…) too, in the same kernel request. Default false. */
+  withPorts?: boolean;
 }
 
 /** Changes for {@link Rtnl.setLink}; all applied by one RTM_NEWLINK request. */
@@ -67,10 +84,14 @@ export interface SetLinkOptions {
   group?: number;
 }
 
-/** A bridge: its link, its ports (from the AF_BRIDGE dump) and its addresses. */
+/**
+ * A bridge: its link (`linkinfo.info_data` typed as a bridge's), its ports as
+ * `bridge -j -d link show` prints them, and `addr_info` exactly as `ip -j addr show dev NAME` does.
+ */
 export interface Bridge extends Link {
+  linkinfo?: BridgeLinkInfo;
   ports: BridgePort[];
-  addr_info: Address[];
+  addr_info: AddrInfo[];
 }
 
 function linkSelector(ref: LinkRef): Partial<LinkMessage> {
@@ -207,6 +228,7 @@ export class Rtnl {
    * Equivalent to `ip -j -d link show [type KIND] [master NAME]`.
    */
   async listLinks(filter: LinkFilter = {}): Promise<Link[]> {
+    if (filter.master !== undefined) checkLinkRef(filter.master, { op: 'listLinks' }, 'master name');
     const ms = await this.linkDump(filter);
     const lookup = await this.resolver(ms, Rtnl.referenced(ms));
     return ms.map((m) => toLink(m, lookup));
@@ -214,16 +236,23 @@ export class Rtnl {
 
   /** One link by name or ifindex; ENODEV if there is none. Equivalent to `ip -j -d link show NAME`. */
   async getLink(ref: LinkRef): Promise<Link> {
+    checkLinkRef(ref, { op: 'getLink' });
     const m = await this.getLinkMessage(ref, { op: 'getLink', target: String(ref) });
     return toLink(m, await this.resolver([m], Rtnl.referenced([m])));
   }
 
   /**
-   * Creates a bridge, up by default.
-   * Equivalent to `ip link add NAME [mtu N] [address MAC] type bridge [stp_state 1] && ip link set NAME up`.
+   * Creates a bridge, up by default, with a MAC that never changes: `address`, or else one derived
+   * from the machine id and the name ({@link CreateBridgeOptions.persistentMac}), the same each
+   * time a bridge of this name is created on this machine. With `existOk`, an existing bridge is
+   * returned as it is (its MAC included).
+   * Equivalent to `ip link add NAME [mtu N] address MAC type bridge [stp_state 1] && ip link set NAME up`.
    */
   async createBridge(name: string, opts: CreateBridgeOptions = {}): Promise<Bridge> {
     const ctx = { op: 'createBridge', target: name };
+    checkIfname(name, ctx, 'bridge name');
+    if (opts.mtu !== undefined) checkInteger(opts.mtu, 'MTU', BRIDGE_MIN_MTU, BRIDGE_MAX_MTU, ctx);
+    if (opts.address !== undefined) checkMac(opts.address, ctx);
     const up = opts.up ?? true;
     const attrs: AttrSet = {
       ifname: name,
@@ -231,6 +260,8 @@ export class Rtnl {
     };
     if (opts.mtu !== undefined) attrs.mtu = opts.mtu;
     if (opts.address !== undefined) attrs.address = opts.address;
+    // Loaded on first use, like cidr.js: the helper, which creates no bridges, starts without node:crypto.
+    else if (opts.persistentMac ?? true) attrs.address = (await import('./mac.js')).persistentMac(name).address;
     const body = encodeLink({ family: AF_UNSPEC, flags: up ? IFF_UP : 0, change: up ? IFF_UP : 0, attrs });
     try {
       await this.socket.request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, body, ctx);
@@ -246,6 +277,7 @@ export class Rtnl {
 
   /** Deletes a link. Equivalent to `ip link delete NAME`. */
   async deleteLink(ref: LinkRef): Promise<void> {
+    checkLinkRef(ref, { op: 'deleteLink' });
     const sel = linkSelector(ref);
     await this.socket.request(RTM_DELLINK, 0, encodeLink(sel), { op: 'deleteLink', target: String(ref) });
   }
@@ -265,6 +297,7 @@ export class Rtnl {
    * groups back and nothing is deleted.
    */
   async deleteLinks(refs: LinkRef[]): Promise<void> {
+    for (const r of refs) checkLinkRef(r, { op: 'deleteLinks' });
     if (refs.length === 0) return;
     const all = await this.linkDump({}, AF_UNSPEC, 'deleteLinks');
     const targets = refs.map((r) => {
@@ -294,19 +327,31 @@ export class Rtnl {
   }
 
   /**
-   * Deletes a bridge. Its ports are released, or with `withPorts` deleted with it in one request.
+   * Deletes a bridge. A bridge that still has ports is refused with a {@link BridgeNotEmptyError}
+   * (`code` 'ENOTEMPTY', `ports` their names) and nothing changes, unless `force` (the ports are
+   * released and stay) or `withPorts` (the ports are deleted with it, in the same kernel request).
+   * The check and the delete are two requests: a port that joins in between is released.
    * Equivalent to `ip link delete NAME` (with ports: `ip link set PORT group N` each, then
    * `ip link delete group N`).
    */
-  async deleteBridge(name: string, opts: { withPorts?: boolean } = {}): Promise<void> {
+  async deleteBridge(name: string, opts: DeleteBridgeOptions = {}): Promise<void> {
     const ctx = { op: 'deleteBridge', target: name };
+    checkIfname(name, ctx, 'bridge name');
     const br = await this.getLinkMessage(name, ctx);
     const kind = (br.attrs.linkinfo as AttrSet | undefined)?.kind;
     if (kind !== 'bridge') throw new NetlinkError(22, ctx, `${name} is a ${kind ?? 'device'}, not a bridge`);
-    if (!opts.withPorts) return this.deleteLink(br.index);
-    // One dump gives both the ports and the groups in use.
-    const all = await this.linkDump({}, AF_UNSPEC, 'deleteBridge');
-    await this.deleteInGroup(all, [br, ...all.filter((m) => m.attrs.master === br.index)]);
+    if (opts.withPorts) {
+      // One dump gives both the ports and the groups in use.
+      const all = await this.linkDump({}, AF_UNSPEC, 'deleteBridge');
+      return this.deleteInGroup(all, [br, ...all.filter((m) => m.attrs.master === br.index)]);
+    }
+    if (!opts.force) {
+      const ports = await this.linkDump({ master: br.index }, AF_UNSPEC, 'deleteBridge');
+      if (ports.length > 0) {
+        throw new BridgeNotEmptyError(name, ports.map((m) => m.attrs.ifname as string), { force: '{ force: true }', withPorts: '{ withPorts: true }' });
+      }
+    }
+    return this.deleteLink(br.index);
   }
 
   /** Builds the one RTM_NEWLINK request that applies {@link SetLinkOptions}. */
@@ -328,10 +373,23 @@ export class Rtnl {
    */
   async setLink(ref: LinkRef, opts: SetLinkOptions): Promise<void> {
     const ctx = { op: 'setLink', target: String(ref) };
+    checkLinkRef(ref, ctx);
+    if (opts.mtu !== undefined) checkInteger(opts.mtu, 'MTU', 0, 0xffffffff, ctx);
+    if (opts.address !== undefined) checkMac(opts.address, ctx);
+    if (opts.group !== undefined) checkInteger(opts.group, 'group', 0, 0xffffffff, ctx);
+    if (opts.master !== undefined && opts.master !== null) checkLinkRef(opts.master, ctx, 'master name');
     let masterIndex: number | undefined;
     if (opts.master === null) masterIndex = 0;
     else if (typeof opts.master === 'number') masterIndex = opts.master;
-    else if (typeof opts.master === 'string') masterIndex = (await this.getLinkMessage(opts.master, { op: 'setLink', target: opts.master })).index;
+    else if (typeof opts.master === 'string') {
+      const master = opts.master;
+      // The error names the link being changed; the missing master is the cause.
+      masterIndex = (
+        await this.getLinkMessage(master, ctx).catch((e: unknown) => {
+          throw e instanceof NetlinkError && e.code === 'ENODEV' ? new NetlinkError(e.errno, ctx, `no such master ${master}`) : e;
+        })
+      ).index;
+    }
     const body =
       typeof ref === 'number'
         ? this.setLinkBody(ref, undefined, opts, masterIndex)
@@ -357,6 +415,7 @@ export class Rtnl {
 
   /** Bridge ports from the AF_BRIDGE dump, optionally of one bridge. Equivalent to `bridge -j -d link show [master BR]`. */
   async listBridgePorts(bridge?: LinkRef): Promise<BridgePort[]> {
+    if (bridge !== undefined) checkLinkRef(bridge, { op: 'listBridgePorts' }, 'bridge name');
     const filter: LinkFilter = bridge === undefined ? {} : { master: bridge };
     const ms = await this.linkDump(filter, AF_BRIDGE, 'listBridgePorts');
     const lookup = await this.resolver(ms, Rtnl.referenced(ms));
@@ -375,16 +434,22 @@ export class Rtnl {
     ]);
     const lookup = await this.resolver([...bridges, ...ports], [...Rtnl.referenced(bridges), ...Rtnl.referenced(ports)]);
     const portObjs = ports.map((m) => ({ master: m.attrs.master as number | undefined, port: toBridgePort(m, lookup) }));
-    return bridges.map((b) => ({
-      ...toLink(b, lookup),
-      ports: portObjs.filter((p) => p.master === b.index).map((p) => p.port),
-      addr_info: addrs.filter((a) => a.index === b.index).map((a) => toAddress(a, lookup)),
-    }));
+    return bridges.map((b) =>
+      remember(
+        {
+          ...(toLink(b, lookup) as Link & { linkinfo?: BridgeLinkInfo }),
+          ports: portObjs.filter((p) => p.master === b.index).map((p) => p.port),
+          addr_info: addrs.filter((a) => a.index === b.index).map(toAddrInfo),
+        },
+        b.attrs,
+      ),
+    );
   }
 
   /** One bridge with its ports and addresses; ENODEV if missing, EINVAL if not a bridge. */
   async getBridge(name: LinkRef): Promise<Bridge> {
     const ctx = { op: 'getBridge', target: String(name) };
+    checkLinkRef(name, ctx, 'bridge name');
     const m = await this.getLinkMessage(name, ctx);
     const kind = (m.attrs.linkinfo as AttrSet | undefined)?.kind;
     if (kind !== 'bridge') throw new NetlinkError(22, ctx, `${m.attrs.ifname as string} is a ${kind ?? 'device'}, not a bridge`);
@@ -393,11 +458,14 @@ export class Rtnl {
       this.addressDump(m.index, 'getBridge'),
     ]);
     const lookup = await this.resolver([m, ...ports], [...Rtnl.referenced([m]), ...Rtnl.referenced(ports)]);
-    return {
-      ...toLink(m, lookup),
-      ports: ports.map((p) => toBridgePort(p, lookup)),
-      addr_info: addrs.map((a) => toAddress(a, lookup)),
-    };
+    return remember(
+      {
+        ...(toLink(m, lookup) as Link & { linkinfo?: BridgeLinkInfo }),
+        ports: ports.map((p) => toBridgePort(p, lookup)),
+        addr_info: addrs.map(toAddrInfo),
+      },
+      m.attrs,
+    );
   }
 
   private async addressDump(index: number, op: string) {
@@ -408,8 +476,9 @@ export class Rtnl {
   private async addressRequest(type: number, flags: number, link: LinkRef, cidr: string, op: string): Promise<void> {
     // Loaded on first use: the helper, which never touches addresses, starts without ip-address.
     const { parseCidr } = await import('./cidr.js');
-    const c: Cidr = parseCidr(cidr);
     const ctx = { op, target: `${cidr} on ${link}` };
+    checkLinkRef(link, ctx);
+    const c: Cidr = parseCidr(cidr, ctx);
     const index = typeof link === 'number' ? link : (await this.getLinkMessage(link, ctx)).index;
     const scope =
       c.family === AF_INET && c.bytes[0] === 127 ? RT_SCOPE_HOST : c.family === AF_INET6 && c.bytes[0] === 0xfe && (c.bytes[1]! & 0xc0) === 0x80 ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE;
@@ -417,7 +486,10 @@ export class Rtnl {
     await this.socket.request(type, flags, body, ctx);
   }
 
-  /** Adds an address (IPv4 or IPv6, CIDR). Equivalent to `ip addr add CIDR dev LINK`. */
+  /**
+   * Adds an address (IPv4 or IPv6, CIDR). Without a prefix length it is a host address (/32, /128),
+   * as with `ip addr add`. Equivalent to `ip addr add CIDR dev LINK`.
+   */
   async addAddress(link: LinkRef, cidr: string): Promise<void> {
     await this.addressRequest(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, link, cidr, 'addAddress');
   }
@@ -429,6 +501,7 @@ export class Rtnl {
 
   /** Addresses of one link, or of all. Equivalent to `ip -j addr show [dev LINK]`. */
   async listAddresses(link?: LinkRef): Promise<Address[]> {
+    if (link !== undefined) checkLinkRef(link, { op: 'listAddresses' });
     const index = link === undefined ? 0 : typeof link === 'number' ? link : (await this.getLinkMessage(link, { op: 'listAddresses', target: link })).index;
     const addrs = await this.addressDump(index, 'listAddresses');
     const lookup = await this.resolver([], addrs.map((a) => a.index));

@@ -5,6 +5,7 @@
  * loop) forms share one state machine.
  * @module
  */
+import { QbhError } from '../errors.js';
 import { native, isErrno } from '../native.js';
 import {
   NETLINK_EXT_ACK,
@@ -90,7 +91,7 @@ export class NetlinkSocket {
   }
 
   private begin(type: number, flags: number, body: Buffer, ctx: NetlinkErrorContext): Exchange {
-    if (this.closed) throw new Error('netlink socket is closed');
+    if (this.closed) throw new QbhError(`${ctx.op}: the netlink socket is closed (open another handle)`, { code: 'EBADF', op: ctx.op, target: ctx.target });
     this.seq = (this.seq + 1) >>> 0 || 1;
     const dump = (flags & NLM_F_DUMP) === NLM_F_DUMP;
     const msg = encodeMessage({ type, flags: flags | NLM_F_REQUEST | NLM_F_ACK, seq: this.seq, pid: 0 }, body);

@@ -3,6 +3,7 @@
  * @module
  */
 import { constants } from 'node:os';
+import { QbhError, hintFor, type ErrnoCode } from '../errors.js';
 import { errnoName, strerror } from '../netlink/errors.js';
 
 /**
@@ -96,17 +97,19 @@ function describe(c: TapErrorContext): string {
 
 /**
  * Tap setup failed. `step` says which step, `errno`/`code` why; `tap` and `bridge` name the
- * objects. Nothing is left behind: the fds were closed and a persistent tap deleted. If that
- * cleanup failed too, `cleanupError` holds its error (the first error is the one thrown).
- * The message reads `cannot add tap3 to bridge br0: Operation not supported`.
+ * objects (`op` is 'openTap', `target` the tap). Nothing is left behind: the fds were closed and a
+ * persistent tap deleted. If that cleanup failed too, `cleanupError` holds its error (the first
+ * error is the one thrown). The message reads `cannot add tap3 to bridge br0: Operation not
+ * supported`; for EPERM/EACCES it ends with what to do (`hint`). For the steps the C helper has,
+ * the helper prints that helper's text instead ({@link helperMessage}).
  */
-export class TapError extends Error {
+export class TapError extends QbhError {
   override name = 'TapError';
   readonly step: TapStep;
   /** Positive errno, e.g. 95. */
   readonly errno: number;
   /** Its name, e.g. 'EOPNOTSUPP'. */
-  readonly code: string;
+  declare readonly code: ErrnoCode;
   readonly tap: string | undefined;
   readonly bridge: string | undefined;
   readonly mtu: number | undefined;
@@ -115,10 +118,11 @@ export class TapError extends Error {
   cleanupError: unknown;
 
   constructor(ctx: TapErrorContext) {
-    super(describe(ctx), ctx.cause !== undefined ? { cause: ctx.cause } : undefined);
+    const code = errnoName(ctx.errno);
+    const hint = ctx.detail === undefined ? hintFor(code) : undefined;
+    super(`${describe(ctx)}${hint ? `; ${hint}` : ''}`, { code, op: 'openTap', target: ctx.tap, hint, cause: ctx.cause });
     this.step = ctx.step;
     this.errno = ctx.errno;
-    this.code = errnoName(ctx.errno);
     this.tap = ctx.tap;
     this.bridge = ctx.bridge;
     this.mtu = ctx.mtu;

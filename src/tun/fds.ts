@@ -3,11 +3,12 @@
  * @module
  */
 import { native } from '../native.js';
+import { InvalidArgumentError, QbhError } from '../errors.js';
 import { SCM_MAX_FD } from './constants.js';
 
-function checkFd(what: string, fd: unknown): number {
+function checkFd(what: string, fd: unknown, op: string): number {
   if (typeof fd !== 'number' || !Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) {
-    throw new TypeError(`${what} must be a file descriptor (a non-negative integer), not ${String(fd)}`);
+    throw new InvalidArgumentError(`${what} must be a file descriptor (a non-negative integer), not ${String(fd)}`, { op });
   }
   return fd;
 }
@@ -19,12 +20,12 @@ function checkFd(what: string, fd: unknown): number {
  * Returns the number of payload bytes sent. No iproute2 equivalent (`sendmsg(2)` with SCM_RIGHTS).
  */
 export function sendFds(socketFd: number, fds: readonly number[], payload: Uint8Array = Buffer.of(0)): number {
-  checkFd('socketFd', socketFd);
+  checkFd('socketFd', socketFd, 'sendFds');
   if (!Array.isArray(fds) || fds.length === 0 || fds.length > SCM_MAX_FD) {
-    throw new RangeError(`sendFds needs 1-${SCM_MAX_FD} fds, not ${Array.isArray(fds) ? fds.length : String(fds)}`);
+    throw new InvalidArgumentError(`sendFds needs 1-${SCM_MAX_FD} fds, not ${Array.isArray(fds) ? fds.length : String(fds)}`, { op: 'sendFds' });
   }
-  fds.forEach((fd, i) => checkFd(`fds[${i}]`, fd));
-  if (!(payload instanceof Uint8Array) || payload.length === 0) throw new RangeError('sendFds needs a payload of at least one byte');
+  fds.forEach((fd, i) => checkFd(`fds[${i}]`, fd, 'sendFds'));
+  if (!(payload instanceof Uint8Array) || payload.length === 0) throw new InvalidArgumentError('sendFds needs a payload of at least one byte', { op: 'sendFds' });
   return native.sendFds(socketFd, payload, fds);
 }
 
@@ -43,10 +44,10 @@ export interface RecvFdsOptions {
  * Returns null when `timeoutMs` passes first. No iproute2 equivalent (`recvmsg(2)` with SCM_RIGHTS).
  */
 export function recvFds(socketFd: number, maxFds: number, opts: RecvFdsOptions = {}): { data: Buffer; fds: number[] } | null {
-  checkFd('socketFd', socketFd);
-  if (!Number.isInteger(maxFds) || maxFds < 1 || maxFds > SCM_MAX_FD) throw new RangeError(`maxFds must be 1-${SCM_MAX_FD}, not ${maxFds}`);
+  checkFd('socketFd', socketFd, 'recvFds');
+  if (!Number.isInteger(maxFds) || maxFds < 1 || maxFds > SCM_MAX_FD) throw new InvalidArgumentError(`maxFds must be 1-${SCM_MAX_FD}, not ${maxFds}`, { op: 'recvFds' });
   const maxBytes = opts.maxBytes ?? 1;
-  if (!Number.isInteger(maxBytes) || maxBytes < 1) throw new RangeError(`maxBytes must be a positive integer, not ${maxBytes}`);
+  if (!Number.isInteger(maxBytes) || maxBytes < 1) throw new InvalidArgumentError(`maxBytes must be a positive integer, not ${maxBytes}`, { op: 'recvFds' });
   const got =
     opts.timeoutMs === undefined
       ? native.recvFds(socketFd, maxBytes, maxFds)
@@ -54,7 +55,7 @@ export function recvFds(socketFd: number, maxFds: number, opts: RecvFdsOptions =
   if (got === null) return null;
   if (got.truncated) {
     for (const fd of got.fds) native.close(fd);
-    throw new RangeError(`recvFds: message truncated (more than ${maxFds} fds or ${maxBytes} bytes were sent); received fds closed`);
+    throw new QbhError(`recvFds: message truncated (more than ${maxFds} fds or ${maxBytes} bytes were sent); received fds closed`, { code: 'EMSGSIZE', op: 'recvFds' });
   }
   return { data: got.data, fds: got.fds };
 }

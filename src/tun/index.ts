@@ -20,5 +20,6 @@ export {
   type TunFeatures,
 } from './tap.js';
 export { TapError, helperMessage, type TapStep, type TapErrorContext } from './errors.js';
+export { qemuNetdev, handOff, type QemuNetdev, type QemuNetdevOptions, type StdioArray } from './qemu.js';
 export { sendFds, recvFds, type RecvFdsOptions } from './fds.js';
 export { MAX_TAP_QUEUES, TAP_MAX_MTU } from './constants.js';

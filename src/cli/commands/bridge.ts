@@ -6,6 +6,7 @@
  */
 import {
   addAddress,
+  BridgeNotEmptyError,
   createBridge,
   deleteBridge,
   deleteLink,
@@ -14,27 +15,23 @@ import {
   listBridges,
   NetlinkError,
   setLink,
-  type Address,
+  type AddrInfo,
   type Bridge,
   type BridgePort,
   type Link,
 } from '../../index.js';
 import { cidr, ifname, integer, JSON_OPTION, mac, parse } from '../args.js';
 import { output, type Command } from '../command.js';
-import { cannot, CliError, describeCause, hasCode } from '../errors.js';
+import { cannot, CliError, describeCause, hasCode, UsageError } from '../errors.js';
 import { formatTable, progress } from '../io.js';
+import { BRIDGE_MAX_MTU, BRIDGE_MIN_MTU } from '../../netlink/validate.js';
 
-/** An `addr_info` entry exactly as `ip -j addr show` prints it (without the link it sits on). */
-export type AddrInfo = Pick<Address, 'family' | 'local' | 'address' | 'prefixlen' | 'broadcast' | 'scope' | 'label' | 'valid_life_time' | 'preferred_life_time'> & {
-  [flag: string]: unknown;
-};
+/** A bridge as `qbh bridge list --json` prints it: the API's object as it is. */
+export type BridgeJson = Bridge;
 
-/** A bridge as `qbh bridge list --json` prints it. */
-export type BridgeJson = Link & { ports: BridgePort[]; addr_info: AddrInfo[] };
-
-/** The JSON form of a bridge: the API object with `addr_info` shaped like `ip -j addr show`. */
+/** The JSON form of a bridge: the API object, whose keys are iproute2's already. */
 export function bridgeJson(b: Bridge): BridgeJson {
-  return { ...b, addr_info: b.addr_info.map(({ ifindex: _i, ifname: _n, ...rest }) => rest) };
+  return b;
 }
 
 const cidrText = (a: AddrInfo) => `${a.local}/${a.prefixlen}`;
@@ -127,10 +124,15 @@ const showCommand: Command = {
 const createCommand: Command = {
   name: 'bridge create',
   summary: 'Create a bridge, up unless --down; with --address, add addresses (all or nothing).',
-  usage: 'qbh bridge create NAME [--mtu N] [--address CIDR]... [--mac MAC] [--stp] [--down] [--exist-ok] [--json]',
-  options: `  --mtu N           MTU of the bridge
-  --address CIDR    add an IPv4 or IPv6 address (repeatable), e.g. 10.0.0.1/24
-  --mac MAC         MAC address, aa:bb:cc:dd:ee:ff
+  usage: 'qbh bridge create NAME [--mtu N] [--address CIDR]... [--mac MAC | --no-persistent-mac] [--stp] [--down] [--exist-ok] [--json]',
+  options: `  --mtu N           MTU of the bridge, ${BRIDGE_MIN_MTU}-${BRIDGE_MAX_MTU}
+  --address CIDR    add an IPv4 or IPv6 address (repeatable), e.g. 10.0.0.1/24; without a
+                    prefix length it is a host address (/32 or /128), as with \`ip addr add\`
+  --mac MAC         MAC address, aa:bb:cc:dd:ee:ff (default: derived from /etc/machine-id and
+                    NAME, the same every time this bridge is created on this machine)
+  --no-persistent-mac
+                    let the kernel pick the MAC: the lowest of the bridge's ports, so it changes
+                    as ports come and go
   --stp             turn on the kernel's spanning tree protocol
   --down            leave the bridge down
   --exist-ok        succeed if a bridge of that name exists (its settings are left as they are;
@@ -146,6 +148,7 @@ If an address cannot be added, a bridge this command created is deleted again: n
         mtu: { type: 'string' },
         address: { type: 'string', multiple: true },
         mac: { type: 'string' },
+        'no-persistent-mac': { type: 'boolean' },
         stp: { type: 'boolean' },
         down: { type: 'boolean' },
         'exist-ok': { type: 'boolean' },
@@ -153,10 +156,12 @@ If an address cannot be added, a bridge this command created is deleted again: n
       { required: ['NAME'] },
     );
     const name = ifname(args[0]!, 'bridge name');
+    if (values.mac !== undefined && values['no-persistent-mac']) throw new UsageError('--mac and --no-persistent-mac exclude each other');
     const opts = {
       up: values.down !== true,
-      ...(values.mtu !== undefined ? { mtu: integer(values.mtu, 'MTU', 1) } : {}),
+      ...(values.mtu !== undefined ? { mtu: integer(values.mtu, 'MTU', BRIDGE_MIN_MTU, BRIDGE_MAX_MTU) } : {}),
       ...(values.mac !== undefined ? { address: mac(values.mac) } : {}),
+      ...(values['no-persistent-mac'] ? { persistentMac: false } : {}),
       ...(values.stp ? { stp: true } : {}),
     };
     const addresses = (values.address ?? []).map(cidr);
@@ -202,18 +207,13 @@ const deleteCommand: Command = {
     const action = `delete bridge ${name}`;
     const b = await fetchBridge(name, action);
     const withPorts = values['with-ports'] === true;
-    if (b.ports.length > 0 && !values.force && !withPorts) {
-      const names = b.ports.map((p) => p.ifname);
-      const shown = names.length > 5 ? `${names.slice(0, 5).join(', ')}, …` : names.join(', ');
-      throw new CliError(
-        `cannot ${action}: it still has ${names.length} port${names.length === 1 ? '' : 's'} (${shown}); --force releases them, --with-ports deletes them too`,
-      );
-    }
     const p = withPorts && b.ports.length > 0 ? progress(io, `deleting bridge ${name} and its ${b.ports.length} ports`) : undefined;
     try {
-      await deleteBridge(name, { withPorts });
+      await deleteBridge(name, { withPorts, force: values.force === true });
     } catch (e) {
       p?.done('failed');
+      // The API's refusal, in the words of this command's options.
+      if (e instanceof BridgeNotEmptyError) throw new CliError(new BridgeNotEmptyError(name, e.ports, { force: '--force', withPorts: '--with-ports' }).message);
       throw cannot(action, e);
     }
     p?.done();

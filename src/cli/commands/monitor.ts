@@ -9,7 +9,7 @@ import type { Command } from '../command.js';
 import { cannot } from '../errors.js';
 
 /** One event as a line for a person, in the spirit of `ip monitor`. */
-export function eventLine(ev: MonitorEvent): string {
+export function eventLine(ev: Exclude<MonitorEvent, { type: 'ready' }>): string {
   switch (ev.type) {
     case 'link':
     case 'dellink': {
@@ -31,20 +31,28 @@ export function eventLine(ev: MonitorEvent): string {
   }
 }
 
+/** What `qbh monitor` prints on stderr once it is listening (without --json). */
+export const READY_LINE = 'qbh: monitor: ready, listening (Ctrl-C stops)';
+
 const monitorCommand: Command = {
   name: 'monitor',
   summary: 'Print link, address and bridge-port events as they happen, until Ctrl-C.',
   usage: 'qbh monitor [--json]',
-  options: `  -j, --json   one JSON object per line: {"type":"link"|"dellink","link":{…}},
-               {"type":"port"|"delport","port":{…}}, {"type":"addr"|"deladdr","address":{…}},
+  options: `  -j, --json   one JSON object per line: first {"type":"ready"}, then
+               {"type":"link"|"dellink","link":{…}}, {"type":"port"|"delport","port":{…}},
+               {"type":"addr"|"deladdr","address":{…}},
                {"type":"resync","reason":"overrun","links":[…],"addresses":[…]}
 
+Ready signal: once the subscription is in place, it prints "${READY_LINE}" on stderr (with
+--json: {"type":"ready"} as the first line on stdout). Every change made after that is printed.
 If the kernel drops events (the reader fell behind), a resync event carries the full state.`,
   async run(argv, io) {
     const { values } = parse(argv, JSON_OPTION, { required: [] });
     try {
       for await (const ev of monitor(io.signal ? { signal: io.signal } : {})) {
-        io.stdout.write(values.json ? `${JSON.stringify(ev)}\n` : `${eventLine(ev)}\n`);
+        if (values.json) io.stdout.write(`${JSON.stringify(ev)}\n`);
+        else if (ev.type === 'ready') io.stderr.write(`${READY_LINE}\n`);
+        else io.stdout.write(`${eventLine(ev)}\n`);
       }
     } catch (e) {
       throw cannot('monitor', e);

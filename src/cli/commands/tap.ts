@@ -19,7 +19,7 @@ export function tapTable(taps: Link[]): string {
   return formatTable(
     ['NAME', 'STATE', 'OWNER', 'GROUP', 'VNET_HDR', 'MULTI_QUEUE', 'PERSIST', 'MASTER'],
     taps.map((l) => {
-      const d = l.linkinfo?.info_data ?? {};
+      const d = (l.linkinfo?.info_kind === 'tun' ? l.linkinfo.info_data : undefined) ?? { type: 'tap' };
       return [
         l.ifname,
         l.operstate,
@@ -47,7 +47,7 @@ const listCommand: Command = {
     } catch (e) {
       throw cannot('list taps', e);
     }
-    const taps = links.filter((l) => l.linkinfo?.info_data?.type !== 'tun');
+    const taps = links.filter((l) => !(l.linkinfo?.info_kind === 'tun' && l.linkinfo.info_data?.type === 'tun'));
     return output(taps, values.json, tapTable);
   },
 };
@@ -61,7 +61,7 @@ function principal(text: string, kind: 'user' | 'group'): number {
   return id;
 }
 
-function tapFailure(action: string, e: unknown): CliError {
+function tapFailure(action: string, e: unknown): CliError | UsageError {
   if (e instanceof TapError) {
     // TapError reads "cannot create t1: …"; keep its cause, name the object the way the CLI does.
     const i = e.message.indexOf(': ');

@@ -1,0 +1,108 @@
+/**
+ * The one error family of qbh: every error the library throws is a {@link QbhError}, so a caller
+ * writes one `instanceof` and reads `code`, `op` and `target` whatever layer failed (netlink, tap,
+ * ACL, input checks). The layers' own classes ({@link NetlinkError}, {@link TapError},
+ * {@link AclError}) extend it and add their fields. Imports no code (the helper bundles it); the
+ * ACL's codes are named by a type-only import.
+ * @module
+ */
+import type { constants } from 'node:os';
+import type { AclErrorCode } from './acl/errors.js';
+
+/**
+ * An errno name as the kernel and libc spell it: 'EEXIST', 'ENODEV', 'EPERM'… (`E<n>` for a
+ * number Node has no name for). A typo such as 'ENODEVV' is not one, so comparing with it fails
+ * to compile.
+ */
+export type ErrnoCode = keyof typeof constants.errno | 'EXFULL' | `E${number}`;
+
+/** Every `code` a {@link QbhError} can have: an errno name, or an ACL failure kind. */
+export type QbhErrorCode = ErrnoCode | AclErrorCode;
+
+/** What a {@link QbhError} was made from. */
+export interface QbhErrorInit {
+  /** Machine-readable: an errno name ('EEXIST', 'EINVAL', 'ENOTEMPTY'…) or a layer's own code. */
+  code: QbhErrorCode;
+  /** The operation that failed, e.g. 'createBridge'. */
+  op?: string | undefined;
+  /** The object it acted on, e.g. 'br0'. */
+  target?: string | undefined;
+  /** What to do about it, when qbh knows ("this needs CAP_NET_ADMIN: run as root…"). */
+  hint?: string | undefined;
+  /** The underlying error. */
+  cause?: unknown;
+}
+
+/**
+ * The base class of every error qbh throws. `code` says what kind of failure (errno names such as
+ * 'EEXIST', 'EINVAL', 'ENOTEMPTY', or a layer's own codes), `op` the operation, `target` the
+ * object, `hint` what to do about it. The message names the object and the cause; the CLI prints
+ * the same words.
+ */
+export class QbhError extends Error {
+  override name = 'QbhError';
+  /** Machine-readable kind of failure. */
+  readonly code: QbhErrorCode;
+  /** The operation that failed, e.g. 'createBridge'. */
+  readonly op: string | undefined;
+  /** The object it acted on, when there is one. */
+  readonly target: string | undefined;
+  /** What to do about it, when qbh knows. Already part of `message` for errors that have one. */
+  readonly hint: string | undefined;
+
+  constructor(message: string, init: QbhErrorInit) {
+    super(message, init.cause !== undefined ? { cause: init.cause } : undefined);
+    this.code = init.code;
+    this.op = init.op;
+    this.target = init.target;
+    this.hint = init.hint;
+  }
+}
+
+/** The hint for a missing privilege: the same words in the API, the CLI and the daemon. */
+export const NEED_NET_ADMIN = 'this needs CAP_NET_ADMIN: run as root, or with the capability in the ambient set';
+
+/** The fix qbh knows for an errno name, or undefined. @internal */
+export function hintFor(code: string | undefined): string | undefined {
+  return code === 'EPERM' || code === 'EACCES' ? NEED_NET_ADMIN : undefined;
+}
+
+/**
+ * Input refused before anything reached the kernel (a name over 15 bytes, a CIDR that does not
+ * parse, an MTU out of range): `code` is 'EINVAL', `op` the function, `target` the object, and
+ * `problem` the words without the operation, which the CLI prints as its usage error:
+ * `invalid bridge name "averyverylongname0": longer than 15 bytes`.
+ */
+export class InvalidArgumentError extends QbhError {
+  override name = 'InvalidArgumentError';
+  /** What is wrong with the value, without the operation (`invalid MTU 10: expected 68-65535`). */
+  readonly problem: string;
+
+  constructor(problem: string, init: { op: string; target?: string | undefined }) {
+    super(`${init.op}: ${problem}`, { code: 'EINVAL', op: init.op, target: init.target });
+    this.problem = problem;
+  }
+}
+
+/**
+ * A bridge still has ports and the caller did not say what to do with them: `code` 'ENOTEMPTY',
+ * `ports` their names. The message names them and the two ways on.
+ */
+export class BridgeNotEmptyError extends QbhError {
+  override name = 'BridgeNotEmptyError';
+  /** The ports the bridge still has. */
+  readonly ports: readonly string[];
+
+  /** @internal */
+  constructor(bridge: string, ports: readonly string[], options: { force: string; withPorts: string }, op = 'deleteBridge') {
+    const shown = ports.length > 5 ? `${ports.slice(0, 5).join(', ')}, …` : ports.join(', ');
+    const hint = `${options.force} releases them, ${options.withPorts} deletes them too`;
+    super(`cannot delete bridge ${bridge}: it still has ${ports.length} port${ports.length === 1 ? '' : 's'} (${shown}); ${hint}`, {
+      code: 'ENOTEMPTY',
+      op,
+      target: bridge,
+      hint,
+    });
+    this.ports = ports;
+  }
+}
