@@ -19,6 +19,7 @@ export {
 } from './parse.js';
 export {
   ACL_MAX_FILE_BYTES,
+  ACL_LEASE_WAIT_MS,
   callerReader,
   credentialReader,
   memoryReader,
@@ -53,5 +54,5 @@ export {
   type EvaluateAclOptions,
   type ParseAclOptions,
 } from './evaluate.js';
-export { checkAcl, type AclCheck, type AclCaller, type AclFileInfo, type AclRuleRef, type CheckAclOptions } from './check.js';
+export { checkAcl, unknownPrincipalRules, type AclCheck, type AclCaller, type AclFileInfo, type AclRuleRef, type CheckAclOptions } from './check.js';
 export { UserDb, readUserDb, type UserEntry, type GroupEntry } from './users.js';

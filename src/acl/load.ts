@@ -7,7 +7,7 @@
 import { byteStringBuffer, displayBytes, toByteString } from './bytes.js';
 import { AclError, type AclErrorCode } from './errors.js';
 import { tokenizeAcl, type AclPrincipal, type AclSyntaxError } from './parse.js';
-import type { AclReader, AclSource } from './read.js';
+import { ACL_MAX_FILE_BYTES, type AclReader, type AclSource } from './read.js';
 
 /** The ACL file the helper reads. Fixed: never taken from argv, the environment or the executable's location (spec §4.1). */
 export const DEFAULT_ACL_FILE = '/etc/qemu/bridge.conf';
@@ -171,7 +171,8 @@ class Loader {
         this.fail('limit', `too many includes: more than ${ACL_MAX_INCLUDES} at \`${path}' line ${st.line}`, { file: path, line: st.line });
       }
       const target = resolveInclude(st.path, this.cwd);
-      const inner = this.reader(target);
+      // The total bound is in force while reading: the reader stops one byte past what is left.
+      const inner = this.reader(target, Math.max(0, ACL_MAX_TOTAL_BYTES - this.bytes));
       const innerFrom = { file: path, line: st.line, text: st.text, path: st.path };
       const innerRecord: AclFileRecord = { path: target, status: inner.status === 'read' ? 'read' : inner.status, depth: depth + 1, includedFrom: innerFrom };
       if ('detail' in inner && inner.detail !== undefined) innerRecord.detail = inner.detail;
@@ -198,6 +199,6 @@ class Loader {
  */
 export function loadAcl(path: string, reader: AclReader, options: LoadOptions = {}): AclRuleSet {
   const loader = new Loader(reader, options.extensions ?? true, options.cwd === undefined ? undefined : toByteString(options.cwd));
-  loader.main(path, reader(path));
+  loader.main(path, reader(path, Math.min(ACL_MAX_FILE_BYTES, ACL_MAX_TOTAL_BYTES)));
   return { rules: loader.rules, files: loader.files, stderr: loader.stderr, hasIdentityRules: loader.hasIdentityRules };
 }
