@@ -26,7 +26,8 @@ export interface AclDecision {
 export interface DecideOptions {
   /**
    * The caller, for identity rules. Without it an `allow-user`/`allow-group` rule never matches and a
-   * `deny-user`/`deny-group` rule always does: an unknown caller is treated as the one denied.
+   * `deny-user`/`deny-group` rule always does: an unknown caller is treated as the one denied. The
+   * same holds for a rule naming a user or group that does not exist: its deny matches every caller.
    */
   identity?: AclCredentials;
   /** Where user and group names are looked up (default: /etc/passwd and /etc/group, read on first need). */
@@ -59,7 +60,9 @@ function principalMatches(rule: AclRule, identity: AclCredentials | undefined, i
   if (p === undefined) return true;
   if (identity === undefined) return rule.action === 'deny';
   const id = ids.id(p);
-  if (id === null) return false; // names nobody on this system
+  // A name that resolves to nobody on this system: an allow for it allows nobody, and a deny for it
+  // denies everybody (fail closed: a typo or a removed account must not silently lift a deny).
+  if (id === null) return rule.action === 'deny';
   return p.kind === 'user' ? id === identity.uid : id === identity.gid || identity.groups.includes(id);
 }
 
