@@ -4,7 +4,7 @@
  */
 import { displayBytes, toByteString } from './bytes.js';
 import { AclError } from './errors.js';
-import { evaluateAcl, processCredentials, type EvaluateAclOptions } from './evaluate.js';
+import { evaluateAcl, ifnameDeniedMessage, processCredentials, type EvaluateAclOptions } from './evaluate.js';
 import type { AclFileRecord, AclFileStatus, AclRule } from './load.js';
 import type { AclCredentials } from './read.js';
 import { readUserDb, type UserDb } from './users.js';
@@ -278,6 +278,10 @@ export function checkAcl(options: CheckAclOptions): AclCheck {
   } else if (deny !== null) {
     result.reason = `denied: ${quoteRule(deny)}${identityNote(deny, caller, users)}, and no rule allows "${bridge}" either`;
     result.rule = ruleRef(deny);
+  } else if (allow !== null && verdict.decision?.ifname?.permitted === false) {
+    const d = verdict.decision.ifname;
+    result.reason = `denied: "${bridge}" is allowed by ${quoteRule(allow)}, but the tap name "${displayBytes(d.name)}" is not: ${displayBytes(ifnameDeniedMessage(d)).replace(/\n$/, '').replace(/^.*\(allowed: /, 'allowed names start with ').replace(/\)$/, '')}`;
+    result.rule = ruleRef(allow);
   } else if (allow !== null) {
     result.reason = `allowed: ${quoteRule(allow)}${identityNote(allow, caller, users)}`;
     result.rule = ruleRef(allow);

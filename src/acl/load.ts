@@ -33,6 +33,16 @@ export interface AclRule {
   text: string;
 }
 
+/** An `allow-ifname` rule (qbh extension), where it came from. Strings are byte strings. */
+export interface AclIfnameRule {
+  /** The prefix a chosen tap name must start with, or null for `all`. */
+  prefix: string | null;
+  principal?: AclPrincipal;
+  file: string;
+  line: number;
+  text: string;
+}
+
 /** What happened to a file the evaluation looked at. */
 export type AclFileStatus =
   /** read to the end */
@@ -76,6 +86,8 @@ export interface AclRuleSet {
   stderr: string;
   /** True when any rule names a user or group (the evaluator then needs the caller's identity). */
   hasIdentityRules: boolean;
+  /** The `allow-ifname*` rules, in file order (they decide `--ifname`, never a bridge). */
+  ifnameRules?: AclIfnameRule[];
 }
 
 /** Options of {@link loadAcl}. */
@@ -94,6 +106,7 @@ function resolveInclude(path: string, cwd: string | undefined): string {
 
 class Loader {
   readonly rules: AclRule[] = [];
+  readonly ifnameRules: AclIfnameRule[] = [];
   readonly files: AclFileRecord[] = [];
   stderr = '';
   hasIdentityRules = false;
@@ -166,6 +179,15 @@ class Loader {
         this.rules.push(rule);
         continue;
       }
+      if (st.kind === 'ifname') {
+        const rule: AclIfnameRule = { prefix: st.prefix, file: path, line: st.line, text: st.text };
+        if (st.principal !== undefined) {
+          rule.principal = st.principal;
+          this.hasIdentityRules = true;
+        }
+        this.ifnameRules.push(rule);
+        continue;
+      }
       // include: errors in the included file are printed, never fatal (spec §4.5)
       if (++this.includes > ACL_MAX_INCLUDES) {
         this.fail('limit', `too many includes: more than ${ACL_MAX_INCLUDES} at \`${path}' line ${st.line}`, { file: path, line: st.line });
@@ -200,5 +222,5 @@ class Loader {
 export function loadAcl(path: string, reader: AclReader, options: LoadOptions = {}): AclRuleSet {
   const loader = new Loader(reader, options.extensions ?? true, options.cwd === undefined ? undefined : toByteString(options.cwd));
   loader.main(path, reader(path, Math.min(ACL_MAX_FILE_BYTES, ACL_MAX_TOTAL_BYTES)));
-  return { rules: loader.rules, files: loader.files, stderr: loader.stderr, hasIdentityRules: loader.hasIdentityRules };
+  return { rules: loader.rules, files: loader.files, stderr: loader.stderr, hasIdentityRules: loader.hasIdentityRules, ifnameRules: loader.ifnameRules };
 }
