@@ -4,7 +4,7 @@
  */
 import { displayBytes, toByteString } from './bytes.js';
 import { AclError } from './errors.js';
-import { evaluateAcl, ifnameDeniedMessage, processCredentials, type EvaluateAclOptions } from './evaluate.js';
+import { evaluateAcl, processCredentials, type EvaluateAclOptions } from './evaluate.js';
 import type { AclFileRecord, AclFileStatus, AclRule } from './load.js';
 import type { AclCredentials } from './read.js';
 import { readUserDb, type UserDb } from './users.js';
@@ -280,7 +280,7 @@ export function checkAcl(options: CheckAclOptions): AclCheck {
     result.rule = ruleRef(deny);
   } else if (allow !== null && verdict.decision?.ifname?.permitted === false) {
     const d = verdict.decision.ifname;
-    result.reason = `denied: "${bridge}" is allowed by ${quoteRule(allow)}, but the tap name "${displayBytes(d.name)}" is not: ${displayBytes(ifnameDeniedMessage(d)).replace(/\n$/, '').replace(/^.*\(allowed: /, 'allowed names start with ').replace(/\)$/, '')}`;
+    result.reason = `denied: "${bridge}" is allowed by ${quoteRule(allow)}, but the tap name "${displayBytes(d.name)}" is not: allowed names start with ${d.prefixes.map(displayBytes).join(', ')}`;
     result.rule = ruleRef(allow);
   } else if (allow !== null) {
     result.reason = `allowed: ${quoteRule(allow)}${identityNote(allow, caller, users)}`;

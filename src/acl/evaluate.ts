@@ -134,8 +134,8 @@ export function decideIfname(ifnameRules: readonly AclIfnameRule[], ifname: stri
 
 /** The qbh line for a refused `--ifname` (byte string, with `\n`). */
 export function ifnameDeniedMessage(d: AclIfnameDecision): string {
-  const allowed = d.prefixes.includes('all') ? 'any name' : d.prefixes.map((p) => `${p}…`).join(', ');
-  return `tap name \`${d.name}' not allowed by acl file (allowed: ${allowed})\n`;
+  // Byte string (stderr bytes): ASCII words only around the names.
+  return `tap name \`${d.name}' not allowed by acl file (allowed prefixes: ${d.prefixes.join(', ')})\n`;
 }
 
 /**
