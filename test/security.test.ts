@@ -142,18 +142,19 @@ t.test('1. a write lease on an included deny file: waited out, then denied (was:
   t.same(leftovers(), []);
 });
 
-t.test('1b. open errors other than missing/permission are fatal, never a skipped include', async (t) => {
+t.test('1b. an include that cannot be opened for want of descriptors (EMFILE) is fatal, never skipped', async (t) => {
   acl('allow all\ninclude /etc/qemu/deny.conf\n', { '/etc/qemu/deny.conf': 'deny br0\n' });
-  // EMFILE while opening the include: a limit that lets the main file open but not the include
-  // is found by the fd-limit sweep below; here the reader outcome itself is checked.
-  const seen: string[] = [];
-  const reader: AclReader = (p) => {
-    seen.push(p);
-    return p === '/etc/qemu/bridge.conf' ? { status: 'read', data: Buffer.from('allow all\ninclude /x\n'), key: 'm' } : { status: 'error', detail: "cannot open acl file `/x': EMFILE" };
-  };
-  const v = evaluateAcl('br0', { reader });
-  t.equal(v.permitted, false);
-  t.equal(v.stderr.toString(), "cannot open acl file `/x': EMFILE\n");
+  // The main file is read first; then every descriptor is taken, so only the include meets EMFILE.
+  const script = `
+    import { openSync } from 'node:fs';
+    import { callerReader, evaluateAcl } from ${JSON.stringify(join(ROOT, 'dist', 'acl', 'index.js'))};
+    const read = callerReader();
+    const main = read('/etc/qemu/bridge.conf');
+    try { for (;;) openSync('/dev/null', 'r'); } catch {}
+    const v = evaluateAcl('br0', { reader: (p, max) => (p === '/etc/qemu/bridge.conf' ? main : read(p, max)) });
+    process.stdout.write(JSON.stringify({ permitted: v.permitted, stderr: v.stderr.toString() }));`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: { PATH } });
+  t.same(JSON.parse(r.stdout), { permitted: false, stderr: "cannot open acl file `/etc/qemu/deny.conf': EMFILE\n" });
 });
 
 t.test('2. a --br that is not a bridge: refused before any tap exists, with the C helper message', async (t) => {
