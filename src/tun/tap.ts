@@ -294,8 +294,9 @@ function nextTapName(rtnl: Rtnl): string {
 function notABridge(rtnl: Rtnl, br: LinkMessage, bridge: string): TapError {
   const tap = nextTapName(rtnl);
   const mtu = br.attrs.mtu as number;
-  if (mtu > TAP_MAX_MTU) return new TapError({ step: 'set-mtu', errno: EINVAL, tap, bridge, mtu, detail: `${bridge} is not a bridge, and its MTU ${mtu} is above a tap's maximum ${TAP_MAX_MTU}` });
-  return new TapError({ step: 'enslave', errno: EOPNOTSUPP, tap, bridge, detail: `${bridge} is a ${linkKind(br) ?? 'device'}, not a bridge` });
+  // The errors the kernel gives for these steps, with the same messages as when it gives them.
+  if (mtu > TAP_MAX_MTU) return new TapError({ step: 'set-mtu', errno: EINVAL, tap, bridge, mtu });
+  return new TapError({ step: 'enslave', errno: EOPNOTSUPP, tap, bridge });
 }
 
 /** A tap made by {@link openTapSync}: non-persistent, so it vanishes when `fd` is closed. */
