@@ -201,6 +201,9 @@ t.test('3. an altname cannot get past a deny of the real name, nor the reverse',
   t.same([ours.status, ours.stderr, ours.fds], [1, DENIED, 0], 'deny br0 denies --br=lan0');
   const c = handOff(C_HELPER, ['--use-vnet', '--br=lan0', '--fd=3']);
   t.same([c.status, c.fds], [0, 1], 'the C helper attaches (a documented deviation)');
+  const cli = spawnSync(process.execPath, [QBH, 'acl', 'check', '--bridge', 'lan0'], { encoding: 'utf8', env: { PATH } });
+  t.equal(cli.status, 1, 'qbh acl check decides as the helper does');
+  t.match(cli.stdout, /^denied: "deny br0" at \/etc\/qemu\/bridge.conf:2 \(br0 is another name of the device "lan0" names\)/);
 
   acl('allow all\ndeny lan0\n');
   const reverse = handOff(OURS, ['--br=br0', '--fd=3']);

@@ -271,12 +271,13 @@ export function checkAcl(options: CheckAclOptions): AclCheck {
     warnings: collectWarnings(ruleSet.files, ruleSet.rules, users, options.cwd),
     caller,
   };
+  const alias = deny !== null && deny.bridge !== null && deny.bridge !== toByteString(options.bridge) ? ` (${displayBytes(deny.bridge)} is another name of the device "${bridge}" names)` : '';
   if (deny !== null && allow !== null) {
-    result.reason = `denied: ${quoteRule(deny)}${identityNote(deny, caller, users)} overrides ${quoteRule(allow, deny)}`;
+    result.reason = `denied: ${quoteRule(deny)}${alias}${identityNote(deny, caller, users)} overrides ${quoteRule(allow, deny)}`;
     result.rule = ruleRef(deny);
     result.overridden = ruleRef(allow);
   } else if (deny !== null) {
-    result.reason = `denied: ${quoteRule(deny)}${identityNote(deny, caller, users)}, and no rule allows "${bridge}" either`;
+    result.reason = `denied: ${quoteRule(deny)}${alias}${identityNote(deny, caller, users)}, and no rule allows "${bridge}" either`;
     result.rule = ruleRef(deny);
   } else if (allow !== null && verdict.decision?.ifname?.permitted === false) {
     const d = verdict.decision.ifname;
