@@ -5,7 +5,7 @@
 //
 //   node bench/helper.mjs [iterations=100]        (build first: npm run prepare / node scripts/bundle.mjs)
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,14 +38,31 @@ if (!existsSync('/etc/qemu')) {
 run('mount', '-t', 'tmpfs', 'qbh-bench', '/etc/qemu');
 writeFileSync('/etc/qemu/bridge.conf', 'allow br0\n');
 
+// Every timed process gets this environment only: no NODE_EXTRA_CA_CERTS, no NODE_OPTIONS (the
+// machine's CA bundle alone adds ~37 ms to each Node start; shared/spec/performance-notes.md).
 const ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' };
 const OURS = join(ROOT, 'bin', 'qemu-bridge-helper');
 const BUNDLE = join(ROOT, 'dist', 'qemu-bridge-helper.cjs');
+// Launchers compared with the shipped one (#!/usr/bin/env -S -i /abs/node -e bootstrap): copies
+// of the bundle beside it (the addon is found from the bundle's directory), removed at exit.
+const body = readFileSync(BUNDLE, 'utf8').replace(/^#!.*\n/, '');
+const variants = [
+  { name: 'launcher before: #!/usr/bin/env node', file: '.bench-env-node.cjs', head: '#!/usr/bin/env node' },
+  { name: 'no env hop: #!/abs/node (keeps the env)', file: '.bench-abs-node.cjs', head: `#!${process.execPath}` },
+  { name: 'sh: exec env -i /abs/node bundle', file: '.bench-sh', head: null },
+];
+for (const v of variants) {
+  const text = v.head === null ? `#!/bin/sh\nexec /usr/bin/env -i ${process.execPath} ${BUNDLE} "$@"\n` : `${v.head}\n${body}`;
+  writeFileSync(join(ROOT, 'dist', v.file), text, { mode: 0o755 });
+}
+process.on('exit', () => variants.forEach((v) => rmSync(join(ROOT, 'dist', v.file), { force: true })));
+const HELPER_ARGS = ['--use-vnet', '--br=br0', '--fd=3'];
 const subjects = [
   { name: 'node -e 0', cmd: 'node', args: ['-e', '0'], sends: false },
-  { name: 'C qemu-bridge-helper', cmd: '/usr/lib/qemu/qemu-bridge-helper', args: ['--use-vnet', '--br=br0', '--fd=3'], sends: true },
-  { name: 'qbh bin/qemu-bridge-helper', cmd: OURS, args: ['--use-vnet', '--br=br0', '--fd=3'], sends: true },
-  { name: '(node dist/qemu-bridge-helper.cjs, no env hop)', cmd: 'node', args: [BUNDLE, '--use-vnet', '--br=br0', '--fd=3'], sends: true },
+  { name: 'C qemu-bridge-helper', cmd: '/usr/lib/qemu/qemu-bridge-helper', args: HELPER_ARGS, sends: true },
+  { name: 'qbh bin/qemu-bridge-helper (env -S -i, -e bootstrap)', cmd: OURS, args: HELPER_ARGS, sends: true },
+  ...variants.map((v) => ({ name: v.name, cmd: join(ROOT, 'dist', v.file), args: HELPER_ARGS, sends: true })),
+  { name: '(node dist/qemu-bridge-helper.cjs, no launcher)', cmd: 'node', args: [BUNDLE, ...HELPER_ARGS], sends: true },
 ];
 
 /** One spawn → exit, with the socket at fd 3; checks the 1-byte + fd hand-off for the helpers. */
@@ -84,10 +101,10 @@ for (let i = 0; i < rssRuns; i++) {
 
 const floorWall = median(wall.get('node -e 0'));
 const floorRss = median(rss.get('node -e 0'));
-console.log(`helper start-up, ${ITER} interleaved runs each (wall) and ${rssRuns} (peak RSS), medians; Node ${process.version}`);
-console.log('subject'.padEnd(50), 'wall ms'.padStart(9), '× node', 'RSS KiB'.padStart(9), '× node');
+console.log(`helper start-up, ${ITER} interleaved runs each (wall) and ${rssRuns} (peak RSS), medians; Node ${process.version}; every process run with PATH only (no NODE_EXTRA_CA_CERTS, no NODE_OPTIONS)`);
+console.log('subject'.padEnd(56), 'wall ms'.padStart(9), '× node', 'RSS KiB'.padStart(9), '× node');
 for (const s of subjects) {
   const w = median(wall.get(s.name));
   const m = median(rss.get(s.name));
-  console.log(s.name.padEnd(50), w.toFixed(2).padStart(9), (w / floorWall).toFixed(3).padStart(6), String(m).padStart(9), (m / floorRss).toFixed(3).padStart(6));
+  console.log(s.name.padEnd(56), w.toFixed(2).padStart(9), (w / floorWall).toFixed(3).padStart(6), String(m).padStart(9), (m / floorRss).toFixed(3).padStart(6));
 }

@@ -9,7 +9,7 @@
 import './harness.js';
 import { privateEtcQemu } from './harness.js';
 import t from 'tap';
-import { spawnSync, execFileSync } from 'node:child_process';
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { AclError, UserDb, decideAcl, evaluateAcl, memoryReader, parseAcl, tokenizeAcl, type AclSource } from '../src/acl/index.js';
@@ -134,7 +134,7 @@ function referenceDecide(load: RefLoad, bridge: Buffer): RefResult {
 // ---------------------------------------------------------------------------------------------
 // Generators (byte strings: one char per byte)
 
-const CMDS = ['allow', 'deny', 'include', 'allow', 'deny', 'include', 'allow-user', 'deny-group', 'Allow', 'bogus', 'allow\t', ''];
+const CMDS = ['allow', 'deny', 'include', 'allow', 'deny', 'include', 'allow-user', 'deny-group', 'deny-user', 'Allow', 'bogus', 'allow\t', ''];
 const SEPS = [' ', ' ', ' ', '\t', '  ', '\t ', ' \t', '\v', '\f', '\r', '\xa0', ''];
 const NAMES = ['br0', 'br1', 'all', 'ALL', '', 'br0 # c', '0123456789abcde', '0123456789abcdef', 'br\xa0', 'br\xc3\xbc', 'x y', 'br0\v', 'alice br0', '0 all'];
 const TARGETS = [...INCLUDES, ...INCLUDES, DIR, MAIN, '/etc/qemu/missing', '', 'a', '/etc/qemu/a ', ' /etc/qemu/b', '/etc/qemu/d/'];
@@ -152,7 +152,7 @@ function genLine(): string {
   // Mostly well-formed lines, so that files get past their first line and both outcomes occur.
   if (r < 0.7) return random() < 0.15 ? `include ${pick(TARGETS)}\n` : `${pick(['allow', 'allow', 'deny'])} ${pick(CLEAN_NAMES)}\n`;
   const cmd = pick(CMDS);
-  const arg = cmd === 'include' ? pick(TARGETS) : cmd.includes('-') ? `${pick(['alice', '0', '1000', 'kvm'])}${pick(SEPS)}${pick(NAMES)}` : pick(NAMES);
+  const arg = cmd === 'include' ? pick(TARGETS) : cmd.includes('-') ? `${pick(['alice', '0', '1000', 'kvm', 'ghost', 'ghosts'])}${pick(SEPS)}${pick(NAMES)}` : pick(NAMES);
   // Sometimes pad so that a 4095-byte chunk boundary falls somewhere inside the line.
   const pad = random() < 0.015 ? ' '.repeat(4070 + int(40)) : '';
   return `${pick(LEADS)}${cmd}${pick(SEPS)}${pad}${arg}${pick(ENDS)}`;
@@ -226,6 +226,8 @@ t.test(`${CASES} fuzz cases against the reference model (seed ${seed}; QBH_FUZZ_
   let permitted = 0;
   let deviations = 0;
   let failures = 0;
+  let ghosts = 0;
+  let altnames = 0;
   const fail = (what: string, c: FuzzCase, detail: unknown) => {
     if (failures++ < 5) t.fail(what, { files: show(c), bridges: c.bridges, detail });
   };
@@ -273,15 +275,38 @@ t.test(`${CASES} fuzz cases against the reference model (seed ${seed}; QBH_FUZZ_
       if (!(e instanceof AclError)) fail('parseAcl threw something other than AclError', c, String(e));
     }
     try {
-      evaluateAcl(latin1(c.bridges[1] as string), { reader, credentials: { uid: 1000, gid: 1000, groups: [0] }, userDb: fuzzUsers });
+      const bridge = latin1(c.bridges[1] as string).toString('latin1');
+      const v = evaluateAcl(latin1(bridge), { reader, credentials: { uid: 1000, gid: 1000, groups: [0] }, userDb: fuzzUsers });
+      // A deny naming a user or group that does not exist denies everybody (fail closed).
+      const ghost = v.ruleSet?.rules.find((r) => r.action === 'deny' && r.principal !== undefined && r.principal.id === undefined && (r.bridge === null || r.bridge === bridge) && (r.principal.kind === 'user' ? fuzzUsers.user(r.principal.name) : fuzzUsers.group(r.principal.name)) === undefined);
+      if (ghost !== undefined) {
+        ghosts++;
+        if (v.permitted) fail('a deny naming an unknown principal permitted', c, ghost.text);
+      }
     } catch (e) {
       fail('evaluateAcl with identity rules threw', c, String(e));
+    }
+    // Altnames: --br is c.bridges[0], the kernel's name for the device c.bridges[1]. The C helper
+    // decides on the name given only (the model); qbh also denies when a deny names the other name.
+    const [asked, kernel] = c.bridges.map(latin1) as [Buffer, Buffer];
+    if (!asked.equals(kernel) && (first.error === undefined || !DEVIATIONS.has(first.error.code))) {
+      const v = evaluateAcl(asked, { reader, extensions: false, bridgeNames: [kernel] });
+      const ref = referenceDecide(model, asked);
+      const deniedByOther = !model.failed && model.rules.some((r) => !r.allow && (r.name === null || r.name.equals(kernel)));
+      const want = ref.permitted && !deniedByOther;
+      const wantStderr = want || !ref.permitted ? ref.stderr : Buffer.concat([...model.messages, Buffer.from('access denied by acl file\n')]);
+      if (!ref.unbounded) {
+        altnames++;
+        if (v.permitted !== want || !v.stderr.equals(wantStderr)) fail('altname: differs from C + "a deny of any name denies"', c, { asked: c.bridges[0], kernel: c.bridges[1], ours: [v.permitted, v.stderr.toString('latin1')], want: [want, wantStderr.toString('latin1')] });
+      }
     }
   }
   t.equal(failures, 0, 'no failures');
   t.ok(compared > CASES, `${compared} outcomes compared byte for byte with the model`);
   t.ok(permitted > CASES / 50, `${permitted} of them permitted (both outcomes exercised)`);
   t.ok(deviations > 0, `${deviations} hit a documented deviation (cycles), none permitted`);
+  t.ok(ghosts > 0, `${ghosts} evaluations met a deny naming an unknown principal: none permitted`);
+  t.ok(altnames > CASES / 20, `${altnames} altname evaluations agree with the C helper except where a deny names the other name`);
 });
 
 t.test('random bytes never make the tokenizer throw', async (t) => {
@@ -351,6 +376,59 @@ t.test('include fan-out is bounded', async (t) => {
   const ms = performance.now() - t0;
   t.same({ permitted: v.permitted, code: v.error?.code }, { permitted: false, code: 'limit' }, '100^10 includes: refused, not attempted');
   t.ok(ms < 5000, `gave up after ${ms.toFixed(0)} ms`);
+});
+
+const LEASE_HOLDER = `
+import fcntl, os, signal, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY)
+def on_sigio(sig, frame):
+    fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_UNLCK)
+signal.signal(signal.SIGIO, on_sigio)
+fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_WRLCK)
+print('ready', flush=True)
+time.sleep(30)
+`;
+
+/** A python3 process holding a write lease on `path`, released on SIGIO (when someone opens it). */
+async function leased(path: string) {
+  const child = spawn('python3', ['-c', LEASE_HOLDER, path], { stdio: ['ignore', 'pipe', 'ignore'] });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.once('data', () => resolve());
+    child.once('exit', (code) => reject(new Error(`lease holder exited ${code}`)));
+  });
+  return child;
+}
+
+t.test('under a file lease on an include, qbh and the C helper agree (both wait for the release)', async (t) => {
+  const HELPER = '/usr/lib/qemu/qemu-bridge-helper';
+  privateEtcQemu();
+  t.teardown(() => execFileSync('umount', ['/etc/qemu']));
+  let ran = 0;
+  for (let i = 0; ran < 25 && i < 5000; i++) {
+    const c = genCase();
+    const include = INCLUDES.find((p) => c.files.has(p));
+    const bridge = c.bridges[0] as string;
+    if (include === undefined || bridge.includes('\0') || !c.files.has(MAIN)) continue;
+    const mem = evaluateAcl(latin1(bridge), { reader: memoryReader(ourFiles(c)), extensions: false, cwd: DIR });
+    if (mem.error !== undefined && DEVIATIONS.has(mem.error.code)) continue;
+    for (const e of readdirSync('/etc/qemu')) rmSync(`/etc/qemu/${e}`, { recursive: true, force: true });
+    mkdirSync(DIR);
+    for (const [p, data] of c.files) writeFileSync(p, data, { mode: 0o644 });
+    let holder = await leased(include);
+    const ours = evaluateAcl(latin1(bridge), { extensions: false, cwd: DIR });
+    holder.kill();
+    holder = await leased(include);
+    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', HELPER, `--br=${latin1(bridge).toString('utf8')}`, '--fd=99'], { cwd: DIR, encoding: 'buffer', env: { PATH: '/usr/bin:/bin' }, timeout: 60000 });
+    holder.kill();
+    const out = r.stderr.toString('latin1');
+    const lines = out.split('\n');
+    const allowed = /^(failed to open \/dev\/net\/tun: |failed to create tun device: )/.test(lines[lines.length - 2] ?? '');
+    const stderr = allowed ? lines.slice(0, -2).join('\n') + (lines.length > 2 ? '\n' : '') : out;
+    ran++;
+    t.same([ours.permitted, ours.stderr.toString('latin1')], [allowed, stderr], `lease on ${include}, --br=${JSON.stringify(bridge)}`);
+    t.same([ours.permitted, ours.stderr.toString('latin1')], [mem.permitted, mem.stderr.toString('latin1')], 'and as if there were no lease');
+  }
+  t.ok(ran >= 20, `${ran} leased cases run`);
 });
 
 t.test('a sample of fuzz cases through the real C helper', async (t) => {

@@ -254,7 +254,7 @@ t.test('identity rules', async (t) => {
   t.ok(ev('allow all\ndeny-group staff br0\n', 'br0', alice).permitted);
   t.notOk(ev('allow-user alice all\ndeny all\n', 'br0', alice).permitted, 'deny all beats an identity allow');
   t.notOk(ev('allow-user nosuchuser br0\n', 'br0', alice).permitted, 'unknown name matches nobody');
-  t.ok(ev('allow all\ndeny-user nosuchuser br0\n', 'br0', alice).permitted, 'unknown name in a deny matches nobody');
+  t.notOk(ev('allow all\ndeny-user nosuchuser br0\n', 'br0', alice).permitted, 'unknown name in a deny matches everybody (fails closed)');
   t.equal(ev('allow-user alice 0123456789abcdef\n', 'br0', alice).stderr.toString(), "name `0123456789abcdef' too long: 16\n" + FAILED);
   t.equal(ev('allow-user alice\n', 'br0', alice).stderr.toString(), 'Invalid config line:\n  allow-user alice\n\n' + FAILED);
   t.equal(ev('allow-user alice br0 br1\n', 'br0', alice).stderr.toString(), 'Invalid config line:\n  allow-user alice br0 br1\n\n' + FAILED);
@@ -320,7 +320,7 @@ t.test('checkAcl explains in one line', async (t) => {
   t.same(a.caller, { uid: 1000, gid: 1000, groups: [1000, 106, 107], user: 'alice', as: 'credentials' });
   t.match(a.warnings, [
     "/etc/qemu/users.conf:1: QEMU's own qemu-bridge-helper stops reading this included file here (Unknown command) and ignores the rest of it, including 1 deny rule it then does not enforce",
-    '/etc/qemu/users.conf:4: no user "ghost" in /etc/passwd; "allow-user ghost br3" matches nobody',
+    '/etc/qemu/users.conf:4: no user "ghost" in /etc/passwd; "allow-user ghost br3" allows nobody',
   ]);
   t.equal(check('br1', { user: 'bob' }, id).reason, 'denied: "deny-user bob br1" at /etc/qemu/users.conf:2 (the caller is user bob) overrides "allow-group kvm br1" at line 1');
   t.equal(check('br2', { uid: 1000 }, id).allowed, true, 'uid looked up in /etc/passwd');

@@ -66,7 +66,7 @@ t.test('acl check: exit 0 allowed, 1 denied; rule with file:line', async (t) => 
   t.match(r.stdout, /user: nobody/);
   r = await qbh('acl', 'check', '--acl', acl);
   t.equal(r.code, 2);
-  t.equal(r.stderr, 'qbh: acl check: missing --bridge B\nusage: qbh acl check --bridge B [--user U] [--acl FILE] [--json]\n');
+  t.equal(r.stderr, 'qbh: acl check: missing --bridge B\nusage: qbh acl check --bridge B [--ifname NAME] [--user U] [--acl FILE] [--json]\n');
   r = await qbh('acl', 'check', '--bridge', 'br0', '--acl', join(dir, 'missing'));
   t.equal(r.code, 1);
   r = await qbh('acl', 'check', '--bridge', 'br0', '--acl', acl, '--user', 'no-such-user');

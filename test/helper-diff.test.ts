@@ -45,6 +45,8 @@ sh('ip', 'link', 'add', 'br0', 'type', 'bridge');
 sh('ip', 'link', 'set', 'br0', 'mtu', '1400');
 sh('ip', 'link', 'add', 'br1', 'type', 'bridge');
 sh('ip', 'tuntap', 'add', 'dev', 'notbr', 'mode', 'tap'); // persistent, a non-bridge as in spec §8
+sh('ip', 'link', 'add', 'vx0', 'type', 'veth', 'peer', 'name', 'vx1'); // another kind of non-bridge
+sh('ip', 'link', 'property', 'add', 'dev', 'br1', 'altname', 'lan1'); // br1 also answers to lan1
 const FIXTURE_LINKS = new Set(linkNames());
 const devDir = join(ACL_DIR, '.dev');
 mkdirSync(devDir, { mode: 0o700 });
@@ -241,6 +243,9 @@ const cases: Case[] = [
   { name: 'nonexistent bridge', args: ['--br=nob0', '--fd={FD}'] },
   { name: 'empty bridge name, allowed by `allow `', args: ['--br=', '--fd={FD}'], files: allow('allow \n') },
   { name: 'non-bridge interface', args: ['--use-vnet', '--br=notbr', '--fd={FD}'] },
+  { name: 'non-bridge interface: a veth', args: ['--use-vnet', '--br=vx0', '--fd={FD}'] },
+  { name: 'bridge given by its altname', args: ['--use-vnet', '--br=lan1', '--fd={FD}'] },
+  { name: 'altname allowed by name, kernel name denied elsewhere: deny br0 does not touch lan1', args: ['--br=lan1', '--fd={FD}'], files: allow('allow lan1\ndeny br0\n') },
   { name: 'bridge=lo: MTU 65536 refused', args: ['--use-vnet', '--br=lo', '--fd={FD}'] },
   // §2 the fd
   { name: '--fd=99 (closed)', args: ['--br=br0', '--fd=99'] },
@@ -283,6 +288,30 @@ const cases: Case[] = [
       success(tt, c, 'C (nofile 64)');
       failsClosed(tt, ours, 'qbh');
       tt.match(ours.stderr, /include/, 'qbh: says the include is the problem');
+    },
+  },
+  {
+    name: 'altname of a denied bridge: C attaches to br1, qbh denies (a deny of any name denies)',
+    args: ['--use-vnet', '--br=lan1', '--fd={FD}'],
+    files: allow('allow all\ndeny br1\n'),
+    deviation: (tt, c, ours) => {
+      success(tt, c, 'C');
+      failsClosed(tt, ours, 'qbh');
+      tt.equal(ours.stderr, DENIED);
+    },
+  },
+  {
+    name: 'non-bridge without a capability: qbh refuses the kind before it tries TUNSETIFF',
+    args: ['--use-vnet', '--br=vx0', '--fd={FD}'],
+    user: 'nocaps',
+    files: allow('allow all\n'),
+    deviation: (tt, c, ours) => {
+      failsClosed(tt, c, 'C');
+      tt.equal(c.stderr, 'failed to create tun device: Operation not permitted\n');
+      failsClosed(tt, ours, 'qbh');
+      const lines = ours.stderr.split('\n');
+      tt.equal(lines[0], "failed to add interface `tap0' to bridge `vx0': Operation not supported", 'qbh: the C line for a non-bridge');
+      tt.ok(lines[1]!.startsWith(HINT_PREFIX), 'qbh: then what to do');
     },
   },
   {

@@ -24,7 +24,8 @@ const CLEAN = ['env', '-i', `PATH=${PATH}`];
 execFileSync(process.execPath, [join(ROOT, 'scripts', 'bundle.mjs')], { stdio: 'inherit' });
 
 privateEtcQemu(); // in this test's mount namespace only
-writeFileSync('/etc/qemu/bridge.conf', 'allow br0\nallow notbr\n', { mode: 0o644 });
+// allow-ifname: the names the --ifname cases below choose (anything but tap…/vnet… needs a rule).
+writeFileSync('/etc/qemu/bridge.conf', 'allow br0\nallow notbr\nallow-ifname vm\nallow-ifname taken\nallow-ifname a/\n', { mode: 0o644 });
 sh('ip', 'link', 'add', 'br0', 'type', 'bridge');
 sh('ip', 'link', 'set', 'br0', 'mtu', '1450');
 sh('ip', 'link', 'add', 'br9', 'type', 'bridge'); // exists, but the ACL does not allow it

@@ -133,10 +133,27 @@ function quoteRule(rule: AclRule, relativeTo?: AclRule): string {
   return `"${displayBytes(rule.text)}" at ${where}`;
 }
 
+/** Whether a principal written as a name names nobody in /etc/passwd or /etc/group. */
+function unknownPrincipal(p: NonNullable<AclRule['principal']>, db: () => UserDb): boolean {
+  const name = displayBytes(p.name);
+  return p.kind === 'user' ? db().user(name) === undefined : db().group(name) === undefined;
+}
+
+/**
+ * The identity rules whose user or group name is not in /etc/passwd or /etc/group: a deny among them
+ * denies every caller (fail closed), an allow allows nobody. For `qbh acl check` and `qbh doctor`.
+ */
+export function unknownPrincipalRules(rules: readonly AclRule[], userDb?: UserDb): AclRule[] {
+  let db = userDb;
+  const users = (): UserDb => (db ??= readUserDb());
+  return rules.filter((r) => r.principal !== undefined && r.principal.id === undefined && unknownPrincipal(r.principal, users));
+}
+
 function identityNote(rule: AclRule, caller: AclCaller, db: () => UserDb): string {
   const p = rule.principal;
   if (p === undefined) return '';
   const name = displayBytes(p.name);
+  if (p.id === undefined && unknownPrincipal(p, db)) return ` (no ${p.kind} "${name}" exists: a deny naming an unknown ${p.kind} denies every caller)`;
   if (p.kind === 'user') return ` (the caller is ${p.id !== undefined ? `uid ${p.id}` : `user ${name}`})`;
   const gid = p.id ?? db().group(name)?.gid;
   return gid === caller.gid ? ` (group ${name} is the caller's primary group)` : ` (the caller is in group ${name})`;
@@ -202,10 +219,10 @@ function collectWarnings(files: readonly AclFileRecord[], rules: readonly AclRul
       }
     }
     const p = r.principal;
-    if (p.id === undefined) {
-      const name = displayBytes(p.name);
-      const known = p.kind === 'user' ? db().user(name) !== undefined : db().group(name) !== undefined;
-      if (!known) warnings.push(`${where}: no ${p.kind} "${name}" in /etc/${p.kind === 'user' ? 'passwd' : 'group'}; "${displayBytes(r.text)}" matches nobody`);
+    if (p.id === undefined && unknownPrincipal(p, db)) {
+      const file = `/etc/${p.kind === 'user' ? 'passwd' : 'group'}`;
+      const effect = r.action === 'deny' ? 'denies every caller (an unknown principal in a deny fails closed)' : 'allows nobody';
+      warnings.push(`${where}: no ${p.kind} "${displayBytes(p.name)}" in ${file}; "${displayBytes(r.text)}" ${effect}`);
     }
   }
   return warnings;
@@ -254,13 +271,18 @@ export function checkAcl(options: CheckAclOptions): AclCheck {
     warnings: collectWarnings(ruleSet.files, ruleSet.rules, users, options.cwd),
     caller,
   };
+  const alias = deny !== null && deny.bridge !== null && deny.bridge !== toByteString(options.bridge) ? ` (${displayBytes(deny.bridge)} is another name of the device "${bridge}" names)` : '';
   if (deny !== null && allow !== null) {
-    result.reason = `denied: ${quoteRule(deny)}${identityNote(deny, caller, users)} overrides ${quoteRule(allow, deny)}`;
+    result.reason = `denied: ${quoteRule(deny)}${alias}${identityNote(deny, caller, users)} overrides ${quoteRule(allow, deny)}`;
     result.rule = ruleRef(deny);
     result.overridden = ruleRef(allow);
   } else if (deny !== null) {
-    result.reason = `denied: ${quoteRule(deny)}${identityNote(deny, caller, users)}, and no rule allows "${bridge}" either`;
+    result.reason = `denied: ${quoteRule(deny)}${alias}${identityNote(deny, caller, users)}, and no rule allows "${bridge}" either`;
     result.rule = ruleRef(deny);
+  } else if (allow !== null && verdict.decision?.ifname?.permitted === false) {
+    const d = verdict.decision.ifname;
+    result.reason = `denied: "${bridge}" is allowed by ${quoteRule(allow)}, but the tap name "${displayBytes(d.name)}" is not: allowed names start with ${d.prefixes.map(displayBytes).join(', ')}`;
+    result.rule = ruleRef(allow);
   } else if (allow !== null) {
     result.reason = `allowed: ${quoteRule(allow)}${identityNote(allow, caller, users)}`;
     result.rule = ruleRef(allow);

@@ -5,13 +5,31 @@
  */
 import { byteStringBuffer, displayBytes, toByteString } from './bytes.js';
 import { AclError } from './errors.js';
-import { DEFAULT_ACL_FILE, loadAcl, type AclRule, type AclRuleSet } from './load.js';
+import { DEFAULT_ACL_FILE, loadAcl, type AclIfnameRule, type AclRule, type AclRuleSet } from './load.js';
 import { IFNAMSIZ, nameTooLongMessage, type AclPrincipal } from './parse.js';
 import { callerReader, credentialReader, type AclCredentials, type AclReader } from './read.js';
 import { readUserDb, type UserDb } from './users.js';
 
 /** The C helper's denial line (spec §8). */
 export const ACCESS_DENIED_MESSAGE = 'access denied by acl file\n';
+
+/**
+ * Tap names a caller may always choose with `--ifname`, whatever the ACL says: the kernel's and the
+ * C helper's own `tap%d`, and libvirt's `vnet%d`. Anything else needs an `allow-ifname` rule, so
+ * that nobody can take a name the system will want later (`eth%d`, `virbr0`, `br9`).
+ */
+export const DEFAULT_IFNAME_PREFIXES: readonly string[] = ['tap', 'vnet'];
+
+/** Whether a chosen tap name (`--ifname`) is allowed, and by what. */
+export interface AclIfnameDecision {
+  /** The name as asked for (byte string). */
+  name: string;
+  permitted: boolean;
+  /** The first `allow-ifname*` rule that allows it; null when a default prefix did, or nothing. */
+  rule: AclIfnameRule | null;
+  /** The prefixes this caller may use (byte strings; `all` when any name is allowed), for messages. */
+  prefixes: string[];
+}
 
 /** Which rules decided. */
 export interface AclDecision {
@@ -20,17 +38,26 @@ export interface AclDecision {
   allow: AclRule | null;
   /** The first rule, in file order, that denies it. A deny always wins. */
   deny: AclRule | null;
+  /** With {@link EvaluateAclOptions.ifname}: the tap-name decision (`permitted` is false when it refuses). */
+  ifname?: AclIfnameDecision;
 }
 
 /** Options of {@link decideAcl}. */
 export interface DecideOptions {
   /**
    * The caller, for identity rules. Without it an `allow-user`/`allow-group` rule never matches and a
-   * `deny-user`/`deny-group` rule always does: an unknown caller is treated as the one denied.
+   * `deny-user`/`deny-group` rule always does: an unknown caller is treated as the one denied. The
+   * same holds for a rule naming a user or group that does not exist: its deny matches every caller.
    */
   identity?: AclCredentials;
   /** Where user and group names are looked up (default: /etc/passwd and /etc/group, read on first need). */
   userDb?: UserDb;
+  /**
+   * Other names of the same device (text or bytes): the kernel's name for it and its altnames, when
+   * the bridge was given by an altname. A deny naming any of them denies; an allow counts for the
+   * name asked for only, as in the C helper (so `allow br0` does not allow `--br=lan0`).
+   */
+  aliases?: readonly (string | Buffer)[];
 }
 
 /** Caches name → id lookups for one decision; reads the user database only if a name must be resolved. */
@@ -54,29 +81,61 @@ class PrincipalIds {
   }
 }
 
-function principalMatches(rule: AclRule, identity: AclCredentials | undefined, ids: PrincipalIds): boolean {
+function principalMatches(rule: { action: 'allow' | 'deny'; principal?: AclPrincipal }, identity: AclCredentials | undefined, ids: PrincipalIds): boolean {
   const p = rule.principal;
   if (p === undefined) return true;
   if (identity === undefined) return rule.action === 'deny';
   const id = ids.id(p);
-  if (id === null) return false; // names nobody on this system
+  // A name that resolves to nobody on this system: an allow for it allows nobody, and a deny for it
+  // denies everybody (fail closed: a typo or a removed account must not silently lift a deny).
+  if (id === null) return rule.action === 'deny';
   return p.kind === 'user' ? id === identity.uid : id === identity.gid || identity.groups.includes(id);
 }
 
 /** @internal `bridge` is a byte string. */
 export function decideBytes(rules: readonly AclRule[], bridge: string, options: DecideOptions = {}): AclDecision {
   const ids = new PrincipalIds(options.userDb);
+  const aliases = (options.aliases ?? []).map(toByteString).filter((a) => a !== bridge);
   let allow: AclRule | null = null;
   let deny: AclRule | null = null;
   for (const rule of rules) {
     if (rule.action === 'allow' ? allow !== null : deny !== null) continue;
-    if (rule.bridge !== null && rule.bridge !== bridge) continue;
+    if (rule.bridge !== null && rule.bridge !== bridge && !(rule.action === 'deny' && aliases.includes(rule.bridge))) continue;
     if (!principalMatches(rule, options.identity, ids)) continue;
     if (rule.action === 'allow') allow = rule;
     else deny = rule;
     if (allow !== null && deny !== null) break;
   }
   return { permitted: allow !== null && deny === null, allow, deny };
+}
+
+/**
+ * Decides whether a caller may name its tap `ifname` (byte string; a `%d` template counts as
+ * written): it must start with one of {@link DEFAULT_IFNAME_PREFIXES} or with the prefix of an
+ * `allow-ifname` rule that applies to the caller (`allow-ifname-user`/`-group` by identity, with the
+ * identity rules' meaning of an unknown caller or principal: such an allow allows nobody).
+ */
+export function decideIfname(ifnameRules: readonly AclIfnameRule[], ifname: string | Buffer, options: DecideOptions = {}): AclIfnameDecision {
+  const name = toByteString(ifname);
+  const ids = new PrincipalIds(options.userDb);
+  const prefixes = [...DEFAULT_IFNAME_PREFIXES];
+  let rule: AclIfnameRule | null = null;
+  let permitted = DEFAULT_IFNAME_PREFIXES.some((p) => name.startsWith(p));
+  for (const r of ifnameRules) {
+    if (!principalMatches({ action: 'allow', ...(r.principal === undefined ? {} : { principal: r.principal }) }, options.identity, ids)) continue;
+    prefixes.push(r.prefix ?? 'all');
+    if (!permitted && (r.prefix === null || name.startsWith(r.prefix))) {
+      permitted = true;
+      rule = r;
+    }
+  }
+  return { name, permitted, rule, prefixes: [...new Set(prefixes)] };
+}
+
+/** The qbh line for a refused `--ifname` (byte string, with `\n`). */
+export function ifnameDeniedMessage(d: AclIfnameDecision): string {
+  // Byte string (stderr bytes): ASCII words only around the names.
+  return `tap name \`${d.name}' not allowed by acl file (allowed prefixes: ${d.prefixes.join(', ')})\n`;
 }
 
 /**
@@ -115,6 +174,16 @@ export interface EvaluateAclOptions {
   reader?: AclReader;
   /** User and group names for identity rules (default: /etc/passwd and /etc/group when needed). */
   userDb?: UserDb;
+  /**
+   * Other names the kernel knows the bridge by (its IFLA_IFNAME and altnames, when `bridge` was an
+   * altname): a deny naming any of them denies. The helper's `resolveBridge` gives them.
+   */
+  bridgeNames?: readonly (string | Buffer)[];
+  /**
+   * A tap name the caller chose (`--ifname`, qbh extension): permitted only if it starts with an
+   * allowed prefix ({@link decideIfname}); refused with ``tap name `X' not allowed by acl file (…)``.
+   */
+  ifname?: string | Buffer | null;
 }
 
 /** The helper's answer: whether to go on, and exactly what to print first. */
@@ -184,8 +253,16 @@ export function evaluateAcl(bridge: string | Buffer, options: EvaluateAclOptions
   const identity = options.credentials ?? (ruleSet.hasIdentityRules ? processCredentials() : undefined);
   if (identity !== undefined) decideOptions.identity = identity;
   if (options.userDb !== undefined) decideOptions.userDb = options.userDb;
+  if (options.bridgeNames !== undefined) decideOptions.aliases = options.bridgeNames;
   const decision = decideBytes(ruleSet.rules, name, decideOptions);
-  const stderr = decision.permitted ? ruleSet.stderr : ruleSet.stderr + ACCESS_DENIED_MESSAGE;
+  let stderr = decision.permitted ? ruleSet.stderr : ruleSet.stderr + ACCESS_DENIED_MESSAGE;
+  if (options.ifname !== undefined && options.ifname !== null) {
+    decision.ifname = decideIfname(ruleSet.ifnameRules ?? [], options.ifname, decideOptions);
+    if (decision.permitted && !decision.ifname.permitted) {
+      decision.permitted = false;
+      stderr += ifnameDeniedMessage(decision.ifname);
+    }
+  }
   return { permitted: decision.permitted, fatal: false, stderr: byteStringBuffer(stderr), decision, ruleSet };
 }
 

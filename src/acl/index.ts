@@ -13,12 +13,14 @@ export {
   type AclStatement,
   type AclRuleStatement,
   type AclIncludeStatement,
+  type AclIfnameStatement,
   type AclSyntaxError,
   type AclTokens,
   type TokenizeOptions,
 } from './parse.js';
 export {
   ACL_MAX_FILE_BYTES,
+  ACL_LEASE_WAIT_MS,
   callerReader,
   credentialReader,
   memoryReader,
@@ -35,6 +37,7 @@ export {
   ACL_MAX_TOTAL_BYTES,
   loadAcl,
   type AclRule,
+  type AclIfnameRule,
   type AclRuleSet,
   type AclFileRecord,
   type AclFileStatus,
@@ -44,14 +47,18 @@ export {
   ACCESS_DENIED_MESSAGE,
   bridgeNameError,
   decideAcl,
+  decideIfname,
+  ifnameDeniedMessage,
+  DEFAULT_IFNAME_PREFIXES,
   evaluateAcl,
   parseAcl,
   processCredentials,
   type AclDecision,
+  type AclIfnameDecision,
   type AclVerdict,
   type DecideOptions,
   type EvaluateAclOptions,
   type ParseAclOptions,
 } from './evaluate.js';
-export { checkAcl, type AclCheck, type AclCaller, type AclFileInfo, type AclRuleRef, type CheckAclOptions } from './check.js';
+export { checkAcl, unknownPrincipalRules, type AclCheck, type AclCaller, type AclFileInfo, type AclRuleRef, type CheckAclOptions } from './check.js';
 export { UserDb, readUserDb, type UserEntry, type GroupEntry } from './users.js';

@@ -7,7 +7,7 @@
 import { byteStringBuffer, displayBytes, toByteString } from './bytes.js';
 import { AclError, type AclErrorCode } from './errors.js';
 import { tokenizeAcl, type AclPrincipal, type AclSyntaxError } from './parse.js';
-import type { AclReader, AclSource } from './read.js';
+import { ACL_MAX_FILE_BYTES, type AclReader, type AclSource } from './read.js';
 
 /** The ACL file the helper reads. Fixed: never taken from argv, the environment or the executable's location (spec §4.1). */
 export const DEFAULT_ACL_FILE = '/etc/qemu/bridge.conf';
@@ -30,6 +30,16 @@ export interface AclRule {
   file: string;
   line: number;
   /** The statement as written. */
+  text: string;
+}
+
+/** An `allow-ifname` rule (qbh extension), where it came from. Strings are byte strings. */
+export interface AclIfnameRule {
+  /** The prefix a chosen tap name must start with, or null for `all`. */
+  prefix: string | null;
+  principal?: AclPrincipal;
+  file: string;
+  line: number;
   text: string;
 }
 
@@ -76,6 +86,8 @@ export interface AclRuleSet {
   stderr: string;
   /** True when any rule names a user or group (the evaluator then needs the caller's identity). */
   hasIdentityRules: boolean;
+  /** The `allow-ifname*` rules, in file order (they decide `--ifname`, never a bridge). */
+  ifnameRules?: AclIfnameRule[];
 }
 
 /** Options of {@link loadAcl}. */
@@ -94,6 +106,7 @@ function resolveInclude(path: string, cwd: string | undefined): string {
 
 class Loader {
   readonly rules: AclRule[] = [];
+  readonly ifnameRules: AclIfnameRule[] = [];
   readonly files: AclFileRecord[] = [];
   stderr = '';
   hasIdentityRules = false;
@@ -166,12 +179,22 @@ class Loader {
         this.rules.push(rule);
         continue;
       }
+      if (st.kind === 'ifname') {
+        const rule: AclIfnameRule = { prefix: st.prefix, file: path, line: st.line, text: st.text };
+        if (st.principal !== undefined) {
+          rule.principal = st.principal;
+          this.hasIdentityRules = true;
+        }
+        this.ifnameRules.push(rule);
+        continue;
+      }
       // include: errors in the included file are printed, never fatal (spec §4.5)
       if (++this.includes > ACL_MAX_INCLUDES) {
         this.fail('limit', `too many includes: more than ${ACL_MAX_INCLUDES} at \`${path}' line ${st.line}`, { file: path, line: st.line });
       }
       const target = resolveInclude(st.path, this.cwd);
-      const inner = this.reader(target);
+      // The total bound is in force while reading: the reader stops one byte past what is left.
+      const inner = this.reader(target, Math.max(0, ACL_MAX_TOTAL_BYTES - this.bytes));
       const innerFrom = { file: path, line: st.line, text: st.text, path: st.path };
       const innerRecord: AclFileRecord = { path: target, status: inner.status === 'read' ? 'read' : inner.status, depth: depth + 1, includedFrom: innerFrom };
       if ('detail' in inner && inner.detail !== undefined) innerRecord.detail = inner.detail;
@@ -198,6 +221,6 @@ class Loader {
  */
 export function loadAcl(path: string, reader: AclReader, options: LoadOptions = {}): AclRuleSet {
   const loader = new Loader(reader, options.extensions ?? true, options.cwd === undefined ? undefined : toByteString(options.cwd));
-  loader.main(path, reader(path));
-  return { rules: loader.rules, files: loader.files, stderr: loader.stderr, hasIdentityRules: loader.hasIdentityRules };
+  loader.main(path, reader(path, Math.min(ACL_MAX_FILE_BYTES, ACL_MAX_TOTAL_BYTES)));
+  return { rules: loader.rules, files: loader.files, stderr: loader.stderr, hasIdentityRules: loader.hasIdentityRules, ifnameRules: loader.ifnameRules };
 }

@@ -43,8 +43,22 @@ export interface AclIncludeStatement {
   text: string;
 }
 
+/**
+ * A qbh `allow-ifname` line (docs/acl.md, "Tap names"): which names a caller may give its tap with
+ * `--ifname`. Optionally for one user or group only.
+ */
+export interface AclIfnameStatement {
+  kind: 'ifname';
+  /** The prefix a chosen name must start with (byte string), or null for `all` (any name). */
+  prefix: string | null;
+  /** Only for `allow-ifname-user` / `allow-ifname-group`. */
+  principal?: AclPrincipal;
+  line: number;
+  text: string;
+}
+
 /** One meaningful line of an ACL file. */
-export type AclStatement = AclRuleStatement | AclIncludeStatement;
+export type AclStatement = AclRuleStatement | AclIncludeStatement | AclIfnameStatement;
 
 /** The first syntax error of a file: where, and the exact bytes the C helper prints for it. */
 export interface AclSyntaxError {
@@ -62,8 +76,9 @@ export interface AclTokens {
 /** Options of {@link tokenizeAcl}. */
 export interface TokenizeOptions {
   /**
-   * Recognise the qbh identity rules `allow-user`, `deny-user`, `allow-group`, `deny-group`
-   * (default true). With `false` they are unknown commands, exactly as in the C helper.
+   * Recognise the qbh identity rules `allow-user`, `deny-user`, `allow-group`, `deny-group` and the
+   * tap-name rules `allow-ifname`, `allow-ifname-user`, `allow-ifname-group` (default true). With
+   * `false` they are unknown commands, exactly as in the C helper.
    */
   extensions?: boolean;
 }
@@ -73,6 +88,13 @@ const IDENTITY_COMMANDS: ReadonlyMap<string, readonly ['allow' | 'deny', 'user' 
   ['deny-user', ['deny', 'user']],
   ['allow-group', ['allow', 'group']],
   ['deny-group', ['deny', 'group']],
+] as const);
+
+/** The `allow-ifname` family: the principal kind, or null for the line that applies to everyone. */
+const IFNAME_COMMANDS: ReadonlyMap<string, 'user' | 'group' | null> = new Map([
+  ['allow-ifname', null],
+  ['allow-ifname-user', 'user'],
+  ['allow-ifname-group', 'group'],
 ] as const);
 
 /** Largest uid/gid: (uid_t)-1 is "no id" to the kernel. */
@@ -160,6 +182,26 @@ export function tokenizeAcl(data: Buffer | string, options: TokenizeOptions = {}
       }
       const principal: AclPrincipal = id === undefined ? { kind: identity[1], name: who } : { kind: identity[1], name: who, id };
       statements.push({ kind: 'rule', action: identity[0], bridge: bridge === 'all' ? null : bridge, principal, line: chunkLine, text });
+      continue;
+    }
+
+    const ifnameKind = extensions ? IFNAME_COMMANDS.get(cmd) : undefined;
+    if (ifnameKind !== undefined) {
+      let prefix = arg;
+      let principal: AclPrincipal | undefined;
+      if (ifnameKind !== null) {
+        const words = twoWords(arg);
+        const id = words !== null && /^[0-9]+$/.test(words[0]) ? Number(words[0]) : undefined;
+        if (words === null || (id !== undefined && id > MAX_ID)) return invalid(start, stop, chunkLine);
+        prefix = words[1];
+        principal = id === undefined ? { kind: ifnameKind, name: words[0] } : { kind: ifnameKind, name: words[0], id };
+      }
+      // Exactly one non-empty word: an empty prefix would allow every name, so it must be spelled `all`.
+      if (prefix === '' || [...prefix].some((c) => isAsciiSpace(c.charCodeAt(0)))) return invalid(start, stop, chunkLine);
+      if (prefix.length >= IFNAMSIZ) return { statements, error: { line: chunkLine, message: nameTooLongMessage(prefix) } };
+      const st: AclIfnameStatement = { kind: 'ifname', prefix: prefix === 'all' ? null : prefix, line: chunkLine, text };
+      if (principal !== undefined) st.principal = principal;
+      statements.push(st);
       continue;
     }
 

@@ -7,7 +7,7 @@
  *   and, hardened, only root-controlled files are trusted.
  * - {@link memoryReader}: files held in memory, for tests, fuzzing and previews.
  */
-import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, readlinkSync, statSync } from 'node:fs';
 import type { BigIntStats } from 'node:fs';
 import { byteStringBuffer, displayBytes, toByteString } from './bytes.js';
 
@@ -31,9 +31,20 @@ export type AclSource =
 
 /**
  * Opens one ACL path. `path` is a byte string: absolute, or relative to the process's working
- * directory (the loader has already applied an explicit `cwd`).
+ * directory (the loader has already applied an explicit `cwd`). `maxBytes` (default
+ * {@link ACL_MAX_FILE_BYTES}) is what the caller still accepts: a file reader reads at most one byte
+ * more than that, so the loader can see it is over without reading the rest (a pseudo-file such as
+ * /proc/PID/maps reports size 0 and may be hundreds of megabytes).
  */
-export type AclReader = (path: string) => AclSource;
+export type AclReader = (path: string, maxBytes?: number) => AclSource;
+
+/**
+ * How long an open waits in all for a file lease to be released (fcntl F_SETLEASE). The C helper
+ * blocks until the holder releases it or the kernel breaks it (`/proc/sys/fs/lease-break-time`,
+ * 45 s by default); a holder that answers its SIGIO lets go in microseconds, and a hung helper
+ * hangs QEMU (spec §2.1, no timeout there), so qbh waits this long and then fails closed.
+ */
+export const ACL_LEASE_WAIT_MS = 2000;
 
 /** A caller's identity for permission decisions: real uid, real gid and supplementary groups. */
 export interface AclCredentials {
@@ -46,9 +57,68 @@ function errnoCode(err: unknown): string {
   return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : 'EIO';
 }
 
+/** Open errors that mean "no such file": the C helper's fopen fails and an include is skipped. */
 const NOT_FOUND = new Set(['ENOENT', 'ENOTDIR', 'ELOOP', 'ENAMETOOLONG']);
+/**
+ * Open errors that mean "this caller may not read it": skipped like the C helper skips them, which
+ * is the point of per-user include files (spec §4.6). Every other error (EMFILE, ENFILE, ENOMEM, EIO,
+ * a lease not released, …) says nothing about what the file holds: skipping it could skip a deny, so
+ * it is fatal (docs/acl.md, deviations).
+ */
+const NOT_PERMITTED = new Set(['EACCES', 'EPERM']);
 
-function readOpened(fd: number, st: BigIntStats, shown: string): AclSource {
+/** Blocks the thread for `ms` (the helper is synchronous by design; there is nothing else to run). */
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/**
+ * openSync, waiting out a file lease: with O_NONBLOCK (kept so that a FIFO never
+ * hangs the open) a write lease held by someone else makes open fail with EWOULDBLOCK; the failed
+ * open has already told the holder to release it (SIGIO), so trying again shortly succeeds. Still
+ * blocked after {@link ACL_LEASE_WAIT_MS}: the error is thrown, and the caller fails closed.
+ */
+function openWaitingForLease(path: Buffer, flags: number): number {
+  let waited = 0;
+  for (let delay = 1; ; delay = Math.min(delay * 2, 100)) {
+    try {
+      return openSync(path, flags);
+    } catch (err) {
+      if (errnoCode(err) !== 'EAGAIN' && errnoCode(err) !== 'EWOULDBLOCK') throw err;
+      if (waited >= ACL_LEASE_WAIT_MS) throw err;
+    }
+    sleepSync(delay);
+    waited += delay;
+  }
+}
+
+/** Why an open failed, as an outcome: missing and not-permitted are skipped as in C, anything else is fatal. */
+function openFailure(err: unknown, shown: string): AclSource {
+  const code = errnoCode(err);
+  if (NOT_FOUND.has(code)) return { status: 'missing', detail: code };
+  if (NOT_PERMITTED.has(code)) return { status: 'unreadable', detail: code };
+  const why = code === 'EAGAIN' || code === 'EWOULDBLOCK' ? `${code} (a file lease on it was not released within ${ACL_LEASE_WAIT_MS} ms)` : code;
+  return { status: 'error', detail: `cannot open acl file \`${shown}': ${why}` };
+}
+
+/** Reads at most `limit` bytes from `fd` (fewer at end of file), whatever size the file reports. */
+function readBounded(fd: number, sizeHint: number, limit: number): Buffer {
+  let buf = Buffer.allocUnsafe(Math.min(limit, Math.max(sizeHint + 1, 64 * 1024)));
+  let used = 0;
+  while (used < limit) {
+    if (used === buf.length) {
+      const bigger = Buffer.allocUnsafe(Math.min(limit, buf.length * 2));
+      buf.copy(bigger, 0, 0, used);
+      buf = bigger;
+    }
+    const n = readSync(fd, buf, used, buf.length - used, null);
+    if (n === 0) break;
+    used += n;
+  }
+  return buf.subarray(0, used);
+}
+
+function readOpened(fd: number, st: BigIntStats, shown: string, maxBytes = ACL_MAX_FILE_BYTES): AclSource {
   if (st.isDirectory()) return { status: 'directory' };
   if (!st.isFile()) {
     // The C helper would block on a FIFO or read a device forever; refusing is the closed choice.
@@ -57,9 +127,12 @@ function readOpened(fd: number, st: BigIntStats, shown: string): AclSource {
   if (st.size > BigInt(ACL_MAX_FILE_BYTES)) {
     return { status: 'error', detail: `acl file \`${shown}' is larger than ${ACL_MAX_FILE_BYTES} bytes` };
   }
+  // The bound is in force while reading: at most one byte past what is accepted, never the whole
+  // file first (a 0-size pseudo-file can be huge). One byte over is enough to know it is too big.
+  const limit = Math.min(Math.max(0, maxBytes), ACL_MAX_FILE_BYTES) + 1;
   let data: Buffer;
   try {
-    data = readFileSync(fd);
+    data = readBounded(fd, Number(st.size), limit);
   } catch (err) {
     if (errnoCode(err) === 'EISDIR') return { status: 'directory' };
     return { status: 'error', detail: `cannot read acl file \`${shown}': ${errnoCode(err)}` };
@@ -78,16 +151,15 @@ const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTT
  * readable. This is the C helper's model (it reads after dropping to the caller's ids, spec §4.2).
  */
 export function callerReader(): AclReader {
-  return (path) => {
+  return (path, maxBytes) => {
     let fd: number;
     try {
-      fd = openSync(byteStringBuffer(path), OPEN_FLAGS);
+      fd = openWaitingForLease(byteStringBuffer(path), OPEN_FLAGS);
     } catch (err) {
-      const code = errnoCode(err);
-      return NOT_FOUND.has(code) ? { status: 'missing', detail: code } : { status: 'unreadable', detail: code };
+      return openFailure(err, displayBytes(path));
     }
     try {
-      return readOpened(fd, fstatSync(fd, { bigint: true }), displayBytes(path));
+      return readOpened(fd, fstatSync(fd, { bigint: true }), displayBytes(path), maxBytes);
     } finally {
       closeSync(fd);
     }
@@ -166,7 +238,7 @@ export function credentialReader(cred: AclCredentials, options: CredentialReader
     return v;
   }
 
-  return (path) => {
+  return (path, maxBytes) => {
     if (path === '') return { status: 'missing', detail: 'ENOENT' };
     const shown = displayBytes(path);
     const abs = path.startsWith('/') ? path : `${base.endsWith('/') ? base : `${base}/`}${path}`;
@@ -236,16 +308,18 @@ export function credentialReader(cred: AclCredentials, options: CredentialReader
     if (curSt.isDirectory()) return { status: 'directory' };
     let fd: number;
     try {
-      fd = openSync(byteStringBuffer(cur), OPEN_FLAGS | constants.O_NOFOLLOW);
+      fd = openWaitingForLease(byteStringBuffer(cur), OPEN_FLAGS | constants.O_NOFOLLOW);
     } catch (err) {
-      return { status: 'error', detail: `cannot open acl file \`${shown}': ${errnoCode(err)}` };
+      const failed = openFailure(err, shown);
+      // The mode bits said readable: any failure now is not the caller's permission, so never skipped.
+      return failed.status === 'error' ? failed : { status: 'error', detail: `cannot open acl file \`${shown}': ${errnoCode(err)}` };
     }
     try {
       const st = fstatSync(fd, { bigint: true });
       if (st.dev !== curSt.dev || st.ino !== curSt.ino) {
         return { status: 'error', detail: `acl file \`${shown}' changed while it was being checked` };
       }
-      return readOpened(fd, st, shown);
+      return readOpened(fd, st, shown, maxBytes);
     } finally {
       closeSync(fd);
     }

@@ -6,10 +6,12 @@
  * @module
  */
 import { fstatSync, writeSync } from 'node:fs';
-import { bridgeNameError, evaluateAcl } from '../acl/evaluate.js';
+import { bridgeNameError } from '../acl/evaluate.js';
 import { native } from '../native.js';
+import { Rtnl } from '../netlink/rtnl.js';
 import { TapError, helperMessage } from '../tun/errors.js';
 import { USAGE_MESSAGE, parseHelperArgs } from './argv.js';
+import { authorizeHelper } from './authorize.js';
 import { makeHelperTap, utf8Name } from './tap.js';
 
 /** The exit status of every failure, as the C helper's `EXIT_FAILURE`. */
@@ -88,8 +90,10 @@ export async function helperMain(args: readonly Buffer[]): Promise<number> {
     }
   }
 
-  // 3. The ACL, /etc/qemu/bridge.conf read as this process (spec §4).
-  const verdict = evaluateAcl(opts.bridge);
+  // 3. The ACL, /etc/qemu/bridge.conf read as this process (spec §4), decided on every name the
+  // bridge goes by (an altname must not escape a deny) and on a chosen tap name (allow-ifname).
+  const rtnl = Rtnl.openSync();
+  const { verdict, resolved } = authorizeHelper(opts, rtnl);
   if (verdict.stderr.length > 0) printErr(verdict.stderr);
   if (!verdict.permitted) return EXIT_FAILURE;
 
@@ -97,7 +101,7 @@ export async function helperMain(args: readonly Buffer[]): Promise<number> {
   // CAP_NET_ADMIN, and without it the C helper's own message is followed by what to do about it.
   let tap: { fd: number; name: string };
   try {
-    tap = await makeHelperTap({ bridge: utf8Name('bridge', opts.bridge), vnetHdr: opts.useVnet, ifname: opts.ifname === null ? null : utf8Name('tap', opts.ifname) });
+    tap = await makeHelperTap({ bridge: utf8Name('bridge', opts.bridge), vnetHdr: opts.useVnet, ifname: opts.ifname === null ? null : utf8Name('tap', opts.ifname), resolved, rtnl });
   } catch (err) {
     if (!(err instanceof TapError)) throw err;
     printErr(`${helperMessage(err)}\n`);

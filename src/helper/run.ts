@@ -17,6 +17,11 @@ function internalError(err: unknown): number {
   return EXIT_FAILURE;
 }
 
+// SIGUSR1 would open Node's inspector on 127.0.0.1:9229, where any local user could run code with
+// this process's CAP_NET_ADMIN: a listener of our own keeps it shut (the launcher installs one even
+// earlier, before the bundle loads; scripts/launcher.mjs).
+process.on('SIGUSR1', () => undefined);
+
 helperMain(rawArgs()).then(
   (status) => process.exit(status),
   (err: unknown) => process.exit(internalError(err)),

@@ -1,11 +1,14 @@
 /**
- * The helper's tap step as one call, so that the direct path (this process holds CAP_NET_ADMIN)
- * and a privileged service acting for an unprivileged helper make the very same tap.
+ * The helper's bridge lookup and tap step as calls of their own, so that the direct path (this
+ * process holds CAP_NET_ADMIN) and a privileged service acting for an unprivileged helper resolve
+ * the same bridge, decide on the same names and make the very same tap.
  * @module
  */
+import type { AttrSet } from '../netlink/attr.js';
+import type { LinkMessage } from '../netlink/message.js';
 import { Rtnl } from '../netlink/rtnl.js';
 import { TapError } from '../tun/errors.js';
-import { openTap, openTapSync } from '../tun/tap.js';
+import { linkKind, openTap, openTapSync } from '../tun/tap.js';
 
 /** What the helper asks for: `--br`, `--use-vnet` and the qbh extension `--ifname`. */
 export interface HelperTapRequest {
@@ -13,6 +16,13 @@ export interface HelperTapRequest {
   vnetHdr: boolean;
   /** A chosen name (or `%d` template) instead of the kernel's `tap%d`. */
   ifname: string | null;
+  /**
+   * The bridge as {@link resolveBridge} found it (before the ACL was decided on its names): the tap
+   * joins exactly that device. Default: looked up again by `bridge`.
+   */
+  resolved?: ResolvedBridge | null;
+  /** The rtnetlink handle to use (default: a new one). */
+  rtnl?: Rtnl;
 }
 
 /** The tap to hand over: its fd (non-persistent, so closing it removes the tap) and its name. */
@@ -21,21 +31,68 @@ export interface HelperTapResult {
   name: string;
 }
 
+/** A bridge name as the kernel resolved it. */
+export interface ResolvedBridge {
+  /** The name asked for (`--br`): the kernel name or one of its altnames. */
+  requested: string;
+  /** The kernel's name for the device (IFLA_IFNAME). */
+  ifname: string;
+  /** Its altnames (`ip link property add dev BR altname NAME`). */
+  altnames: string[];
+  ifindex: number;
+  /** IFLA_INFO_KIND (`bridge` for a Linux bridge); undefined for a device without one (`lo`). */
+  kind: string | undefined;
+  /** The raw RTM_NEWLINK, for the tap layer. @internal */
+  link: LinkMessage;
+}
+
+/**
+ * Looks `--br` up the way the kernel will when the tap joins it: an altname finds its device. Returns
+ * null when there is no such device (the tap step then fails with the C helper's `failed to get mtu of
+ * bridge` message, after the ACL, as in C). The ACL must then be decided on {@link bridgeNames} too:
+ * `deny br0` has to deny `--br=lan0` when lan0 is an altname of br0 (the C helper lets it through).
+ * Equivalent to `ip -j -d link show dev NAME`.
+ */
+export function resolveBridge(bridge: string, rtnl: Rtnl): ResolvedBridge | null {
+  if (bridge === '') return null;
+  let link: LinkMessage;
+  try {
+    link = rtnl.getLinkMessageSync(bridge, 'resolveBridge');
+  } catch {
+    // ENODEV, or a name the kernel refuses: the tap step reports it in the C helper's words.
+    return null;
+  }
+  const altnames = ((link.attrs.propList as AttrSet | undefined)?.altIfname as string[] | undefined) ?? [];
+  return { requested: bridge, ifname: link.attrs.ifname as string, altnames: [...altnames], ifindex: link.index, kind: linkKind(link), link };
+}
+
+/** Every name of the resolved device other than the one asked for: what `evaluateAcl`'s `bridgeNames` takes. */
+export function bridgeNames(resolved: ResolvedBridge | null): string[] {
+  if (resolved === null) return [];
+  return [resolved.ifname, ...resolved.altnames].filter((n) => n !== resolved.requested);
+}
+
 /**
  * Makes the helper's tap, exactly as the C helper does (spec §3): `tap%d`, IFF_TAP|IFF_NO_PI
  * (+IFF_VNET_HDR when asked for and supported), bridge MTU, MAC byte 0 = 0xFE, enslaved, up.
- * With `ifname`, the tap gets that name and it must be new (an existing device is EBUSY: the helper
- * never takes over someone else's tap). Throws a {@link TapError}; nothing is left behind.
+ * A device that is not a Linux bridge is refused before anything is made. With `ifname`, the tap
+ * gets that name and it must be new (an existing device is EBUSY: the helper never takes over
+ * someone else's tap); whether the caller may use that name is the ACL's decision (`allow-ifname`),
+ * made before this. Throws a {@link TapError}; nothing is left behind.
  *
  * Equivalent to `ip tuntap add tap%d mode tap vnet_hdr` + `ip link set TAP mtu N address fe:… master BR up`.
  */
 export async function makeHelperTap(req: HelperTapRequest): Promise<HelperTapResult> {
+  const rtnl = req.rtnl ?? Rtnl.openSync();
   if (req.ifname === null) {
-    const tap = openTapSync({ bridge: req.bridge, vnetHdr: req.vnetHdr }, Rtnl.openSync());
+    // The device the ACL was decided for (its ifindex); messages name it as it was asked for.
+    const opts: Parameters<typeof openTapSync>[0] = { bridge: req.bridge, vnetHdr: req.vnetHdr };
+    if (req.resolved) opts.bridgeLink = req.resolved.link;
+    const tap = openTapSync(opts, rtnl);
     return { fd: tap.fd, name: tap.name };
   }
   // vnetHdr undefined: on exactly when the kernel supports it, as --use-vnet asks.
-  const tap = await openTap({ bridge: req.bridge, name: req.ifname, vnetHdr: req.vnetHdr ? undefined : false }, Rtnl.openSync());
+  const tap = await openTap({ bridge: req.resolved?.ifname ?? req.bridge, name: req.ifname, vnetHdr: req.vnetHdr ? undefined : false }, rtnl);
   return { fd: tap.fds[0]!, name: tap.name };
 }
 

@@ -158,6 +158,20 @@ export class Rtnl {
     return Rtnl.oneLink(this.socket.requestSync(RTM_GETLINK, 0, Rtnl.getLinkRequest(ref), ctx), ctx);
   }
 
+  /**
+   * Every name in use by a link, altnames included (one dump), blocking: what the kernel checks a
+   * `%d` template against. For failure paths only: it scales with the links on the machine. @internal
+   */
+  linkNamesSync(op = 'getLink'): Set<string> {
+    const names = new Set<string>();
+    const replies = this.socket.dumpSync(RTM_GETLINK, encodeLink({ family: AF_UNSPEC, attrs: { extMask: RTEXT_FILTER_SKIP_STATS } }), { op });
+    for (const m of links(replies)) {
+      names.add(m.attrs.ifname as string);
+      for (const alt of ((m.attrs.propList as AttrSet | undefined)?.altIfname as string[] | undefined) ?? []) names.add(alt);
+    }
+    return names;
+  }
+
   private static getLinkRequest(ref: LinkRef): Buffer {
     const sel = linkSelector(ref);
     return encodeLink({ ...sel, attrs: { ...sel.attrs, extMask: RTEXT_FILTER_SKIP_STATS } });

@@ -257,6 +257,46 @@ export interface HelperTapOptions {
   bridge: string;
   /** Ask for IFF_VNET_HDR (`--use-vnet`); used only if TUNGETFEATURES reports it. */
   vnetHdr: boolean;
+  /**
+   * The bridge's RTM_NEWLINK as already looked up (by the helper, before its ACL check, to learn the
+   * kernel's name for it): the tap then joins exactly that ifindex. Default: looked up by `bridge`.
+   * @internal
+   */
+  bridgeLink?: LinkMessage;
+}
+
+/** The kind a link's IFLA_LINKINFO names (`bridge`, `veth`, …), if any. */
+export function linkKind(m: LinkMessage): string | undefined {
+  return (m.attrs.linkinfo as AttrSet | undefined)?.kind as string | undefined;
+}
+
+/**
+ * The name the kernel would give `tap%d` now: the lowest `tapN` that no link has as its name or
+ * an altname. Only for messages about a tap that was never made (one dump: failure paths only).
+ */
+function nextTapName(rtnl: Rtnl): string {
+  try {
+    const used = rtnl.linkNamesSync('openTap');
+    let n = 0;
+    while (used.has(`tap${n}`)) n++;
+    return `tap${n}`;
+  } catch {
+    return 'tap%d';
+  }
+}
+
+/**
+ * Refuses a "bridge" that is not one, before any tap exists, with the error the C helper reports
+ * when SIOCBRADDIF meets it (spec §8: ``failed to add interface `tap0' to bridge `notbr': Operation
+ * not supported``, naming the tap it would have made). The C helper copies the MTU first, so a
+ * device whose MTU no tap can take (`lo`, 65536) is that step's error, as there.
+ */
+function notABridge(rtnl: Rtnl, br: LinkMessage, bridge: string): TapError {
+  const tap = nextTapName(rtnl);
+  const mtu = br.attrs.mtu as number;
+  // The errors the kernel gives for these steps, with the same messages as when it gives them.
+  if (mtu > TAP_MAX_MTU) return new TapError({ step: 'set-mtu', errno: EINVAL, tap, bridge, mtu });
+  return new TapError({ step: 'enslave', errno: EOPNOTSUPP, tap, bridge });
 }
 
 /** A tap made by {@link openTapSync}: non-persistent, so it vanishes when `fd` is closed. */
@@ -272,8 +312,9 @@ export interface HelperTap {
  * (IFF_TAP|IFF_NO_PI, plus IFF_VNET_HDR when asked for and supported), copies the bridge's MTU,
  * sets the MAC's first octet to 0xFE, enslaves it and brings it up, in the C helper's order of
  * checks (spec §3): open /dev/net/tun, TUNSETIFF, bridge lookup (missing: ENODEV), then one
- * RTM_NEWLINK for MTU + MAC + master + up. A non-bridge "bridge" is not refused up front: as with
- * the C helper, the enslave step fails with EOPNOTSUPP.
+ * RTM_NEWLINK for MTU + MAC + master + up. A device that is not a bridge is refused before the tap
+ * is made (the C helper makes the tap and fails at SIOCBRADDIF), with the C helper's `enslave`
+ * error and EOPNOTSUPP; nothing is created and no IFLA_MASTER is sent.
  *
  * Throws a {@link TapError} whose `step` is `open`, `create`, `bridge-mtu`, `set-mtu`, `mac`,
  * `enslave` or `up`; {@link helperMessage} gives the C helper's text for it. On failure the fd is
@@ -291,6 +332,20 @@ export function openTapSync(opts: HelperTapOptions, rtnl: Rtnl): HelperTap {
   }
   let name = 'tap%d';
   try {
+    // The bridge is looked up before the tap is made, and a device that is not a bridge is refused
+    // now: nothing is created and no RTM_NEWLINK with IFLA_MASTER is ever sent for it. A missing
+    // bridge is still reported after TUNSETIFF, where the C helper meets it (spec §1.2, §3).
+    let br: LinkMessage | undefined = opts.bridgeLink;
+    let lookupError: unknown;
+    if (br === undefined) {
+      try {
+        if (bridge === '') throw new NetlinkError(ENODEV, { op: 'openTap', target: bridge });
+        br = rtnl.getLinkMessageSync(bridge, 'openTap');
+      } catch (e) {
+        lookupError = e;
+      }
+    }
+    if (br !== undefined && linkKind(br) !== 'bridge') throw notABridge(rtnl, br, bridge);
     let flags = IFF_TAP | IFF_NO_PI;
     if (opts.vnetHdr && probeFeatures(fd) & IFF_VNET_HDR) flags |= IFF_VNET_HDR;
     try {
@@ -298,13 +353,7 @@ export function openTapSync(opts: HelperTapOptions, rtnl: Rtnl): HelperTap {
     } catch (e) {
       throw stepError('create', e, name, bridge);
     }
-    let br;
-    try {
-      if (bridge === '') throw new NetlinkError(ENODEV, { op: 'openTap', target: bridge });
-      br = rtnl.getLinkMessageSync(bridge, 'openTap');
-    } catch (e) {
-      throw stepError('bridge-mtu', e, name, bridge);
-    }
+    if (br === undefined) throw stepError('bridge-mtu', lookupError, name, bridge);
     const mtu = br.attrs.mtu as number;
     let ifindex: number;
     let address: string;

@@ -4,6 +4,8 @@
  * @module
  */
 import { AclError, checkAcl, DEFAULT_ACL_FILE, type AclCheck, type CheckAclOptions } from '../../acl/index.js';
+import { bridgeNames, resolveBridge } from '../../helper/tap.js';
+import { Rtnl } from '../../netlink/rtnl.js';
 import { JSON_OPTION, parse } from '../args.js';
 import { output, type Command } from '../command.js';
 import { CliError, UsageError } from '../errors.js';
@@ -25,18 +27,32 @@ function checkText(c: AclCheck): string {
 const checkCommand: Command = {
   name: 'acl check',
   summary: 'Explain whether the bridge helper would allow a user a bridge: the rule that decided, the files read.',
-  usage: 'qbh acl check --bridge B [--user U] [--acl FILE] [--json]',
+  usage: 'qbh acl check --bridge B [--ifname NAME] [--user U] [--acl FILE] [--json]',
   options: `  --bridge B    the bridge, as QEMU passes it with --br=
+  --ifname NAME a tap name chosen with the helper's --ifname (checked against allow-ifname rules)
   --user U      check for this user (default: the current one, with real file access)
   --acl FILE    the ACL file (default ${DEFAULT_ACL_FILE})
   -j, --json    print the full result: {allowed, reason, rule, overridden, fatal, files, messages, warnings, caller}
 
 Exit status 0 when allowed, 1 when denied.`,
   async run(argv) {
-    const { values } = parse(argv, { ...JSON_OPTION, bridge: { type: 'string' }, user: { type: 'string' }, acl: { type: 'string' } }, { required: [] });
+    const { values } = parse(argv, { ...JSON_OPTION, bridge: { type: 'string' }, ifname: { type: 'string' }, user: { type: 'string' }, acl: { type: 'string' } }, { required: [] });
     if (values.bridge === undefined) throw new UsageError('missing --bridge B');
     const opts: CheckAclOptions = { bridge: values.bridge };
     if (values.user !== undefined) opts.user = values.user;
+    if (values.ifname !== undefined) opts.ifname = values.ifname;
+    // As the helper decides: on every name the kernel knows the bridge by (an altname is denied
+    // when its kernel name is). No rtnetlink (odd sandbox): decided on the name as given.
+    try {
+      const rtnl = Rtnl.openSync();
+      try {
+        opts.bridgeNames = bridgeNames(resolveBridge(values.bridge, rtnl));
+      } finally {
+        rtnl.close();
+      }
+    } catch {
+      // keep the plain decision
+    }
     if (values.acl !== undefined) opts.aclPath = values.acl;
     let result: AclCheck;
     try {

@@ -8,7 +8,7 @@
 import { accessSync, constants, openSync, closeSync, readFileSync, readSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { release, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_ACL_FILE, decideAcl, displayBytes, evaluateAcl, processCredentials } from '../../acl/index.js';
+import { DEFAULT_ACL_FILE, decideAcl, displayBytes, evaluateAcl, processCredentials, unknownPrincipalRules } from '../../acl/index.js';
 import type { AclCredentials } from '../../acl/index.js';
 import { native } from '../../native.js';
 import { PACKAGE_ROOT } from '../../root.js';
@@ -172,6 +172,17 @@ const aclFile: DoctorCheck = (ctx) => {
           fix: `fix or remove the broken file${broken.length === 1 ? '' : 's'}; the helper skips what it cannot read`,
         },
   );
+  const ghosts = unknownPrincipalRules(v.ruleSet.rules);
+  if (ghosts.length > 0) {
+    const shown = ghosts.map((r) => `${displayBytes(r.file)}:${r.line} "${displayBytes(r.text)}"`).join('; ');
+    const denies = ghosts.some((r) => r.action === 'deny');
+    results.push({
+      check: 'acl-principals',
+      ok: false,
+      summary: `ACL file ${p}: rules name users or groups that do not exist: ${shown}${denies ? ' (a deny naming nobody denies every caller)' : ''}`,
+      fix: 'correct the names, write numeric ids for directory-service accounts, or remove the rules',
+    });
+  }
   const allow = allowedBridges(v.ruleSet.rules, ctx.credentials);
   const list = allow.any ? `every bridge${allow.denied.length ? ` except ${allow.denied.join(', ')}` : ''}` : allow.names.join(', ');
   results.push(
