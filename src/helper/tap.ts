@@ -30,13 +30,19 @@ export interface HelperTapResult {
  * Equivalent to `ip tuntap add tap%d mode tap vnet_hdr` + `ip link set TAP mtu N address fe:… master BR up`.
  */
 export async function makeHelperTap(req: HelperTapRequest): Promise<HelperTapResult> {
-  if (req.ifname === null) {
-    const tap = openTapSync({ bridge: req.bridge, vnetHdr: req.vnetHdr }, Rtnl.openSync());
-    return { fd: tap.fd, name: tap.name };
+  // Closed on every path: the daemon calls this for every request (a socket per call would leak).
+  const rtnl = Rtnl.openSync();
+  try {
+    if (req.ifname === null) {
+      const tap = openTapSync({ bridge: req.bridge, vnetHdr: req.vnetHdr }, rtnl);
+      return { fd: tap.fd, name: tap.name };
+    }
+    // vnetHdr undefined: on exactly when the kernel supports it, as --use-vnet asks.
+    const tap = await openTap({ bridge: req.bridge, name: req.ifname, vnetHdr: req.vnetHdr ? undefined : false }, rtnl);
+    return { fd: tap.fds[0]!, name: tap.name };
+  } finally {
+    rtnl.close();
   }
-  // vnetHdr undefined: on exactly when the kernel supports it, as --use-vnet asks.
-  const tap = await openTap({ bridge: req.bridge, name: req.ifname, vnetHdr: req.vnetHdr ? undefined : false }, Rtnl.openSync());
-  return { fd: tap.fds[0]!, name: tap.name };
 }
 
 /**
