@@ -3,6 +3,7 @@
 // a module graph (docs/helper.md, "Start-up"):
 //   src/helper/run.ts → dist/qemu-bridge-helper.cjs   (bin/qemu-bridge-helper links to it)
 //   src/cli/main.ts   → dist/qbh.cjs                  (bin/qbh links to it)
+//   src/cli/qbhd.ts   → dist/qbhd.cjs                 (bin/qbhd: `qbh daemon` for a unit's ExecStart=)
 // The native addon is not bundled: it loads from build/Release relative to the package root, and
 // the bundles sit in dist/, one level below the root like every other module (src/root.ts).
 import { build } from 'esbuild';
@@ -16,6 +17,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const targets = [
   { entry: 'src/helper/run.ts', out: 'qemu-bridge-helper.cjs', from: 'src/helper', external: ['ip-address'] },
   { entry: 'src/cli/main.ts', out: 'qbh.cjs', from: 'src/cli', external: [] },
+  { entry: 'src/cli/qbhd.ts', out: 'qbhd.cjs', from: 'src/cli/qbhd.ts', external: [] },
 ];
 
 for (const { entry, out, from, external } of targets) {
