@@ -1,0 +1,139 @@
+// qbh daemon end to end: the real helper, run as uid 65534 with no capabilities at all, gets its tap
+// through the real daemon (root, in this test's namespaces), and QEMU's side receives it exactly as
+// in direct mode. Refusals carry the C helper's texts; nothing is ever left behind. Private netns,
+// mount ns, tmpfs over /etc/qemu and /run/qbh (harness).
+import './harness.js';
+import t from 'tap';
+import { execFileSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { privateEtcQemu, privateRunQbh, sh } from './harness.js';
+import { CLEAN, NOBODY, ROOT, SOCKET, handOff, logged, startDaemon, taps, type Daemon } from './daemon-lib.js';
+
+execFileSync(process.execPath, [join(ROOT, 'scripts', 'bundle.mjs')], { stdio: 'inherit' });
+privateEtcQemu();
+privateRunQbh();
+writeFileSync('/etc/qemu/bridge.conf', 'allow br0\nallow brgone\n', { mode: 0o644 });
+sh('ip', 'link', 'add', 'br0', 'type', 'bridge');
+sh('ip', 'link', 'set', 'br0', 'mtu', '1450');
+sh('ip', 'link', 'add', 'br9', 'type', 'bridge'); // exists, but the ACL does not allow it
+
+let daemon: Daemon;
+t.before(async () => {
+  daemon = await startDaemon();
+});
+t.teardown(async () => {
+  if (daemon.child.exitCode === null) await daemon.stop();
+});
+
+t.test('uid 65534 without capabilities gets a tap through the daemon', async (t) => {
+  const r = handOff(['--use-vnet', '--br=br0', '--fd=3']);
+  t.equal(r.stderr, '');
+  t.equal(r.stdout, '');
+  t.equal(r.status, 0);
+  t.equal(r.payload, '00', '1 byte 0x00 …');
+  t.equal(r.fds, 1, '… and one SCM_RIGHTS fd, as direct mode');
+  t.equal(r.tap?.flags, 0x5002, 'IFF_TAP|IFF_NO_PI|IFF_VNET_HDR');
+  t.match(r.tap?.link, { ifname: /^tap\d+$/, mtu: 1450, master: 'br0', address: /^fe:/ });
+  t.ok((r.tap?.link.flags as string[]).includes('UP'), 'UP');
+  t.match(r.tap?.link.linkinfo.info_data, { type: 'tap', pi: false, vnet_hdr: true, persist: false });
+  t.same(taps(), [], 'gone once the receiver closed the fd: the daemon kept no copy');
+  t.ok(await logged(daemon, new RegExp(`qbhd: tap uid=65534 gid=65534 groups=- pid=\\d+ comm="node" parent="\\w+" bridge=br0 tap=${r.tap?.name} outcome=allowed rule=/etc/qemu/bridge.conf:1\\n`)), 'one audit line');
+
+  const plain = handOff(['--br=br0', '--fd=3']);
+  t.equal(plain.status, 0);
+  t.equal(plain.tap?.flags, 0x1002, 'no --use-vnet: no IFF_VNET_HDR');
+  const named = handOff(['--br=br0', '--fd=3', '--ifname=vm%d']);
+  t.equal(named.tap?.name, 'vm0', 'the --ifname extension goes through the daemon too');
+  t.same(taps(), []);
+});
+
+t.test('refusals are the C helper texts, printed unchanged; nothing is left', async (t) => {
+  const denied = handOff(['--use-vnet', '--br=br9', '--fd=3']);
+  t.equal(denied.stderr, 'access denied by acl file\n');
+  t.equal(denied.status, 1);
+  t.equal(denied.fds, 0);
+  t.ok(await logged(daemon, /tap uid=65534 .* bridge=br9 tap=- outcome=denied rule=default-deny\n/), 'audit: denied, default deny');
+
+  const gone = handOff(['--use-vnet', '--br=brgone', '--fd=3']);
+  t.equal(gone.stderr, "failed to get mtu of bridge `brgone': No such device\n");
+  t.equal(gone.status, 1);
+  t.ok(await logged(daemon, /bridge=brgone tap=- outcome=failed rule=\/etc\/qemu\/bridge.conf:2 error="failed to get mtu/), 'audit: allowed by line 2, then failed');
+
+  const closed = handOff(['--br=br0', '--fd=99']);
+  t.equal(closed.stderr, 'failed to write fd to unix socket: Bad file descriptor\n', 'a closed --fd: the C message, as in direct mode');
+  t.equal(closed.status, 1);
+  t.same(taps(), [], 'the tap made for it is gone');
+});
+
+t.test('usage errors and the name check stay in the helper', async (t) => {
+  const before = daemon.log().length;
+  const usage = handOff(['--br=br0']);
+  t.equal(usage.stderr, 'Usage: qemu-bridge-helper [--use-vnet] --br=bridge --fd=unixfd\n');
+  t.equal(usage.status, 1);
+  const long = handOff(['--br=0123456789abcdef', '--fd=3']);
+  t.equal(long.stderr, "name `0123456789abcdef' too long: 16\n");
+  t.equal(long.status, 1);
+  t.equal(daemon.log().length, before, 'the daemon was not asked');
+});
+
+t.test('a helper holding CAP_NET_ADMIN does not ask the daemon', async (t) => {
+  const before = daemon.log().length;
+  const r = handOff(['--br=br0', '--fd=3'], []); // root
+  t.equal(r.status, 0);
+  t.equal(daemon.log().length, before);
+});
+
+t.test('no daemon and no capability: the C message and what to do', async (t) => {
+  t.equal(await daemon.stop(), 0, 'SIGTERM: exit 0');
+  t.match(daemon.log(), /qbhd: stopped\n$/);
+  t.notOk(existsSync(SOCKET), 'the socket is removed');
+  const r = handOff(['--br=br0', '--fd=3']);
+  t.equal(r.status, 1);
+  const lines = r.stderr.split('\n');
+  t.equal(lines.length, 3, 'two lines');
+  t.equal(lines[0], 'failed to open /dev/net/tun: Permission denied', 'the C helper message (the node is 0600 here)');
+  t.match(lines[1], /qbh daemon/);
+  t.match(lines[1], /systemctl enable --now qbhd\.socket/);
+  t.match(lines[1], /CAP_NET_ADMIN/);
+  t.same(taps(), []);
+});
+
+t.test('a daemon that will not start says why in one line', async (t) => {
+  const r = execFileSync('sh', ['-c', `${CLEAN.join(' ')} ${NOBODY.join(' ')} ${process.execPath} ${join(ROOT, 'dist', 'qbhd.cjs')} 2>&1; echo "rc=$?"`], { encoding: 'utf8' });
+  t.match(r, /^qbh daemon: this process lacks CAP_NET_ADMIN; run it as root.*\nrc=1\n$/);
+  const help = execFileSync(process.execPath, [join(ROOT, 'dist', 'qbh.cjs'), 'daemon', '--help'], { encoding: 'utf8' });
+  t.match(help, /usage: qbh daemon \[--socket PATH\] \[--acl FILE\] \[--socket-mode MODE\] \[--socket-group GROUP\]/);
+  t.match(help, /LISTEN_FDS/);
+});
+
+t.test('systemd socket activation: LISTEN_FDS/LISTEN_PID, fd 3', async (t) => {
+  // systemd-socket-activate makes the socket, passes it as fd 3 and sets LISTEN_FDS=1, LISTEN_PID.
+  const d = await startDaemonActivated();
+  execFileSync('chmod', ['0666', SOCKET]); // the unit's SocketMode=0666
+  const r = handOff(['--use-vnet', '--br=br0', '--fd=3']);
+  t.equal(r.status, 0, r.stderr);
+  t.equal(r.fds, 1);
+  t.ok(await logged(d, /listening on the socket systemd passed \(fd 3\)/), 'the daemon took fd 3');
+  t.equal(await d.stop(), 0);
+  t.ok(existsSync(SOCKET), 'a socket systemd made is left to systemd');
+  execFileSync('rm', ['-f', SOCKET]);
+  t.same(taps(), []);
+});
+
+async function startDaemonActivated(): Promise<Daemon> {
+  const { spawn } = await import('node:child_process');
+  const child = spawn(CLEAN[0]!, [...CLEAN.slice(1), 'systemd-socket-activate', '-l', SOCKET, process.execPath, join(ROOT, 'dist', 'qbhd.cjs')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  child.stderr!.setEncoding('utf8');
+  const exited = new Promise<number | string | null>((resolve) => child.on('exit', (code, sig) => resolve(code ?? sig)));
+  await new Promise<void>((resolve, reject) => {
+    child.stderr!.on('data', (d: string) => {
+      log += d;
+      if (/Listening on/i.test(log) && existsSync(SOCKET)) resolve();
+    });
+    void exited.then((c) => reject(new Error(`exited ${c}: ${log}`)));
+  });
+  // systemd-socket-activate starts the daemon on the first connection; the helper's is that one.
+  return { child, pid: child.pid!, log: () => log, exited, stop: async () => (child.kill('SIGTERM'), exited) };
+}
