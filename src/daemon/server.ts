@@ -34,6 +34,13 @@ export const REQUEST_DEADLINE_MS = 5000;
 /** How long a shutdown waits for requests in flight before closing them (a deadline plus margin). */
 export const SHUTDOWN_GRACE_MS = REQUEST_DEADLINE_MS + 1000;
 
+/**
+ * The kernel's queue of connections not yet accepted (capped by net.core.somaxconn, 4096 by default).
+ * A burst beyond it makes a non-blocking connect fail with EAGAIN; the helper connects blocking with
+ * a timeout, so it waits instead. Queued connections cost the daemon nothing until accepted.
+ */
+export const LISTEN_BACKLOG = 4096;
+
 /** What the server needs to know. */
 export interface ServerOptions {
   /** The main ACL file, read afresh for every request. */
@@ -89,8 +96,8 @@ export class DaemonServer {
         this.server.off('error', reject);
         resolve();
       };
-      if ('fd' in target) this.server.listen({ fd: target.fd }, done);
-      else this.server.listen({ path: target.path, backlog: MAX_CONNECTIONS }, done);
+      if ('fd' in target) this.server.listen({ fd: target.fd, backlog: LISTEN_BACKLOG }, done);
+      else this.server.listen({ path: target.path, backlog: LISTEN_BACKLOG }, done);
     });
   }
 
