@@ -67,7 +67,9 @@ function exchange(path: string, request: Buffer, timeoutMs: number): { reply: Da
       try {
         got = left > 0 ? native.recvFds(sock, MAX_REPLY_BYTES, 4, left) : null;
       } catch (err) {
-        throw new DaemonUnreachableError(`qbh: no reply from the qbh daemon at ${path} (${reason(err)})`);
+        // ECONNRESET: the daemon closed (or died) with the request still unread.
+        if ((err as { code?: string }).code !== 'ECONNRESET') throw new DaemonUnreachableError(`qbh: no reply from the qbh daemon at ${path} (${reason(err)})`);
+        got = { data: Buffer.alloc(0), fds: [], truncated: false };
       }
       if (got === null) throw new DaemonUnreachableError(`qbh: no reply from the qbh daemon at ${path} within ${timeoutMs} ms`);
       fds.push(...got.fds);
