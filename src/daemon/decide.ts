@@ -37,7 +37,11 @@ function where(rule: AclRule): string {
   return `${displayBytes(rule.file)}:${rule.line}`;
 }
 
-/** Decides a tap request: may this peer use `bridge`? */
+/**
+ * Decides a tap request: may this peer use `bridge`? The same evaluateAcl call as the helper's
+ * step 3 (src/helper/main.ts) with the peer's credentials: whatever the helper passes there, this
+ * passes too, so a policy added to evaluateAcl holds for both paths.
+ */
 export function decideTap(bridge: string, aclPath: string, peer: Peer): TapDecision {
   const v = evaluateAcl(bridge, aclOptions(aclPath, peer));
   const message = v.stderr.toString('utf8');
