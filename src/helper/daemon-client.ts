@@ -53,10 +53,13 @@ function exchange(path: string, request: Buffer, timeoutMs: number): { reply: Da
   }
   const fds: number[] = [];
   try {
+    // A busy daemon may answer and close before the request is written (EPIPE): its reply is
+    // still there to read, so a failed write is reported only if no reply follows.
+    let writeError: unknown = null;
     try {
       for (let off = 0; off < request.length; ) off += writeSync(sock, request, off);
     } catch (err) {
-      throw new DaemonUnreachableError(`qbh: the qbh daemon at ${path} did not take the request (${reason(err)})`);
+      writeError = err;
     }
     const chunks: Buffer[] = [];
     let size = 0;
@@ -73,6 +76,7 @@ function exchange(path: string, request: Buffer, timeoutMs: number): { reply: Da
       }
       if (got === null) throw new DaemonUnreachableError(`qbh: no reply from the qbh daemon at ${path} within ${timeoutMs} ms`);
       fds.push(...got.fds);
+      if (got.data.length === 0 && writeError !== null) throw new DaemonUnreachableError(`qbh: the qbh daemon at ${path} did not take the request (${reason(writeError)})`);
       if (got.data.length === 0) throw new DaemonUnreachableError(`qbh: the qbh daemon at ${path} closed the connection without a reply (did it stop?)`);
       chunks.push(got.data);
       size += got.data.length;
