@@ -5,7 +5,7 @@
 import './harness.js';
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { privateEtcQemu, privateRunQbh, sh } from './harness.js';
 import { CLEAN, NOBODY, ROOT, SOCKET, handOff, logged, startDaemon, taps, type Daemon } from './daemon-lib.js';
@@ -45,6 +45,18 @@ t.test('uid 65534 without capabilities gets a tap through the daemon', async (t)
   t.equal(plain.tap?.flags, 0x1002, 'no --use-vnet: no IFF_VNET_HDR');
   const named = handOff(['--br=br0', '--fd=3', '--ifname=vm%d']);
   t.equal(named.tap?.name, 'vm0', 'the --ifname extension goes through the daemon too');
+  t.same(taps(), []);
+});
+
+t.test('the daemon path is lean: no ACL read and no netlink socket in the helper', async (t) => {
+  const trace = join(process.env.QBH_TEST_SCRATCH!, 'helper.strace');
+  const r = handOff(['--use-vnet', '--br=br0', '--fd=3'], ['strace', '-f', '-qq', '-o', trace, '-e', 'trace=socket,openat,connect', ...NOBODY]);
+  t.equal(r.status, 0, r.stderr);
+  const calls = readFileSync(trace, 'utf8');
+  t.match(calls, /connect\(\d+, \{sa_family=AF_UNIX, sun_path="\/run\/qbh\/qbhd\.sock"\}/, 'it asked the daemon');
+  t.notMatch(calls, /AF_NETLINK/, 'no netlink socket');
+  t.notMatch(calls, /bridge\.conf/, 'no ACL read');
+  t.notMatch(calls, /\/dev\/net\/tun/, 'no tun device opened');
   t.same(taps(), []);
 });
 
