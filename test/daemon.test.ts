@@ -5,10 +5,12 @@
 import './harness.js';
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
+import { once } from 'node:events';
+import net from 'node:net';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { privateEtcQemu, privateRunQbh, sh } from './harness.js';
-import { CLEAN, NOBODY, ROOT, SOCKET, handOff, logged, startDaemon, taps, type Daemon } from './daemon-lib.js';
+import { CLEAN, NOBODY, ROOT, SOCKET, handOff, logged, startDaemon, taps, until, type Daemon } from './daemon-lib.js';
 
 execFileSync(process.execPath, [join(ROOT, 'scripts', 'bundle.mjs')], { stdio: 'inherit' });
 privateEtcQemu();
@@ -94,6 +96,26 @@ t.test('a helper holding CAP_NET_ADMIN does not ask the daemon', async (t) => {
   const r = handOff(['--br=br0', '--fd=3'], []); // root
   t.equal(r.status, 0);
   t.equal(daemon.log().length, before);
+});
+
+t.test('SIGTERM: stop accepting, finish the request in flight, exit 0', async (t) => {
+  const d = await startDaemon(['--socket', '/run/qbh/other.sock']);
+  const sock = net.createConnection('/run/qbh/other.sock');
+  await once(sock, 'connect');
+  sock.write('{"v":1,"op":"tap","bridge":"br0",'); // half a request: in flight
+  await new Promise((r) => setTimeout(r, 100));
+  d.child.kill('SIGTERM');
+  t.ok(await logged(d, /qbhd: stopping \(1 request in flight\)/), 'it says what it waits for');
+  const refused = await new Promise<string>((resolve) => net.createConnection('/run/qbh/other.sock').on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? '')).on('connect', () => resolve('connected')));
+  t.equal(refused, 'ENOENT', 'no new connections once stopping: the socket is gone at once');
+  let reply = '';
+  sock.setEncoding('utf8').on('data', (c: string) => (reply += c));
+  sock.write('"vnet_hdr":true}\n');
+  await once(sock, 'close');
+  t.match(JSON.parse(reply), { v: 1, ok: true, op: 'tap', tap: /^tap\d+$/ }, 'the request in flight is served');
+  t.equal(await d.exited, 0, 'then it exits 0');
+  t.notOk(existsSync('/run/qbh/other.sock'), 'and removes its socket');
+  t.ok(await until(() => taps().length === 0), 'the tap went with the dropped fd');
 });
 
 t.test('no daemon and no capability: the C message and what to do', async (t) => {
