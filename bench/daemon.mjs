@@ -59,7 +59,7 @@ const subjects = [
   { name: 'helper through the daemon (no capabilities)', cmd: [...NOBODY, '--inh-caps=-all', HELPER, '--use-vnet', '--br=br0', '--fd=3'], sends: true },
 ];
 
-const daemon = spawn('node', [join(ROOT, 'dist', 'qbhd.cjs')], { stdio: ['ignore', 'ignore', 'pipe'], env: ENV });
+const daemon = spawn(join(ROOT, 'dist', 'qbhd.cjs'), [], { stdio: ['ignore', 'ignore', 'pipe'], env: ENV });
 let daemonLog = '';
 daemon.stderr.setEncoding('utf8');
 daemon.stderr.on('data', (d) => (daemonLog = (daemonLog + d).slice(-4096)));
