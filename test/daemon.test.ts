@@ -7,7 +7,7 @@ import t from 'tap';
 import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import net from 'node:net';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { privateEtcQemu, privateRunQbh, sh } from './harness.js';
 import { CLEAN, NOBODY, ROOT, SOCKET, handOff, logged, startDaemon, taps, until, type Daemon } from './daemon-lib.js';
@@ -116,6 +116,22 @@ t.test('SIGTERM: stop accepting, finish the request in flight, exit 0', async (t
   t.equal(await d.exited, 0, 'then it exits 0');
   t.notOk(existsSync('/run/qbh/other.sock'), 'and removes its socket');
   t.ok(await until(() => taps().length === 0), 'the tap went with the dropped fd');
+});
+
+t.test('--socket-mode and --socket-group decide who may ask at all', async (t) => {
+  await daemon.stop();
+  const d = await startDaemon(['--socket-mode', '0660', '--socket-group', '3000']);
+  const st = statSync(SOCKET);
+  t.equal(st.mode & 0o7777, 0o660);
+  t.equal(st.gid, 3000);
+  const outsider = handOff(['--br=br0', '--fd=3']);
+  t.equal(outsider.status, 1);
+  t.equal(outsider.stderr, 'qbh: cannot reach the qbh daemon at /run/qbh/qbhd.sock (connect: Permission denied); is it running? (systemctl status qbhd.socket)\n');
+  const member = handOff(['--br=br0', '--fd=3'], ['setpriv', '--reuid=65534', '--regid=65534', '--groups=3000', '--inh-caps=-all', '--bounding-set=-all']);
+  t.equal(member.status, 0, member.stderr);
+  t.equal(await d.stop(), 0);
+  daemon = await startDaemon();
+  t.same(taps(), []);
 });
 
 t.test('no daemon and no capability: the C message and what to do', async (t) => {
