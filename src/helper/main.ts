@@ -14,12 +14,15 @@ import { daemonListening, tapFromDaemon } from './daemon-client.js';
 import { EXIT_FAILURE, handOff, printErr } from './handoff.js';
 import { makeHelperTap, utf8Name } from './tap.js';
 
+export { EXIT_FAILURE };
+
 /** Bit 12 of the capability sets (linux/capability.h). */
 const CAP_NET_ADMIN = 12n;
 
 /**
  * The line printed after the C helper's own `failed to create tun device: Operation not permitted`
- * when the process lacks CAP_NET_ADMIN: qbh never relies on setuid or file capabilities.
+ * when the process lacks CAP_NET_ADMIN and no qbh daemon listens: qbh never relies on setuid or
+ * file capabilities.
  */
 export const NO_CAPABILITY_HINT =
   'qbh: this helper is not setuid and has no file capabilities, and no qbh daemon listens on ' +
@@ -51,8 +54,6 @@ function closedFdError(fd: number): string | null {
  * Runs the helper on the arguments after argv[0] (as bytes) and returns the exit status. Writes
  * only to stderr, and only on failure.
  */
-export { EXIT_FAILURE };
-
 export async function helperMain(args: readonly Buffer[]): Promise<number> {
   // 1. The command line (spec §1.1): anything unexpected is a usage error, at once.
   const opts = parseHelperArgs(args);
