@@ -4,7 +4,7 @@
  * it, and on SIGTERM/SIGINT stops accepting, lets requests in flight finish, and exits 0.
  * @module
  */
-import { chmodSync, chownSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { native } from '../native.js';
 import { DaemonServer } from './server.js';
@@ -123,6 +123,9 @@ export async function runDaemon(config: DaemonConfig, rt: DaemonRuntime): Promis
     if (made !== null) unlinkQuietly(made);
     return 1;
   }
+  // Read afresh per request, so not needed now; but a missing file denies everyone, which an
+  // operator wants to hear at start rather than from users.
+  if (!existsSync(config.acl)) rt.log(`qbhd: warning: the ACL ${config.acl} does not exist: every request is denied until it does`);
   if (!rt.signal.aborted) await new Promise((resolve) => rt.signal.addEventListener('abort', resolve, { once: true }));
   rt.log(`qbhd: stopping (${server.connections} request${server.connections === 1 ? '' : 's'} in flight)`);
   await server.close();
