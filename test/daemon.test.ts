@@ -80,6 +80,21 @@ t.test('refusals are the C helper texts, printed unchanged; nothing is left', as
   t.same(taps(), [], 'the tap made for it is gone');
 });
 
+t.test('the Python example of docs/daemon.md gets a tap fd', async (t) => {
+  const py = [
+    'import socket, json, fcntl, struct',
+    's = socket.socket(socket.AF_UNIX); s.connect("/run/qbh/qbhd.sock")',
+    's.sendall(b\'{"v":1,"op":"tap","bridge":"br0","vnet_hdr":true}\\n\')',
+    'data, fds, _, _ = socket.recv_fds(s, 65536, 1)',
+    'ifr = fcntl.ioctl(fds[0], 0x800454d2, bytes(40))  # TUNGETIFF',
+    'print(json.dumps({"reply": json.loads(data), "fds": len(fds), "name": ifr[:16].rstrip(b"\\0").decode(), "flags": struct.unpack("H", ifr[16:18])[0]}))',
+  ].join('\n');
+  const out = JSON.parse(execFileSync(CLEAN[0]!, [...CLEAN.slice(1), ...NOBODY, 'python3', '-c', py], { encoding: 'utf8' }));
+  t.match(out, { reply: { v: 1, ok: true, op: 'tap', tap: /^tap\d+$/ }, fds: 1, flags: 0x5002 });
+  t.equal(out.name, out.reply.tap, 'the fd is the tap the reply names');
+  t.same(taps(), [], 'gone with the Python process');
+});
+
 t.test('usage errors and the name check stay in the helper', async (t) => {
   const before = daemon.log().length;
   const usage = handOff(['--br=br0']);
