@@ -27,7 +27,6 @@ const GROUPS: Record<string, string> = {
   acl: 'explain what the bridge helper ACL allows',
   monitor: 'print link, address and bridge-port events as they happen',
   doctor: 'check this machine is set up for qemu-bridge-helper',
-  daemon: 'the privileged service that gives unprivileged QEMU its taps',
 };
 
 /** `qbh help`. */
