@@ -343,6 +343,12 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+}  // namespace
+
+void InitUnix(Napi::Env env, Napi::Object exports);
+
+namespace {
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("nlOpen", Napi::Function::New(env, NlOpen));
   exports.Set("setsockoptInt", Napi::Function::New(env, SetsockoptInt));
@@ -359,6 +365,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("socketpair", Napi::Function::New(env, SocketPair));
   exports.Set("capEffective", Napi::Function::New(env, CapEffective));
   exports.Set("close", Napi::Function::New(env, Close));
+  InitUnix(env, exports);
   return exports;
 }
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// Bundles the two programs into one CommonJS file each, so they start without the ESM loader and
+// Bundles the three programs into one CommonJS file each, so they start without the ESM loader and
 // a module graph (docs/helper.md, "Start-up"):
 //   src/helper/run.ts → dist/qemu-bridge-helper.cjs   (bin/qemu-bridge-helper links to it)
 //   src/cli/main.ts   → dist/qbh.cjs                  (bin/qbh links to it)
+//   src/cli/qbhd.ts   → dist/qbhd.cjs                 (bin/qbhd links to it; qbhd.service runs it)
 // The native addon is not bundled: it loads from build/Release relative to the package root, and
 // the bundles sit in dist/, one level below the root like every other module (src/root.ts).
 import { build } from 'esbuild';
@@ -19,6 +20,10 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const targets = [
   { entry: 'src/helper/run.ts', out: 'qemu-bridge-helper.cjs', from: 'src/helper', external: ['ip-address'], shebang: helperShebang(process.execPath) },
   { entry: 'src/cli/main.ts', out: 'qbh.cjs', from: 'src/cli', external: [], shebang: '#!/usr/bin/env node' },
+  // A long-running daemon: V8's young generation capped at 1 MiB semi-spaces keeps its RSS near
+  // 63 MiB instead of ~105 MiB after a few thousand requests, with no loss of throughput (measured,
+  // docs/daemon.md). qbhd.service names node and this flag itself (an absolute interpreter, no PATH).
+  { entry: 'src/cli/qbhd.ts', out: 'qbhd.cjs', from: 'src/cli/qbhd.ts', external: [], shebang: '#!/usr/bin/env -S node --max-semi-space-size=1' },
 ];
 
 for (const { entry, out, from, external, shebang } of targets) {

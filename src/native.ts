@@ -33,6 +33,11 @@ export interface NativeAddon {
   socketpair(type: number): [number, number];
   capEffective(): bigint;
   close(fd: number): void;
+  /**
+   * A blocking, close-on-exec AF_UNIX stream socket connected to `path` (native/unix.cc). connect,
+   * send and receive each wait at most `timeoutMs` (1…600000), then fail with EAGAIN.
+   */
+  unixConnect(path: string, timeoutMs: number): number;
 }
 
 const require = createRequire(import.meta.url);

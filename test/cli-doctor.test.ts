@@ -41,7 +41,7 @@ t.test('--json: {ok, checks[]}', async (t) => {
   t.equal(j.ok, true);
   t.same(
     j.checks.map((c: any) => c.check),
-    ['kernel-bridge', 'kernel-tun', 'tun-device', 'tun-access', 'acl-owner', 'acl-mode', 'acl-parse', 'acl-allows', 'helper-capability', 'qemu-helper'],
+    ['kernel-bridge', 'kernel-tun', 'tun-device', 'tun-access', 'acl-owner', 'acl-mode', 'acl-parse', 'acl-allows', 'helper-capability', 'daemon', 'qemu-helper'],
   );
 });
 
@@ -135,8 +135,10 @@ t.test('as an unprivileged user (uid 65534): no tun access, no CAP_NET_ADMIN', a
   t.equal(f.line, `✗ ${user} cannot open ${device} (mode 0600, owner 0:0): a helper running as this user cannot create taps`);
   t.equal(f.fix, `    fix: sudo chmod 0666 ${device} (the distributions' default: creating a tap still needs CAP_NET_ADMIN)`);
   f = failure(r.stdout, /CAP_NET_ADMIN/);
-  t.match(f.line, `✗ ${user} lacks CAP_NET_ADMIN: a helper started by this user's QEMU cannot create taps`);
-  t.match(f.fix, /^ {4}fix: run QEMU as root, or start it with CAP_NET_ADMIN in its ambient set/);
+  t.match(f.line, `✗ ${user} lacks CAP_NET_ADMIN and no qbh daemon answers: a helper started by this user's QEMU cannot create taps`);
+  t.match(f.fix, /^ {4}fix: sudo systemctl enable --now qbhd\.socket \(the qbh daemon; or run `qbh daemon` as root\), or start QEMU with CAP_NET_ADMIN in its ambient set/);
+  f = failure(r.stdout, /qbh daemon: no socket/);
+  t.equal(f.line, '✗ qbh daemon: no socket at /run/qbh/qbhd.sock, so an unprivileged helper has nobody to ask');
   t.match(r.stdout, `✓ ACL allows ${user}: br0\n`);
-  t.match(r.stdout, /2 checks failed\n$/);
+  t.match(r.stdout, /3 checks failed\n$/);
 });

@@ -68,3 +68,23 @@ export function privateEtcQemu(): string {
   execFileSync('mount', ['-t', 'tmpfs', '-o', 'mode=0755', 'qbh-etc-qemu', dir]);
   return dir;
 }
+
+/**
+ * Gives this test an empty, private /run/qbh (a tmpfs, mode 0755), where the daemon listens and the
+ * helper looks for it. Like {@link privateEtcQemu}: where the host has no /run/qbh, /run is overlaid
+ * first (its upper layer on a tmpfs of the test's own), so nothing is ever created on the host.
+ */
+export function privateRunQbh(): string {
+  const dir = '/run/qbh';
+  if (!existsSync(dir)) {
+    const layer = join(process.env.QBH_TEST_SCRATCH!, 'run-layer');
+    mkdirSync(layer);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'mode=0700', 'qbh-run', layer]);
+    mkdirSync(join(layer, 'upper'));
+    mkdirSync(join(layer, 'work'));
+    execFileSync('mount', ['-t', 'overlay', 'qbh-run', '-o', `lowerdir=/run,upperdir=${layer}/upper,workdir=${layer}/work`, '/run']);
+    mkdirSync(dir, { mode: 0o755 });
+  }
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'mode=0755', 'qbh-run-qbh', dir]);
+  return dir;
+}

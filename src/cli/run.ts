@@ -4,27 +4,22 @@
  * for a failed operation, 2 for a usage mistake (with the usage line), never a stack for either.
  * @module
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { PACKAGE_ROOT } from '../root.js';
 import { closeDefaultHandle } from '../index.js';
 import { helpText, type Command } from './command.js';
 import { aclCommands } from './commands/acl.js';
+import { daemonCommands } from './commands/daemon.js';
 import { bridgeCommands } from './commands/bridge.js';
 import { doctorCommands } from './commands/doctor.js';
 import { monitorCommands } from './commands/monitor.js';
 import { tapCommands } from './commands/tap.js';
 import { CliError, UsageError, isOperationalError } from './errors.js';
 import type { CliIo } from './io.js';
+import { version } from './version.js';
 
 /** Every command, in the order `qbh help` lists them. */
-export const commands: Command[] = [...bridgeCommands, ...tapCommands, ...aclCommands, ...monitorCommands, ...doctorCommands];
+export const commands: Command[] = [...bridgeCommands, ...tapCommands, ...aclCommands, ...monitorCommands, ...doctorCommands, ...daemonCommands];
 
-/** The package version, from package.json. */
-export function version(): string {
-  const pkg = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string };
-  return pkg.version;
-}
+export { version };
 
 const GROUPS: Record<string, string> = {
   bridge: 'bridges: list, show, create, delete, attach, detach',

@@ -5,37 +5,31 @@
  * is the C helper's, byte for byte (spec §8); every failure is exit status 1; success prints nothing.
  * @module
  */
-import { fstatSync, writeSync } from 'node:fs';
+import { fstatSync } from 'node:fs';
 import { bridgeNameError } from '../acl/evaluate.js';
 import { native } from '../native.js';
 import { Rtnl } from '../netlink/rtnl.js';
 import { TapError, helperMessage } from '../tun/errors.js';
 import { USAGE_MESSAGE, parseHelperArgs } from './argv.js';
 import { authorizeHelper } from './authorize.js';
+import { daemonListening, tapFromDaemon } from './daemon-client.js';
+import { EXIT_FAILURE, handOff, printErr } from './handoff.js';
 import { makeHelperTap, utf8Name } from './tap.js';
 
-/** The exit status of every failure, as the C helper's `EXIT_FAILURE`. */
-export const EXIT_FAILURE = 1;
+export { EXIT_FAILURE };
 
 /** Bit 12 of the capability sets (linux/capability.h). */
 const CAP_NET_ADMIN = 12n;
 
 /**
  * The line printed after the C helper's own `failed to create tun device: Operation not permitted`
- * when the process lacks CAP_NET_ADMIN: qbh never relies on setuid or file capabilities.
+ * when the process lacks CAP_NET_ADMIN and no qbh daemon listens: qbh never relies on setuid or
+ * file capabilities.
  */
 export const NO_CAPABILITY_HINT =
-  'qbh: this helper is not setuid and has no file capabilities; run it with CAP_NET_ADMIN ' +
-  '(as root, or with the capability in its ambient set), see qemu-bridge-helper(8)\n';
-
-/** Writes bytes to stderr, synchronously (the process exits right after). A closed stderr is ignored. */
-function printErr(message: string | Buffer): void {
-  try {
-    writeSync(2, typeof message === 'string' ? Buffer.from(message) : message);
-  } catch {
-    // Nowhere left to report to; the exit status still says it failed.
-  }
-}
+  'qbh: this helper is not setuid and has no file capabilities, and no qbh daemon listens on ' +
+  '/run/qbh/qbhd.sock; start it (systemctl enable --now qbhd.socket) or run the helper with ' +
+  'CAP_NET_ADMIN (as root, or in its ambient set), see qemu-bridge-helper(8)\n';
 
 /** Whether this process may create taps itself (root, or an ambient/file capability). */
 export function hasNetAdmin(): boolean {
@@ -56,16 +50,6 @@ function closedFdError(fd: number): string | null {
   } catch {
     return 'Bad file descriptor';
   }
-}
-
-/** The text after "sendmsg: " in an addon error: the C library's strerror. */
-function syscallReason(err: unknown): string {
-  if (err instanceof Error) {
-    const { syscall } = err as Error & { syscall?: string };
-    const prefix = `${syscall ?? ''}: `;
-    return err.message.startsWith(prefix) ? err.message.slice(prefix.length) : err.message;
-  }
-  return String(err);
 }
 
 /**
@@ -90,6 +74,10 @@ export async function helperMain(args: readonly Buffer[]): Promise<number> {
     }
   }
 
+  // 2b. No CAP_NET_ADMIN here, and the qbh daemon listens: it reads the ACL for this user and
+  // makes the tap (steps 3 and 4); the hand-off is the same (docs/daemon.md).
+  if (!hasNetAdmin() && daemonListening()) return tapFromDaemon(opts, sendError);
+
   // 3. The ACL, /etc/qemu/bridge.conf read as this process (spec §4), decided on every name the
   // bridge goes by (an altname must not escape a deny) and on a chosen tap name (allow-ifname).
   const rtnl = Rtnl.openSync();
@@ -109,22 +97,6 @@ export async function helperMain(args: readonly Buffer[]): Promise<number> {
     return EXIT_FAILURE;
   }
 
-  // 5. The hand-off: one sendmsg, 1 byte 0x00 + one SCM_RIGHTS fd (spec §2.2). MSG_NOSIGNAL: a
-  // closed peer is reported and exits 1 instead of killing the helper with SIGPIPE (deviation).
-  try {
-    if (sendError !== null) {
-      printErr(`failed to write fd to unix socket: ${sendError}\n`);
-      return EXIT_FAILURE;
-    }
-    try {
-      native.sendFds(opts.fd, Buffer.of(0), [tap.fd]);
-    } catch (err) {
-      printErr(`failed to write fd to unix socket: ${syscallReason(err)}\n`);
-      return EXIT_FAILURE;
-    }
-  } finally {
-    // The only cleanup there is: a non-persistent tap dies with its last fd (spec §3).
-    native.close(tap.fd);
-  }
-  return 0;
+  // 5. The hand-off: one sendmsg, 1 byte 0x00 + one SCM_RIGHTS fd (spec §2.2).
+  return handOff(opts.fd, sendError, tap.fd);
 }

@@ -83,17 +83,22 @@ export function bridgeNames(resolved: ResolvedBridge | null): string[] {
  * Equivalent to `ip tuntap add tap%d mode tap vnet_hdr` + `ip link set TAP mtu N address fe:… master BR up`.
  */
 export async function makeHelperTap(req: HelperTapRequest): Promise<HelperTapResult> {
+  // A handle of its own is closed on every path: the daemon calls this for every request.
   const rtnl = req.rtnl ?? Rtnl.openSync();
-  if (req.ifname === null) {
-    // The device the ACL was decided for (its ifindex); messages name it as it was asked for.
-    const opts: Parameters<typeof openTapSync>[0] = { bridge: req.bridge, vnetHdr: req.vnetHdr };
-    if (req.resolved) opts.bridgeLink = req.resolved.link;
-    const tap = openTapSync(opts, rtnl);
-    return { fd: tap.fd, name: tap.name };
+  try {
+    if (req.ifname === null) {
+      // The device the ACL was decided for (its ifindex); messages name it as it was asked for.
+      const opts: Parameters<typeof openTapSync>[0] = { bridge: req.bridge, vnetHdr: req.vnetHdr };
+      if (req.resolved) opts.bridgeLink = req.resolved.link;
+      const tap = openTapSync(opts, rtnl);
+      return { fd: tap.fd, name: tap.name };
+    }
+    // vnetHdr undefined: on exactly when the kernel supports it, as --use-vnet asks.
+    const tap = await openTap({ bridge: req.resolved?.ifname ?? req.bridge, name: req.ifname, vnetHdr: req.vnetHdr ? undefined : false }, rtnl);
+    return { fd: tap.fds[0]!, name: tap.name };
+  } finally {
+    if (req.rtnl === undefined) rtnl.close();
   }
-  // vnetHdr undefined: on exactly when the kernel supports it, as --use-vnet asks.
-  const tap = await openTap({ bridge: req.resolved?.ifname ?? req.bridge, name: req.ifname, vnetHdr: req.vnetHdr ? undefined : false }, rtnl);
-  return { fd: tap.fds[0]!, name: tap.name };
 }
 
 /**

@@ -10,6 +10,8 @@ import { release, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_ACL_FILE, decideAcl, displayBytes, evaluateAcl, processCredentials, unknownPrincipalRules } from '../../acl/index.js';
 import type { AclCredentials } from '../../acl/index.js';
+import { DAEMON_SOCKET, PROTOCOL_VERSION, type CheckReply } from '../../daemon/protocol.js';
+import { DaemonUnreachableError, askDaemon, daemonListening } from '../../helper/daemon-client.js';
 import { native } from '../../native.js';
 import { PACKAGE_ROOT } from '../../root.js';
 import { JSON_OPTION, parse } from '../args.js';
@@ -37,6 +39,37 @@ export interface DoctorContext {
   qbhHelper: string;
   credentials: AclCredentials;
   user: string;
+  /** Where the qbh daemon listens (the helper's fixed path unless a test says otherwise). */
+  daemonSocket?: string;
+}
+
+/** What the daemon said to a check request, asked once per doctor run. */
+type DaemonProbe = { state: 'absent' } | { state: 'unreachable'; why: string } | { state: 'refused'; why: string } | { state: 'ok'; reply: CheckReply };
+
+const probes = new WeakMap<DoctorContext, DaemonProbe>();
+
+/** Asks the daemon what this user may use (a check request: it creates nothing). */
+function probeDaemon(ctx: DoctorContext): DaemonProbe {
+  let probe = probes.get(ctx);
+  if (probe !== undefined) return probe;
+  const path = ctx.daemonSocket ?? DAEMON_SOCKET;
+  if (!daemonListening(path)) probe = { state: 'absent' };
+  else {
+    try {
+      const { reply, fds } = askDaemon({ op: 'check', bridge: null }, { path, timeoutMs: 5000 });
+      for (const fd of fds) native.close(fd);
+      probe = reply.ok && reply.op === 'check' ? { state: 'ok', reply } : { state: 'refused', why: reply.ok ? 'an unexpected reply' : reply.message.trim() };
+    } catch (e) {
+      if (!(e instanceof DaemonUnreachableError)) throw e;
+      probe = { state: 'unreachable', why: e.message.replace(/^qbh: /, '') };
+    }
+  }
+  probes.set(ctx, probe);
+  return probe;
+}
+
+function hasNetAdmin(): boolean {
+  return ((native.capEffective() >> CAP_NET_ADMIN) & 1n) === 1n;
 }
 
 /** A check: one or more results. */
@@ -212,15 +245,44 @@ function noNewPrivs(): boolean {
 }
 
 const helperCapability: DoctorCheck = (ctx) => {
-  const cap = ((native.capEffective() >> CAP_NET_ADMIN) & 1n) === 1n;
+  const cap = hasNetAdmin();
   const nnp = noNewPrivs() ? ' (NoNewPrivs is set here, so setuid bits and file capabilities would be ignored too)' : '';
   if (cap) return { check: 'helper-capability', ok: true, summary: `${ctx.user} has CAP_NET_ADMIN: the helper can create taps and attach them` };
+  if (probeDaemon(ctx).state === 'ok') {
+    return { check: 'helper-capability', ok: true, summary: `${ctx.user} lacks CAP_NET_ADMIN: the helper asks the qbh daemon for its taps${nnp}` };
+  }
   return {
     check: 'helper-capability',
     ok: false,
-    summary: `${ctx.user} lacks CAP_NET_ADMIN: a helper started by this user's QEMU cannot create taps${nnp}`,
-    fix: 'run QEMU as root, or start it with CAP_NET_ADMIN in its ambient set (setpriv --inh-caps +net_admin --ambient-caps +net_admin …); see qemu-bridge-helper(8)',
+    summary: `${ctx.user} lacks CAP_NET_ADMIN and no qbh daemon answers: a helper started by this user's QEMU cannot create taps${nnp}`,
+    fix: 'sudo systemctl enable --now qbhd.socket (the qbh daemon; or run `qbh daemon` as root), or start QEMU with CAP_NET_ADMIN in its ambient set; see qemu-bridge-helper(8)',
   };
+};
+
+/** The qbh daemon: its socket, whether it answers, its version, and the bridges it would give this user. */
+const daemonCheck: DoctorCheck = (ctx) => {
+  const path = ctx.daemonSocket ?? DAEMON_SOCKET;
+  const probe = probeDaemon(ctx);
+  const start = 'sudo systemctl enable --now qbhd.socket (or run `qbh daemon` as root)';
+  switch (probe.state) {
+    case 'absent':
+      return hasNetAdmin()
+        ? { check: 'daemon', ok: true, summary: `qbh daemon: no socket at ${path} (not needed: ${ctx.user} has CAP_NET_ADMIN)` }
+        : { check: 'daemon', ok: false, summary: `qbh daemon: no socket at ${path}, so an unprivileged helper has nobody to ask`, fix: start };
+    case 'unreachable':
+      return { check: 'daemon', ok: false, summary: `qbh daemon: ${probe.why}`, fix: 'sudo systemctl restart qbhd.socket qbhd.service; journalctl -u qbhd says why it stopped' };
+    case 'refused':
+      return { check: 'daemon', ok: false, summary: `qbh daemon at ${path} refused a check: ${probe.why}`, fix: 'run the same qbh version as the daemon' };
+    case 'ok': {
+      const r = probe.reply;
+      const head = `qbh daemon at ${path}: reachable, qbh ${r.daemon}, protocol ${PROTOCOL_VERSION}`;
+      if (r.error !== undefined) return { check: 'daemon', ok: false, summary: `${head}; it cannot decide for ${ctx.user}: ${r.error}`, fix: `fix the ACL (sudo qbh acl check --bridge BR --user ${ctx.user} shows where)` };
+      const list = r.any ? `every bridge${r.except.length ? ` except ${r.except.join(', ')}` : ''}` : r.bridges.join(', ');
+      return list
+        ? { check: 'daemon', ok: true, summary: `${head}; gives ${ctx.user} (uid ${r.uid}): ${list}` }
+        : { check: 'daemon', ok: false, summary: `${head}; gives ${ctx.user} (uid ${r.uid}) no bridge`, fix: `add "allow BRIDGE" (or "allow-user ${ctx.user} BRIDGE") to the ACL` };
+    }
+  }
 };
 
 /** True when `path` is qbh's helper: the bundle's banner is in its first bytes. */
@@ -275,7 +337,7 @@ const qemuHelper: DoctorCheck = (ctx) => {
 };
 
 /** Every check, in the order printed. Add a function here to add a check. */
-export const DOCTOR_CHECKS: DoctorCheck[] = [bridgeSupport, tunSupport, tunDevice, aclFile, helperCapability, qemuHelper];
+export const DOCTOR_CHECKS: DoctorCheck[] = [bridgeSupport, tunSupport, tunDevice, aclFile, helperCapability, daemonCheck, qemuHelper];
 
 /** Runs the checks; a check that throws is reported as failed, never aborts the others. */
 export function runDoctor(ctx: DoctorContext, checks: DoctorCheck[] = DOCTOR_CHECKS): CheckResult[] {
@@ -307,19 +369,21 @@ function renderReport(results: CheckResult[], io: CliIo): string {
 
 const doctorCommand: Command = {
   name: 'doctor',
-  summary: 'Check this machine is set up for the bridge helper: kernel, /dev/net/tun, ACL, capabilities, QEMU.',
-  usage: 'qbh doctor [--acl FILE] [--tun PATH] [--helper PATH]... [--json]',
+  summary: 'Check this machine is set up for the bridge helper: kernel, /dev/net/tun, ACL, capabilities, qbh daemon, QEMU.',
+  usage: 'qbh doctor [--acl FILE] [--tun PATH] [--helper PATH]... [--daemon-socket PATH] [--json]',
   options: `  --acl FILE      the ACL file to check (default ${DEFAULT_ACL_FILE})
   --tun PATH      the tun device to check (default /dev/net/tun)
   --helper PATH   where QEMU looks for its default helper (repeatable; default
                   ${QEMU_HELPER_PATHS.join(',\n                  ')})
+  --daemon-socket PATH
+                  the qbh daemon's socket (default ${DAEMON_SOCKET}, where the helper asks)
   -j, --json      print {"ok": bool, "checks": [{"check", "ok", "summary", "fix"?}]}
 
 Every check only reads: nothing is created, loaded or changed. Exit status 0 when all pass, 1 otherwise.`,
   async run(argv, io) {
     const { values } = parse(
       argv,
-      { ...JSON_OPTION, acl: { type: 'string' }, tun: { type: 'string' }, helper: { type: 'string', multiple: true } },
+      { ...JSON_OPTION, acl: { type: 'string' }, tun: { type: 'string' }, helper: { type: 'string', multiple: true }, 'daemon-socket': { type: 'string' } },
       { required: [] },
     );
     const credentials = processCredentials();
@@ -330,6 +394,7 @@ Every check only reads: nothing is created, loaded or changed. Exit status 0 whe
       qbhHelper: join(PACKAGE_ROOT, 'bin', 'qemu-bridge-helper'),
       credentials,
       user: currentUser(credentials.uid),
+      daemonSocket: values['daemon-socket'] ?? DAEMON_SOCKET,
     };
     const checks = runDoctor(ctx);
     const ok = checks.every((r) => r.ok);

@@ -1,0 +1,53 @@
+/**
+ * Acting and replying: the tap is made by the very call direct mode makes (makeHelperTap), so the
+ * daemon's tap is the helper's tap, checks included; the reply carries its fd, and the daemon's own
+ * copy is closed at once. The tap is non-persistent: if the client is gone before it reads the
+ * reply, the kernel drops the fd in flight and the tap vanishes with it.
+ * @module
+ */
+import { makeHelperTap, type ResolvedBridge } from '../helper/tap.js';
+import type { Rtnl } from '../netlink/rtnl.js';
+import { native } from '../native.js';
+import { TapError, helperMessage } from '../tun/errors.js';
+import { PROTOCOL_VERSION, encodeReply, errorReply, type DaemonReply, type TapRequest } from './protocol.js';
+
+/** A tap ready to send, or the C helper's message for the step that failed. */
+export type TapOutcome = { ok: true; fd: number; name: string } | { ok: false; errno: number; message: string };
+
+/**
+ * Makes the tap for an allowed request, on the device the decision was made for (`resolved`), with
+ * the request's rtnetlink handle. Never throws for a tap failure; anything else is a bug and propagates.
+ */
+export async function makeTap(req: TapRequest, resolved: ResolvedBridge | null, rtnl: Rtnl): Promise<TapOutcome> {
+  try {
+    const tap = await makeHelperTap({ bridge: req.bridge, vnetHdr: req.vnetHdr, ifname: req.ifname, resolved, rtnl });
+    return { ok: true, fd: tap.fd, name: tap.name };
+  } catch (err) {
+    if (!(err instanceof TapError)) throw err;
+    return { ok: false, errno: err.errno, message: `${helperMessage(err)}\n` };
+  }
+}
+
+/**
+ * Sends one reply on the connection's socket: one sendmsg, the line plus (for a tap) the fd as
+ * SCM_RIGHTS, and closes the daemon's copy of that fd whatever happened. Returns the send error's
+ * text, or null. MSG_NOSIGNAL (in the addon): a client that left is an error here, not a SIGPIPE.
+ */
+export function sendReply(sock: number, reply: DaemonReply, tapFd?: number): string | null {
+  const line = encodeReply(reply);
+  try {
+    const sent = native.sendFds(sock, line, tapFd === undefined ? [] : [tapFd]);
+    return sent === line.length ? null : `short write (${sent} of ${line.length} bytes)`;
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  } finally {
+    if (tapFd !== undefined) native.close(tapFd);
+  }
+}
+
+/** The reply for a made tap. */
+export function tapReply(name: string, message: string): DaemonReply {
+  return { v: PROTOCOL_VERSION, ok: true, op: 'tap', tap: name, ...(message === '' ? {} : { message }) };
+}
+
+export { errorReply };
