@@ -45,9 +45,32 @@ t.test('uid 65534 without capabilities gets a tap through the daemon', async (t)
   const plain = handOff(['--br=br0', '--fd=3']);
   t.equal(plain.status, 0);
   t.equal(plain.tap?.flags, 0x1002, 'no --use-vnet: no IFF_VNET_HDR');
-  const named = handOff(['--br=br0', '--fd=3', '--ifname=vm%d']);
-  t.equal(named.tap?.name, 'vm0', 'the --ifname extension goes through the daemon too');
+  const named = handOff(['--br=br0', '--fd=3', '--ifname=vnet%d']);
+  t.equal(named.tap?.name, 'vnet0', 'the --ifname extension goes through the daemon too');
   t.same(taps(), []);
+});
+
+t.test('the daemon enforces allow-ifname for the peer, as the direct helper does', async (t) => {
+  const squat = handOff(['--br=br0', '--fd=3', '--ifname=eth%d']);
+  t.equal(squat.status, 1);
+  t.equal(squat.stderr, "tap name `eth%d' not allowed by acl file (allowed prefixes: tap, vnet)\n", 'the direct helper\'s words');
+  t.equal(squat.fds, 0, 'no fd handed over');
+  writeFileSync('/etc/qemu/bridge.conf', 'allow br0\nallow brgone\nallow-ifname-user nobody vm\n', { mode: 0o644 });
+  t.teardown(() => writeFileSync('/etc/qemu/bridge.conf', 'allow br0\nallow brgone\n', { mode: 0o644 }));
+  const named = handOff(['--br=br0', '--fd=3', '--ifname=vm%d']);
+  t.equal(named.tap?.name, 'vm0', 'allow-ifname-user for the kernel-verified uid lets it through');
+  t.same(taps(), []);
+});
+
+t.test('an altname does not get past a deny through the daemon', async (t) => {
+  writeFileSync('/etc/qemu/bridge.conf', 'allow all\ndeny br9\n', { mode: 0o644 });
+  t.teardown(() => writeFileSync('/etc/qemu/bridge.conf', 'allow br0\nallow brgone\n', { mode: 0o644 }));
+  sh('ip', 'link', 'property', 'add', 'dev', 'br9', 'altname', 'lan9');
+  t.teardown(() => sh('ip', 'link', 'property', 'del', 'dev', 'br9', 'altname', 'lan9'));
+  const r = handOff(['--br=lan9', '--fd=3']);
+  t.equal(r.status, 1);
+  t.equal(r.stderr, 'access denied by acl file\n');
+  t.same(taps(), [], 'no tap made');
 });
 
 t.test('the daemon path is lean: no ACL read and no netlink socket in the helper', async (t) => {
