@@ -3,13 +3,43 @@
  * @module
  */
 import { native } from '../native.js';
-import { SCM_MAX_FD } from './constants.js';
+import { RECV_MAX_BYTES, SCM_MAX_FD } from './constants.js';
+
+/** An argument error shaped like Node's own: a TypeError or RangeError with a `code`. */
+function argError(Kind: typeof TypeError | typeof RangeError, code: string, message: string): Error {
+  return Object.assign(new Kind(message), { code });
+}
 
 function checkFd(what: string, fd: unknown): number {
   if (typeof fd !== 'number' || !Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) {
-    throw new TypeError(`${what} must be a file descriptor (a non-negative integer), not ${String(fd)}`);
+    throw argError(TypeError, 'ERR_INVALID_ARG_VALUE', `${what} must be a file descriptor (a non-negative integer), not ${String(fd)}`);
   }
   return fd;
+}
+
+function checkCount(what: string, n: unknown, min: number, max: number): number {
+  if (typeof n !== 'number') throw argError(TypeError, 'ERR_INVALID_ARG_TYPE', `${what} must be a number, not ${typeof n}`);
+  if (!Number.isInteger(n) || n < min || n > max) throw argError(RangeError, 'ERR_OUT_OF_RANGE', `${what} must be an integer ${min}-${max}, not ${n}`);
+  return n;
+}
+
+/**
+ * A message that did not fit what {@link recvFds} was told to accept: more than `maxFds` fds, or
+ * (on a datagram or seqpacket socket) more than `maxBytes` bytes. Every fd that arrived with it
+ * has been closed. `code` is 'EMSGSIZE', so it reads like the errno a syscall would give.
+ */
+export class FdMessageTruncatedError extends RangeError {
+  override name = 'FdMessageTruncatedError';
+  readonly code = 'EMSGSIZE';
+  readonly errno = 90;
+  constructor(
+    /** How many fds arrived (and were closed). */
+    readonly fdsClosed: number,
+    readonly maxFds: number,
+    readonly maxBytes: number,
+  ) {
+    super(`recvFds: message truncated (more than ${maxFds} fds or ${maxBytes} bytes were sent); ${fdsClosed} received fds closed`);
+  }
 }
 
 /**
@@ -21,40 +51,53 @@ function checkFd(what: string, fd: unknown): number {
 export function sendFds(socketFd: number, fds: readonly number[], payload: Uint8Array = Buffer.of(0)): number {
   checkFd('socketFd', socketFd);
   if (!Array.isArray(fds) || fds.length === 0 || fds.length > SCM_MAX_FD) {
-    throw new RangeError(`sendFds needs 1-${SCM_MAX_FD} fds, not ${Array.isArray(fds) ? fds.length : String(fds)}`);
+    throw argError(RangeError, 'ERR_OUT_OF_RANGE', `sendFds needs 1-${SCM_MAX_FD} fds, not ${Array.isArray(fds) ? fds.length : String(fds)}`);
   }
-  fds.forEach((fd, i) => checkFd(`fds[${i}]`, fd));
-  if (!(payload instanceof Uint8Array) || payload.length === 0) throw new RangeError('sendFds needs a payload of at least one byte');
-  return native.sendFds(socketFd, payload, fds);
+  // A copy: a getter or a proxy on the caller's array runs here, once, not inside the addon.
+  const list = Array.from(fds, (fd, i) => checkFd(`fds[${i}]`, fd));
+  if (!(payload instanceof Uint8Array) || payload.length === 0) {
+    throw argError(RangeError, 'ERR_OUT_OF_RANGE', 'sendFds needs a payload of at least one byte');
+  }
+  return native.sendFds(socketFd, payload, list);
 }
 
 /** Options of {@link recvFds}. */
 export interface RecvFdsOptions {
-  /** Largest payload accepted. Default 1 (one byte, as QEMU reads). */
+  /** Largest payload accepted, 1-65536 ({@link RECV_MAX_BYTES}). Default 1 (one byte, as QEMU reads). */
   maxBytes?: number;
-  /** Give up after this long: the result is then null. Default: wait for ever. */
+  /**
+   * Give up after this long (ms, 0-2147483647; a negative value is 0): the result is then null.
+   * Default, or Infinity: wait for ever.
+   */
   timeoutMs?: number;
 }
 
 /**
- * Receives one message and the fds it carries (close-on-exec). Throws, closing whatever arrived,
- * if the message or its fds were cut short (more than `maxFds` fds, or more than `maxBytes` bytes),
- * so an fd is never silently lost. An empty `data` with no fds means the peer closed the socket.
- * Returns null when `timeoutMs` passes first. No iproute2 equivalent (`recvmsg(2)` with SCM_RIGHTS).
+ * Receives one message and the fds it carries (close-on-exec). Throws an
+ * {@link FdMessageTruncatedError}, closing whatever arrived, if the message or its fds were cut
+ * short (more than `maxFds` fds, 1-253, or on a datagram socket more than `maxBytes` bytes), so an
+ * fd is never silently lost. On a stream socket there are no message boundaries: bytes beyond
+ * `maxBytes` stay queued and the next call reads them. An empty `data` with no fds means the peer
+ * closed the socket. Returns null when `timeoutMs` passes first. Works the same on a blocking and a
+ * non-blocking socket. No iproute2 equivalent (`recvmsg(2)` with SCM_RIGHTS).
  */
 export function recvFds(socketFd: number, maxFds: number, opts: RecvFdsOptions = {}): { data: Buffer; fds: number[] } | null {
   checkFd('socketFd', socketFd);
-  if (!Number.isInteger(maxFds) || maxFds < 1 || maxFds > SCM_MAX_FD) throw new RangeError(`maxFds must be 1-${SCM_MAX_FD}, not ${maxFds}`);
-  const maxBytes = opts.maxBytes ?? 1;
-  if (!Number.isInteger(maxBytes) || maxBytes < 1) throw new RangeError(`maxBytes must be a positive integer, not ${maxBytes}`);
-  const got =
-    opts.timeoutMs === undefined
-      ? native.recvFds(socketFd, maxBytes, maxFds)
-      : native.recvFds(socketFd, maxBytes, maxFds, Math.max(0, Math.floor(opts.timeoutMs)));
+  checkCount('maxFds', maxFds, 1, SCM_MAX_FD);
+  const maxBytes = checkCount('maxBytes', opts.maxBytes ?? 1, 1, RECV_MAX_BYTES);
+  let timeoutMs = opts.timeoutMs;
+  if (timeoutMs !== undefined) {
+    if (typeof timeoutMs !== 'number') throw argError(TypeError, 'ERR_INVALID_ARG_TYPE', `timeoutMs must be a number, not ${typeof timeoutMs}`);
+    if (Number.isNaN(timeoutMs) || (timeoutMs > 0x7fffffff && timeoutMs !== Infinity)) {
+      throw argError(RangeError, 'ERR_OUT_OF_RANGE', `timeoutMs must be 0-2147483647 or Infinity, not ${timeoutMs}`);
+    }
+    timeoutMs = timeoutMs === Infinity ? undefined : Math.max(0, Math.ceil(timeoutMs));
+  }
+  const got = native.recvFds(socketFd, maxBytes, maxFds, timeoutMs);
   if (got === null) return null;
   if (got.truncated) {
     for (const fd of got.fds) native.close(fd);
-    throw new RangeError(`recvFds: message truncated (more than ${maxFds} fds or ${maxBytes} bytes were sent); received fds closed`);
+    throw new FdMessageTruncatedError(got.fds.length, maxFds, maxBytes);
   }
   return { data: got.data, fds: got.fds };
 }
