@@ -119,7 +119,7 @@ interface ChildReport {
 
 function runChild(name: string): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [CHILD, name], { env, timeout: 10_000, killSignal: 'SIGKILL', maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
+    execFile(process.execPath, ['--expose-gc', CHILD, name], { env, timeout: 10_000, killSignal: 'SIGKILL', maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
       const e = err as (Error & { code?: number | string; signal?: string }) | null;
       resolve({ code: e ? (typeof e.code === 'number' ? e.code : -1) : 0, signal: e?.signal ?? null, stdout, stderr });
     });
