@@ -18,9 +18,11 @@
 //    times; the handle is closed when the environment (a Worker) exits and when close() closes its fd;
 //    an exception thrown by the callback goes to process 'uncaughtException'.
 // So no value from JavaScript can make this file touch memory outside the buffers it was given.
-// Errors are thrown as Error objects carrying errno, code ('EEXIST'…) and syscall.
+// Errors are thrown as Error objects carrying errno, code ('EEXIST'…) and syscall. The checks
+// live in qbh.h/namespace qbh so that every source file of the addon uses the same ones.
 
-#include <napi.h>
+#include "qbh.h"
+
 #include <uv.h>
 
 #include <cerrno>
@@ -46,13 +48,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-namespace {
-
-// The most fds one SCM_RIGHTS message may carry (include/net/scm.h SCM_MAX_FD).
-constexpr uint32_t kScmMaxFd = 253;
-// Largest recvFds payload: the library's messages are a byte (QEMU, spec §2.2) or a small request;
-// 64 KiB bounds what one call allocates whatever the caller asks.
-constexpr uint32_t kMaxRecvBytes = 65536;
+namespace qbh {
 
 Napi::Error ErrnoError(Napi::Env env, int err, const char* syscall) {
   Napi::Error e = Napi::Error::New(env, std::string(syscall) + ": " + strerror(err));
@@ -65,12 +61,6 @@ Napi::Error ErrnoError(Napi::Env env, int err, const char* syscall) {
   return e;
 }
 
-#define THROW_ERRNO(env, name)                                 \
-  do {                                                         \
-    ErrnoError(env, errno, name).ThrowAsJavaScriptException(); \
-    return env.Undefined();                                    \
-  } while (0)
-
 // An argument error shaped like Node's own (code ERR_INVALID_ARG_TYPE, ERR_OUT_OF_RANGE…).
 // Always returns false, so validators read `if (!Check(…)) return env.Undefined();`.
 bool ArgError(Napi::Env env, bool range, const char* code, const std::string& msg) {
@@ -81,7 +71,7 @@ bool ArgError(Napi::Env env, bool range, const char* code, const std::string& ms
 }
 
 // "Received type string" and the like, as Node words it; never runs JavaScript (no coercion).
-std::string Received(const Napi::Value& v) {
+static std::string Received(const Napi::Value& v) {
   switch (v.Type()) {
     case napi_undefined: return ". Received undefined";
     case napi_null: return ". Received null";
@@ -161,12 +151,19 @@ bool BytesArg(const Napi::CallbackInfo& info, size_t i, const char* name, uint8_
   return true;
 }
 
-#define CHECK_ARG(expr) \
-  do {                  \
-    if (!(expr)) return env.Undefined(); \
-  } while (0)
+}  // namespace qbh
 
-// Waits for fd to be readable: true if it is, false on timeout; errno set on error (-1).
+namespace {
+
+using namespace qbh;
+
+// The most fds one SCM_RIGHTS message may carry (include/net/scm.h SCM_MAX_FD).
+constexpr uint32_t kScmMaxFd = 253;
+// Largest recvFds payload: the library's messages are a byte (QEMU, spec §2.2) or a small request;
+// 64 KiB bounds what one call allocates whatever the caller asks.
+constexpr uint32_t kMaxRecvBytes = 65536;
+
+// Waits for fd to be readable: 1 if it is, 0 on timeout, -1 with errno on error.
 int WaitReadable(int fd, int timeout) {
   pollfd p{fd, POLLIN, 0};
   int r;
