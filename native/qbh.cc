@@ -281,8 +281,8 @@ Napi::Value NlRecv(const Napi::CallbackInfo& info) {
 // A readability watcher on the event loop (uv_poll): the callback runs on the JS thread, so the
 // library reads with nlRecv(fd, 0) and never blocks the loop or a threadpool slot.
 // Lifetime: two owners, the uv handle (until its close callback) and the stop function (until it
-// is garbage collected); `closed` is read only through the stop function's reference, never
-// through the handle, so a second stop() after the handle is gone is a no-op.
+// is garbage collected). `closed` lives in the Watch, which outlives the handle for as long as the
+// stop function exists, so a stop() after the handle is gone reads live memory and does nothing.
 struct Watch {
   uv_poll_t handle;
   Napi::FunctionReference callback;
