@@ -3,7 +3,9 @@
 // Each case runs in a child process of its own (test/fixtures/native-hostile-child.cjs), so an
 // abort or a sanitizer report is a failed assertion here. Every case must end with a typed error
 // or the documented result, the child's open-fd count unchanged and fds 0-2 the same files.
-// .ci/run runs this file again against an addon built with -fsanitize=address,undefined.
+// The cases of the TypeScript wrappers import dist/tun/fds.js (plain node, no loader: a child starts
+// in ~60 ms), so run `npx tsc -p tsconfig.build.json` first when running this file alone; `npm test`
+// builds it. .ci/run runs this file again against an addon built with -fsanitize=address,undefined.
 import './harness.js';
 import t from 'tap';
 import { execFile } from 'node:child_process';
