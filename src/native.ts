@@ -12,16 +12,45 @@ export interface SyscallError extends Error {
   syscall: string;
 }
 
+/**
+ * The addon's functions. Every argument is checked before any syscall (native/qbh.cc's header
+ * states the contract): a value of the wrong type is a TypeError with code `ERR_INVALID_ARG_TYPE`,
+ * a number out of range (an fd outside 0..2^31-1, NaN, a fraction) a RangeError with code
+ * `ERR_OUT_OF_RANGE`; nothing is coerced. A failed syscall throws a {@link SyscallError}.
+ * Timeouts are ms, 0..2^31-1, or Infinity for "wait for ever"; 0 means "do not wait".
+ */
 export interface NativeAddon {
+  /** A non-blocking, close-on-exec netlink socket bound to a kernel-chosen port id. */
   nlOpen(protocol: number): { fd: number; portId: number };
   setsockoptInt(fd: number, level: number, name: number, value: number): void;
   getsockoptInt(fd: number, level: number, name: number): number;
+  /** Sends to the kernel (port 0); returns the bytes sent. */
   nlSend(fd: number, msg: Uint8Array): number;
+  /** One whole datagram, or null when none arrives within `timeoutMs` (never blocks past it). */
   nlRecv(fd: number, timeoutMs: number): { data: Buffer; portId: number; truncated: boolean } | null;
+  /**
+   * Calls `onReadable(status)` on the event loop whenever fd is readable, until the returned stop()
+   * (idempotent) is called, `close(fd)` closes the fd, or the environment (a Worker) exits. libuv
+   * leaves fd non-blocking. An exception thrown by `onReadable` is an 'uncaughtException'.
+   */
   watch(fd: number, onReadable: (status: number) => void): () => void;
-  ioctl(fd: number, request: number, arg: Buffer): number;
+  /**
+   * ioctl with a buffer read and written in place. Only the requests the addon knows the argument
+   * of (tun's TUNSETIFF/TUNGETIFF/TUNGETFEATURES…, SIOC* ifreq requests on a socket); `arg` must be
+   * at least that long (40 bytes for a struct ifreq). Another request is a TypeError with code
+   * `ERR_INVALID_ARG_VALUE`; an fd of the wrong kind fails with ENOTTY.
+   */
+  ioctl(fd: number, request: number, arg: Uint8Array): number;
+  /** ioctl for the tun requests that take their argument by value (TUNSETOWNER, TUNSETPERSIST…). */
   ioctlInt(fd: number, request: number, value: number): number;
+  /** One sendmsg with one SCM_RIGHTS cmsg of at most 253 fds; returns the bytes sent. */
   sendFds(sock: number, data: Uint8Array, fds: readonly number[]): number;
+  /**
+   * One recvmsg of at most `maxBytes` (1..65536) bytes and `maxFds` (0..253) fds, close-on-exec;
+   * null when nothing arrives within `timeoutMs` (default: wait for ever). Every fd that arrived is
+   * returned; `truncated` is true when there were more bytes (datagrams) or more fds than asked for,
+   * and the caller must close them.
+   */
   recvFds(
     sock: number,
     maxBytes: number,
@@ -32,6 +61,7 @@ export interface NativeAddon {
   peerGroups(sock: number): number[];
   socketpair(type: number): [number, number];
   capEffective(): bigint;
+  /** close(2), stopping this thread's watches of fd first. */
   close(fd: number): void;
   /**
    * A blocking, close-on-exec AF_UNIX stream socket connected to `path` (native/unix.cc). connect,

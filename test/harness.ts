@@ -27,6 +27,16 @@ if (process.env.QBH_TEST_NETNS !== '1') {
 }
 execFileSync('ip', ['link', 'set', 'lo', 'up']);
 
+/**
+ * The sanitizer settings of .ci/run's ASan step (LD_PRELOAD of libasan, ASAN_OPTIONS, UBSAN_OPTIONS)
+ * as `NAME=value` words for `env -i`, or none outside it. A test that starts a program with a clean
+ * environment, as QEMU would, passes them on: a node loading the ASan-built addon needs the runtime
+ * preloaded, or it stops at once ("ASan runtime does not come first").
+ */
+export const SANITIZER_ENV: string[] = ['LD_PRELOAD', 'ASAN_OPTIONS', 'UBSAN_OPTIONS'].flatMap((k) =>
+  process.env[k] ? [`${k}=${process.env[k]}`] : [],
+);
+
 /** Runs `ip -j ARGS` in the test's namespace and returns the parsed JSON. */
 export function ipj<T = any>(...args: string[]): T {
   const out = execFileSync('ip', ['-j', ...args], { encoding: 'utf8' });

@@ -11,7 +11,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ipj, linkNames, privateEtcQemu, sh } from './harness.js';
+import { SANITIZER_ENV, ipj, linkNames, privateEtcQemu, sh } from './harness.js';
 import { native } from '../src/native.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -124,7 +124,7 @@ function runHelper(helper: string, c: Case): Outcome {
   stdio[slot] = given;
   const args = c.args.map((a) => (typeof a === 'string' ? a.replaceAll('{FD}', String(slot)) : a.toString('latin1')));
   // env -i: QEMU's environment, not the test runner's (tap hooks every node child through NODE_OPTIONS).
-  const cmd = ['env', '-i', `PATH=${HELPER_ENV.PATH}`, ...userPrefix(c.user)];
+  const cmd = ['env', '-i', `PATH=${HELPER_ENV.PATH}`, ...SANITIZER_ENV, ...userPrefix(c.user)];
   if (helper === C_HELPER && c.cNofile !== undefined) cmd.push('prlimit', `--nofile=${c.cNofile}`, '--');
   cmd.push(helper);
   let r;

@@ -8,7 +8,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ipj, linkNames, privateEtcQemu, sh } from './harness.js';
+import { SANITIZER_ENV, ipj, linkNames, privateEtcQemu, sh } from './harness.js';
 import { native } from '../src/native.js';
 import { USAGE_MESSAGE, atoi, parseHelperArgs } from '../src/helper/argv.js';
 
@@ -19,7 +19,7 @@ const QEMU = 'qemu-system-x86_64';
 const TUNGETIFF = 0x800454d2;
 const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 // env -i: tap hooks every node child through NODE_OPTIONS; the helper must run as QEMU would run it.
-const CLEAN = ['env', '-i', `PATH=${PATH}`];
+const CLEAN = ['env', '-i', `PATH=${PATH}`, ...SANITIZER_ENV];
 
 execFileSync(process.execPath, [join(ROOT, 'scripts', 'bundle.mjs')], { stdio: 'inherit' });
 

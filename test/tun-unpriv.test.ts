@@ -6,7 +6,7 @@ import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { ipj, sh } from './harness.js';
+import { SANITIZER_ENV, ipj, sh } from './harness.js';
 
 // An unprivileged user (nobody) holding only CAP_NET_ADMIN, with a 0666 /dev/net/tun: the node
 // is made and bind-mounted in this test's own mount namespace, so the host's stays 0600.
@@ -52,7 +52,7 @@ function child(caps: string[]) {
   // env -u NODE_OPTIONS: tap's process-info hook injects itself into children through it.
   const p = spawn(
     'env',
-    ['-u', 'NODE_OPTIONS', 'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', ...caps, process.execPath, ...loader, script],
+    ['-u', 'NODE_OPTIONS', ...SANITIZER_ENV, 'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', ...caps, process.execPath, ...loader, script],
     { cwd: fileURLToPath(new URL('..', import.meta.url)), env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir }, stdio: ['pipe', 'pipe', 'inherit'] },
   );
   let buf = '';

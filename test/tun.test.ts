@@ -10,6 +10,9 @@ import {
   tapInfo,
   sendFds,
   recvFds,
+  FdMessageTruncatedError,
+  RECV_MAX_BYTES,
+  SCM_MAX_FD,
   TapError,
   MAX_TAP_QUEUES,
   type Tap,
@@ -186,11 +189,18 @@ t.test('fd passing: a tap fd sent over a socketpair is the same tap on arrival',
   t.throws(() => sendFds(a, []), InvalidArgumentError);
   t.throws(() => sendFds(a, [-1]), { name: 'InvalidArgumentError', code: 'EINVAL', op: 'sendFds' });
   t.throws(() => sendFds(a, [0], Buffer.alloc(0)), InvalidArgumentError);
-  t.throws(() => recvFds(b, 0), InvalidArgumentError);
+  t.throws(() => recvFds(b, 0), { name: 'InvalidArgumentError', code: 'EINVAL', op: 'recvFds' });
+  t.throws(() => recvFds(b, 1, { maxBytes: RECV_MAX_BYTES + 1 }), { name: 'InvalidArgumentError', code: 'EINVAL' });
+  t.throws(() => recvFds(b, 1, { timeoutMs: NaN }), { name: 'InvalidArgumentError', code: 'EINVAL' });
+  t.throws(() => sendFds(a, new Array<number>(SCM_MAX_FD + 1).fill(a)), { name: 'InvalidArgumentError', code: 'EINVAL' });
   // More fds than the receiver makes room for: truncated, and the fds that did arrive are closed.
   const three = await openTap({ queues: 3 });
   sendFds(a, three.fds);
-  t.throws(() => recvFds(b, 1, { timeoutMs: 1000 }), /truncated/);
+  // (The padded cmsg buffer holds 2 of the 3: the kernel closes the third, recvFds the two.)
+  t.throws(() => recvFds(b, 1, { timeoutMs: 1000 }), new FdMessageTruncatedError(2, 1, 1));
+  // An odd maxFds leaves room in the padded cmsg buffer for one fd more: still truncation.
+  sendFds(a, three.fds.slice(0, 2));
+  t.throws(() => recvFds(b, 1, { timeoutMs: 1000 }), { name: 'FdMessageTruncatedError', code: 'EMSGSIZE', fdsClosed: 2 });
   closeTap(three);
   t.same(taps(), []);
   native.close(a);

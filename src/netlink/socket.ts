@@ -58,6 +58,8 @@ export class NetlinkSocket {
   /** How many dumps came back flagged NLM_F_DUMP_INTR (each one retried, or given up on). */
   interruptedDumps = 0;
   private queue: Promise<unknown> = Promise.resolve();
+  /** Ends the exchange waiting on the event loop, if any: close() calls it, as its watch would never fire again. */
+  private abortWaiting: (() => void) | undefined;
 
   private constructor(fd: number, portId: number) {
     this.fd = fd;
@@ -83,10 +85,11 @@ export class NetlinkSocket {
     return new NetlinkSocket(fd, portId);
   }
 
-  /** Closes the socket. Idempotent. */
+  /** Closes the socket. Idempotent. A request still waiting for its answer fails with EBADF. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.abortWaiting?.();
     native.close(this.fd);
   }
 
@@ -165,6 +168,10 @@ export class NetlinkSocket {
           return;
         }
         let stop: (() => void) | undefined;
+        const end = (): void => {
+          stop?.();
+          this.abortWaiting = undefined;
+        };
         const drain = (): boolean => {
           try {
             for (;;) {
@@ -172,13 +179,13 @@ export class NetlinkSocket {
               if (got === null) return false;
               this.feed(ex, got.data, got.portId);
               if (ex.done) {
-                stop?.();
+                end();
                 resolve(this.finish(ex));
                 return true;
               }
             }
           } catch (e) {
-            stop?.();
+            end();
             try {
               this.recvError(e, ctx);
             } catch (err) {
@@ -187,7 +194,13 @@ export class NetlinkSocket {
             return true;
           }
         };
-        if (!drain()) stop = native.watch(this.fd, () => void drain());
+        if (!drain()) {
+          stop = native.watch(this.fd, () => void drain());
+          this.abortWaiting = () => {
+            end();
+            reject(new NetlinkError(9, ctx, 'the socket was closed while waiting for the answer'));
+          };
+        }
       });
     const p = this.queue.then(run, run);
     this.queue = p.catch(() => undefined);

@@ -41,3 +41,8 @@ export const TAP_MAX_MTU = 65521;
 export const TAP_MIN_MTU = 68;
 /** The most fds one SCM_RIGHTS message may carry (include/net/scm.h SCM_MAX_FD). */
 export const SCM_MAX_FD = 253;
+/**
+ * The largest payload {@link recvFds} accepts (the addon's cap too): the library's messages are one
+ * byte (QEMU, spec §2.2) or a small daemon request, and the cap bounds what one call allocates.
+ */
+export const RECV_MAX_BYTES = 65536;

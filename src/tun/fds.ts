@@ -1,16 +1,46 @@
 /**
  * File-descriptor passing over unix sockets (SCM_RIGHTS): how a tap fd reaches QEMU (spec §2.2).
+ * Every argument is checked here, with the library's errors ({@link InvalidArgumentError}, code
+ * 'EINVAL'), before the addon sees it; the addon checks again at its own boundary.
  * @module
  */
 import { native } from '../native.js';
 import { InvalidArgumentError, QbhError } from '../errors.js';
-import { SCM_MAX_FD } from './constants.js';
+import { RECV_MAX_BYTES, SCM_MAX_FD } from './constants.js';
 
 function checkFd(what: string, fd: unknown, op: string): number {
   if (typeof fd !== 'number' || !Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) {
     throw new InvalidArgumentError(`${what} must be a file descriptor (a non-negative integer), not ${String(fd)}`, { op });
   }
   return fd;
+}
+
+function checkCount(what: string, n: unknown, min: number, max: number, op: string): number {
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) {
+    throw new InvalidArgumentError(`${what} must be an integer ${min}-${max}, not ${typeof n === 'number' ? n : typeof n}`, { op });
+  }
+  return n;
+}
+
+/**
+ * A message that did not fit what {@link recvFds} was told to accept: more than `maxFds` fds, or
+ * (on a datagram or seqpacket socket) more than `maxBytes` bytes. Every fd that arrived with it
+ * has been closed. `code` is 'EMSGSIZE', so it reads like the errno a syscall would give.
+ */
+export class FdMessageTruncatedError extends QbhError {
+  override name = 'FdMessageTruncatedError';
+  readonly errno = 90;
+  constructor(
+    /** How many fds arrived (and were closed). */
+    readonly fdsClosed: number,
+    readonly maxFds: number,
+    readonly maxBytes: number,
+  ) {
+    super(`recvFds: message truncated (more than ${maxFds} fds or ${maxBytes} bytes were sent); ${fdsClosed} received fds closed`, {
+      code: 'EMSGSIZE',
+      op: 'recvFds',
+    });
+  }
 }
 
 /**
@@ -24,38 +54,50 @@ export function sendFds(socketFd: number, fds: readonly number[], payload: Uint8
   if (!Array.isArray(fds) || fds.length === 0 || fds.length > SCM_MAX_FD) {
     throw new InvalidArgumentError(`sendFds needs 1-${SCM_MAX_FD} fds, not ${Array.isArray(fds) ? fds.length : String(fds)}`, { op: 'sendFds' });
   }
-  fds.forEach((fd, i) => checkFd(`fds[${i}]`, fd, 'sendFds'));
-  if (!(payload instanceof Uint8Array) || payload.length === 0) throw new InvalidArgumentError('sendFds needs a payload of at least one byte', { op: 'sendFds' });
-  return native.sendFds(socketFd, payload, fds);
+  // A copy: a getter or a proxy on the caller's array runs here, once, not inside the addon.
+  const list = Array.from(fds, (fd, i) => checkFd(`fds[${i}]`, fd, 'sendFds'));
+  if (!(payload instanceof Uint8Array) || payload.length === 0) {
+    throw new InvalidArgumentError('sendFds needs a payload of at least one byte', { op: 'sendFds' });
+  }
+  return native.sendFds(socketFd, payload, list);
 }
 
 /** Options of {@link recvFds}. */
 export interface RecvFdsOptions {
-  /** Largest payload accepted. Default 1 (one byte, as QEMU reads). */
+  /** Largest payload accepted, 1-65536 ({@link RECV_MAX_BYTES}). Default 1 (one byte, as QEMU reads). */
   maxBytes?: number;
-  /** Give up after this long: the result is then null. Default: wait for ever. */
+  /**
+   * Give up after this long (ms, 0-2147483647; a negative value is 0): the result is then null.
+   * Default, or Infinity: wait for ever.
+   */
   timeoutMs?: number;
 }
 
 /**
- * Receives one message and the fds it carries (close-on-exec). Throws, closing whatever arrived,
- * if the message or its fds were cut short (more than `maxFds` fds, or more than `maxBytes` bytes),
- * so an fd is never silently lost. An empty `data` with no fds means the peer closed the socket.
- * Returns null when `timeoutMs` passes first. No iproute2 equivalent (`recvmsg(2)` with SCM_RIGHTS).
+ * Receives one message and the fds it carries (close-on-exec). Throws an
+ * {@link FdMessageTruncatedError}, closing whatever arrived, if the message or its fds were cut
+ * short (more than `maxFds` fds, 1-253, or on a datagram socket more than `maxBytes` bytes), so an
+ * fd is never silently lost. On a stream socket there are no message boundaries: bytes beyond
+ * `maxBytes` stay queued and the next call reads them. An empty `data` with no fds means the peer
+ * closed the socket. Returns null when `timeoutMs` passes first. Works the same on a blocking and a
+ * non-blocking socket. No iproute2 equivalent (`recvmsg(2)` with SCM_RIGHTS).
  */
 export function recvFds(socketFd: number, maxFds: number, opts: RecvFdsOptions = {}): { data: Buffer; fds: number[] } | null {
   checkFd('socketFd', socketFd, 'recvFds');
-  if (!Number.isInteger(maxFds) || maxFds < 1 || maxFds > SCM_MAX_FD) throw new InvalidArgumentError(`maxFds must be 1-${SCM_MAX_FD}, not ${maxFds}`, { op: 'recvFds' });
-  const maxBytes = opts.maxBytes ?? 1;
-  if (!Number.isInteger(maxBytes) || maxBytes < 1) throw new InvalidArgumentError(`maxBytes must be a positive integer, not ${maxBytes}`, { op: 'recvFds' });
-  const got =
-    opts.timeoutMs === undefined
-      ? native.recvFds(socketFd, maxBytes, maxFds)
-      : native.recvFds(socketFd, maxBytes, maxFds, Math.max(0, Math.floor(opts.timeoutMs)));
+  checkCount('maxFds', maxFds, 1, SCM_MAX_FD, 'recvFds');
+  const maxBytes = checkCount('maxBytes', opts.maxBytes ?? 1, 1, RECV_MAX_BYTES, 'recvFds');
+  let timeoutMs = opts.timeoutMs;
+  if (timeoutMs !== undefined) {
+    if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs) || (timeoutMs > 0x7fffffff && timeoutMs !== Infinity)) {
+      throw new InvalidArgumentError(`timeoutMs must be 0-2147483647 or Infinity, not ${String(timeoutMs)}`, { op: 'recvFds' });
+    }
+    timeoutMs = timeoutMs === Infinity ? undefined : Math.max(0, Math.ceil(timeoutMs));
+  }
+  const got = native.recvFds(socketFd, maxBytes, maxFds, timeoutMs);
   if (got === null) return null;
   if (got.truncated) {
     for (const fd of got.fds) native.close(fd);
-    throw new QbhError(`recvFds: message truncated (more than ${maxFds} fds or ${maxBytes} bytes were sent); received fds closed`, { code: 'EMSGSIZE', op: 'recvFds' });
+    throw new FdMessageTruncatedError(got.fds.length, maxFds, maxBytes);
   }
   return { data: got.data, fds: got.fds };
 }

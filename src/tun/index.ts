@@ -21,5 +21,5 @@ export {
 } from './tap.js';
 export { TapError, helperMessage, type TapStep, type TapErrorContext } from './errors.js';
 export { qemuNetdev, handOff, type QemuNetdev, type QemuNetdevOptions, type StdioArray } from './qemu.js';
-export { sendFds, recvFds, type RecvFdsOptions } from './fds.js';
-export { MAX_TAP_QUEUES, TAP_MAX_MTU } from './constants.js';
+export { sendFds, recvFds, FdMessageTruncatedError, type RecvFdsOptions } from './fds.js';
+export { MAX_TAP_QUEUES, TAP_MAX_MTU, RECV_MAX_BYTES, SCM_MAX_FD } from './constants.js';
