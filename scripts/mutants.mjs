@@ -63,6 +63,13 @@ export const MUTANTS = [
     ],
     tests: ['test/helper-failclosed.test.ts'],
   },
+  // ---- issue 14's other gaps -------------------------------------------------------------------
+  {
+    id: 'flag-decoded-as-1',
+    what: 'a flag attribute decodes to 1 instead of true (equal only to a loose comparison)',
+    patches: [{ file: 'src/netlink/attr.ts', search: "case 'flag':\n        return true;", replace: "case 'flag':\n        return 1;" }],
+    tests: ['test/netlink-codec.test.ts'],
+  },
   // ---- the privileged path: ACL, helper, taps ---------------------------------------------------
   {
     id: 'deny-does-not-win',
@@ -184,8 +191,11 @@ async function trial(mutant, tests) {
     if (mutant) applyMutant(dir, mutant);
     const build = await run('npm', ['run', '--silent', 'prepare'], dir, deadline);
     if (build.code !== 0) return { outcome: 'build-failed', ms: Date.now() - started, output: build.output };
-    const t = await run(TAP, ['--disable-coverage', '--reporter=terse', '--jobs=1', ...tests], dir, deadline);
-    const failed = [...t.output.matchAll(/^(?:not ok \d+ - |\s*not ok \d+ - )(.*)$/gm)].map((m) => m[1]).slice(0, 3);
+    const t = await run(TAP, ['--disable-coverage', '--reporter=tap', '--jobs=1', ...tests], dir, deadline);
+    // The innermost failed assertions (most indented `not ok` lines), to show what noticed the mutant.
+    const notOk = [...t.output.matchAll(/^( *)not ok \d+ - (.*?)(?: # time=.*)?$/gm)].map((m) => ({ depth: m[1].length, name: m[2] }));
+    const deepest = Math.max(0, ...notOk.map((n) => n.depth));
+    const failed = notOk.filter((n) => n.depth === deepest).map((n) => n.name).slice(0, 3);
     return { outcome: t.timedOut ? 'timeout' : t.code === 0 ? 'passed' : 'failed', ms: Date.now() - started, output: t.output, failed };
   } finally {
     rmSync(dir, { recursive: true, force: true });
