@@ -70,6 +70,12 @@ export const MUTANTS = [
     patches: [{ file: 'src/netlink/attr.ts', search: "case 'flag':\n        return true;", replace: "case 'flag':\n        return 1;" }],
     tests: ['test/netlink-codec.test.ts'],
   },
+  {
+    id: 'bundle-without-meta-url',
+    what: "the bundles lose their import.meta.url stand-in (the shipped bin/qbh cannot load the addon)",
+    patches: [{ file: 'scripts/bundle.mjs', search: "define: { 'import.meta.url': '__qbh_import_meta_url' },", replace: 'define: {},' }],
+    tests: ['test/cli-bin.test.ts'],
+  },
   // ---- the privileged path: ACL, helper, taps ---------------------------------------------------
   {
     id: 'deny-does-not-win',
