@@ -89,6 +89,31 @@ export const MUTANTS = [
     patches: [{ file: 'src/acl/evaluate.ts', search: "if (identity === undefined) return rule.action === 'deny';", replace: 'if (identity === undefined) return false;' }],
     tests: ['test/acl.test.ts'],
   },
+  // Found by a Stryker run on evaluate.ts (docs/testing.md): acl.test.ts let these through.
+  {
+    id: 'user-rule-matches-gid',
+    what: "a user rule also matches a caller whose gid is that user's uid",
+    patches: [{ file: 'src/acl/evaluate.ts', search: "return p.kind === 'user' ? id === identity.uid :", replace: "return p.kind === 'user' ? id === identity.uid || id === identity.gid :" }],
+    tests: ['test/acl-decide.test.ts', 'test/helper-identity.test.ts'],
+  },
+  {
+    id: 'unknown-caller-allowed',
+    what: 'allow-user/allow-group rules match a caller whose identity is unknown',
+    patches: [{ file: 'src/acl/evaluate.ts', search: "if (identity === undefined) return rule.action === 'deny';", replace: 'if (identity === undefined) return true;' }],
+    tests: ['test/acl-decide.test.ts'],
+  },
+  {
+    id: 'last-deny-reported',
+    what: 'the decision reports the last deny rule instead of the first',
+    patches: [{ file: 'src/acl/evaluate.ts', search: "if (rule.action === 'allow' ? allow !== null : deny !== null) continue;", replace: "if (rule.action === 'allow' ? allow !== null : false) continue;" }],
+    tests: ['test/acl-decide.test.ts'],
+  },
+  {
+    id: 'stop-at-first-deny',
+    what: 'the scan stops at the first deny, so an allow after it is not reported',
+    patches: [{ file: 'src/acl/evaluate.ts', search: 'if (allow !== null && deny !== null) break;', replace: 'if (deny !== null) break;' }],
+    tests: ['test/acl-decide.test.ts'],
+  },
   {
     id: 'rule-name-off-by-one',
     what: 'a 16-byte bridge name in a rule is accepted (>= IFNAMSIZ became > IFNAMSIZ)',

@@ -52,6 +52,22 @@ for (const [acl, permitted, why] of cases) {
   });
 }
 
+t.test('as uid 65534 with gid 100: user rules compare the uid, group rules the gid', async (t) => {
+  const asOther = AS_NOBODY.map((a) => (a === '--regid=65534' ? '--regid=100' : a));
+  for (const [acl, permitted] of [
+    ['allow-user 100 br0\n', false],
+    ['allow-user 65534 br0\n', true],
+    ['allow-group 100 br0\n', true],
+    ['allow-group 65534 br0\n', false],
+    ['allow br0\ndeny-user 100 br0\n', true],
+  ] as const) {
+    writeFileSync('/etc/qemu/bridge.conf', acl, { mode: 0o644 });
+    const r = handOff(['--br=br0', '--fd=3'], asOther);
+    t.same({ status: r.status, fds: r.fds, stderr: r.stderr }, permitted ? { status: 0, fds: 1, stderr: '' } : { status: 1, fds: 0, stderr: DENIED }, `${JSON.stringify(acl)}: ${permitted ? 'allowed' : 'denied'}`);
+  }
+  t.same(leftovers(), []);
+});
+
 t.test('the same file judged for root: the rules follow the caller, not the file', async (t) => {
   // Root (no setpriv) is the caller root rules name: what nobody was refused above, root gets, and back.
   writeFileSync('/etc/qemu/bridge.conf', 'allow-user root br0\n', { mode: 0o644 });
