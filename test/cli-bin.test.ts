@@ -1,0 +1,78 @@
+// The shipped `qbh` as a user runs it: bin/qbh (a symlink to the esbuild bundle dist/qbh.cjs),
+// spawned from another directory in a clean environment — not run() in-process as the other CLI
+// tests do. A bundle that cannot find the addon, loses a command, or prints differently fails here.
+import './harness.js';
+import t from 'tap';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ipj, sh } from './harness.js';
+import { ROOT } from './helper-lib.js';
+
+const QBH = join(ROOT, 'bin', 'qbh');
+const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+
+// The bundle under test, from the current sources (written beside and renamed: parallel files are safe).
+execFileSync(process.execPath, [join(ROOT, 'scripts', 'bundle.mjs')], { stdio: 'inherit' });
+
+/** Runs bin/qbh ARGS from / with only PATH set (tap's NODE_OPTIONS hooks must not reach it). */
+function qbh(...args: string[]) {
+  const r = spawnSync('env', ['-i', `PATH=${PATH}`, QBH, ...args], { cwd: '/', encoding: 'utf8', timeout: 20_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+t.test('--version: the package version, one line', async (t) => {
+  const r = qbh('--version');
+  t.same(r, { code: 0, stdout: `qbh ${VERSION}\n`, stderr: '' });
+});
+
+t.test('--help: usage and every command group on stdout, exit 0', async (t) => {
+  const r = qbh('--help');
+  t.equal(r.code, 0);
+  t.equal(r.stderr, '');
+  t.match(r.stdout, /^usage: qbh COMMAND /);
+  for (const cmd of ['bridge list', 'bridge create', 'tap create', 'acl check', 'monitor', 'doctor']) t.match(r.stdout, new RegExp(`^  ${cmd} `, 'm'), cmd);
+});
+
+t.test('bridge list --json: the bridges ip -j -d lists, with the same values', async (t) => {
+  sh('ip', 'link', 'add', 'sb0', 'type', 'bridge');
+  sh('ip', 'link', 'add', 'sb1', 'mtu', '9000', 'type', 'bridge', 'stp_state', '1');
+  sh('ip', 'link', 'add', 'sv0', 'type', 'veth', 'peer', 'name', 'sv1');
+  sh('ip', 'link', 'set', 'sv0', 'master', 'sb0', 'up');
+  sh('ip', 'addr', 'add', '10.7.0.1/24', 'dev', 'sb0');
+  const r = qbh('bridge', 'list', '--json');
+  t.equal(r.code, 0);
+  t.equal(r.stderr, '');
+  const got = JSON.parse(r.stdout) as any[];
+  const ip = ipj<any[]>('-d', 'link', 'show', 'type', 'bridge');
+  t.same(got.map((b) => b.ifname), ip.map((l) => l.ifname), 'the same bridges, in the same order');
+  // Timers tick between the two dumps; everything else ip prints must be there with the same value.
+  const TIMERS = new Set(['hello_timer', 'tcn_timer', 'topology_change_timer', 'gc_timer']);
+  const differ: string[] = [];
+  for (const want of ip) {
+    const b = got.find((x) => x.ifname === want.ifname);
+    for (const [k, v] of Object.entries(want)) if (k !== 'linkinfo' && JSON.stringify(b[k]) !== JSON.stringify(v)) differ.push(`${want.ifname}.${k}`);
+    for (const [k, v] of Object.entries(want.linkinfo.info_data)) if (!TIMERS.has(k) && JSON.stringify(b.linkinfo.info_data[k]) !== JSON.stringify(v)) differ.push(`${want.ifname}.info_data.${k}`);
+  }
+  t.same(differ, [], 'every key ip -j -d prints, with its value');
+  const sb0 = got.find((b) => b.ifname === 'sb0');
+  t.same(sb0.ports.map((p: any) => p.ifname), ['sv0'], 'sb0 has its port');
+  t.same(sb0.addr_info.map((a: any) => `${a.local}/${a.prefixlen}`), ['10.7.0.1/24'], 'and its address');
+});
+
+t.test('a usage error: exit 2, the message, the usage line, nothing else', async (t) => {
+  for (const [args, message, usage] of [
+    [['frobnicate'], 'qbh: no command "frobnicate"; `qbh help` lists them', 'usage: qbh COMMAND [ARGS...] [--help]'],
+    [['bridge', 'list', '--bogus'], "qbh: bridge list: unknown option '--bogus'", 'usage: qbh bridge list [--json] [-d|--details]'],
+    [['bridge', 'create'], 'qbh: bridge create: missing NAME', /^usage: qbh bridge create NAME /],
+  ] as const) {
+    const r = qbh(...args);
+    t.equal(r.code, 2, `qbh ${args.join(' ')}: exit 2`);
+    t.equal(r.stdout, '', 'nothing on stdout');
+    const lines = r.stderr.split('\n');
+    t.equal(lines.length, 3, 'two lines on stderr');
+    t.equal(lines[0], message, 'first, what was wrong');
+    t.match(lines[1], usage, 'then the usage');
+  }
+});
