@@ -349,9 +349,11 @@ t.test('parsing time grows linearly with the input', async (t) => {
     ['lines starting with NUL', '\0allow br0 then anything at all, even tabs\t\n'],
   ].map(([name, unit]) => [name as string, unit === 'allow br0 ' ? Buffer.concat([fill(9, 'allow br0'), fill(1_000_000 - 9, ' ')]) : fill(1_000_000, unit as string), unit === 'allow br0 ' ? Buffer.concat([fill(9, 'allow br0'), fill(10_000_000 - 9, ' ')]) : fill(10_000_000, unit as string)]);
   for (const [name, mb1, mb10] of lean) {
+    // Best of several runs each: on a loaded 2-core machine one run can be preempted for tens of ms,
+    // which says nothing about the parser; the best run is its own time.
     time(mb1); // warm up
-    const t1 = Math.max(time(mb1), 0.5);
-    const t10 = time(mb10, 1);
+    const t1 = Math.max(time(mb1, 5), 0.5);
+    const t10 = time(mb10, 3);
     t.ok(t10 / t1 < 30, `${name}: 10 MB in ${t10.toFixed(1)} ms, 1 MB in ${t1.toFixed(1)} ms (ratio ${(t10 / t1).toFixed(1)}; linear ≈ 10, quadratic ≈ 100)`);
     t.ok(t1 < 1000, `${name}: 1 MB well under a second`);
   }
