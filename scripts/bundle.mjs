@@ -18,7 +18,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 // The helper may hold CAP_NET_ADMIN: it starts with an empty environment under this very node
 // (scripts/launcher.mjs); the install step rewrites that line for the installing machine's node.
 const targets = [
-  { entry: 'src/helper/run.ts', out: 'qemu-bridge-helper.cjs', from: 'src/helper', external: ['ip-address'], shebang: helperShebang(process.execPath) },
+  { entry: 'src/helper/run.ts', out: 'qemu-bridge-helper.cjs', from: 'src/helper', external: ['ip-address'], shebang: helperShebang(process.execPath, process.env.QBH_BUILD_HELPER_ENV ?? '') },
   { entry: 'src/cli/main.ts', out: 'qbh.cjs', from: 'src/cli', external: [], shebang: '#!/usr/bin/env node' },
   // A long-running daemon: V8's young generation capped at 1 MiB semi-spaces keeps its RSS near
   // 63 MiB instead of ~105 MiB after a few thousand requests, with no loss of throughput (measured,

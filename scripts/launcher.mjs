@@ -31,16 +31,24 @@ const BOOTSTRAP =
 /** Linux reads at most this many bytes of a `#!` line (BINPRM_BUF_SIZE), newline included. */
 const SHEBANG_MAX = 256;
 
-/** The helper's `#!` line for the node at `nodePath` (absolute). Throws if it cannot be written safely. */
-export function helperShebang(nodePath) {
+/**
+ * The helper's `#!` line for the node at `nodePath` (absolute). Throws if it cannot be written safely.
+ * `fixedEnv` (NAME=VALUE words) is set for node inside the empty environment: only CI's sanitizer
+ * build uses it (QBH_BUILD_HELPER_ENV, read at build time by scripts/bundle.mjs, never at run time),
+ * to preload libasan into the helper it tests.
+ */
+export function helperShebang(nodePath, fixedEnv = '') {
   if (!nodePath.startsWith('/')) throw new Error(`the helper's node must be an absolute path, not ${nodePath}`);
   // env -S splits on blanks and reads quotes, backslashes and ${…}: keep the path free of all of them.
   if (!/^[A-Za-z0-9/._+@-]+$/.test(nodePath)) throw new Error(`node's path ${nodePath} has characters env -S would interpret`);
-  const line = `#!/usr/bin/env -S -i ${nodePath} -e '${BOOTSTRAP}'`;
+  if (!/^([A-Z_]+=[A-Za-z0-9/._+@:=,-]+( |$))*$/.test(fixedEnv)) throw new Error(`the helper's fixed environment ${fixedEnv} is not NAME=VALUE words env -S reads as they are`);
+  const env = fixedEnv === '' ? '' : `${fixedEnv.trim()} `;
+  const line = `#!/usr/bin/env -S -i ${env}${nodePath} -e '${BOOTSTRAP}'`;
   if (line.length + 1 <= SHEBANG_MAX) return line;
   // A long node path: still an empty environment and a fixed node; the bundle's own entry installs
   // the SIGUSR1 listener (a little later), and a bundle that cannot load prints Node's trace.
-  const plain = `#!/usr/bin/env -S -i ${nodePath}`;
+  const plain = `#!/usr/bin/env -S -i ${env}${nodePath}`;
+  if (env !== '' && plain.length + 1 <= SHEBANG_MAX) return plain;
   if (plain.length + 1 > SHEBANG_MAX) throw new Error(`node's path ${nodePath} is too long for a #! line (Linux reads ${SHEBANG_MAX} bytes)`);
   process.emitWarning(`node's path is long: the helper starts without its bootstrap (docs/helper.md, "Trust model")`);
   return plain;
