@@ -44,6 +44,7 @@ def once(argv, sends):
     pid = os.fork()
     if pid == 0:
         os.dup2(b.fileno(), 3)
+        os.dup2(os.open('/dev/null', os.O_WRONLY), 1)
         os.execvpe(argv[0], argv, env)
     b.close()
     anc = a.recvmsg(1, socket.CMSG_LEN(4))[1] if sends else []
@@ -354,7 +355,7 @@ print((time.perf_counter() - t0) * 1000)
   }
   row(`create + attach ${N} named taps`, 'openTap({ bridge, name })', r.qNamed, '`ip -batch` (tuntap add + link set)', r.ipNamed, 1.2);
   row(`create + attach ${N} named taps`, 'openTap({ bridge, name })', r.qNamed, 'TUNSETIFF (fd held) + `ip -batch` link set', r.held, null, 'ms',
-    'the same kernel work as openTap: a tap with an fd attached has carrier, and enslaving + up then costs the kernel ~3-4× more than for ip\'s fd-less taps');
+    'the same kernel work as openTap: a tap with an fd attached has carrier, and enslaving + bringing it up costs the kernel more than for ip\'s fd-less taps (the `link set` batch alone: 0.98 s vs 0.26 s for 1000, docs/performance.md)');
   row(`create + attach ${N} taps`, 'openTap({ bridge }) (tap%d)', r.qAuto, '`ip -batch` (tuntap add + link set)', r.ipAuto, 1.2);
   row(`create + attach ${N} named taps`, 'openTap({ bridge, name })', r.qNamed, 'pyroute2 (link add tuntap + lookup + link set)', r.py, null);
   row(`teardown of ${N} taps`, 'destroyTaps (moves to a group + one RTM_DELLINK)', r.destroy, '`ip link delete group`', r.ipDel, null, 'ms',
@@ -408,7 +409,11 @@ async function suiteList() {
     small.qbh.push(timeCmd(QBH, ['bridge', 'list']));
     small.floor.push(timeCmd('node', ['-e', '0']));
   }
-  row('`qbh bridge list`, 1 bridge / 10 ports', '`qbh bridge list`', small.qbh, '`node -e 0`', small.floor, 1.3);
+  row('`qbh bridge list`, 1 bridge / 10 ports, wall', '`qbh bridge list`', small.qbh, '`node -e 0`', small.floor, 1.3);
+  const driver = join(dir, 'rusage.py');
+  writeFileSync(driver, RUSAGE_DRIVER);
+  const ru = JSON.parse(String(shOut(PY, driver, String(ITER), JSON.stringify([['floor', ['node', '-e', '0'], false], ['qbh', [QBH, 'bridge', 'list'], false]]))));
+  row('`qbh bridge list`, 1 bridge / 10 ports, CPU time', '`qbh bridge list`', ru.qbh.map((x) => x[0]), '`node -e 0`', ru.floor.map((x) => x[0]), 1.3);
   sh('ip', 'link', 'delete', 'group', '8');
 
   // --json at 10 000 ports (1000 in --quick) against the two iproute2 dumps.
