@@ -15,7 +15,7 @@
 // acl.mjs) remain for the details they print (launcher variants, teardown one by one, the daemon).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem, tmpdir } from 'node:os';
+import { cpus, loadavg, totalmem, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -88,6 +88,7 @@ if (opt.suite === undefined) {
   const suites = (opt.only ?? 'helper,taps,list').split(',');
   const all = [];
   const t0 = now();
+  const loadBefore = loadavg()[0];
   console.log(`qbh bench${QUICK ? ' (--quick)' : ''}: suites ${suites.join(', ')}; every Node process runs with PATH only (NODE_EXTRA_CA_CERTS and NODE_OPTIONS removed)`);
   for (const s of suites) {
     const args = [process.execPath, fileURLToPath(import.meta.url), '--suite', s, ...(QUICK ? ['--quick'] : [])];
@@ -108,7 +109,7 @@ if (opt.suite === undefined) {
   }
   const secs = (now() - t0) / 1000;
   console.log(`total ${secs.toFixed(0)} s`);
-  writeResults(all, secs);
+  writeResults(all, secs, [loadBefore, loadavg()[0]]);
   process.exit(0);
 }
 
@@ -128,7 +129,7 @@ function version(cmd, args, re = /.*/) {
   }
 }
 
-function writeResults(all, secs) {
+function writeResults(all, secs, load) {
   const esc = (s) => String(s).replace(/\|/g, '\\|');
   const f = (s, unit) => `${s.min.toFixed(unit === 'ms' ? 1 : 2)} / **${s.med.toFixed(unit === 'ms' ? 1 : 2)}** / ${s.max.toFixed(unit === 'ms' ? 1 : 2)}`;
   const lines = [
@@ -143,7 +144,7 @@ function writeResults(all, secs) {
     `- QEMU: ${version('qemu-system-x86_64', ['--version'])}; C helper: ${C_HELPER}`,
     `- iproute2: ${version('ip', ['-V'])}`,
     `- pyroute2: ${version(PY, ['-c', 'import importlib.metadata as m; print(m.version("pyroute2"))'])} (${PY})`,
-    `- total run time: ${secs.toFixed(0)} s`,
+    `- total run time: ${secs.toFixed(0)} s; 1-minute load average ${load[0].toFixed(1)} at the start, ${load[1].toFixed(1)} at the end (2 cores)`,
     '',
     'min / **median** / max of each; ratio = candidate median / baseline median.',
     '',
