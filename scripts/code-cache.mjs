@@ -22,7 +22,7 @@
 // working directory (docs/helper.md, "Trust model").
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 
 /** The loader that stands in dist/NAME.cjs below its #! line, for the body with hash `id`. */
 export const loader = (id) => [
@@ -80,6 +80,7 @@ export function writeCodeCache(body, cache, nodePath = process.execPath, nodeFla
     rmSync(tmp, { force: true });
     return false;
   }
+  chmodSync(tmp, 0o644); // whatever the umask: the helper may run as any user
   renameSync(tmp, cache);
   return true;
 }
@@ -88,6 +89,7 @@ export function writeCodeCache(body, cache, nodePath = process.execPath, nodeFla
 export function writeAtomic(file, data, mode) {
   const tmp = `${file}.${process.pid}.tmp`;
   writeFileSync(tmp, data, { mode });
+  chmodSync(tmp, mode); // the umask does not apply: the programs run as any user
   renameSync(tmp, file);
 }
 
