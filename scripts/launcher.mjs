@@ -15,8 +15,10 @@
 //
 // Run directly (`node scripts/launcher.mjs`, the package's install step), it rewrites the first line
 // of dist/qemu-bridge-helper.cjs for the node that runs it: a package built on one machine gets
-// the installing machine's node.
+// the installing machine's node. It remakes the bundles' V8 code caches for that node too (a cache
+// made by another node is rejected, harmlessly, and the program merely starts slower: code-cache.mjs).
 import { readFileSync, renameSync, writeFileSync, existsSync, chmodSync } from 'node:fs';
+import { loaderId, writeCodeCache } from './code-cache.mjs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -65,6 +67,12 @@ export function writeHelperShebang(file, nodePath = process.execPath) {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const file = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'qemu-bridge-helper.cjs');
+  const dist = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist');
+  const file = join(dist, 'qemu-bridge-helper.cjs');
   if (existsSync(file)) writeHelperShebang(file);
+  for (const [name, flags] of [['qemu-bridge-helper', []], ['qbh', []], ['qbhd', ['--max-semi-space-size=1']]]) {
+    const loader = join(dist, `${name}.cjs`);
+    const id = existsSync(loader) ? loaderId(readFileSync(loader, 'utf8')) : undefined;
+    if (id !== undefined) writeCodeCache(join(dist, `${name}.${id}.body.cjs`), join(dist, `${name}.${id}.code-cache`), process.execPath, flags);
+  }
 }

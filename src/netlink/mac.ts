@@ -13,9 +13,18 @@
  * qbh's own and never collide on purpose with networkd's.
  * @module
  */
-import { createHmac } from 'node:crypto';
+import type { createHmac as CreateHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { QbhError } from '../errors.js';
+
+/**
+ * node:crypto, loaded on the first derivation: index.ts re-exports this module, so every program
+ * that imports the API (the `qbh` CLI at each start) would otherwise load node:crypto and OpenSSL's
+ * ciphers for nothing (measured: `qbh bridge list`, 1 bridge, −2.5 ms CPU of ~33 ms).
+ */
+let hmac: typeof CreateHmac | undefined;
+const createHmac: typeof CreateHmac = (...args) => (hmac ??= (createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto')).createHmac)(...args);
 
 /** qbh's application id, a fixed random 128-bit value (as systemd's per-use HASH_KEY). */
 const QBH_APP_ID = Buffer.from('8f3b0c5e2a7d4e19b6c1d0a47e5f2b93', 'hex');

@@ -46,3 +46,10 @@ export const SCM_MAX_FD = 253;
  * byte (QEMU, spec §2.2) or a small daemon request, and the cap bounds what one call allocates.
  */
 export const RECV_MAX_BYTES = 65536;
+
+/**
+ * Generic interface ioctls (linux/sockios.h), on any socket (the rtnetlink one): each a single
+ * syscall on a fixed-size struct ifreq, with no message to build or decode.
+ */
+export const SIOCGIFINDEX = 0x8933;
+export const SIOCGIFHWADDR = 0x8927;

@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import { native } from '../native.js';
 import { NetlinkError } from '../netlink/errors.js';
-import { parseMac, type AttrSet } from '../netlink/attr.js';
+import type { AttrSet } from '../netlink/attr.js';
 import type { LinkMessage } from '../netlink/message.js';
 import { Rtnl, sharedRtnl, type SetLinkOptions } from '../netlink/rtnl.js';
 import {
@@ -26,6 +26,8 @@ import {
   IFNAMSIZ,
   IFREQ_SIZE,
   MAX_TAP_QUEUES,
+  SIOCGIFHWADDR,
+  SIOCGIFINDEX,
   TAP_MAX_MTU,
   TAP_MIN_MTU,
   TUNGETFEATURES,
@@ -152,19 +154,37 @@ function parseMacPrefix(p: number | string): Buffer {
   return Buffer.from(bytes);
 }
 
-/** The tap's random MAC with the prefix laid over its first octets (spec §3: byte 0 := 0xFE). */
-function prefixedMac(mac: string, prefix: Buffer): string {
-  const out = parseMac(mac);
+/**
+ * A new tap's MAC: random, unicast and locally administered, as the kernel would give it
+ * (eth_random_addr), with `prefix` laid over its first octets (spec §3: the C helper sets byte 0 to
+ * 0xFE on the kernel's random address). Chosen here rather than read back: the one RTM_NEWLINK then
+ * needs no RTM_GETLINK before it (bench/RESULTS.md: one round trip fewer per tap). Math.random, not
+ * node:crypto: a MAC must be unlikely to repeat on a segment, not unpredictable (the kernel's own
+ * choice is readable by anyone), and loading node:crypto would cost the helper's start-up.
+ */
+function randomMac(prefix: Buffer): string {
+  const out = Buffer.allocUnsafe(6);
+  for (let i = 0; i < 6; i++) out[i] = (Math.random() * 256) | 0;
+  out[0] = (out[0]! & 0xfe) | 0x02;
   prefix.copy(out, 0);
   return formatMac(out);
 }
 
 /**
- * The new tap's ifindex and kernel-chosen MAC, read back over rtnetlink (one RTM_GETLINK), not
- * with SIOCGIFINDEX/SIOCGIFHWADDR: only tun's own ioctls (TUNSETIFF and friends) have no netlink form.
+ * A tap's ifindex by name: SIOCGIFINDEX on the rtnetlink socket, one syscall on a struct ifreq
+ * (an RTM_GETLINK would be a round trip and a kilobyte reply to decode, for one integer).
  */
-function tapLink(m: LinkMessage): { ifindex: number; mac: string } {
-  return { ifindex: m.index, mac: m.attrs.address as string };
+function ifindexOf(rtnl: Rtnl, name: string): number {
+  const b = ifreq(name);
+  native.ioctl(rtnl.socket.fd, SIOCGIFINDEX, b);
+  return b.readInt32LE(IFNAMSIZ);
+}
+
+/** A tap's MAC by name: SIOCGIFHWADDR (ifr_hwaddr: a sockaddr, family then the address). */
+function hwaddrOf(rtnl: Rtnl, name: string): string {
+  const b = ifreq(name);
+  native.ioctl(rtnl.socket.fd, SIOCGIFHWADDR, b);
+  return formatMac(b.subarray(IFNAMSIZ + 2, IFNAMSIZ + 8));
 }
 
 const HELPER_PREFIX = Buffer.of(0xfe);
@@ -356,14 +376,12 @@ export function openTapSync(opts: HelperTapOptions, rtnl: Rtnl): HelperTap {
     if (br === undefined) throw stepError('bridge-mtu', lookupError, name, bridge);
     const mtu = br.attrs.mtu as number;
     let ifindex: number;
-    let address: string;
     try {
-      const tap = tapLink(rtnl.getLinkMessageSync(name, 'openTap'));
-      ifindex = tap.ifindex;
-      address = prefixedMac(tap.mac, HELPER_PREFIX);
+      ifindex = ifindexOf(rtnl, name);
     } catch (e) {
       throw stepError('mac', e, name, bridge);
     }
+    const address = randomMac(HELPER_PREFIX);
     const changes = { mtu, address, master: br.index, up: true };
     try {
       rtnl.setLinkSync(ifindex, changes, name);
@@ -518,13 +536,14 @@ export async function openTap(opts: OpenTapOptions = {}, rtnl: Rtnl = defaultRtn
     let ifindex: number;
     let mac: string;
     try {
-      ({ ifindex, mac } = tapLink(await rtnl.getLinkMessage(name, { op: 'openTap', target: name })));
+      ifindex = ifindexOf(rtnl, name);
+      mac = prefix !== undefined ? randomMac(prefix) : hwaddrOf(rtnl, name);
     } catch (e) {
       throw stepError('create', e, name, bridge);
     }
     const changes: LinkChanges = {};
     if (mtu !== undefined) changes.mtu = mtu;
-    if (prefix !== undefined) changes.address = prefixedMac(mac, prefix);
+    if (prefix !== undefined) changes.address = mac;
     if (br !== undefined) changes.master = br.index;
     if (opts.up ?? true) changes.up = true;
     if (Object.keys(changes).length > 0) {

@@ -1,0 +1,496 @@
+#!/usr/bin/env node
+// `npm run bench`: every benchmark of issue 10 in one command, each candidate interleaved with its
+// baselines (A B A B …) in the same run, min / median / max, the ratio of medians and the goal beside
+// it; writes bench/RESULTS.md (machine, kernel, Node, QEMU, iproute2, date, the table). Not a test:
+// it asserts nothing. Needs root and a build (npm run build).
+//
+//   node bench/run.mjs [--quick] [--only helper,taps,list] [--out bench/RESULTS.md]
+//
+// Each suite runs in fresh network and mount namespaces of its own (this file re-executes itself
+// under `unshare`); nothing touches the host's interfaces or its /etc. Every Node process it times
+// (`node -e 0`, the helper, `qbh`, and the suite processes that time the library in-process) runs
+// with an environment of PATH only: no NODE_EXTRA_CA_CERTS (this machine's CA bundle adds ~37 ms to
+// each Node start: shared/spec/performance-notes.md), no NODE_OPTIONS.
+// The older single-purpose scripts (bench/helper.mjs, tun.mjs, netlink.mjs, cli.mjs, daemon.mjs,
+// acl.mjs) remain for the details they print (launcher variants, teardown one by one, the daemon).
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const ENV = { PATH };
+const C_HELPER = '/usr/lib/qemu/qemu-bridge-helper';
+const PY = '/usr/bin/python3';
+const { values: opt } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    out: { type: 'string', default: join(ROOT, 'bench', 'RESULTS.md') },
+    suite: { type: 'string' },
+  },
+});
+const QUICK = opt.quick;
+
+/** argv: runs, then JSON [[name, argv, sends], …]; prints {name: [[cpu ms, maxrss KiB], …]}. */
+const RUSAGE_DRIVER = `
+import array, json, os, socket, sys
+n = int(sys.argv[1]); subjects = json.loads(sys.argv[2]); env = {'PATH': os.environ['PATH']}
+def once(argv, sends):
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    pid = os.fork()
+    if pid == 0:
+        os.dup2(b.fileno(), 3)
+        os.dup2(os.open('/dev/null', os.O_WRONLY), 1)
+        os.execvpe(argv[0], argv, env)
+    b.close()
+    anc = a.recvmsg(1, socket.CMSG_LEN(4))[1] if sends else []
+    _, st, ru = os.wait4(pid, 0)
+    for _, _, data in anc:
+        fds = array.array('i'); fds.frombytes(data); [os.close(f) for f in fds]
+    a.close()
+    if os.waitstatus_to_exitcode(st) != 0 or (sends and not anc): raise SystemExit(argv[0] + ' failed')
+    return [(ru.ru_utime + ru.ru_stime) * 1000, ru.ru_maxrss]
+out = {name: [] for name, _, _ in subjects}
+for name, argv, sends in subjects: once(argv, sends)
+for _ in range(n):
+    for name, argv, sends in subjects: out[name].append(once(argv, sends))
+print(json.dumps(out))
+`;
+
+// ---------- statistics and output rows ----------
+const sorted = (xs) => [...xs].sort((a, b) => a - b);
+const median = (xs) => {
+  const a = sorted(xs);
+  return a.length % 2 ? a[(a.length - 1) / 2] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2;
+};
+const stats = (xs) => ({ min: Math.min(...xs), med: median(xs), max: Math.max(...xs), n: xs.length });
+const now = () => Number(process.hrtime.bigint()) / 1e6;
+
+/** One result line: a candidate against its baseline, with the goal on the ratio of medians. */
+function row(what, cand, candXs, base, baseXs, goal, unit = 'ms', note = '') {
+  const c = stats(candXs);
+  const b = stats(baseXs);
+  const ratio = c.med / b.med;
+  const met = goal === null ? null : ratio <= goal;
+  process.stdout.write(`ROW ${JSON.stringify({ what, cand, base, c, b, ratio, goal, met, unit, note })}\n`);
+}
+/** A line without a baseline (throughput and the like). */
+function info(what, text) {
+  process.stdout.write(`ROW ${JSON.stringify({ what, info: text })}\n`);
+}
+
+// ---------- the orchestrator ----------
+if (opt.suite === undefined) {
+  const suites = (opt.only ?? 'helper,taps,list').split(',');
+  const all = [];
+  const t0 = now();
+  const loadBefore = loadavg()[0];
+  console.log(`qbh bench${QUICK ? ' (--quick)' : ''}: suites ${suites.join(', ')}; every Node process runs with PATH only (NODE_EXTRA_CA_CERTS and NODE_OPTIONS removed)`);
+  for (const s of suites) {
+    const args = [process.execPath, fileURLToPath(import.meta.url), '--suite', s, ...(QUICK ? ['--quick'] : [])];
+    const r = spawnSync('unshare', ['--net', '--mount', '--propagation', 'private', '--', ...args], {
+      env: { ...ENV, QBH_BENCH_NETNS: '1' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+      maxBuffer: 1 << 26,
+      encoding: 'utf8',
+    });
+    for (const line of r.stdout.split('\n')) {
+      if (line.startsWith('ROW ')) {
+        const x = JSON.parse(line.slice(4));
+        all.push({ suite: s, ...x });
+        console.log(formatRow(x));
+      } else if (line.trim()) console.log(`  ${line}`);
+    }
+    if (r.status !== 0) console.log(`suite ${s} failed (exit ${r.status})`);
+  }
+  const secs = (now() - t0) / 1000;
+  console.log(`total ${secs.toFixed(0)} s`);
+  writeResults(all, secs, [loadBefore, loadavg()[0]]);
+  process.exit(0);
+}
+
+function formatRow(x) {
+  if (x.info !== undefined) return `${x.what}: ${x.info}`;
+  const f = (s) => `${s.min.toFixed(1)} / ${s.med.toFixed(1)} / ${s.max.toFixed(1)}`;
+  const goal = x.goal === null ? 'report' : `≤ ${x.goal.toFixed(2)}× ${x.met ? 'met' : 'MISSED'}`;
+  return `${x.what}: ${x.cand} ${f(x.c)} ${x.unit} | ${x.base} ${f(x.b)} ${x.unit} | ${x.ratio.toFixed(2)}× (${goal})${x.note ? ` — ${x.note}` : ''}`;
+}
+
+function version(cmd, args, re = /.*/) {
+  try {
+    const out = execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    return (out.match(re)?.[0] ?? out).trim().split('\n')[0];
+  } catch {
+    return 'not found';
+  }
+}
+
+function writeResults(all, secs, load) {
+  const esc = (s) => String(s).replace(/\|/g, '\\|');
+  const f = (s, unit) => `${s.min.toFixed(unit === 'ms' ? 1 : 2)} / **${s.med.toFixed(unit === 'ms' ? 1 : 2)}** / ${s.max.toFixed(unit === 'ms' ? 1 : 2)}`;
+  const lines = [
+    '# Benchmark results',
+    '',
+    `Generated by \`npm run bench${QUICK ? ' -- --quick' : ''}\` (bench/run.mjs); the repository keeps the latest real run.`,
+    '',
+    `- date: ${new Date().toISOString()}`,
+    `- machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB; **shared with other engineers' test runs while measured** — wall times are noisy, compare the ratios (each measured interleaved, A B A B …, in one run)`,
+    `- kernel: ${version('uname', ['-r'])}`,
+    `- Node: ${process.version} (every timed Node process with PATH only: NODE_EXTRA_CA_CERTS and NODE_OPTIONS removed)`,
+    `- QEMU: ${version('qemu-system-x86_64', ['--version'])}; C helper: ${C_HELPER}`,
+    `- iproute2: ${version('ip', ['-V'])}`,
+    `- pyroute2: ${version(PY, ['-c', 'import importlib.metadata as m; print(m.version("pyroute2"))'])} (${PY})`,
+    `- total run time: ${secs.toFixed(0)} s; 1-minute load average ${load[0].toFixed(1)} at the start, ${load[1].toFixed(1)} at the end (2 cores)`,
+    '',
+    'min / **median** / max of each; ratio = candidate median / baseline median.',
+    '',
+    '| benchmark | candidate | min / median / max | baseline | min / median / max | ratio | goal |',
+    '|---|---|---|---|---|---|---|',
+  ];
+  const notes = [];
+  for (const x of all) {
+    if (x.info !== undefined) {
+      notes.push(`- ${esc(x.what)}: ${esc(x.info)}`);
+      continue;
+    }
+    const goal = x.goal === null ? 'report' : `≤ ${x.goal.toFixed(2)}× — ${x.met ? 'met' : '**missed**'}`;
+    lines.push(`| ${esc(x.what)} | ${esc(x.cand)} | ${f(x.c, x.unit)} ${x.unit} | ${esc(x.base)} | ${f(x.b, x.unit)} ${x.unit} | ${x.ratio.toFixed(2)}× | ${goal} |`);
+    if (x.note) notes.push(`- ${esc(x.what)}: ${esc(x.note)}`);
+  }
+  if (notes.length) lines.push('', 'Notes and figures without a baseline:', '', ...notes);
+  lines.push('', 'What was changed, tried and dropped, and where the remaining time goes: docs/performance.md.', '');
+  writeFileSync(opt.out, lines.join('\n'));
+  console.log(`wrote ${opt.out}`);
+}
+
+// ---------- inside a suite's namespaces ----------
+if (process.env.QBH_BENCH_NETNS !== '1') throw new Error('a suite runs only under the orchestrator');
+const sh = (...a) => execFileSync(a[0], a.slice(1), { stdio: ['ignore', 'ignore', 'inherit'], maxBuffer: 1 << 30 });
+const shOut = (...a) => execFileSync(a[0], a.slice(1), { stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 30 });
+const dir = mkdtempSync(join(tmpdir(), 'qbh-bench-'));
+process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+const batchFile = (name, lines) => {
+  const f = join(dir, name);
+  writeFileSync(f, lines.join('\n') + '\n');
+  return f;
+};
+const names = (p, n, from = 0) => Array.from({ length: n }, (_, i) => `${p}${i + from}`);
+const timeCmd = (cmd, args) => {
+  const t0 = now();
+  const r = spawnSync(cmd, args, { env: ENV, stdio: ['ignore', 'ignore', 'inherit'] });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: exit ${r.status}`);
+  return now() - t0;
+};
+const timeAsync = async (fn) => {
+  const t0 = now();
+  await fn();
+  return now() - t0;
+};
+/** Makes `n` persistent taps (untimed), optionally on a bridge, in interface group `group`. */
+function makeTaps(prefix, n, { bridge, group = 7, chunk = 5000 } = {}) {
+  for (let s = 0; s < n; s += chunk) {
+    const lines = [];
+    for (const t of names(prefix, Math.min(chunk, n - s), s)) {
+      lines.push(`tuntap add ${t} mode tap`, `link set ${t} ${bridge ? `master ${bridge(t)} ` : ''}group ${group} up`);
+    }
+    sh('ip', '-batch', batchFile(`mk-${prefix}-${s}`, lines));
+  }
+}
+sh('ip', 'link', 'set', 'lo', 'up');
+
+const { native } = await import('../dist/native.js');
+const suite = { helper: suiteHelper, taps: suiteTaps, list: suiteList }[opt.suite];
+if (!suite) throw new Error(`no suite ${opt.suite}`);
+await suite();
+process.exit(0);
+
+// ---------- helper start-up ----------
+async function suiteHelper() {
+  const ITER = QUICK ? 15 : 40;
+  sh('ip', 'link', 'add', 'br0', 'type', 'bridge');
+  sh('ip', 'link', 'set', 'br0', 'mtu', '1400');
+  if (!existsSync('/etc/qemu')) {
+    // /etc/qemu inside this mount namespace only: /etc overlaid, its upper layer on a tmpfs over /run.
+    sh('mount', '-t', 'tmpfs', 'qbh-bench-run', '/run');
+    mkdirSync('/run/etc-upper');
+    mkdirSync('/run/etc-work');
+    sh('mount', '-t', 'overlay', 'qbh-bench-etc', '-o', 'lowerdir=/etc,upperdir=/run/etc-upper,workdir=/run/etc-work', '/etc');
+    mkdirSync('/etc/qemu');
+  }
+  sh('mount', '-t', 'tmpfs', 'qbh-bench', '/etc/qemu');
+  writeFileSync('/etc/qemu/bridge.conf', 'allow br0\n');
+  const ARGS = ['--use-vnet', '--br=br0', '--fd=3'];
+  const subjects = {
+    floor: { cmd: ['node', '-e', '0'], sends: false },
+    c: { cmd: [C_HELPER, ...ARGS], sends: true },
+    qbh: { cmd: [join(ROOT, 'bin', 'qemu-bridge-helper'), ...ARGS], sends: true },
+  };
+  /** spawn → 1 byte + fd received → exit, timed from here (wall clock). */
+  const once = (s) => {
+    const [qemuEnd, helperEnd] = native.socketpair(1);
+    const t0 = now();
+    const r = spawnSync(s.cmd[0], s.cmd.slice(1), { stdio: ['ignore', 'ignore', 'pipe', helperEnd], env: ENV });
+    const got = s.sends ? native.recvFds(qemuEnd, 1, 1, 1000) : null;
+    const ms = now() - t0;
+    native.close(helperEnd);
+    native.close(qemuEnd);
+    if (r.status !== 0) throw new Error(`${s.cmd[0]}: exit ${r.status} ${r.stderr}`);
+    if (s.sends && got?.fds.length !== 1) throw new Error(`${s.cmd[0]}: no fd received`);
+    for (const fd of got?.fds ?? []) native.close(fd);
+    return ms;
+  };
+  const keys = Object.keys(subjects);
+  const w = Object.fromEntries(keys.map((k) => [k, []]));
+  for (const k of keys) once(subjects[k]);
+  for (let i = 0; i < ITER; i++) for (const k of keys) w[k].push(once(subjects[k]));
+  // CPU time and peak RSS of each child, from wait4's rusage (Node has no child rusage; a small
+  // Python driver forks, passes the socket as fd 3, receives the fd and reaps): on a machine shared
+  // with other work, CPU time is the steadier figure.
+  const driver = join(dir, 'rusage.py');
+  writeFileSync(driver, RUSAGE_DRIVER);
+  const spec = keys.map((k) => [k, subjects[k].cmd, subjects[k].sends]);
+  const ru = JSON.parse(String(shOut(PY, driver, String(ITER), JSON.stringify(spec))));
+  const cpu = (k) => ru[k].map((x) => x[0]);
+  const rss = (k) => ru[k].map((x) => x[1]);
+  row('helper attach (spawn → fd → exit), wall', 'qbh bin/qemu-bridge-helper', w.qbh, '`node -e 0`', w.floor, 1.1);
+  row('helper attach, CPU time (user + sys)', 'qbh bin/qemu-bridge-helper', cpu('qbh'), '`node -e 0`', cpu('floor'), 1.1);
+  row('helper attach (spawn → fd → exit), wall', 'C qemu-bridge-helper', w.c, '`node -e 0`', w.floor, null, 'ms', 'the C helper for scale');
+  row('helper peak RSS', 'qbh bin/qemu-bridge-helper', rss('qbh'), '`node -e 0`', rss('floor'), 1.1, 'KiB');
+
+  // Attach with many links present: the helper's work must not scale with them.
+  const sizes = QUICK ? [1000] : [1000, 10000];
+  let have = 0;
+  for (const n of sizes) {
+    // Persistent taps (no dummy module in every kernel), made with ip, in a group of their own.
+    const lines = names('dm', n - have, have).map((d) => `tuntap add ${d} mode tap`);
+    sh('ip', '-batch', batchFile(`extra-${n}`, lines));
+    sh('ip', '-batch', batchFile(`extra-group-${n}`, names('dm', n - have, have).map((d) => `link set ${d} group 9`)));
+    have = n;
+    const at = JSON.parse(String(shOut(PY, driver, String(ITER), JSON.stringify([spec[0], spec[2]]))));
+    const r0 = median(cpu('qbh')) / median(cpu('floor'));
+    row(`helper attach with ${n} links present, CPU time`, 'qbh helper', at.qbh.map((x) => x[0]), '`node -e 0` (same run)', at.floor.map((x) => x[0]), 1.1 * r0, 'ms',
+      `goal: flat — at most 1.1 × the CPU ratio with no links (${r0.toFixed(2)}×)`);
+  }
+  sh('ip', 'link', 'delete', 'group', '9');
+}
+
+// ---------- taps: create + attach, teardown ----------
+async function suiteTaps() {
+  const N = QUICK ? 300 : 1000;
+  const RUNS = QUICK ? 3 : 5;
+  const { openTap, destroyTaps } = await import('../dist/tun/index.js');
+  const { deleteBridge } = await import('../dist/index.js');
+  sh('ip', 'link', 'add', 'br0', 'type', 'bridge');
+  sh('ip', 'link', 'set', 'br0', 'mtu', '1400', 'up');
+  const ipNamed = batchFile('named', names('iq', N).flatMap((n) => [`tuntap add ${n} mode tap vnet_hdr`, `link set ${n} mtu 1400 master br0 up`]));
+  const ipAuto = batchFile('auto', names('tap', N).flatMap((n) => ['tuntap add mode tap vnet_hdr', `link set ${n} mtu 1400 master br0 up`]));
+  const ipSet = batchFile('set', names('fq', N).map((n) => `link set ${n} mtu 1400 master br0 up`));
+  const group = (p) => batchFile(`group-${p}`, names(p, N).map((n) => `link set ${n} group 7`));
+  const groups = { iq: group('iq'), tap: group('tap') };
+  const cleanIp = (p) => {
+    sh('ip', '-batch', groups[p]);
+    sh('ip', 'link', 'delete', 'group', '7');
+  };
+  const py = join(dir, 'pyroute2-taps.py');
+  writeFileSync(py, `
+import sys, time
+from pyroute2 import IPRoute
+n, prefix = int(sys.argv[1]), sys.argv[2]
+ip = IPRoute()
+br = ip.link_lookup(ifname='br0')[0]
+t0 = time.perf_counter()
+for i in range(n):
+    name = f'{prefix}{i}'
+    ip.link('add', ifname=name, kind='tuntap', mode='tap')
+    idx = ip.link_lookup(ifname=name)[0]
+    ip.link('set', index=idx, mtu=1400, master=br, state='up')
+print((time.perf_counter() - t0) * 1000)
+`);
+  const IFF_TAP = 0x0002;
+  const IFF_NO_PI = 0x1000;
+  const IFF_VNET_HDR = 0x4000;
+  const TUNSETIFF = 0x400454ca;
+  const r = { qNamed: [], ipNamed: [], qAuto: [], ipAuto: [], held: [], py: [], destroy: [], ipDel: [] };
+  for (let run = 0; run < RUNS; run++) {
+    // openTap, named, as QEMU uses taps: non-persistent, fds held.
+    let held = [];
+    r.qNamed.push(await timeAsync(async () => {
+      for (let i = 0; i < N; i++) held.push(await openTap({ bridge: 'br0', name: `q${i}` }));
+    }));
+    r.destroy.push(await timeAsync(() => destroyTaps(held)));
+    r.ipNamed.push(timeCmd('ip', ['-batch', ipNamed]));
+    let t0 = now();
+    cleanIp('iq');
+    r.ipDel.push(now() - t0);
+    held = [];
+    r.qAuto.push(await timeAsync(async () => {
+      for (let i = 0; i < N; i++) held.push(await openTap({ bridge: 'br0' }));
+    }));
+    await destroyTaps(held);
+    r.ipAuto.push(timeCmd('ip', ['-batch', ipAuto]));
+    cleanIp('tap');
+    // The same kernel work as openTap: taps with an fd attached (carrier on), then one ip -batch.
+    const fds = [];
+    t0 = now();
+    for (const n of names('fq', N)) {
+      const fd = (await import('node:fs')).openSync('/dev/net/tun', 'r+');
+      const ifr = Buffer.alloc(40);
+      ifr.write(n);
+      ifr.writeUInt16LE(IFF_TAP | IFF_NO_PI | IFF_VNET_HDR, 16);
+      native.ioctl(fd, TUNSETIFF, ifr);
+      fds.push(fd);
+    }
+    sh('ip', '-batch', ipSet);
+    r.held.push(now() - t0);
+    await destroyTaps(names('fq', N).map((name, i) => ({ name, fds: [fds[i]], persist: false })));
+    if (run < (QUICK ? 1 : 2)) {
+      const out = shOut(PY, py, String(N), 'pq');
+      r.py.push(Number(String(out).trim()));
+      sh('ip', '-batch', batchFile(`pq-group-${run}`, names('pq', N).map((n) => `link set ${n} group 7`)));
+      sh('ip', 'link', 'delete', 'group', '7');
+    }
+  }
+  row(`create + attach ${N} named taps`, 'openTap({ bridge, name })', r.qNamed, '`ip -batch` (tuntap add + link set)', r.ipNamed, 1.2);
+  row(`create + attach ${N} named taps`, 'openTap({ bridge, name })', r.qNamed, 'TUNSETIFF (fd held) + `ip -batch` link set', r.held, null, 'ms',
+    'the same kernel work as openTap: a tap with an fd attached has carrier, and enslaving + bringing it up costs the kernel more than for ip\'s fd-less taps (the `link set` batch alone: 0.98 s vs 0.26 s for 1000, docs/performance.md)');
+  row(`create + attach ${N} taps`, 'openTap({ bridge }) (tap%d)', r.qAuto, '`ip -batch` (tuntap add + link set)', r.ipAuto, 1.2);
+  row(`create + attach ${N} named taps`, 'openTap({ bridge, name })', r.qNamed, 'pyroute2 (link add tuntap + lookup + link set)', r.py, null);
+  row(`teardown of ${N} taps`, 'destroyTaps (moves to a group + one RTM_DELLINK)', r.destroy, '`ip link delete group`', r.ipDel, null, 'ms',
+    'the baseline times only the delete: its `link set … group` batch is not timed, destroyTaps includes its own moves');
+
+  // One `ip` process per command, on a few taps (each costs two processes).
+  const ONE = QUICK ? 20 : 50;
+  const perCmd = [];
+  const perQbh = [];
+  for (let run = 0; run < 3; run++) {
+    let t0 = now();
+    for (const n of names('oq', ONE)) {
+      sh('ip', 'tuntap', 'add', n, 'mode', 'tap', 'vnet_hdr');
+      sh('ip', 'link', 'set', n, 'mtu', '1400', 'master', 'br0', 'up');
+    }
+    perCmd.push((now() - t0) / ONE);
+    sh('ip', '-batch', batchFile(`oq-group-${run}`, names('oq', ONE).map((n) => `link set ${n} group 7`)));
+    sh('ip', 'link', 'delete', 'group', '7');
+    const held = [];
+    t0 = now();
+    for (const n of names('oq', ONE)) held.push(await openTap({ bridge: 'br0', name: n }));
+    perQbh.push((now() - t0) / ONE);
+    await destroyTaps(held);
+  }
+  row('create + attach, per tap', 'openTap', perQbh, 'one `ip` process per command', perCmd, null);
+
+  // deleteBridge(withPorts) against `ip link delete group`.
+  const dq = [];
+  const dip = [];
+  for (let run = 0; run < RUNS; run++) {
+    sh('ip', 'link', 'add', 'bd', 'type', 'bridge');
+    makeTaps('dq', N, { bridge: () => 'bd', group: 0 });
+    dq.push(await timeAsync(() => deleteBridge('bd', { withPorts: true })));
+    sh('ip', 'link', 'add', 'bd', 'group', '7', 'type', 'bridge');
+    makeTaps('dq', N, { bridge: () => 'bd', group: 7 });
+    dip.push(timeCmd('ip', ['link', 'delete', 'group', '7']));
+  }
+  row(`delete a bridge with ${N} ports`, 'deleteBridge({ withPorts: true })', dq, '`ip link delete group N`', dip, 1.2);
+}
+
+// ---------- listing ----------
+async function suiteList() {
+  const RUNS = QUICK ? 5 : 9;
+  const ITER = QUICK ? 15 : 40;
+  const QBH = join(ROOT, 'bin', 'qbh');
+  // 1 bridge with 10 ports: the CLI's own start-up.
+  sh('ip', 'link', 'add', 'bs0', 'group', '8', 'type', 'bridge');
+  makeTaps('sp', 10, { bridge: () => 'bs0', group: 8 });
+  const small = { qbh: [], floor: [], ip: [] };
+  for (let i = 0; i < ITER; i++) {
+    small.qbh.push(timeCmd(QBH, ['bridge', 'list']));
+    small.floor.push(timeCmd('node', ['-e', '0']));
+  }
+  row('`qbh bridge list`, 1 bridge / 10 ports, wall', '`qbh bridge list`', small.qbh, '`node -e 0`', small.floor, 1.3);
+  const driver = join(dir, 'rusage.py');
+  writeFileSync(driver, RUSAGE_DRIVER);
+  const ru = JSON.parse(String(shOut(PY, driver, String(ITER), JSON.stringify([['floor', ['node', '-e', '0'], false], ['qbh', [QBH, 'bridge', 'list'], false]]))));
+  row('`qbh bridge list`, 1 bridge / 10 ports, CPU time', '`qbh bridge list`', ru.qbh.map((x) => x[0]), '`node -e 0`', ru.floor.map((x) => x[0]), 1.3);
+  sh('ip', 'link', 'delete', 'group', '8');
+
+  // --json at 10 000 ports (1000 in --quick) against the two iproute2 dumps.
+  const PORTS = QUICK ? 1000 : 10000;
+  const bridges = Math.ceil(PORTS / 1000); // BR_MAX_PORTS is 1024
+  for (let b = 0; b < bridges; b++) sh('ip', 'link', 'add', `bb${b}`, 'group', '8', 'type', 'bridge');
+  makeTaps('bt', PORTS, { bridge: (t) => `bb${Math.floor(Number(t.slice(2)) / 1000)}`, group: 8 });
+  const big = { qbh: [], ip: [], py: [] };
+  const py = join(dir, 'pyroute2-list.py');
+  writeFileSync(py, `
+import json, sys
+from pyroute2 import IPRoute
+ip = IPRoute()
+links = ip.get_links()
+def kind(l):
+    li = l.get_attr('IFLA_LINKINFO')
+    return li.get_attr('IFLA_INFO_KIND') if li else None
+brs = [l for l in links if kind(l) == 'bridge']
+idx = {l['index']: l.get_attr('IFLA_IFNAME') for l in brs}
+out = [{'ifname': n, 'ports': [l.get_attr('IFLA_IFNAME') for l in links if l.get_attr('IFLA_MASTER') == i]} for i, n in idx.items()]
+sys.stdout.write(json.dumps(out))
+`);
+  const run = (cmd, args) => execFileSync(cmd, args, { env: ENV, maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'inherit'] });
+  let check;
+  for (let i = 0; i < RUNS; i++) {
+    let t0 = now();
+    check = run(QBH, ['bridge', 'list', '--json']);
+    big.qbh.push(now() - t0);
+    t0 = now();
+    run('ip', ['-j', '-d', 'link', 'show', 'type', 'bridge']);
+    run('bridge', ['-j', '-d', 'link', 'show']);
+    big.ip.push(now() - t0);
+    if (i < 3) {
+      t0 = now();
+      run(PY, [py]);
+      big.py.push(now() - t0);
+    }
+  }
+  const listed = JSON.parse(String(check)).reduce((s, b) => s + b.ports.length, 0);
+  if (listed !== PORTS) throw new Error(`qbh listed ${listed} ports, expected ${PORTS}`);
+  row(`\`qbh bridge list --json\`, ${PORTS} ports`, '`qbh bridge list --json`', big.qbh, '`ip -j -d link show type bridge` + `bridge -j -d link show`', big.ip, 1.0);
+  row(`\`qbh bridge list --json\`, ${PORTS} ports`, '`qbh bridge list --json`', big.qbh, 'pyroute2 get_links() (bridges + port names only, as JSON)', big.py, null);
+
+  // listLinks() in-process against `ip -j -d link show`, at the same number of links.
+  const { Rtnl } = await import('../dist/index.js');
+  const { encodeMessage, encodeLink, decodeMessages } = await import('../dist/netlink/message.js');
+  const rtnl = await Rtnl.open();
+  const ours = [];
+  const theirs = [];
+  await rtnl.listLinks();
+  for (let i = 0; i < RUNS; i++) {
+    ours.push(await timeAsync(() => rtnl.listLinks()));
+    const t0 = now();
+    run('ip', ['-j', '-d', 'link', 'show']);
+    theirs.push(now() - t0);
+  }
+  const nLinks = PORTS + bridges + 1;
+  row(`listLinks(), ${nLinks} links`, 'listLinks() in-process', ours, '`ip -j -d link show`', theirs, 1.0);
+
+  // Decode throughput of one full dump's datagrams.
+  const { fd } = native.nlOpen(0);
+  native.setsockoptInt(fd, 1, 8, 1 << 20);
+  native.nlSend(fd, encodeMessage({ type: 18, flags: 0x301, seq: 1, pid: 0 }, encodeLink({ attrs: { extMask: 8 } })));
+  const grams = [];
+  for (;;) {
+    const g = native.nlRecv(fd, 2000);
+    if (!g) break;
+    grams.push(g.data);
+    if (g.data.readUInt16LE(4) === 3) break;
+  }
+  native.close(fd);
+  const bytes = grams.reduce((s, d) => s + d.length, 0);
+  const dec = [];
+  for (let i = 0; i < RUNS; i++) dec.push(await timeAsync(() => grams.forEach((d) => decodeMessages(d))));
+  const d = median(dec);
+  info(`decode of a ${nLinks}-link dump`, `${grams.length} datagrams, ${(bytes / 1e6).toFixed(1)} MB: median ${d.toFixed(1)} ms, ${Math.round(nLinks / (d / 1000))} links/s, ${(bytes / 1e6 / (d / 1000)).toFixed(0)} MB/s`);
+  rtnl.close();
+  sh('ip', 'link', 'delete', 'group', '8');
+}
