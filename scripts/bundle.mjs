@@ -4,8 +4,9 @@
 //   src/helper/run.ts → dist/qemu-bridge-helper.cjs   (bin/qemu-bridge-helper links to it)
 //   src/cli/main.ts   → dist/qbh.cjs                  (bin/qbh links to it)
 //   src/cli/qbhd.ts   → dist/qbhd.cjs                 (bin/qbhd links to it; qbhd.service runs it)
-// The native addon is not bundled: it loads from build/Release relative to the package root, and
-// the bundles sit in dist/, one level below the root like every other module (src/root.ts).
+// The native addon is not bundled: it loads from build/Release or prebuilds/linux-ARCH relative to
+// the package root (src/native.ts, addonPath), and the bundles sit in dist/, one level below the
+// root like every other module (src/root.ts).
 import { build } from 'esbuild';
 import { chmodSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
