@@ -49,12 +49,14 @@ function prepare(): Prepared {
   // own variables from `npm test`, and none of tap's loader hooks.
   const env: NodeJS.ProcessEnv = { ...process.env, PATH: bare };
   for (const k of Object.keys(env)) if (k.startsWith('npm_') || k === 'NODE_OPTIONS' || k.startsWith('TAP')) delete env[k];
-  const npm = (args: string[], cwd: string): string => {
-    const r = spawnSync('npm', args, { cwd, env, encoding: 'utf8', timeout: 300_000 });
+  /** Runs npm; returns its stdout and the whole log (stdout and stderr). */
+  const npmRun = (args: string[], cwd: string, path = bare): { stdout: string; log: string } => {
+    const r = spawnSync('npm', args, { cwd, env: { ...env, PATH: path }, encoding: 'utf8', timeout: 300_000 });
     const log = `${r.stdout}${r.stderr}`;
     if (r.status !== 0) throw new Error(`npm ${args.join(' ')} exited ${r.status}:\n${log}`);
-    return log;
+    return { stdout: r.stdout, log };
   };
+  const npm = (args: string[], cwd: string): string => npmRun(args, cwd).log;
   const prepared: Prepared = { dir, bare, tarball: '', files: [], size: 0, src: join(dir, 'src'), prefix: join(dir, 'prefix'), globalLog: '', consumer: join(dir, 'consumer'), dependencyLog: '' };
   try {
     // A copy of the tree without its build outputs: the tree's own build/ and dist/, which other
@@ -62,8 +64,9 @@ function prepare(): Prepared {
     mkdirSync(prepared.src);
     execFileSync('sh', ['-c', `tar -c --exclude=./node_modules --exclude=./build --exclude=./dist --exclude=./prebuilds --exclude=./.git --exclude=./.tap . | tar -x -C '${prepared.src}'`], { cwd: ROOT });
     symlinkSync(join(ROOT, 'node_modules'), join(prepared.src, 'node_modules'));
+    // Packing is the build machine's job (compilers, strip, the cross compiler): the system PATH.
     // prepack and prepare print on stdout too: the JSON is the last thing, from a line "[" on.
-    const out = npm(['pack', '--pack-destination', dir, '--json'], prepared.src);
+    const out = npmRun(['pack', '--pack-destination', dir, '--json'], prepared.src, process.env.PATH).stdout;
     const json = JSON.parse(out.slice(out.search(/^\[$/m))) as { filename: string; files: { path: string }[]; size: number }[];
     prepared.tarball = join(dir, json[0]!.filename);
     prepared.files = json[0]!.files.map((f) => f.path);
