@@ -29,6 +29,8 @@ export interface Prepared {
   /** The global install's prefix, and its log. */
   prefix: string;
   globalLog: string;
+  /** A global install with `--ignore-scripts` (npm's allowScripts blocking qbh's install step). */
+  noScripts: string;
   /** The scratch project that depends on the tarball, and its install log. */
   consumer: string;
   dependencyLog: string;
@@ -57,7 +59,7 @@ function prepare(): Prepared {
     return { stdout: r.stdout, log };
   };
   const npm = (args: string[], cwd: string): string => npmRun(args, cwd).log;
-  const prepared: Prepared = { dir, bare, tarball: '', files: [], size: 0, src: join(dir, 'src'), prefix: join(dir, 'prefix'), globalLog: '', consumer: join(dir, 'consumer'), dependencyLog: '' };
+  const prepared: Prepared = { dir, bare, tarball: '', files: [], size: 0, src: join(dir, 'src'), prefix: join(dir, 'prefix'), globalLog: '', noScripts: join(dir, 'no-scripts'), consumer: join(dir, 'consumer'), dependencyLog: '' };
   try {
     // A copy of the tree without its build outputs: the tree's own build/ and dist/, which other
     // test files load meanwhile, are never rebuilt under them.
@@ -72,6 +74,7 @@ function prepare(): Prepared {
     prepared.files = json[0]!.files.map((f) => f.path);
     prepared.size = json[0]!.size;
     prepared.globalLog = npm(['install', '-g', '--prefix', prepared.prefix, ...INSTALL, prepared.tarball], dir);
+    npm(['install', '-g', '--prefix', prepared.noScripts, '--ignore-scripts', ...INSTALL, prepared.tarball], dir);
     mkdirSync(prepared.consumer);
     writeFileSync(join(prepared.consumer, 'package.json'), JSON.stringify({ name: 'qbh-consumer', version: '1.0.0', private: true, type: 'module' }));
     prepared.dependencyLog = npm(['install', ...INSTALL, prepared.tarball], prepared.consumer);

@@ -79,6 +79,18 @@ t.test('the installed qbh: --version, bridge list, completion, doctor names the 
   t.equal(check?.summary, `QEMU's default helper ${join(prefix, 'bin', 'qemu-bridge-helper')} → ${join(installed, 'dist', 'qemu-bridge-helper.cjs')} is qbh ${VERSION}`);
 });
 
+t.test('installed with scripts blocked (--ignore-scripts): the prebuilt addon still loads', async (t) => {
+  const qbh = join(p.noScripts, 'bin', 'qbh');
+  t.same(run(qbh, ['--version']), { code: 0, stdout: `qbh ${VERSION}\n`, stderr: '' });
+  sh('ip', 'link', 'add', 'pkbr3', 'type', 'bridge');
+  const list = run(qbh, ['bridge', 'show', 'pkbr3', '--json']);
+  t.equal(list.code, 0, list.stderr);
+  t.match(JSON.parse(list.stdout), { ifname: 'pkbr3' });
+  const usage = run(join(p.noScripts, 'bin', 'qemu-bridge-helper'), []);
+  t.match(usage, { code: 1, stderr: /^Usage: qemu-bridge-helper / }, "the helper runs with the packing machine's node");
+  sh('ip', 'link', 'del', 'pkbr3');
+});
+
 t.test('man qbh and man qemu-bridge-helper from the prefix', async (t) => {
   for (const [page, section, title] of [['qbh', '1', 'QBH'], ['qemu-bridge-helper', '8', 'QEMU-BRIDGE-HELPER']] as const) {
     t.ok(existsSync(join(prefix, 'share', 'man', `man${section}`, `${page}.${section}`)), `npm linked ${page}.${section}`);
