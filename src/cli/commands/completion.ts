@@ -7,7 +7,7 @@
  * @module
  */
 import { listLinks } from '../../index.js';
-import type { Command } from '../command.js';
+import { output, type Command } from '../command.js';
 import type { CliIo } from '../io.js';
 import { UsageError } from '../errors.js';
 
@@ -33,7 +33,8 @@ const OPTION_VALUES: Record<string, NameKind> = {
   '--daemon-socket': 'file',
 };
 
-const EXTRA_TOP = ['help', 'completion', '--version', '--help'];
+/** First words that are not commands' (`completion` is one: it is in the list). */
+const EXTRA_TOP = ['help', '--version', '--help'];
 
 /** A command's options, read from its usage line: `[--mtu N]` takes a value, `[--stp]` does not. */
 export function usageOptions(usage: string): Map<string, boolean> {
@@ -131,7 +132,7 @@ The script runs \`qbh __complete\` at each Tab: names come from the live system.
   async run(argv) {
     const shell = argv[0];
     if (argv.length !== 1 || shell === undefined || !(shell in SCRIPTS)) throw new UsageError(argv.length === 0 ? 'which shell? bash or zsh' : `no completion for "${argv.join(' ')}": bash or zsh`);
-    return { value: SCRIPTS[shell], json: false, text: (s: string) => s };
+    return output(SCRIPTS[shell]!, false, (script) => script);
   },
 };
 
