@@ -6,8 +6,9 @@
 //   src/cli/qbhd.ts   → dist/qbhd.cjs                 (bin/qbhd links to it; qbhd.service runs it)
 // Each is split into a small loader (dist/NAME.cjs), the body and a V8 code cache for it
 // (scripts/code-cache.mjs: the helper's own JavaScript 8.2 → 5.9 ms per attach).
-// The native addon is not bundled: it loads from build/Release relative to the package root, and
-// the bundles sit in dist/, one level below the root like every other module (src/root.ts).
+// The native addon is not bundled: it loads from build/Release or prebuilds/linux-ARCH relative to
+// the package root (src/native.ts, addonPath), and the bundles sit in dist/, one level below the
+// root like every other module (src/root.ts).
 import { build } from 'esbuild';
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';

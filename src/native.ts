@@ -3,7 +3,10 @@
  * @internal
  * @module
  */
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from './root.js';
 
 /** An error thrown by the addon: `errno`, `code` ('EPERM'…) and the failed `syscall`. */
 export interface SyscallError extends Error {
@@ -70,9 +73,29 @@ export interface NativeAddon {
   unixConnect(path: string, timeoutMs: number): number;
 }
 
+/**
+ * The addon's file in the package at `root`: build/Release/qbh.node when this machine compiled it
+ * (an install that found no prebuilt binary for it, or a development build), else the prebuilt
+ * prebuilds/linux-ARCH/qbh.node the tarball ships (scripts/prebuilds.mjs). The same order as
+ * node-gyp-build, which decides at install time whether to compile; but only these two paths,
+ * relative to the package itself: node-gyp-build's loader also takes a directory from
+ * `QBH_PREBUILD`, the architecture from `npm_config_arch` and binaries beside `process.execPath`,
+ * and the helper and daemon must never load native code named by the environment or the cwd
+ * (docs/helper.md, "Trust model"). One stat, no directory scan: nothing added to the helper's start.
+ */
+export function addonPath(root: string = PACKAGE_ROOT): string {
+  const built = join(root, 'build', 'Release', 'qbh.node');
+  if (existsSync(built)) return built;
+  const prebuilt = join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'qbh.node');
+  if (existsSync(prebuilt)) return prebuilt;
+  throw new Error(
+    `qbh's native addon is missing: no ${built} and no prebuilt ${prebuilt}; reinstall qbh (npm rebuild qbh compiles it, with a C++ compiler and make)`,
+  );
+}
+
 const require = createRequire(import.meta.url);
-/** The loaded addon. Resolved relative to this file: dist/native.js → build/Release/qbh.node. */
-export const native: NativeAddon = require('../build/Release/qbh.node') as NativeAddon;
+/** The loaded addon (see {@link addonPath}). */
+export const native: NativeAddon = require(addonPath()) as NativeAddon;
 
 /** True when `e` is an addon error with the given code. */
 export function isErrno(e: unknown, code: string): e is SyscallError {

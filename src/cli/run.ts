@@ -9,6 +9,7 @@ import { helpText, type Command } from './command.js';
 import { aclCommands } from './commands/acl.js';
 import { daemonCommands } from './commands/daemon.js';
 import { bridgeCommands } from './commands/bridge.js';
+import { completeCommand, completionCommands } from './commands/completion.js';
 import { doctorCommands } from './commands/doctor.js';
 import { monitorCommands } from './commands/monitor.js';
 import { tapCommands } from './commands/tap.js';
@@ -17,7 +18,15 @@ import type { CliIo } from './io.js';
 import { version } from './version.js';
 
 /** Every command, in the order `qbh help` lists them. */
-export const commands: Command[] = [...bridgeCommands, ...tapCommands, ...aclCommands, ...monitorCommands, ...doctorCommands, ...daemonCommands];
+export const commands: Command[] = [
+  ...bridgeCommands,
+  ...tapCommands,
+  ...aclCommands,
+  ...monitorCommands,
+  ...doctorCommands,
+  ...daemonCommands,
+  ...completionCommands,
+];
 
 export { version };
 
@@ -88,6 +97,14 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   if (first === '--version' || first === '-V' || first === 'version') {
     out(`qbh ${version()}\n`);
     return 0;
+  }
+  // The completion scripts' question (commands/completion.ts): not a command, not in the help.
+  if (first === '__complete') {
+    try {
+      return await completeCommand(commands, argv.slice(1), io);
+    } finally {
+      closeDefaultHandle();
+    }
   }
   if (first === 'help' || first === '--help' || first === '-h') {
     const topic = argv.slice(1);

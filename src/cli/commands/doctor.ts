@@ -7,7 +7,7 @@
  */
 import { accessSync, constants, openSync, closeSync, readFileSync, readSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { release, userInfo } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { DEFAULT_ACL_FILE, decideAcl, displayBytes, evaluateAcl, processCredentials, unknownPrincipalRules } from '../../acl/index.js';
 import type { AclCredentials } from '../../acl/index.js';
 import { DAEMON_SOCKET, PROTOCOL_VERSION, type CheckReply } from '../../daemon/protocol.js';
@@ -16,6 +16,7 @@ import { native } from '../../native.js';
 import { PACKAGE_ROOT } from '../../root.js';
 import { JSON_OPTION, parse } from '../args.js';
 import { output, type Command } from '../command.js';
+import { version } from '../version.js';
 import { palette, type CliIo } from '../io.js';
 
 /** The outcome of one check. */
@@ -306,6 +307,20 @@ function isQbhHelper(path: string, qbhHelper: string): boolean {
   }
 }
 
+/**
+ * The version of the qbh helper whose bundle is `bundle`: read from the package.json of the package
+ * it belongs to (the bundle sits in dist/, one level below the package root). Only files are read:
+ * the helper is never run, and takes no new flags.
+ */
+export function helperVersion(bundle: string): string | undefined {
+  try {
+    const pkg = JSON.parse(readFileSync(join(dirname(bundle), '..', 'package.json'), 'utf8')) as { name?: unknown; version?: unknown };
+    return pkg.name === 'qbh' && typeof pkg.version === 'string' ? pkg.version : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 const qemuHelper: DoctorCheck = (ctx) => {
   const found = ctx.helperPaths.filter(exists);
   const link = `sudo ln -sf ${ctx.qbhHelper} ${ctx.helperPaths[0]}`;
@@ -325,14 +340,17 @@ const qemuHelper: DoctorCheck = (ctx) => {
       // a dangling link: exists() said no, so unreachable
     }
     const via = real === p ? '' : ` → ${real}`;
-    return isQbhHelper(p, ctx.qbhHelper)
-      ? { check: 'qemu-helper', ok: true, summary: `QEMU's default helper ${p}${via} is qbh` }
-      : {
-          check: 'qemu-helper',
-          ok: false,
-          summary: `QEMU's default helper ${p}${via} is not qbh (another qemu-bridge-helper, e.g. the C one)`,
-          fix: `sudo ln -sf ${ctx.qbhHelper} ${p} (or give QEMU -netdev bridge,helper=${ctx.qbhHelper})`,
-        };
+    if (isQbhHelper(p, ctx.qbhHelper)) {
+      const v = helperVersion(real);
+      const which = v === undefined ? 'of unknown version (no package.json beside its bundle)' : v === version() ? v : `${v} (this qbh is ${version()})`;
+      return { check: 'qemu-helper', ok: true, summary: `QEMU's default helper ${p}${via} is qbh ${which}` };
+    }
+    return {
+      check: 'qemu-helper',
+      ok: false,
+      summary: `QEMU's default helper ${p}${via} is not qbh (another qemu-bridge-helper, e.g. the C one)`,
+      fix: `sudo ln -sf ${ctx.qbhHelper} ${p} (or give QEMU -netdev bridge,helper=${ctx.qbhHelper})`,
+    };
   });
 };
 
@@ -391,7 +409,7 @@ Every check only reads: nothing is created, loaded or changed. Exit status 0 whe
       aclPath: values.acl ?? DEFAULT_ACL_FILE,
       tunPath: values.tun ?? '/dev/net/tun',
       helperPaths: values.helper ?? QEMU_HELPER_PATHS,
-      qbhHelper: join(PACKAGE_ROOT, 'bin', 'qemu-bridge-helper'),
+      qbhHelper: join(PACKAGE_ROOT, 'dist', 'qemu-bridge-helper.cjs'),
       credentials,
       user: currentUser(credentials.uid),
       daemonSocket: values['daemon-socket'] ?? DAEMON_SOCKET,

@@ -1,0 +1,179 @@
+// The package as a user gets it (test/package-lib.ts packs and installs it, with no compiler on
+// PATH): the installed programs run — qbh, its completion and doctor, the man pages, QEMU attached
+// through the installed helper — and a strict TypeScript consumer (node16 and bundler resolution)
+// and a CommonJS script use the API.
+import { prepared } from './package-lib.js';
+import './harness.js';
+import t from 'tap';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ipj, privateEtcQemu, sh } from './harness.js';
+import { ROOT } from './helper-lib.js';
+
+const p = prepared();
+t.teardown(() => rmSync(p.dir, { recursive: true, force: true }));
+if (p.error !== undefined) throw new Error(`packing or installing failed: ${p.error}`);
+const { bare, src, prefix, globalLog, consumer } = p;
+const installed = join(prefix, 'lib', 'node_modules', 'qbh');
+const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+t.test('the tarball: programs, types, prebuilt addon, man pages; no tests, sources or maps', async (t) => {
+  const files = p.files;
+  for (const f of ['package.json', 'README.md', 'CHANGELOG.md', 'dist/index.js', 'dist/index.d.ts', 'dist/qbh.cjs', 'dist/qbhd.cjs', 'dist/qemu-bridge-helper.cjs', 'prebuilds/linux-x64/qbh.node', 'native/qbh.cc', 'binding.gyp', 'scripts/launcher.mjs', 'man/qbh.1', 'man/qemu-bridge-helper.8', 'contrib/systemd/qbhd.service']) {
+    t.ok(files.includes(f), f);
+  }
+  t.same(files.filter((f) => /^(test|src|bench|\.ci)\/|\.map$|\.test\.|fixtures|tsconfig|package-lock/.test(f)), [], 'nothing for development only');
+  t.ok(p.size < 1024 * 1024, `packed size ${p.size} bytes, ${files.length} files`);
+  const x64 = readelfMachine(join(src, 'prebuilds', 'linux-x64', 'qbh.node'));
+  t.match(x64, /X86-64/);
+  // arm64 is built where Debian's cross compiler is installed (.ci/run installs it).
+  const arm = join(src, 'prebuilds', 'linux-arm64', 'qbh.node');
+  if (existsSync(arm)) t.match(readelfMachine(arm), /AArch64/);
+  else t.comment('no linux-arm64 prebuild: aarch64-linux-gnu-g++ is not installed');
+});
+
+function readelfMachine(file: string): string {
+  return execFileSync('readelf', ['-h', file], { encoding: 'utf8' }).match(/Machine:\s*(.*)/)![1]!;
+}
+
+/** Runs an installed program with the system PATH (it needs ip, not compilers) and no npm variables. */
+function run(cmd: string, args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(cmd, args, { cwd: '/', env: { PATH: SYSTEM_PATH, ...env }, encoding: 'utf8', timeout: 30_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+t.test('global install without compilers: nothing compiled, the prebuilt addon loads', async (t) => {
+  for (const tool of ['cc', 'gcc', 'g++', 'c++', 'make', 'python3']) {
+    t.not(spawnSync('sh', ['-c', `command -v ${tool}`], { env: { PATH: bare } }).status, 0, `no ${tool} on the install PATH`);
+  }
+  t.match(globalLog, /node-gyp-build && node scripts\/launcher\.mjs/, 'the install script ran');
+  t.notMatch(globalLog, /gyp info|gyp ERR|node-gyp rebuild|CXX\(target\)/, 'node-gyp never ran');
+  t.notOk(existsSync(join(installed, 'build')), 'no build/ in the installed package');
+  t.notOk(existsSync(join(installed, 'test')), 'no tests installed');
+  const maps = execFileSync('find', [installed, '-name', '*.map', '-not', '-path', '*/node_modules/*'], { encoding: 'utf8' });
+  t.equal(maps, '', 'no source maps');
+  // The addon qbh loads is the one node-gyp-build would pick for this machine.
+  const loaded = run(process.execPath, ['--input-type=module', '-e', `import('${installed}/dist/native.js').then((m) => console.log(m.addonPath()))`]);
+  t.equal(loaded.stdout.trim(), join(installed, 'prebuilds', `linux-${process.arch}`, 'qbh.node'), loaded.stderr);
+  const ngb = run(process.execPath, ['-e', `console.log(require('${installed}/node_modules/node-gyp-build').resolve('${installed}'))`]);
+  t.equal(ngb.stdout.trim(), loaded.stdout.trim(), "node-gyp-build's own choice");
+  // The helper's #! names this machine's node (scripts/launcher.mjs ran at install).
+  const first = readFileSync(join(installed, 'dist', 'qemu-bridge-helper.cjs'), 'utf8').split('\n')[0]!;
+  t.ok(first.startsWith(`#!/usr/bin/env -S -i ${realpathSync(process.execPath)} `), first);
+});
+
+t.test('the installed qbh: --version, bridge list, completion, doctor names the installed helper', async (t) => {
+  const qbh = join(prefix, 'bin', 'qbh');
+  t.same(run(qbh, ['--version']), { code: 0, stdout: `qbh ${VERSION}\n`, stderr: '' });
+  sh('ip', 'link', 'add', 'pkbr0', 'type', 'bridge');
+  const list = run(qbh, ['bridge', 'list', '--json']);
+  t.equal(list.code, 0, list.stderr);
+  t.same((JSON.parse(list.stdout) as { ifname: string }[]).map((b) => b.ifname), ['pkbr0']);
+  const text = run(qbh, ['bridge', 'list']);
+  t.match(text.stdout, /pkbr0/);
+  t.match(run(qbh, ['completion', 'bash']).stdout, /complete -o default -F _qbh qbh/);
+  const doctor = run(qbh, ['doctor', '--helper', join(prefix, 'bin', 'qemu-bridge-helper'), '--json']);
+  const check = (JSON.parse(doctor.stdout) as { checks: { check: string; summary: string }[] }).checks.find((c) => c.check === 'qemu-helper');
+  t.equal(check?.summary, `QEMU's default helper ${join(prefix, 'bin', 'qemu-bridge-helper')} → ${join(installed, 'dist', 'qemu-bridge-helper.cjs')} is qbh ${VERSION}`);
+});
+
+t.test('installed with scripts blocked (--ignore-scripts): the prebuilt addon still loads', async (t) => {
+  const qbh = join(p.noScripts, 'bin', 'qbh');
+  t.same(run(qbh, ['--version']), { code: 0, stdout: `qbh ${VERSION}\n`, stderr: '' });
+  sh('ip', 'link', 'add', 'pkbr3', 'type', 'bridge');
+  const list = run(qbh, ['bridge', 'show', 'pkbr3', '--json']);
+  t.equal(list.code, 0, list.stderr);
+  t.match(JSON.parse(list.stdout), { ifname: 'pkbr3' });
+  const usage = run(join(p.noScripts, 'bin', 'qemu-bridge-helper'), []);
+  t.match(usage, { code: 1, stderr: /^Usage: qemu-bridge-helper / }, "the helper runs with the packing machine's node");
+  sh('ip', 'link', 'del', 'pkbr3');
+});
+
+t.test('man qbh and man qemu-bridge-helper from the prefix', async (t) => {
+  for (const [page, section, title] of [['qbh', '1', 'QBH'], ['qemu-bridge-helper', '8', 'QEMU-BRIDGE-HELPER']] as const) {
+    t.ok(existsSync(join(prefix, 'share', 'man', `man${section}`, `${page}.${section}`)), `npm linked ${page}.${section}`);
+    const r = run('man', [page], { MANPATH: join(prefix, 'share', 'man'), MANPAGER: 'cat', PAGER: 'cat', MANWIDTH: '80', LANG: 'C.UTF-8' });
+    t.equal(r.code, 0, r.stderr);
+    t.match(r.stdout, new RegExp(`^${title}\\(${section}\\)`), `${page}(${section}) renders`);
+    t.match(r.stdout, /NAME\n/);
+  }
+});
+
+t.test("QEMU attaches to a bridge through the installed qemu-bridge-helper", async (t) => {
+  const etc = privateEtcQemu();
+  writeFileSync(join(etc, 'bridge.conf'), 'allow pkbr1\n', { mode: 0o644 });
+  sh('ip', 'link', 'add', 'pkbr1', 'type', 'bridge');
+  sh('ip', 'link', 'set', 'pkbr1', 'up');
+  const helper = join(prefix, 'bin', 'qemu-bridge-helper');
+  const qemu = spawn('qemu-system-x86_64', ['-machine', 'none', '-nodefaults', '-display', 'none', '-monitor', 'none', '-S', '-netdev', `bridge,id=n0,br=pkbr1,helper=${helper}`], {
+    env: { PATH: SYSTEM_PATH },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  qemu.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise((resolve) => qemu.on('exit', resolve));
+  let ports: { ifname: string }[] = [];
+  for (const deadline = Date.now() + 20_000; Date.now() < deadline && qemu.exitCode === null; ) {
+    ports = ipj('link', 'show', 'master', 'pkbr1');
+    if (ports.length > 0) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  t.equal(qemu.exitCode, null, `QEMU runs: ${stderr}`);
+  t.match(ports, [{ ifname: /^tap\d+$/ }], 'a tap on pkbr1');
+  qemu.kill('SIGKILL');
+  await exited;
+  t.notMatch(stderr, /bridge helper failed/);
+});
+
+// The consumer's own Node types (a real project has @types/node among its devDependencies).
+mkdirSync(join(consumer, 'node_modules', '@types'), { recursive: true });
+symlinkSync(join(ROOT, 'node_modules', '@types', 'node'), join(consumer, 'node_modules', '@types', 'node'));
+
+t.test('as a dependency: no compile; node_modules/.bin programs run', async (t) => {
+  t.notMatch(p.dependencyLog, /gyp info|gyp ERR|CXX\(target\)/, 'node-gyp never ran');
+  t.notOk(existsSync(join(consumer, 'node_modules', 'qbh', 'build')));
+  t.same(run(join(consumer, 'node_modules', '.bin', 'qbh'), ['--version']), { code: 0, stdout: `qbh ${VERSION}\n`, stderr: '' });
+  const usage = run(join(consumer, 'node_modules', '.bin', 'qemu-bridge-helper'), []);
+  t.match(usage, { code: 1, stderr: /^Usage: qemu-bridge-helper / });
+});
+
+const CONSUMER_TS = `import { listBridges, QbhError, type Bridge } from 'qbh';
+
+export async function names(): Promise<string[]> {
+  const bridges: Bridge[] = await listBridges();
+  return bridges.map((b) => \`\${b.ifname} \${b.operstate} mtu \${b.mtu}\`);
+}
+export const isQbhError = (e: unknown): e is QbhError => e instanceof QbhError && typeof e.code === 'string';
+export async function misspelt(): Promise<unknown> {
+  const [b] = await listBridges();
+  // @ts-expect-error closed result types: a misspelt key does not compile
+  return b?.opperstate;
+}
+`;
+
+for (const [resolution, module] of [['node16', 'node16'], ['bundler', 'esnext']] as const) {
+  t.test(`a strict TypeScript consumer, moduleResolution ${resolution}`, async (t) => {
+    const project = join(consumer, `ts-${resolution}`);
+    mkdirSync(project);
+    symlinkSync(join(consumer, 'node_modules'), join(project, 'node_modules'));
+    writeFileSync(join(project, 'package.json'), JSON.stringify({ type: 'module', private: true }));
+    writeFileSync(join(project, 'index.ts'), CONSUMER_TS);
+    writeFileSync(
+      join(project, 'tsconfig.json'),
+      JSON.stringify({ compilerOptions: { strict: true, module, moduleResolution: resolution, target: 'es2022', noEmit: true, types: ['node'] }, files: ['index.ts'] }),
+    );
+    const r = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', project], { encoding: 'utf8' });
+    t.equal(r.status, 0, r.stdout + r.stderr);
+  });
+}
+
+t.test("a CommonJS script loads the ESM package with import()", async (t) => {
+  writeFileSync(join(consumer, 'script.cjs'), "import('qbh').then((qbh) => qbh.listBridges()).then((bs) => console.log(bs.map((b) => b.ifname).join(',')));\n");
+  sh('ip', 'link', 'add', 'pkbr2', 'type', 'bridge');
+  const r = spawnSync(process.execPath, [join(consumer, 'script.cjs')], { cwd: consumer, env: { PATH: SYSTEM_PATH }, encoding: 'utf8' });
+  t.equal(r.status, 0, r.stderr);
+  t.ok(r.stdout.trim().split(',').includes('pkbr2'), r.stdout);
+  t.ok(readdirSync(join(consumer, 'node_modules')).includes('qbh'));
+});
