@@ -68,7 +68,9 @@ t.test('kill -9 of the daemon mid-requests: no tap left, a clear error each, a r
   for (const r of failed) {
     t.equal(r.status, 1);
     t.equal(r.fds.length, 0);
-    t.match(r.stderr, /^qbh: (the qbh daemon at \/run\/qbh\/qbhd\.sock closed the connection without a reply \(did it stop\?\)|cannot reach the qbh daemon at \/run\/qbh\/qbhd\.sock \(connect: Connection refused\); is it running\? \(systemctl status qbhd\.socket\))\n$/, 'one clear line');
+    // A killed process keeps its sockets until it has really exited: one stuck waiting for the RTNL
+    // lock (held by another namespace's churn on a busy machine) can outlast a helper's deadline.
+    t.match(r.stderr, /^qbh: (the qbh daemon at \/run\/qbh\/qbhd\.sock closed the connection without a reply \(did it stop\?\)|cannot reach the qbh daemon at \/run\/qbh\/qbhd\.sock \(connect: Connection refused\); is it running\? \(systemctl status qbhd\.socket\)|no reply from the qbh daemon at \/run\/qbh\/qbhd\.sock within \d+ ms)\n$/, 'one clear line');
   }
   for (const r of ok) for (const fd of r.fds) native.close(fd);
   t.ok(await until(() => taps().length === 0, 30000), 'no tap left');
