@@ -82,7 +82,7 @@ await Promise.all(Array.from({ length: 10 }, async () => { for (let i = 0; i < 2
 process.stdout.write(String(n));`;
   const runs = await Promise.all(
     Array.from({ length: 5 }, () => {
-      const c = spawn(process.execPath, ['--input-type=module', '-e', src], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH } });
+      const c = spawn('env', ['-i', `PATH=${process.env.PATH}`, process.execPath, '--input-type=module', '-e', src], { stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       c.stdout!.on('data', (d: Buffer) => (out += d.toString()));
       c.stderr!.on('data', (d: Buffer) => (out += d.toString()));

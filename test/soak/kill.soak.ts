@@ -36,7 +36,7 @@ function br0Clean(): boolean {
 /** A child node running the built API (dist/): prints "ready" once loaded, then `body`. */
 function apiChild(body: string): { child: ChildProcess; ready: Promise<void>; out: () => string } {
   const src = `import * as q from ${JSON.stringify(join(ROOT, 'dist', 'index.js'))};\nprocess.stdout.write('ready\\n');\n${body}`;
-  const child = spawn(process.execPath, ['--input-type=module', '-e', src], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH } });
+  const child = spawn('env', ['-i', `PATH=${process.env.PATH}`, process.execPath, '--input-type=module', '-e', src], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   const ready = new Promise<void>((resolve, reject) => {
@@ -130,17 +130,18 @@ t.test('kill -9 of an API process mid-deleteBridge({ withPorts })', async (t) =>
   let half = 0;
   let left = 0;
   const trials = await bounded(TRIALS, CASE_MS, async () => {
-    const batch = ['link add kb0 type bridge', ...[0, 1, 2, 3].flatMap((i) => [`link add kd${i} type dummy`, `link set kd${i} master kb0`])].join('\n');
+    const batch = ['link add kb0 type bridge', ...[0, 1, 2, 3].flatMap((i) => [`link add kd${i} type veth peer name kp${i}`, `link set kd${i} master kb0`])].join('\n');
     const p = spawn('ip', ['-b', '-'], { stdio: ['pipe', 'ignore', 'inherit'] });
     p.stdin!.end(`${batch}\n`);
     await exited(p);
+    t.equal(ipj<any[]>('link', 'show', 'master', 'kb0').length, 4, 'kb0 has its 4 ports');
     const c = apiChild(`await q.deleteBridge('kb0', { withPorts: true }); process.stdout.write('done\\n');`);
     await c.ready;
     await sleep(rand(12));
     c.child.kill('SIGKILL');
     await exited(c.child);
     const names = ipj<any[]>('link', 'show').map((l) => l.ifname);
-    const mine = names.filter((n) => /^k[bd]\d$/.test(n));
+    const mine = names.filter((n) => /^k[bdp]\d$/.test(n));
     if (mine.length === 0) gone++;
     else if (leftovers(['br0']).grouped.length === 0) untouched++;
     else {
@@ -156,7 +157,7 @@ t.test('kill -9 of an API process mid-deleteBridge({ withPorts })', async (t) =>
   t.ok(gone + untouched + half === trials);
   record(t, {
     area: 'kill -9',
-    fault: 'API process killed mid-deleteBridge({ withPorts }) of a bridge with 4 ports, random delay 0-12 ms',
+    fault: 'API process killed mid-deleteBridge({ withPorts }) of a bridge with 4 veth ports, random delay 0-12 ms',
     trials,
     outcome: `${gone} deleted, ${untouched} untouched, ${half} killed with ports in the temporary group (documented; the next deleteBridge finished each)`,
     leftovers: left,
