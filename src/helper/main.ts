@@ -80,21 +80,26 @@ export async function helperMain(args: readonly Buffer[]): Promise<number> {
 
   // 3. The ACL, /etc/qemu/bridge.conf read as this process (spec §4), decided on every name the
   // bridge goes by (an altname must not escape a deny) and on a chosen tap name (allow-ifname).
+  // The handle is closed on every path: helperMain may run many times in one process.
   const rtnl = Rtnl.openSync();
-  const { verdict, resolved } = authorizeHelper(opts, rtnl);
-  if (verdict.stderr.length > 0) printErr(verdict.stderr);
-  if (!verdict.permitted) return EXIT_FAILURE;
-
-  // 4. The tap: tap%d, bridge MTU, MAC fe:…, enslaved, up (spec §3), made directly: this needs
-  // CAP_NET_ADMIN, and without it the C helper's own message is followed by what to do about it.
   let tap: { fd: number; name: string };
   try {
-    tap = await makeHelperTap({ bridge: utf8Name('bridge', opts.bridge), vnetHdr: opts.useVnet, ifname: opts.ifname === null ? null : utf8Name('tap', opts.ifname), resolved, rtnl });
-  } catch (err) {
-    if (!(err instanceof TapError)) throw err;
-    printErr(`${helperMessage(err)}\n`);
-    if (!hasNetAdmin()) printErr(NO_CAPABILITY_HINT);
-    return EXIT_FAILURE;
+    const { verdict, resolved } = authorizeHelper(opts, rtnl);
+    if (verdict.stderr.length > 0) printErr(verdict.stderr);
+    if (!verdict.permitted) return EXIT_FAILURE;
+
+    // 4. The tap: tap%d, bridge MTU, MAC fe:…, enslaved, up (spec §3), made directly: this needs
+    // CAP_NET_ADMIN, and without it the C helper's own message is followed by what to do about it.
+    try {
+      tap = await makeHelperTap({ bridge: utf8Name('bridge', opts.bridge), vnetHdr: opts.useVnet, ifname: opts.ifname === null ? null : utf8Name('tap', opts.ifname), resolved, rtnl });
+    } catch (err) {
+      if (!(err instanceof TapError)) throw err;
+      printErr(`${helperMessage(err)}\n`);
+      if (!hasNetAdmin()) printErr(NO_CAPABILITY_HINT);
+      return EXIT_FAILURE;
+    }
+  } finally {
+    rtnl.close();
   }
 
   // 5. The hand-off: one sendmsg, 1 byte 0x00 + one SCM_RIGHTS fd (spec §2.2).

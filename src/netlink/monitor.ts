@@ -27,6 +27,7 @@ import {
   SO_RCVBUFFORCE,
 } from './constants.js';
 import { toAddress, toBridgePort, toLink, type Address, type BridgePort, type Link, type LinkLookup } from './iproute.js';
+import { DumpInterruptedError } from './errors.js';
 import { decodeMessages, type Message } from './message.js';
 import { Rtnl } from './rtnl.js';
 
@@ -156,9 +157,21 @@ export async function* monitor(options: MonitorOptions = {}): AsyncGenerator<Mon
       if (drain()) {
         // Whatever was queued before the overrun is stale next to the fresh dump.
         queue.length = 0;
-        const links = await seed();
-        const addrs = await rtnl.listAddresses();
-        yield { type: 'resync', reason: 'overrun', links, addresses: addrs };
+        let state: [Link[], Address[]] | undefined;
+        // A burst that overran the socket may still be going on, and interrupt the re-dump past its
+        // retries: that is no reason to end the monitor; wait for the burst to pass and dump again.
+        for (let attempt = 1; state === undefined; attempt++) {
+          try {
+            state = [await seed(), await rtnl.listAddresses()];
+          } catch (e) {
+            if (!(e instanceof DumpInterruptedError)) throw e;
+            await new Promise((r) => setTimeout(r, Math.min(1000, 20 * attempt)));
+            if (signal?.aborted) return;
+            drain();
+            queue.length = 0;
+          }
+        }
+        yield { type: 'resync', reason: 'overrun', links: state[0], addresses: state[1] };
         continue;
       }
       if (queue.length > 0) {
