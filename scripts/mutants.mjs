@@ -153,7 +153,7 @@ export const MUTANTS = [
   {
     id: 'mac-prefix-not-applied',
     what: "the helper's tap keeps the kernel's random MAC (no 0xFE first octet)",
-    patches: [{ file: 'src/tun/tap.ts', search: 'address = prefixedMac(tap.mac, HELPER_PREFIX);', replace: 'address = prefixedMac(tap.mac, Buffer.alloc(0));' }],
+    patches: [{ file: 'src/tun/tap.ts', search: 'const address = randomMac(HELPER_PREFIX);', replace: 'const address = randomMac(Buffer.alloc(0));' }],
     tests: ['test/helper.test.ts'],
   },
   // ---- the privileged daemon (issue 14: src/daemon in the mutated privileged path) -----------------
