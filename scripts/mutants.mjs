@@ -153,8 +153,45 @@ export const MUTANTS = [
   {
     id: 'mac-prefix-not-applied',
     what: "the helper's tap keeps the kernel's random MAC (no 0xFE first octet)",
-    patches: [{ file: 'src/tun/tap.ts', search: 'address = prefixedMac(tap.mac, HELPER_PREFIX);', replace: 'address = prefixedMac(tap.mac, Buffer.alloc(0));' }],
+    patches: [{ file: 'src/tun/tap.ts', search: 'const address = randomMac(HELPER_PREFIX);', replace: 'const address = randomMac(Buffer.alloc(0));' }],
     tests: ['test/helper.test.ts'],
+  },
+  // ---- the privileged daemon (issue 14: src/daemon in the mutated privileged path) -----------------
+  {
+    id: 'daemon-ifname-unchecked',
+    what: 'qbhd decides a tap request without its --ifname: the allow-ifname policy fails open',
+    patches: [{ file: 'src/daemon/decide.ts', search: "ifname: req.ifname === null ? null : Buffer.from(req.ifname, 'utf8') }", replace: 'ifname: null }' }],
+    tests: ['test/daemon.test.ts'],
+  },
+  {
+    id: 'daemon-peer-as-root',
+    what: "qbhd takes every peer's uid as 0 (root's rules, root's per-uid share) instead of SO_PEERCRED's",
+    patches: [{ file: 'src/daemon/peer.ts', search: 'return { uid: cred.uid, gid: cred.gid,', replace: 'return { uid: 0, gid: cred.gid,' }],
+    tests: ['test/daemon-identity.test.ts'],
+  },
+  {
+    id: 'daemon-request-uncapped',
+    what: 'qbhd reads a request of any size (MAX_REQUEST_BYTES not enforced)',
+    patches: [{ file: 'src/daemon/server.ts', search: '> MAX_REQUEST_BYTES) return refuse', replace: '> Infinity) return refuse' }],
+    tests: ['test/daemon-hostile.test.ts'],
+  },
+  {
+    id: 'daemon-per-uid-cap-ignored',
+    what: 'one uid may hold every connection slot (MAX_CONNECTIONS_PER_UID not enforced)',
+    patches: [{ file: 'src/daemon/server.ts', search: 'if (this.open.size >= MAX_CONNECTIONS || held >= MAX_CONNECTIONS_PER_UID) {', replace: 'if (this.open.size >= MAX_CONNECTIONS) {' }],
+    tests: ['test/daemon-hostile.test.ts'],
+  },
+  {
+    id: 'daemon-tap-fd-kept',
+    what: "qbhd keeps its copy of each tap fd after sending it (one fd leaked per tap, and the tap outlives QEMU's use)",
+    patches: [{ file: 'src/daemon/act.ts', search: '    if (tapFd !== undefined) native.close(tapFd);', replace: '' }],
+    tests: ['test/daemon-hostile.test.ts'],
+  },
+  {
+    id: 'daemon-unknown-field-taken',
+    what: 'a request with an unknown field (say "uid") is accepted and the field ignored',
+    patches: [{ file: 'src/daemon/protocol.ts', search: 'if (!required.includes(key) && !optional.includes(key)) throw', replace: 'if (false as boolean) throw' }],
+    tests: ['test/daemon-identity.test.ts'],
   },
 ];
 

@@ -134,6 +134,7 @@ t.test('--ifname extension', async (t) => {
   t.equal(long.status, 1);
   const bad = handOff([HELPER, '--br=br0', '--fd=3', '--ifname=a/b']);
   t.equal(bad.status, 1);
+  t.equal(bad.stderr, 'invalid tap request: invalid tap name "a/b": "/", ":", whitespace, "." and ".." are not allowed\n', 'the library\'s words, not an internal error');
   t.equal(bad.fds, 0);
   t.same(leftovers(), []);
 });

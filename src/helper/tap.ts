@@ -4,6 +4,7 @@
  * the same bridge, decide on the same names and make the very same tap.
  * @module
  */
+import { InvalidArgumentError } from '../errors.js';
 import type { AttrSet } from '../netlink/attr.js';
 import type { LinkMessage } from '../netlink/message.js';
 import { Rtnl } from '../netlink/rtnl.js';
@@ -94,7 +95,16 @@ export async function makeHelperTap(req: HelperTapRequest): Promise<HelperTapRes
       return { fd: tap.fd, name: tap.name };
     }
     // vnetHdr undefined: on exactly when the kernel supports it, as --use-vnet asks.
-    const tap = await openTap({ bridge: req.resolved?.ifname ?? req.bridge, name: req.ifname, vnetHdr: req.vnetHdr ? undefined : false }, rtnl);
+    const bridge = req.resolved?.ifname ?? req.bridge;
+    let tap;
+    try {
+      tap = await openTap({ bridge, name: req.ifname, vnetHdr: req.vnetHdr ? undefined : false }, rtnl);
+    } catch (e) {
+      // A name the shared check refuses: a tap step error like every other failure the helper and
+      // the daemon print (they print TapErrors only), in the library's words.
+      if (e instanceof InvalidArgumentError) throw new TapError({ step: 'validate', errno: 22, detail: e.problem, tap: req.ifname, bridge });
+      throw e;
+    }
     return { fd: tap.fds[0]!, name: tap.name };
   } finally {
     if (req.rtnl === undefined) rtnl.close();

@@ -98,7 +98,11 @@ export class NetlinkSocket {
     this.seq = (this.seq + 1) >>> 0 || 1;
     const dump = (flags & NLM_F_DUMP) === NLM_F_DUMP;
     const msg = encodeMessage({ type, flags: flags | NLM_F_REQUEST | NLM_F_ACK, seq: this.seq, pid: 0 }, body);
-    native.nlSend(this.fd, msg);
+    try {
+      native.nlSend(this.fd, msg);
+    } catch (e) {
+      throw inFamily(e, ctx);
+    }
     return { seq: this.seq, dump, replies: [], interrupted: false, done: false, ctx };
   }
 
@@ -120,7 +124,7 @@ export class NetlinkSocket {
 
   private recvError(e: unknown, ctx: NetlinkErrorContext): never {
     if (isErrno(e, 'ENOBUFS')) throw new NetlinkError(e.errno, ctx, 'receive buffer overrun: kernel messages were dropped');
-    throw e;
+    throw inFamily(e, ctx);
   }
 
   private finish(ex: Exchange): Exchange {
@@ -233,4 +237,15 @@ export class NetlinkSocket {
     }
     throw new DumpInterruptedError(ctx.op, DUMP_RETRIES, last);
   }
+}
+
+/**
+ * A failed send or receive syscall as a NetlinkError naming the request, so every error the API
+ * throws is a QbhError with errno and code (the addon's own errors carry errno and code only).
+ * Errors already in the family (a decode error, say) pass through.
+ */
+function inFamily(e: unknown, ctx: NetlinkErrorContext): unknown {
+  if (e instanceof QbhError || !(e instanceof Error)) return e;
+  const errno = (e as { errno?: unknown }).errno;
+  return typeof errno === 'number' && errno !== 0 ? new NetlinkError(Math.abs(errno), ctx) : e;
 }

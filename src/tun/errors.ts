@@ -17,6 +17,7 @@ import { errnoName, strerror } from '../netlink/errors.js';
  * - `bridge`: the named bridge is not a bridge (openTap checks this up front)
  * - `queue`: attaching queue 1…N-1 of a multiqueue tap
  * - `owner`, `group`, `persist`: TUNSETOWNER, TUNSETGROUP, TUNSETPERSIST
+ * - `query`: TUNGETFEATURES or TUNGETIFF ({@link tunFeatures}, {@link tapInfo})
  */
 export type TapStep =
   | 'open'
@@ -31,7 +32,8 @@ export type TapStep =
   | 'queue'
   | 'owner'
   | 'group'
-  | 'persist';
+  | 'persist'
+  | 'query';
 
 /** Where a TapError came from. */
 export interface TapErrorContext {
@@ -49,6 +51,8 @@ export interface TapErrorContext {
   detail?: string | undefined;
   /** The underlying error. */
   cause?: unknown;
+  /** The public function that failed; 'openTap' unless said (deleteTap, tunFeatures, tapInfo). */
+  op?: string | undefined;
 }
 
 /** What was being done, for steps that are part of a larger one ("adding tap3 to br0"). */
@@ -81,6 +85,8 @@ function describe(c: TapErrorContext): string {
       return `invalid tap request: ${why}`;
     case 'open':
       return `cannot open /dev/net/tun: ${why}`;
+    case 'query':
+      return `cannot query ${c.tap ?? '/dev/net/tun'}: ${why}`;
     case 'create':
       return `cannot create ${tap}: ${why}`;
     case 'bridge':
@@ -97,7 +103,7 @@ function describe(c: TapErrorContext): string {
 
 /**
  * Tap setup failed. `step` says which step, `errno`/`code` why; `tap` and `bridge` name the
- * objects (`op` is 'openTap', `target` the tap). Nothing is left behind: the fds were closed and a
+ * objects (`op` is the public function, 'openTap' for tap setup; `target` the tap). Nothing is left behind: the fds were closed and a
  * persistent tap deleted. If that cleanup failed too, `cleanupError` holds its error (the first
  * error is the one thrown). The message reads `cannot add tap3 to bridge br0: Operation not
  * supported`; for EPERM/EACCES it ends with what to do (`hint`). For the steps the C helper has,
@@ -120,7 +126,7 @@ export class TapError extends QbhError {
   constructor(ctx: TapErrorContext) {
     const code = errnoName(ctx.errno);
     const hint = ctx.detail === undefined ? hintFor(code) : undefined;
-    super(`${describe(ctx)}${hint ? `; ${hint}` : ''}`, { code, op: 'openTap', target: ctx.tap, hint, cause: ctx.cause });
+    super(`${describe(ctx)}${hint ? `; ${hint}` : ''}`, { code, op: ctx.op ?? 'openTap', target: ctx.tap, hint, cause: ctx.cause });
     this.step = ctx.step;
     this.errno = ctx.errno;
     this.tap = ctx.tap;

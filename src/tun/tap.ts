@@ -6,7 +6,9 @@
  */
 import fs from 'node:fs';
 import { native } from '../native.js';
+import { InvalidArgumentError } from '../errors.js';
 import { NetlinkError } from '../netlink/errors.js';
+import { checkIfname } from '../netlink/validate.js';
 import type { AttrSet } from '../netlink/attr.js';
 import type { LinkMessage } from '../netlink/message.js';
 import { Rtnl, sharedRtnl, type SetLinkOptions } from '../netlink/rtnl.js';
@@ -109,11 +111,18 @@ function probeFeatures(fd: number): number {
  * Equivalent to `ip -d tuntap show` listing what a new tap may use.
  */
 export function tunFeatures(): TunFeatures {
-  const fd = openTun();
+  let fd: number;
+  try {
+    fd = openTun();
+  } catch (e) {
+    throw new TapError({ op: 'tunFeatures', step: 'open', errno: errnoOf(e), cause: e });
+  }
   try {
     const out = Buffer.alloc(4);
     native.ioctl(fd, TUNGETFEATURES, out);
     return decodeTunFlags(out.readUInt32LE(0));
+  } catch (e) {
+    throw new TapError({ op: 'tunFeatures', step: 'query', errno: errnoOf(e), cause: e });
   } finally {
     fs.closeSync(fd);
   }
@@ -193,15 +202,18 @@ function badInput(detail: string, tap?: string, bridge?: string): TapError {
   return new TapError({ step: 'validate', errno: EINVAL, detail, tap, bridge });
 }
 
-/** Checks an interface name as the kernel's dev_valid_name does; a `%d` template is allowed for taps. */
-function checkName(what: string, name: unknown, template: boolean): string {
-  if (typeof name !== 'string' || name === '') throw badInput(`${what} name must be a non-empty string`);
-  const len = Buffer.byteLength(name);
-  if (len >= IFNAMSIZ) throw badInput(`${what} name "${name}" is ${len} bytes; the limit is ${IFNAMSIZ - 1}`);
-  if (name === '.' || name === '..' || /[/:\s]/.test(name)) throw badInput(`${what} name "${name}" may not be . or .. or contain /, : or whitespace`);
-  const percents = name.split('%').length - 1;
-  if (percents > 0 && !(template && percents === 1 && name.includes('%d'))) throw badInput(`${what} name "${name}": only one %d template is allowed`);
-  return name;
+/**
+ * Checks an interface name with the library's shared check (src/netlink/validate.ts), so openTap,
+ * createBridge and `qbh` word the same mistake the same way; a `%d` template is allowed for taps.
+ */
+function checkName(what: 'tap' | 'bridge', name: unknown, template: boolean, op: string): string {
+  checkIfname(name, { op }, `${what} name`);
+  const text = name as string;
+  const percents = text.split('%').length - 1;
+  if (percents > 0 && !(template && percents === 1 && text.includes('%d'))) {
+    throw new InvalidArgumentError(`invalid ${what} name "${text}": only one %d template is allowed`, { op, target: text });
+  }
+  return text;
 }
 
 function checkInt(what: string, v: unknown, min: number, max: number): number {
@@ -441,8 +453,8 @@ const defaultRtnl = sharedRtnl;
 
 /** Validated openTap options. */
 function checkOptions(opts: OpenTapOptions) {
-  const name = checkName('tap', opts.name ?? 'tap%d', true);
-  const bridge = opts.bridge === undefined ? undefined : checkName('bridge', opts.bridge, false);
+  const name = checkName('tap', opts.name ?? 'tap%d', true, 'openTap');
+  const bridge = opts.bridge === undefined ? undefined : checkName('bridge', opts.bridge, false, 'openTap');
   const queues = checkInt('queues', opts.queues ?? 1, 1, MAX_TAP_QUEUES);
   const mtu = opts.mtu === undefined ? undefined : checkInt('mtu', opts.mtu, TAP_MIN_MTU, TAP_MAX_MTU);
   if (opts.owner !== undefined) checkInt('owner', opts.owner, 0, 0xfffffffe);
@@ -625,8 +637,8 @@ async function tapIndex(rtnl: Rtnl, name: string): Promise<number> {
   const info = link.attrs.linkinfo as AttrSet | undefined;
   const kind = info?.kind as string | undefined;
   const type = (info?.data as AttrSet | undefined)?.type; // IFLA_TUN_TYPE: 1 tun, 2 tap
-  if (kind !== 'tun') throw new TapError({ step: 'validate', errno: EINVAL, tap: name, detail: `${name} is a ${kind ?? 'device'}, not a tap` });
-  if (type !== undefined && type !== 2) throw new TapError({ step: 'validate', errno: EINVAL, tap: name, detail: `${name} is a tun device, not a tap` });
+  if (kind !== 'tun') throw new TapError({ op: 'deleteTap', step: 'validate', errno: EINVAL, tap: name, detail: `${name} is a ${kind ?? 'device'}, not a tap` });
+  if (type !== undefined && type !== 2) throw new TapError({ op: 'deleteTap', step: 'validate', errno: EINVAL, tap: name, detail: `${name} is a tun device, not a tap` });
   return link.index;
 }
 
@@ -635,7 +647,7 @@ async function tapIndex(rtnl: Rtnl, name: string): Promise<number> {
  * on it are detached by the kernel. Equivalent to `ip tuntap del NAME mode tap`.
  */
 export async function deleteTap(name: string, rtnl: Rtnl = defaultRtnl()): Promise<void> {
-  checkName('tap', name, false);
+  checkName('tap', name, false, 'deleteTap');
   await rtnl.deleteLink(await tapIndex(rtnl, name));
 }
 
@@ -647,12 +659,12 @@ export async function deleteTap(name: string, rtnl: Rtnl = defaultRtnl()): Promi
  */
 export async function deleteTaps(names: string[], rtnl: Rtnl = defaultRtnl()): Promise<void> {
   if (names.length === 0) return;
-  for (const n of names) checkName('tap', n, false);
+  for (const n of names) checkName('tap', n, false, 'deleteTaps');
   const taps = await rtnl.listLinks({ kind: 'tun' });
   const byName = new Map(taps.map((l) => [l.ifname, l]));
   const indexes = names.map((n) => {
     const l = byName.get(n);
-    if (!l) throw new TapError({ step: 'validate', errno: ENODEV, tap: n, detail: `${n} is not a tap (or does not exist)` });
+    if (!l) throw new TapError({ op: 'deleteTaps', step: 'validate', errno: ENODEV, tap: n, detail: `${n} is not a tap (or does not exist)` });
     return l.ifindex;
   });
   await rtnl.deleteLinks(indexes);
@@ -664,6 +676,11 @@ export async function deleteTaps(names: string[], rtnl: Rtnl = defaultRtnl()): P
  */
 export function tapInfo(fd: number): { name: string; flags: TunFeatures } {
   const b = Buffer.alloc(IFREQ_SIZE);
-  native.ioctl(fd, TUNGETIFF, b);
+  try {
+    native.ioctl(fd, TUNGETIFF, b);
+  } catch (e) {
+    // EBADFD: a tun fd not attached to a device; EBADF/ENOTTY: not a tun fd at all.
+    throw new TapError({ op: 'tapInfo', step: 'query', errno: errnoOf(e), tap: `fd ${fd}`, cause: e });
+  }
   return { name: ifreqName(b), flags: decodeTunFlags(b.readUInt16LE(IFNAMSIZ)) };
 }

@@ -95,12 +95,14 @@ const listCommand: Command = {
   },
 };
 
-/** Fetches a bridge for `action`, turning "missing" and "not a bridge" into plain words. */
+/**
+ * Fetches a bridge for `action`. A missing bridge reads as the API says it (the kernel's "No such
+ * device"), so the CLI and the library word it the same; "not a bridge" gets the kernel's words.
+ */
 async function fetchBridge(name: string, action: string): Promise<Bridge> {
   try {
     return await getBridge(name);
   } catch (e) {
-    if (hasCode(e, 'ENODEV')) throw new CliError(`cannot ${action}: no such bridge`);
     if (e instanceof NetlinkError && e.code === 'EINVAL' && e.kernelMessage?.includes('not a bridge')) {
       throw new CliError(`cannot ${action}: ${e.kernelMessage}`);
     }
@@ -245,7 +247,6 @@ async function mustExist(iface: string, action: string) {
   try {
     return await getLink(iface);
   } catch (e) {
-    if (hasCode(e, 'ENODEV')) throw new CliError(`cannot ${action}: no such interface ${iface}`);
     throw cannot(action, e);
   }
 }
