@@ -5,7 +5,7 @@ import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ipj } from './harness.js';
-import { native } from '../src/native.js';
+import { handOff as playQemu, type HandOff } from './helper-lib.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const HELPER = join(ROOT, 'bin', 'qemu-bridge-helper');
@@ -16,7 +16,6 @@ export const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 export const CLEAN = ['env', '-i', `PATH=${PATH}`];
 /** uid/gid 65534 with no supplementary groups and no capabilities at all. */
 export const NOBODY = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', '--bounding-set=-all'];
-const TUNGETIFF = 0x800454d2;
 
 /** A running daemon: its process, everything it logged, and a clean stop. */
 export interface Daemon {
@@ -55,33 +54,11 @@ export async function startDaemon(args: string[] = [], env: Record<string, strin
 }
 
 /** What came back to "QEMU" from one helper run. */
-export interface HandOff {
-  status: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-  payload: string | null;
-  fds: number;
-  tap: { name: string; flags: number; link: any } | null;
-}
+export type { HandOff } from './helper-lib.js';
 
-/** Plays QEMU: a socketpair, the helper's end at fd 3, the helper run through `prefix`; returns what came back. */
+/** Plays QEMU (test/helper-lib.ts handOff), the helper run as uid 65534 with no capabilities by default. */
 export function handOff(args: string[], prefix: string[] = NOBODY): HandOff {
-  const [qemuEnd, helperEnd] = native.socketpair(1);
-  const cmd = [...CLEAN, ...prefix, HELPER, ...args];
-  const r = spawnSync(cmd[0]!, cmd.slice(1), { stdio: ['ignore', 'pipe', 'pipe', helperEnd], timeout: 30000 });
-  native.close(helperEnd);
-  const got = native.recvFds(qemuEnd, 16, 4, 0);
-  native.close(qemuEnd);
-  let tap: HandOff['tap'] = null;
-  for (const fd of got?.fds ?? []) {
-    const ifr = Buffer.alloc(40);
-    native.ioctl(fd, TUNGETIFF, ifr);
-    const name = ifr.toString('latin1', 0, 16).replace(/\0.*$/s, '');
-    tap = { name, flags: ifr.readUInt16LE(16), link: ipj<any[]>('-d', 'link', 'show', 'dev', name)[0] };
-  }
-  for (const fd of got?.fds ?? []) native.close(fd);
-  return { status: r.status, signal: r.signal, stdout: String(r.stdout), stderr: String(r.stderr), payload: got?.data.toString('hex') ?? null, fds: got?.fds.length ?? 0, tap };
+  return playQemu(args, prefix);
 }
 
 /** Open fds of a process. */
