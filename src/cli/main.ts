@@ -3,8 +3,9 @@
  * streams; Ctrl-C aborts long-running commands (monitor) so they stop cleanly.
  * @module
  */
-import { processIo } from './io.js';
+import type { CliIo } from './io.js';
 import { run } from './run.js';
+import { StdioSink } from './stdio.js';
 
 const abort = new AbortController();
 let interrupted = false;
@@ -16,14 +17,32 @@ const onSignal = (sig: NodeJS.Signals) => {
 };
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
-// A closed pipe (`qbh monitor | head`) ends the program quietly, like other Unix tools.
-process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+// A closed pipe (`qbh monitor | head`) ends the program quietly, like other Unix tools. (A direct
+// write that fails hands over to Node's stream, which reports the EPIPE here: stdio.ts.)
+const onStdoutError = (e: NodeJS.ErrnoException) => {
   if (e.code === 'EPIPE') process.exit(0);
   throw e;
-});
+};
+
+// processIo() (io.ts) for this process, but with process.stdout and process.stderr made only if
+// they are needed: a terminal, or a write that fails.
+const stdout = new StdioSink(1, () => process.stdout.on('error', onStdoutError));
+const stderr = new StdioSink(2, () => process.stderr);
+const io: CliIo = {
+  stdout,
+  stderr,
+  get stdoutIsTTY() {
+    return stdout.isTTY;
+  },
+  get stderrIsTTY() {
+    return stderr.isTTY;
+  },
+  env: process.env,
+  signal: abort.signal,
+};
 
 // No top-level await: this file is also bundled as CommonJS (dist/qbh.cjs) for a fast start.
-void run(process.argv.slice(2), processIo(abort.signal)).then((code) => {
+void run(process.argv.slice(2), io).then((code) => {
   process.exitCode = code;
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);

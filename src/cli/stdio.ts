@@ -1,0 +1,60 @@
+/**
+ * `qbh`'s stdout and stderr without Node's stream machinery where it buys nothing. The first touch
+ * of process.stdout or process.stderr loads net, stream and their helpers (a net.Socket for a pipe):
+ * ≈3 ms of a ≈30 ms `qbh bridge list` through a pipe (docs/performance.md, "Listing"). A pipe, a
+ * file or a socket is written with fs.writeSync instead, which is what Node's stream does there
+ * anyway (stdio pipes and files are synchronous on Linux). A terminal, a closed fd or anything odd
+ * keeps Node's stream, and so does a write that fails (EPIPE, EAGAIN on a non-blocking pipe): the
+ * failed text goes to the stream, which then reports or queues it exactly as it always did.
+ * @module
+ */
+import { fstatSync, writeSync } from 'node:fs';
+import type { TextSink } from './io.js';
+
+/** Stdout (fd 1) or stderr (fd 2), written directly while that works, through `stream()` after. */
+export class StdioSink implements TextSink {
+  private direct: boolean | undefined;
+  private node: NodeJS.WriteStream | undefined;
+
+  /** `stream` returns the process's Node stream for the fd: called once, on first need. */
+  constructor(
+    private readonly fd: 1 | 2,
+    private readonly stream: () => NodeJS.WriteStream,
+  ) {}
+
+  /** The fd is a terminal (as the Node stream's isTTY says; a pipe or a file is not). */
+  get isTTY(): boolean {
+    return !this.writesDirectly() && this.nodeStream().isTTY === true;
+  }
+
+  write(text: string): boolean {
+    if (!this.writesDirectly()) return this.nodeStream().write(text);
+    const bytes = Buffer.from(text, 'utf8');
+    let done = 0;
+    try {
+      while (done < bytes.length) done += writeSync(this.fd, bytes, done);
+      return true;
+    } catch {
+      this.direct = false;
+      return this.nodeStream().write(bytes.subarray(done));
+    }
+  }
+
+  /** A pipe, a regular file or a socket: never a terminal. Decided once. */
+  private writesDirectly(): boolean {
+    if (this.direct === undefined) {
+      try {
+        const st = fstatSync(this.fd);
+        this.direct = st.isFIFO() || st.isFile() || st.isSocket();
+      } catch {
+        this.direct = false;
+      }
+    }
+    return this.direct;
+  }
+
+  private nodeStream(): NodeJS.WriteStream {
+    this.node ??= this.stream();
+    return this.node;
+  }
+}
