@@ -17,8 +17,9 @@ import { helperShebang } from './launcher.mjs';
 import { bodyId, loader, wrapBody, writeAtomic, writeCodeCache } from './code-cache.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-// The helper never parses an address: ip-address (half the bundle, all of it parsed at every start)
-// stays an ordinary require that its lazily loaded module would run (src/netlink/cidr.ts).
+// ip-address is in no bundle: src/netlink/cidr.ts requires it at run time, on the first address
+// parsed (its module body alone cost every `qbh` command ≈2 ms), from the package's node_modules.
+// The helper never parses an address; `external` keeps it out should a static import come back.
 // The helper may hold CAP_NET_ADMIN: it starts with an empty environment under this very node
 // (scripts/launcher.mjs); the install step rewrites that line for the installing machine's node.
 const targets = [

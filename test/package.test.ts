@@ -74,6 +74,8 @@ t.test('the installed qbh: --version, bridge list, completion, doctor names the 
   const text = run(qbh, ['bridge', 'list']);
   t.match(text.stdout, /pkbr0/);
   t.match(run(qbh, ['completion', 'bash']).stdout, /complete -o default -F _qbh qbh/);
+  // ip-address is required at run time, on the first address parsed (src/netlink/cidr.ts).
+  t.match(run(qbh, ['bridge', 'create', 'pkbr9', '--address', '10.0.0.256/24']), { code: 2, stderr: /invalid address "10\.0\.0\.256\/24": not an IPv4 address/ });
   const doctor = run(qbh, ['doctor', '--helper', join(prefix, 'bin', 'qemu-bridge-helper'), '--json']);
   const check = (JSON.parse(doctor.stdout) as { checks: { check: string; summary: string }[] }).checks.find((c) => c.check === 'qemu-helper');
   t.equal(check?.summary, `QEMU's default helper ${join(prefix, 'bin', 'qemu-bridge-helper')} → ${join(installed, 'dist', 'qemu-bridge-helper.cjs')} is qbh ${VERSION}`);
@@ -135,6 +137,7 @@ t.test('as a dependency: no compile; node_modules/.bin programs run', async (t) 
   t.notMatch(p.dependencyLog, /gyp info|gyp ERR|CXX\(target\)/, 'node-gyp never ran');
   t.notOk(existsSync(join(consumer, 'node_modules', 'qbh', 'build')));
   t.same(run(join(consumer, 'node_modules', '.bin', 'qbh'), ['--version']), { code: 0, stdout: `qbh ${VERSION}\n`, stderr: '' });
+  t.match(run(join(consumer, 'node_modules', '.bin', 'qbh'), ['bridge', 'create', 'pkbr9', '--address', 'fd00::g/64']), { code: 2, stderr: /not an IPv6 address/ }, 'ip-address resolves from the consumer');
   const usage = run(join(consumer, 'node_modules', '.bin', 'qemu-bridge-helper'), []);
   t.match(usage, { code: 1, stderr: /^Usage: qemu-bridge-helper / });
 });

@@ -1,11 +1,20 @@
 /**
  * CIDR parsing for address operations, with ip-address. A module of its own so that processes that
- * never touch addresses (the helper) do not load it.
+ * never touch addresses (the helper) do not load it; and ip-address itself is required on the first
+ * parse, not when this module loads: its module body parses dozens of Address6 constants (≈2 ms),
+ * which every `qbh` command paid at start because the CLI's argument checks import this module.
+ * The bundles (scripts/bundle.mjs) leave that require to run time: dist/ resolves the package's
+ * own dependency, as the ESM build does.
  * @module
  */
-import { Address4, Address6 } from 'ip-address';
+import { createRequire } from 'node:module';
 import { InvalidArgumentError } from '../errors.js';
 import { AF_INET, AF_INET6 } from './constants.js';
+
+type IpAddress = typeof import('ip-address');
+let ipAddress: IpAddress | undefined;
+/** ip-address, loaded on first use. */
+const loadIpAddress = (): IpAddress => (ipAddress ??= createRequire(import.meta.url)('ip-address') as IpAddress);
 
 /** A parsed CIDR, ready for an ifaddrmsg. */
 export interface Cidr {
@@ -31,6 +40,7 @@ export function parseCidr(cidr: string, where: { op: string; target?: string } =
   const max = v6 ? 128 : 32;
   const prefixlen = len === undefined ? max : /^\d{1,3}$/.test(len) ? Number(len) : NaN;
   if (!(prefixlen >= 0 && prefixlen <= max)) throw bad(`prefix length must be 0-${max}`);
+  const { Address4, Address6 } = loadIpAddress();
   if (v6) {
     if (!Address6.isValid(addr) || addr.includes('%')) throw bad('not an IPv6 address');
     const n = new Address6(addr).bigInt();
