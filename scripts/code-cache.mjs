@@ -95,3 +95,25 @@ export function writeAtomic(file, data, mode) {
 
 /** The ID that ties a body to its cache: the first 16 hex digits of its SHA-256. */
 export const bodyId = (wrapped) => createHash('sha256').update(wrapped).digest('hex').slice(0, 16);
+
+/**
+ * The loader for a program split into bodies by its first argument (dist/qbh: src/cli/groups.ts):
+ * `groups` maps a first word to the ID of its body, `id` is the body for everything else. The same
+ * loader as `loader(id)` otherwise. A Map, so that no first word (`constructor`, `__proto__`) can
+ * name anything but a listed body.
+ */
+export function groupLoader(id, groups) {
+  const single = loader(id);
+  const base = /^ {2}const base = .*$/m;
+  if (!base.test(single)) throw new Error("groupLoader: loader() has no `const base = …` line to replace");
+  return single.replace(
+    base,
+    [
+      `  const groups = new Map(${JSON.stringify(Object.entries(groups))});`,
+      `  const base = __filename.slice(0, -'.cjs'.length) + '.' + (groups.get(process.argv[2]) ?? '${id}');`,
+    ].join('\n'),
+  );
+}
+
+/** Every body ID a loader names (the install step remakes each one's cache). */
+export const loaderIds = (text) => [...new Set(text.match(/(?<=['".])[0-9a-f]{16}(?=['"])/g) ?? [])];

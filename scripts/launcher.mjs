@@ -18,7 +18,7 @@
 // the installing machine's node. It remakes the bundles' V8 code caches for that node too (a cache
 // made by another node is rejected, harmlessly, and the program merely starts slower: code-cache.mjs).
 import { readFileSync, renameSync, writeFileSync, existsSync, chmodSync } from 'node:fs';
-import { loaderId, writeCodeCache } from './code-cache.mjs';
+import { loaderIds, writeCodeCache } from './code-cache.mjs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -71,8 +71,10 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const file = join(dist, 'qemu-bridge-helper.cjs');
   if (existsSync(file)) writeHelperShebang(file);
   for (const [name, flags] of [['qemu-bridge-helper', []], ['qbh', []], ['qbhd', ['--max-semi-space-size=1']]]) {
+    // Every body the loader names: dist/qbh has one per command group (scripts/bundle.mjs).
     const loader = join(dist, `${name}.cjs`);
-    const id = existsSync(loader) ? loaderId(readFileSync(loader, 'utf8')) : undefined;
-    if (id !== undefined) writeCodeCache(join(dist, `${name}.${id}.body.cjs`), join(dist, `${name}.${id}.code-cache`), process.execPath, flags);
+    for (const id of existsSync(loader) ? loaderIds(readFileSync(loader, 'utf8')) : []) {
+      writeCodeCache(join(dist, `${name}.${id}.body.cjs`), join(dist, `${name}.${id}.code-cache`), process.execPath, flags);
+    }
   }
 }

@@ -1,11 +1,10 @@
 /**
- * The `qbh` dispatcher: finds the command named by the leading words of argv, handles `--help`,
- * runs it, and prints its one object as JSON or text. Errors become one line on stderr: exit 1
- * for a failed operation, 2 for a usage mistake (with the usage line), never a stack for either.
+ * `qbh` over every command: the dispatcher (dispatch.ts) with the whole command list, and the
+ * completion scripts' question. `bin/qbh` for argv of no command group, tests, embedding.
  * @module
  */
 import { closeDefaultHandle } from '../index.js';
-import { helpText, type Command } from './command.js';
+import type { Command } from './command.js';
 import { aclCommands } from './commands/acl.js';
 import { daemonCommands } from './commands/daemon.js';
 import { bridgeCommands } from './commands/bridge.js';
@@ -13,7 +12,7 @@ import { completeCommand, completionCommands } from './commands/completion.js';
 import { doctorCommands } from './commands/doctor.js';
 import { monitorCommands } from './commands/monitor.js';
 import { tapCommands } from './commands/tap.js';
-import { CliError, UsageError, isOperationalError } from './errors.js';
+import { dispatch, generalHelp as generalHelpOf } from './dispatch.js';
 import type { CliIo } from './io.js';
 import { version } from './version.js';
 
@@ -30,56 +29,9 @@ export const commands: Command[] = [
 
 export { version };
 
-const GROUPS: Record<string, string> = {
-  bridge: 'bridges: list, show, create, delete, attach, detach',
-  tap: 'persistent tap devices: list, create, delete',
-  acl: 'explain what the bridge helper ACL allows',
-  monitor: 'print link, address and bridge-port events as they happen',
-  doctor: 'check this machine is set up for qemu-bridge-helper',
-};
-
 /** `qbh help`. */
 export function generalHelp(): string {
-  const width = Math.max(...commands.map((c) => c.name.length));
-  return [
-    'usage: qbh COMMAND [ARGS...] [--help]',
-    '',
-    'Manage Linux bridges and taps for QEMU, and check the bridge helper set-up.',
-    '',
-    'commands:',
-    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
-    `  ${'help [COMMAND]'.padEnd(width)}  show help for a command`,
-    '',
-    'options: --version, --help. `qbh COMMAND --help` shows the options of a command.',
-    'Exit status: 0 success, 1 the operation failed (or: denied, a doctor check failed), 2 usage error.',
-    '',
-  ].join('\n');
-}
-
-/** The command named by the leading words of argv, and the arguments after them. */
-function lookup(argv: string[]): { cmd?: Command; rest: string[]; group?: string } {
-  for (const words of [2, 1]) {
-    const name = argv.slice(0, words).join(' ');
-    const cmd = commands.find((c) => c.name === name);
-    if (cmd) return { cmd, rest: argv.slice(words) };
-  }
-  const first = argv[0];
-  if (first !== undefined && first in GROUPS) return { rest: argv.slice(1), group: first };
-  return { rest: argv };
-}
-
-function groupHelp(group: string): string {
-  const cmds = commands.filter((c) => c.name === group || c.name.startsWith(`${group} `));
-  return `usage:\n${cmds.map((c) => `  ${c.usage}`).join('\n')}\n\n${GROUPS[group]}\n`;
-}
-
-/** `--help` or `-h` before a `--`. */
-function wantsHelp(argv: string[]): boolean {
-  for (const a of argv) {
-    if (a === '--') return false;
-    if (a === '--help' || a === '-h') return true;
-  }
-  return false;
+  return generalHelpOf(commands);
 }
 
 /**
@@ -87,84 +39,13 @@ function wantsHelp(argv: string[]): boolean {
  * never calls process.exit: `bin/qbh` does that, tests call this directly.
  */
 export async function run(argv: string[], io: CliIo): Promise<number> {
-  const out = (s: string) => io.stdout.write(s);
-  const err = (s: string) => io.stderr.write(s);
-  const first = argv[0];
-  if (first === undefined) {
-    err(generalHelp());
-    return 2;
-  }
-  if (first === '--version' || first === '-V' || first === 'version') {
-    out(`qbh ${version()}\n`);
-    return 0;
-  }
   // The completion scripts' question (commands/completion.ts): not a command, not in the help.
-  if (first === '__complete') {
+  if (argv[0] === '__complete') {
     try {
       return await completeCommand(commands, argv.slice(1), io);
     } finally {
       closeDefaultHandle();
     }
   }
-  if (first === 'help' || first === '--help' || first === '-h') {
-    const topic = argv.slice(1);
-    if (topic.length === 0) {
-      out(generalHelp());
-      return 0;
-    }
-    const { cmd, group } = lookup(topic);
-    if (cmd) out(helpText(cmd));
-    else if (group) out(groupHelp(group));
-    else {
-      err(`qbh: no command "${topic.join(' ')}"\nusage: qbh help [COMMAND]\n`);
-      return 2;
-    }
-    return 0;
-  }
-  const { cmd, rest, group } = lookup(argv);
-  if (!cmd) {
-    if (group) {
-      if (rest.length === 0 || wantsHelp(rest)) {
-        (rest.length === 0 ? err : out)(groupHelp(group));
-        return rest.length === 0 ? 2 : 0;
-      }
-      err(`qbh: no command "${group} ${rest[0]}"\n${groupHelp(group)}`);
-      return 2;
-    }
-    err(`qbh: no command "${first}"; \`qbh help\` lists them\nusage: qbh COMMAND [ARGS...] [--help]\n`);
-    return 2;
-  }
-  if (wantsHelp(rest)) {
-    out(helpText(cmd));
-    return 0;
-  }
-  try {
-    const result = await cmd.run(rest, io);
-    if (typeof result === 'number') return result;
-    if (result.json) {
-      if (result.value !== undefined) out(`${JSON.stringify(result.value, null, io.stdoutIsTTY ? 2 : undefined)}\n`);
-    } else {
-      const text = result.text(result.value);
-      if (text) out(text.endsWith('\n') ? text : `${text}\n`);
-    }
-    return result.exitCode ?? 0;
-  } catch (e) {
-    if (e instanceof UsageError) {
-      err(`qbh: ${cmd.name}: ${e.message}\nusage: ${e.usage ?? cmd.usage}\n`);
-      return 2;
-    }
-    if (e instanceof CliError) {
-      err(`qbh: ${e.message}\n`);
-      return e.exitCode;
-    }
-    if (isOperationalError(e)) {
-      err(`qbh: ${cmd.name}: ${(e as Error).message}\n`);
-      return 1;
-    }
-    // A bug in qbh, not a user's mistake: say so, with the stack for the report.
-    err(`qbh: internal error in "${cmd.name}": ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-    return 70;
-  } finally {
-    closeDefaultHandle();
-  }
+  return dispatch(commands, argv, io);
 }
