@@ -38,6 +38,9 @@ const groupsModule = await build({ absWorkingDir: root, entryPoints: ['src/cli/g
 const { COMMAND_GROUPS, groupEntry } = await import(`data:text/javascript,${encodeURIComponent(groupsModule.outputFiles[0].text)}`);
 targets[1].groups = COMMAND_GROUPS.map((g) => ({ word: g.word, stdin: { contents: groupEntry(g), resolveDir: join(root, 'src', 'cli'), sourcefile: `src/cli/${g.word}-group.ts`, loader: 'ts' } }));
 
+/** The paths whose file URL is `file://` + the path: every pathToFileURL would return it unchanged. */
+const FILE_URL = String.raw`/^(\/(?!\.\.?(\/|$))[\w.@+-]+)+$/`;
+
 /** Bundles one body (`entry`, or `stdin` source) as `base`.ID.body.cjs with its code cache; returns ID. */
 async function writeBody(base, { entry, stdin }, external, flags) {
   const result = await build({
@@ -56,8 +59,10 @@ async function writeBody(base, { entry, stdin }, external, flags) {
     logLevel: 'warning',
     // import.meta.url does not exist in CommonJS: stand in the bundle's own file URL.
     define: { 'import.meta.url': '__qbh_import_meta_url' },
+    // A plain absolute path (no `.`/`..` segment, nothing a URL escapes) is its file URL as it is,
+    // without pathToFileURL's first call (≈1.4 M instructions of a `qbh bridge list`).
     banner: {
-      js: ["'use strict';", "var __qbh_import_meta_url = require('node:url').pathToFileURL(__filename).href;"].join('\n'),
+      js: ["'use strict';", `var __qbh_import_meta_url = ${FILE_URL}.test(__filename) ? 'file://' + __filename : require('node:url').pathToFileURL(__filename).href;`].join('\n'),
     },
   });
   const body = wrapBody(result.outputFiles[0].text);
