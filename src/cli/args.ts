@@ -27,7 +27,13 @@ export const JSON_OPTION = {
 export function parse<O extends Options>(argv: string[], options: O, positionals: { required: string[]; optional?: string[] }) {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options: { ...COMMON_OPTIONS, ...options }, allowPositionals: true, strict: true });
+    // No arguments (`qbh bridge list`) and no option defaults: what parseArgs would return, without
+    // loading it (node:util loads its parser on first use).
+    const noDefaults = Object.values(options).every((o) => o.default === undefined);
+    parsed =
+      argv.length === 0 && noDefaults
+        ? { values: Object.create(null) as Record<string, never>, positionals: [] }
+        : parseArgs({ args: argv, options: { ...COMMON_OPTIONS, ...options }, allowPositionals: true, strict: true });
   } catch (e) {
     // parseArgs messages read "Unknown option '--x'. To specify a positional argument starting with a '-'…"
     const msg = (e as Error).message.replace(/\. To specify a positional.*$/s, '');
