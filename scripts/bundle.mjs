@@ -41,6 +41,24 @@ targets[1].groups = COMMAND_GROUPS.map((g) => ({ word: g.word, stdin: { contents
 /** The paths whose file URL is `file://` + the path: every pathToFileURL would return it unchanged. */
 const FILE_URL = String.raw`/^(\/(?!\.\.?(\/|$))[\w.@+-]+)+$/`;
 
+/**
+ * In a bundle, `createRequire(import.meta.url)` is the bundle's own require: the loader's, for a
+ * module in dist/ (scripts/code-cache.mjs), which resolves exactly as one made for that URL would.
+ * Without loading node:module, whose public module pulls in the ESM loader and source maps.
+ */
+const OWN_REQUIRE = {
+  name: 'own-require',
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?module$/ }, (args) =>
+      args.namespace === 'qbh' ? { path: 'node:module', external: true } : { path: 'own-require', namespace: 'qbh' },
+    );
+    b.onLoad({ filter: /^own-require$/, namespace: 'qbh' }, () => ({
+      contents: "export const createRequire = (url) => (url === __qbh_import_meta_url ? require : require('node:module').createRequire(url));",
+      loader: 'js',
+    }));
+  },
+};
+
 /** Bundles one body (`entry`, or `stdin` source) as `base`.ID.body.cjs with its code cache; returns ID. */
 async function writeBody(base, { entry, stdin }, external, flags) {
   const result = await build({
@@ -49,6 +67,7 @@ async function writeBody(base, { entry, stdin }, external, flags) {
     outfile: `${base}.cjs`,
     bundle: true,
     external,
+    plugins: [OWN_REQUIRE],
     write: false,
     platform: 'node',
     format: 'cjs',
