@@ -224,9 +224,10 @@ export class NetlinkSocket {
 
   /**
    * Sends many "do" requests (no dumps) pipelined: up to {@link PIPELINE_WINDOW} netlink messages in
-   * one sendmsg, their ACKs collected by sequence number, then the next window. The kernel runs
-   * each message of a datagram in turn and answers each, failed or not, so one request's failure
-   * does not stop the others. Resolves with one outcome per request, in order (`undefined`: done;
+   * one sendmsg, then the next window once the kernel has answered. The kernel runs a datagram's
+   * messages in turn and answers each failed one (matched here by sequence number) whether or not
+   * it asked for an ACK; only the window's last message asks for one, so a window costs one
+   * answer, not one per request. One request's failure does not stop the others. Resolves with one outcome per request, in order (`undefined`: done;
    * else its NetlinkError); rejects only when the socket itself fails. The window bounds the
    * unread ACKs (an error ACK carries the whole request back), so the receive buffer never overruns.
    */
@@ -234,7 +235,9 @@ export class NetlinkSocket {
     const run = (): Promise<(NetlinkError | undefined)[]> =>
       new Promise((resolve, reject) => {
         const outcomes: (NetlinkError | undefined)[] = new Array(requests.length);
-        const pending = new Map<number, number>(); // seq → index into requests
+        const sent = new Map<number, number>(); // seq → index into requests, for this window
+        let lastSeq = -1; // the window's last request: the only one that asks for an ACK
+        let waiting = false;
         let next = 0;
         let stop: (() => void) | undefined;
         const end = (): void => {
@@ -252,12 +255,18 @@ export class NetlinkSocket {
           if (this.closed) throw new QbhError(`${requests[next]!.ctx.op}: the netlink socket is closed (open another handle)`, { code: 'EBADF', op: requests[next]!.ctx.op, target: requests[next]!.ctx.target });
           const last = Math.min(requests.length, next + PIPELINE_WINDOW);
           const msgs: Buffer[] = [];
+          sent.clear();
           for (; next < last; next++) {
             const r = requests[next]!;
             this.seq = (this.seq + 1) >>> 0 || 1;
-            pending.set(this.seq, next);
-            msgs.push(encodeMessage({ type: r.type, flags: r.flags | NLM_F_REQUEST | NLM_F_ACK, seq: this.seq, pid: 0 }, r.body));
+            sent.set(this.seq, next);
+            // The kernel answers a failed request whether or not it asked for an ACK, and runs a
+            // datagram's messages in order: the last one's ACK therefore closes the window.
+            const ack = next === last - 1 ? NLM_F_ACK : 0;
+            msgs.push(encodeMessage({ type: r.type, flags: r.flags | NLM_F_REQUEST | ack, seq: this.seq, pid: 0 }, r.body));
           }
+          lastSeq = this.seq;
+          waiting = true;
           try {
             native.nlSend(this.fd, msgs.length === 1 ? msgs[0]! : Buffer.concat(msgs));
           } catch (e) {
@@ -277,12 +286,12 @@ export class NetlinkSocket {
               }
               if (got.portId !== 0) continue;
               for (const m of decodeMessages(got.data)) {
-                const i = pending.get(m.seq);
+                const i = sent.get(m.seq);
                 if (i === undefined || m.kind !== 'error') continue; // stale, or a reply before the ACK
-                pending.delete(m.seq);
                 if (m.error.errno !== 0) outcomes[i] = new NetlinkError(m.error.errno, requests[i]!.ctx, m.error.message, m.error.offset);
+                if (m.seq === lastSeq) waiting = false;
               }
-              if (pending.size === 0 && !sendWindow()) {
+              if (!waiting && !sendWindow()) {
                 end();
                 resolve(outcomes);
                 return;
