@@ -314,8 +314,10 @@ export class Rtnl {
     for (const r of refs) checkLinkRef(r, { op: 'deleteLinks' });
     if (refs.length === 0) return;
     const all = await this.linkDump({}, AF_UNSPEC, 'deleteLinks');
+    const byIndex = new Map(all.map((l) => [l.index, l]));
+    const byName = new Map(all.map((l) => [l.attrs.ifname as string, l]));
     const targets = refs.map((r) => {
-      const m = all.find((l) => (typeof r === 'number' ? l.index === r : l.attrs.ifname === r));
+      const m = typeof r === 'number' ? byIndex.get(r) : byName.get(r);
       if (!m) throw new NetlinkError(19, { op: 'deleteLinks', target: String(r) });
       return m;
     });
