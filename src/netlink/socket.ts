@@ -30,7 +30,7 @@ export const DUMP_RETRIES = 8;
 /** How long a blocking request waits for the kernel before giving up. */
 const SYNC_TIMEOUT_MS = 30_000;
 
-/** How many requests {@link NetlinkSocket.requestPipelined} sends before it reads their ACKs. */
+/** How many requests {@link NetlinkSocket.requestPipelined} sends before it reads the kernel's answers. */
 export const PIPELINE_WINDOW = 64;
 
 /** One request of {@link NetlinkSocket.requestPipelined}: a "do" request answered by an ACK. */
@@ -227,9 +227,10 @@ export class NetlinkSocket {
    * one sendmsg, then the next window once the kernel has answered. The kernel runs a datagram's
    * messages in turn and answers each failed one (matched here by sequence number) whether or not
    * it asked for an ACK; only the window's last message asks for one, so a window costs one
-   * answer, not one per request. One request's failure does not stop the others. Resolves with one outcome per request, in order (`undefined`: done;
-   * else its NetlinkError); rejects only when the socket itself fails. The window bounds the
-   * unread ACKs (an error ACK carries the whole request back), so the receive buffer never overruns.
+   * answer, not one per request. One request's failure does not stop the others. Resolves with
+   * one outcome per request, in order (`undefined`: done; else its NetlinkError); rejects only when
+   * the socket itself fails. The window bounds the unread answers (an error carries the whole
+   * request back), so the receive buffer never overruns.
    */
   requestPipelined(requests: readonly PipelinedRequest[]): Promise<(NetlinkError | undefined)[]> {
     const run = (): Promise<(NetlinkError | undefined)[]> =>
