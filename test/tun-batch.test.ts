@@ -80,6 +80,22 @@ t.test('openTaps(count): names from the template, options shared', async (t) => 
   t.equal(await openTaps(1, { name: 'solo' }).then(async ([x]) => (await destroyTaps([x!]), x!.name)), 'solo');
 });
 
+t.test('openTaps(count) picks the numbers the kernel would: the lowest names no device has, altnames included', async (t) => {
+  sh('ip', 'link', 'add', 'tap1', 'type', 'veth', 'peer', 'name', 'xpeer');
+  sh('ip', 'link', 'property', 'add', 'dev', 'xpeer', 'altname', 'tap2');
+  sh('ip', 'tuntap', 'add', 'tap04', 'mode', 'tap'); // not "tap4": the kernel would not count it either
+  const taps = await openTaps(4, { bridge: 'br0' });
+  t.same(taps.map((x) => x.name), ['tap0', 'tap3', 'tap4', 'tap5']);
+  // The kernel's own choice for the next one agrees.
+  sh('ip', 'tuntap', 'add', 'mode', 'tap');
+  t.ok(tunNames().includes('tap6'), 'ip tuntap add (the kernel resolving tap%d) made tap6');
+  await destroyTaps(taps);
+  sh('ip', 'link', 'del', 'tap1');
+  sh('ip', 'link', 'del', 'tap04');
+  sh('ip', 'link', 'del', 'tap6');
+  t.same(tunNames(), []);
+});
+
 t.test('openTaps refuses bad requests before making anything', async (t) => {
   const fds = fdCount();
   await t.rejects(openTaps(['a0', 'a/1', 'a2'], { bridge: 'br0' }), InvalidArgumentError);

@@ -472,6 +472,44 @@ interface TapPlan {
   queues: number;
   mtu: number | undefined;
   prefix: Buffer | undefined;
+  /** openTaps: where {@link pickName} resumes its search for each `%d` template. */
+  numbers?: Map<string, number>;
+}
+
+/** The kernel's limit on `%d` numbers (__dev_alloc_name: one page of bits). */
+const MAX_TEMPLATE_NUMBER = 32768;
+
+/**
+ * Resolves a `%d` template as the kernel would — the lowest number whose name no device has as its
+ * name or altname — and makes the tap under that name (TUNSETIFF). The kernel's own resolution
+ * formats and parses every device's name for each new tap (dev_prep_valid_name: O(links) per tap,
+ * quadratic for a batch); this looks candidate names up one by one (SIOCGIFINDEX, a hash lookup
+ * that sees altnames too) from where the batch's previous tap stopped. A name taken in between
+ * (EBUSY under IFF_TUN_EXCL) moves on to the next. Returns the name, or undefined when the kernel's
+ * own resolution should decide (no `%d`, a name too long, another error: its error is then the
+ * kernel's, as without this).
+ */
+function pickName(numbers: Map<string, number>, fd: number, template: string, flags: number, rtnl: Rtnl): string | undefined {
+  if (!template.includes('%d')) return undefined;
+  for (let n = numbers.get(template) ?? 0; n < MAX_TEMPLATE_NUMBER; n++) {
+    const name = template.replace('%d', String(n));
+    if (Buffer.byteLength(name) >= IFNAMSIZ) return undefined;
+    try {
+      ifindexOf(rtnl, name);
+      continue; // in use
+    } catch (e) {
+      if (errnoOf(e) !== ENODEV) return undefined;
+    }
+    try {
+      setIff(fd, name, flags);
+    } catch (e) {
+      if (errnoOf(e) === 16 /* EBUSY: made in between */) continue;
+      return undefined;
+    }
+    numbers.set(template, n + 1);
+    return name;
+  }
+  return undefined;
 }
 
 /**
@@ -538,7 +576,7 @@ function makeTap(plan: TapPlan, template: string, rtnl: Rtnl): MadeTap {
     }
     try {
       // IFF_TUN_EXCL: never attach to (and then, on rollback, destroy) someone else's device.
-      name = setIff(fds[0]!, name, flags | IFF_TUN_EXCL);
+      name = (plan.numbers && pickName(plan.numbers, fds[0]!, name, flags | IFF_TUN_EXCL, rtnl)) || setIff(fds[0]!, name, flags | IFF_TUN_EXCL);
     } catch (e) {
       throw stepError('create', e, name, bridge);
     }
@@ -708,6 +746,7 @@ export async function openTaps(taps: number | readonly string[], opts: OpenTapOp
   }
   if (names.length === 0) return [];
   const plan = await planTaps({ ...opts, name: undefined }, rtnl, op, names[0]);
+  plan.numbers = new Map();
   const made: MadeTap[] = [];
   try {
     for (const n of names) made.push(makeTap(plan, n, rtnl));
