@@ -46,11 +46,10 @@ for (const { entry, out, from, external, shebang, flags } of targets) {
     minify: true,
     legalComments: 'none',
     logLevel: 'warning',
-    // import.meta.url does not exist in CommonJS: stand in the bundle's own file URL, made when
-    // first read (only lazy loads read it: a URL per start is 0.05 ms of the helper's).
-    define: { 'import.meta.url': '__qbh_import_meta.url' },
+    // import.meta.url does not exist in CommonJS: stand in the bundle's own file URL.
+    define: { 'import.meta.url': '__qbh_import_meta_url' },
     banner: {
-      js: ["'use strict';", "var __qbh_import_meta = { get url() { return require('node:url').pathToFileURL(__filename).href; } };"].join('\n'),
+      js: ["'use strict';", "var __qbh_import_meta_url = require('node:url').pathToFileURL(__filename).href;"].join('\n'),
     },
   });
   mkdirSync(dirname(outfile), { recursive: true });
