@@ -4,7 +4,7 @@
  * high MAC, enslaves it and brings it up.
  * @module
  */
-import fs from 'node:fs';
+import { closeSync, constants as fsConstants, openSync } from 'node:fs';
 import { native } from '../native.js';
 import { InvalidArgumentError } from '../errors.js';
 import { NetlinkError } from '../netlink/errors.js';
@@ -83,12 +83,12 @@ export function decodeTunFlags(raw: number): TunFeatures {
 }
 
 function openTun(nonBlocking = false): number {
-  return fs.openSync(TUN_PATH, fs.constants.O_RDWR | (nonBlocking ? fs.constants.O_NONBLOCK : 0));
+  return openSync(TUN_PATH, fsConstants.O_RDWR | (nonBlocking ? fsConstants.O_NONBLOCK : 0));
 }
 
 function closeQuietly(fd: number): unknown {
   try {
-    fs.closeSync(fd);
+    closeSync(fd);
     return undefined;
   } catch (e) {
     return e;
@@ -124,7 +124,7 @@ export function tunFeatures(): TunFeatures {
   } catch (e) {
     throw new TapError({ op: 'tunFeatures', step: 'query', errno: errnoOf(e), cause: e });
   } finally {
-    fs.closeSync(fd);
+    closeSync(fd);
   }
 }
 
