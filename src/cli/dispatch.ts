@@ -47,7 +47,7 @@ function lookup(commands: Command[], argv: string[]): { cmd?: Command; rest: str
     if (cmd) return { cmd, rest: argv.slice(words) };
   }
   const first = argv[0];
-  if (first !== undefined && first in GROUPS) return { rest: argv.slice(1), group: first };
+  if (first !== undefined && Object.hasOwn(GROUPS, first)) return { rest: argv.slice(1), group: first };
   return { rest: argv };
 }
 
