@@ -293,6 +293,37 @@ export function decodeAttrs(table: AttrTable, buf: Buffer): AttrSet {
   return out;
 }
 
+/**
+ * The attribute bytes a decoded set was decoded from (a view into the received datagram), or
+ * undefined for a set made by hand. Decoding them again gives an equal set.
+ */
+export function attrBytes(set: AttrSet): Buffer | undefined {
+  return (set as WithSource)[SOURCE]?.bytes;
+}
+
+/**
+ * Reads only the attributes `table` names from buf[start, end): the others are skipped, not kept,
+ * and the set does not remember its bytes (it cannot re-encode what it skipped). For lookups that
+ * need a few fields of many messages before, or instead of, decoding them whole (names by ifindex
+ * in a 10 000-link dump). Throws only NetlinkDecodeError.
+ */
+export function pickAttrs(table: AttrTable, buf: Buffer, start = 0): AttrSet {
+  const values: unknown[] = new Array(table.rows.length + 1);
+  const sibling = (key: string) => values[table.byKey.get(key)!.index];
+  for (let off = start; off < buf.length; ) {
+    const len = attrLength(buf, off);
+    if (len === 0) break;
+    const row = table.byType.get(buf.readUInt16LE(off + 2) & NLA_TYPE_MASK);
+    if (row && (row.multi || values[row.index] === undefined)) {
+      const value = decodeValue(row, buf, off + NLA_HDRLEN, off + len, sibling);
+      if (row.multi) ((values[row.index] as unknown[] | undefined) ?? (values[row.index] = [] as unknown[]) as unknown[]).push(value);
+      else values[row.index] = value;
+    }
+    off += (len + 3) & ~3;
+  }
+  return table.build(values);
+}
+
 function sameValue(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   if (Buffer.isBuffer(a) && Buffer.isBuffer(b)) return a.equals(b);

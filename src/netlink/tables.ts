@@ -217,3 +217,12 @@ export const IFA = defineTable('IFA', [
   [9, 'IFA_RT_PRIORITY', 'rtPriority', 'u32'],
   [11, 'IFA_PROTO', 'proto', 'u8'],
 ]);
+
+/**
+ * The IFLA_* attributes name lookups need (a link's name, its master, its lower link): read from
+ * every message of a link dump before the messages are decoded one at a time (see pickAttrs).
+ */
+export const IFLA_REFS = defineTable(
+  'IFLA_REFS',
+  IFLA.rows.filter((r) => ['ifname', 'link', 'master', 'linkNetnsid'].includes(r.key)).map((r) => [r.type, r.name, r.key, r.kind] as const),
+);
