@@ -348,6 +348,11 @@ function hex0x(n: number): string {
   return n === 0 ? '0' : `0x${n.toString(16)}`;
 }
 
+/** Bridge ids already formatted, by priority and MAC: a bridge's ports all carry the same two. */
+const bridgeIds = new Map<string, string>();
+/** Bridge ids remembered at most (a machine has a few; a long-lived process sees bridges come and go). */
+const BRIDGE_IDS_KEPT = 256;
+
 /**
  * A bridge id as iproute2 prints it: `8000.aa:48:bb:61:62:62`. iproute2 prints the MAC octets
  * with `%x`, so `02` shows as `2`; qbh keeps that form so the two compare 1:1.
@@ -355,8 +360,15 @@ function hex0x(n: number): string {
 function bridgeIdString(id: unknown): string | undefined {
   if (!id || typeof id !== 'object') return undefined;
   const { priority, address } = id as { priority: number; address: string };
-  const mac = address.split(':').map((o) => parseInt(o, 16).toString(16)).join(':');
-  return `${priority.toString(16).padStart(4, '0')}.${mac}`;
+  const key = `${priority}.${address}`;
+  let s = bridgeIds.get(key);
+  if (s === undefined) {
+    const mac = address.split(':').map((o) => parseInt(o, 16).toString(16)).join(':');
+    s = `${priority.toString(16).padStart(4, '0')}.${mac}`;
+    if (bridgeIds.size >= BRIDGE_IDS_KEPT) bridgeIds.clear();
+    bridgeIds.set(key, s);
+  }
+  return s;
 }
 
 /** Jiffies in USER_HZ (100) to seconds, as iproute2's `%.2f` timers. */
