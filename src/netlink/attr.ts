@@ -173,9 +173,9 @@ function structSize(fields: readonly StructField[]): number {
 
 /**
  * Decodes the payload at buf[start, end). Scalars are read in place (no Buffer view per
- * attribute: this is the hot path of every dump).
+ * attribute: this is the hot path of every dump). `pick`: nests are read with pickAttrs.
  */
-function decodeValue(row: AttrRow, buf: Buffer, start: number, end: number, sibling: (key: string) => unknown): unknown {
+function decodeValue(row: AttrRow, buf: Buffer, start: number, end: number, sibling: (key: string) => unknown, pick = false): unknown {
   const kind = row.kind;
   const len = end - start;
   if (typeof kind === 'string') {
@@ -206,20 +206,24 @@ function decodeValue(row: AttrRow, buf: Buffer, start: number, end: number, sibl
         return fixedOdd(row, kind, buf, start, len);
     }
   }
-  const data = buf.subarray(start, end);
-  if ('nested' in kind) return decodeNest(kind.nested, data);
+  const nest = pick ? pickAttrs : decodeNest;
+  if ('nested' in kind) return nest(kind.nested, buf, start, end);
   if ('nestedBy' in kind) {
     const table = kind.tables[String(sibling(kind.nestedBy))];
-    return table ? decodeNest(table, data) : data;
+    return table ? nest(table, buf, start, end) : buf.subarray(start, end);
   }
   if ('byType' in kind) {
     // Families without a table, and repeats, are dropped from the value; an unchanged value is
     // re-emitted from the received bytes, so they survive a round trip all the same.
     const out: Record<string, unknown> = {};
-    walk(data, (type, payload) => {
-      const t = kind.byType[type & NLA_TYPE_MASK];
-      if (t && out[type & NLA_TYPE_MASK] === undefined) out[type & NLA_TYPE_MASK] = decodeNest(t, payload);
-    });
+    for (let off = start; off < end; ) {
+      const len = attrLength(buf, off, end);
+      if (len === 0) break;
+      const type = buf.readUInt16LE(off + 2) & NLA_TYPE_MASK;
+      const t = kind.byType[type];
+      if (t && out[type] === undefined) out[type] = nest(t, buf, off + NLA_HDRLEN, off + len);
+      off += (len + 3) & ~3;
+    }
     return out;
   }
   const min = structSize(kind.struct);
@@ -240,18 +244,18 @@ function fixedOdd(row: AttrRow, kind: string, buf: Buffer, start: number, len: n
   return readFixed(kind, buf, start);
 }
 
-const decodeNest = (table: AttrTable, data: Buffer): AttrSet => decodeAttrs(table, data);
+const decodeNest = (table: AttrTable, buf: Buffer, start: number, end: number): AttrSet => decodeAttrs(table, buf.subarray(start, end));
 
-/** The length of the attribute at `off`, 0 for trailing zero padding; throws on a bad one. */
-function attrLength(buf: Buffer, off: number): number {
-  if (buf.length - off < NLA_HDRLEN) {
-    for (let i = off; i < buf.length; i++) {
+/** The length of the attribute at `off` (of attributes ending at `end`), 0 for trailing zero padding; throws on a bad one. */
+function attrLength(buf: Buffer, off: number, end = buf.length): number {
+  if (end - off < NLA_HDRLEN) {
+    for (let i = off; i < end; i++) {
       if (buf[i] !== 0) throw new NetlinkDecodeError(`truncated attribute header at offset ${off}`);
     }
     return 0;
   }
   const len = buf.readUInt16LE(off);
-  if (len < NLA_HDRLEN || off + len > buf.length) {
+  if (len < NLA_HDRLEN || off + len > end) {
     throw new NetlinkDecodeError(`attribute type ${buf.readUInt16LE(off + 2) & NLA_TYPE_MASK} at offset ${off}: bad length ${len}`);
   }
   return len;
@@ -307,26 +311,39 @@ export function attrBytes(set: AttrSet): Buffer | undefined {
 }
 
 /**
- * Reads only the attributes `table` names from buf[start, end): the others are skipped, not kept,
- * and the set does not remember its bytes (it cannot re-encode what it skipped). For lookups that
- * need a few fields of many messages before, or instead of, decoding them whole (names by ifindex
- * in a 10 000-link dump). Throws only NetlinkDecodeError.
+ * Reads only the attributes `table` names from buf[start, end), nests included (with their own
+ * tables): the others are skipped, not kept, and the set does not remember its bytes (it cannot
+ * re-encode what it skipped). For reading many messages when only some of their attributes are
+ * used: names by ifindex in a 10 000-link dump, or what a listing prints (tables.ts: IFLA_REFS,
+ * IFLA_SHOWN). Throws only NetlinkDecodeError.
  */
-export function pickAttrs(table: AttrTable, buf: Buffer, start = 0): AttrSet {
+export function pickAttrs(table: AttrTable, buf: Buffer, start = 0, end = buf.length): AttrSet {
   const values: unknown[] = new Array(table.rows.length + 1);
-  const sibling = (key: string) => values[table.byKey.get(key)!.index];
-  for (let off = start; off < buf.length; ) {
-    const len = attrLength(buf, off);
+  let sibling: ((key: string) => unknown) | undefined;
+  for (let off = start; off < end; ) {
+    const len = attrLength(buf, off, end);
     if (len === 0) break;
     const row = table.rowByType[buf.readUInt16LE(off + 2) & NLA_TYPE_MASK];
     if (row && (row.multi || values[row.index] === undefined)) {
-      const value = decodeValue(row, buf, off + NLA_HDRLEN, off + len, sibling);
+      if (typeof row.kind !== 'string') sibling ??= (key: string) => values[table.byKey.get(key)!.index];
+      const value = decodeValue(row, buf, off + NLA_HDRLEN, off + len, sibling!, true);
       if (row.multi) ((values[row.index] as unknown[] | undefined) ?? (values[row.index] = [] as unknown[]) as unknown[]).push(value);
       else values[row.index] = value;
     }
     off += (len + 3) & ~3;
   }
   return table.build(values);
+}
+
+/**
+ * A table of some of `table`'s rows, by key, for pickAttrs; `kinds` replaces the kind of a row
+ * (a nest read with a smaller table of its own).
+ */
+export function pickTable(name: string, table: AttrTable, keys: readonly string[], kinds: Readonly<Record<string, AttrKind>> = {}): AttrTable {
+  return defineTable(
+    name,
+    table.rows.filter((r) => keys.includes(r.key)).map((r) => [r.type, r.name, r.key, kinds[r.key] ?? r.kind, { multi: r.multi ?? false }] as const),
+  );
 }
 
 function sameValue(a: unknown, b: unknown): boolean {

@@ -541,8 +541,8 @@ function lowerLink(m: LinkMessage, lookup: LinkLookup): { fields: Partial<Link>;
 const KERNEL_ATTRIBUTES = new WeakMap<object, AttrSet | Buffer>();
 
 /** Records the attributes `obj` was made from (an RTM_NEWLINK's IFLA_* set), for {@link kernelAttributes}. @internal */
-export function remember<T extends object>(obj: T, attrs: AttrSet): T {
-  KERNEL_ATTRIBUTES.set(obj, attrBytes(attrs) ?? attrs);
+export function remember<T extends object>(obj: T, attrs: AttrSet | Buffer): T {
+  KERNEL_ATTRIBUTES.set(obj, Buffer.isBuffer(attrs) ? attrs : attrBytes(attrs) ?? attrs);
   return obj;
 }
 
@@ -623,7 +623,7 @@ export function toLink(m: LinkMessage, lookup: LinkLookup): Link {
     parentbus: a.parentDevBusName as string | undefined,
     parentdev: a.parentDevName as string | undefined,
     altnames: (prop?.altIfname as string[] | undefined)?.slice(),
-  }), a);
+  }), m.attrBytes ?? a);
 }
 
 /** An AF_BRIDGE RTM_NEWLINK (a port) as `bridge -j -d link show` prints it. */
@@ -657,7 +657,7 @@ export function toBridgePort(m: LinkMessage, lookup: LinkLookup): BridgePort {
     isolated: bool(p.isolated),
     locked: bool(p.locked),
     mab: bool(p.mab),
-  }), a);
+  }), m.attrBytes ?? a);
 }
 
 const SCOPES: Record<number, string> = { 0: 'global', 200: 'site', 253: 'link', 254: 'host', 255: 'nowhere' };

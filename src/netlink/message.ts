@@ -3,7 +3,7 @@
  * fixed header followed by attributes decoded with the tables.
  * @module
  */
-import { decodeAttrs, encodeAttrs, pickAttrs, walk, type AttrSet } from './attr.js';
+import { decodeAttrs, encodeAttrs, pickAttrs, walk, type AttrSet, type AttrTable } from './attr.js';
 import {
   NLMSG_DONE,
   NLMSG_ERROR,
@@ -22,7 +22,7 @@ import {
   RTM_SETLINK,
 } from './constants.js';
 import { NetlinkDecodeError } from './errors.js';
-import { IFA, IFLA, IFLA_REFS } from './tables.js';
+import { IFA, IFLA, IFLA_REFS, IFLA_SHOWN } from './tables.js';
 
 /** struct nlmsghdr. */
 export interface NlHeader {
@@ -46,6 +46,11 @@ export interface LinkMessage {
   flags: number;
   change: number;
   attrs: AttrSet;
+  /**
+   * The attribute bytes, when `attrs` holds only some of the attributes (decodeLinkPart): what
+   * kernelAttributes() decodes in full.
+   */
+  attrBytes?: Buffer;
 }
 
 /** struct ifaddrmsg + IFA_* attributes: RTM_NEWADDR / DELADDR / GETADDR. */
@@ -116,11 +121,8 @@ export function decodeLink(payload: Buffer): LinkMessage {
   };
 }
 
-/**
- * The head of an ifinfomsg body: its header, and of its attributes only IFLA_REFS (name, master,
- * lower link), read in place. What name lookups over a dump need, before each link is decoded.
- */
-export function decodeLinkHead(payload: Buffer): LinkMessage {
+/** An ifinfomsg body with only the attributes `table` names read (pickAttrs). */
+function decodeLinkPart(payload: Buffer, table: AttrTable): LinkMessage {
   if (payload.length < IFINFOMSG_LEN) throw new NetlinkDecodeError(`ifinfomsg: ${payload.length} bytes, expected ${IFINFOMSG_LEN}`);
   return {
     family: payload.readUInt8(0),
@@ -128,8 +130,26 @@ export function decodeLinkHead(payload: Buffer): LinkMessage {
     index: payload.readInt32LE(4),
     flags: payload.readUInt32LE(8),
     change: payload.readUInt32LE(12),
-    attrs: pickAttrs(IFLA_REFS, payload, IFINFOMSG_LEN),
+    attrs: pickAttrs(table, payload, IFINFOMSG_LEN),
   };
+}
+
+/**
+ * The head of an ifinfomsg body: its header, and of its attributes only IFLA_REFS (name, master,
+ * lower link). What name lookups over a dump need, before each link is converted.
+ */
+export function decodeLinkHead(payload: Buffer): LinkMessage {
+  return decodeLinkPart(payload, IFLA_REFS);
+}
+
+/**
+ * An ifinfomsg body with only the attributes a listing prints (IFLA_SHOWN), and the bytes of
+ * all of them (`attrBytes`, for kernelAttributes).
+ */
+export function decodeLinkShown(payload: Buffer): LinkMessage {
+  const m = decodeLinkPart(payload, IFLA_SHOWN);
+  m.attrBytes = payload.subarray(IFINFOMSG_LEN);
+  return m;
 }
 
 /** Encodes an ifinfomsg body. */

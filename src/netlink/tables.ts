@@ -3,7 +3,7 @@
  * (include/uapi/linux/if_link.h, if_addr.h). Adding an attribute is adding a row.
  * @module
  */
-import { defineTable, type StructField } from './attr.js';
+import { defineTable, pickTable, type StructField } from './attr.js';
 
 const bridgeId: StructField[] = [
   ['priority', 'be16'],
@@ -220,9 +220,23 @@ export const IFA = defineTable('IFA', [
 
 /**
  * The IFLA_* attributes name lookups need (a link's name, its master, its lower link): read from
- * every message of a link dump before the messages are decoded one at a time (see pickAttrs).
+ * every message of a link dump before the messages are converted one at a time (see pickAttrs).
  */
-export const IFLA_REFS = defineTable(
-  'IFLA_REFS',
-  IFLA.rows.filter((r) => ['ifname', 'link', 'master', 'linkNetnsid'].includes(r.key)).map((r) => [r.type, r.name, r.key, r.kind] as const),
+export const IFLA_REFS = pickTable('IFLA_REFS', IFLA, ['ifname', 'link', 'master', 'linkNetnsid']);
+
+/**
+ * The IFLA_* attributes a listing prints (iproute.ts: toLink, toBridgePort), read with pickAttrs;
+ * of IFLA_AF_SPEC only inet6's address generation mode (the inet and inet6 configuration arrays,
+ * ≈600 bytes a link, are skipped). kernelAttributes() still decodes everything, from the bytes.
+ */
+export const IFLA_SHOWN = pickTable(
+  'IFLA_SHOWN',
+  IFLA,
+  [
+    'address', 'broadcast', 'ifname', 'mtu', 'link', 'qdisc', 'master', 'protinfo', 'txqlen', 'operstate', 'linkmode',
+    'linkinfo', 'ifalias', 'afSpec', 'group', 'promiscuity', 'numTxQueues', 'numRxQueues', 'linkNetnsid', 'gsoMaxSegs',
+    'gsoMaxSize', 'minMtu', 'maxMtu', 'propList', 'parentDevName', 'parentDevBusName', 'groMaxSize', 'tsoMaxSize',
+    'tsoMaxSegs', 'allmulti', 'gsoIpv4MaxSize', 'groIpv4MaxSize',
+  ],
+  { afSpec: { byType: { 10: pickTable('IFLA_INET6_SHOWN', IFLA_INET6, ['addrGenMode']) } } },
 );
