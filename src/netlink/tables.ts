@@ -227,7 +227,8 @@ export const IFLA_REFS = pickTable('IFLA_REFS', IFLA, ['ifname', 'link', 'master
 /**
  * The IFLA_* attributes a listing prints (iproute.ts: toLink, toBridgePort), read with pickAttrs;
  * of IFLA_AF_SPEC only inet6's address generation mode (the inet and inet6 configuration arrays,
- * ≈600 bytes a link, are skipped). kernelAttributes() still decodes everything, from the bytes.
+ * ≈600 bytes a link, are skipped), of IFLA_PROTINFO the port flags toBridgePort prints.
+ * kernelAttributes() still decodes everything, from the bytes.
  */
 export const IFLA_SHOWN = pickTable(
   'IFLA_SHOWN',
@@ -238,5 +239,15 @@ export const IFLA_SHOWN = pickTable(
     'gsoMaxSize', 'minMtu', 'maxMtu', 'propList', 'parentDevName', 'parentDevBusName', 'groMaxSize', 'tsoMaxSize',
     'tsoMaxSegs', 'allmulti', 'gsoIpv4MaxSize', 'groIpv4MaxSize',
   ],
-  { afSpec: { byType: { 10: pickTable('IFLA_INET6_SHOWN', IFLA_INET6, ['addrGenMode']) } } },
+  {
+    afSpec: { byType: { 10: pickTable('IFLA_INET6_SHOWN', IFLA_INET6, ['addrGenMode']) } },
+    // IFLA_PROTINFO comes with AF_BRIDGE port dumps: `bridge -j -d link show` prints these.
+    protinfo: {
+      nested: pickTable('IFLA_BRPORT_SHOWN', IFLA_BRPORT, [
+        'state', 'priority', 'cost', 'hairpin', 'guard', 'rootBlock', 'fastLeave', 'learning', 'flood', 'mcastFlood',
+        'bcastFlood', 'multicastRouter', 'mcastToUnicast', 'neighSuppress', 'neighVlanSuppress', 'vlanTunnel', 'isolated',
+        'locked', 'mab',
+      ]),
+    },
+  },
 );
