@@ -303,14 +303,6 @@ export function decodeAttrs(table: AttrTable, buf: Buffer): AttrSet {
 }
 
 /**
- * The attribute bytes a decoded set was decoded from (a view into the received datagram), or
- * undefined for a set made by hand. Decoding them again gives an equal set.
- */
-export function attrBytes(set: AttrSet): Buffer | undefined {
-  return (set as WithSource)[SOURCE]?.bytes;
-}
-
-/**
  * Reads only the attributes `table` names from buf[start, end), nests included (with their own
  * tables): the others are skipped, not kept, and the set does not remember its bytes (it cannot
  * re-encode what it skipped). For reading many messages when only some of their attributes are

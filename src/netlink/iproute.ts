@@ -4,11 +4,10 @@
  * @module
  */
 import { readFileSync } from 'node:fs';
-import { attrBytes, decodeAttrs, type AttrSet } from './attr.js';
+import type { AttrSet } from './attr.js';
 import { AF_INET, AF_INET6, IFF_RUNNING, IFF_UP } from './constants.js';
-import type { AddrMessage, LinkMessage } from './message.js';
+import { decodeLink, type AddrMessage, type LinkMessage } from './message.js';
 import { compactor, type Loose } from './shape.js';
-import { IFLA } from './tables.js';
 
 /** A bridge port's STP state, as iproute2 prints it. */
 export type PortState = 'disabled' | 'listening' | 'learning' | 'forwarding' | 'blocking';
@@ -533,16 +532,18 @@ function lowerLink(m: LinkMessage, lookup: LinkLookup): { fields: Partial<Link>;
 }
 
 /**
- * What each object was made from: the attribute bytes of its RTM_NEWLINK (a view into the
- * datagram), decoded again on the first {@link kernelAttributes} call, or the decoded set itself.
- * Keeping the bytes rather than the decoded set keeps a listing's survivors small: the decoded
- * sets die young, and the garbage collector never copies them (a 10 000-link listing: ≈50 ms).
+ * What each object was made from: the ifinfomsg body of its RTM_NEWLINK (a listing's link, whose
+ * attributes were only picked: decoded in full on the first {@link kernelAttributes} call), or
+ * the decoded attribute set itself.
  */
 const KERNEL_ATTRIBUTES = new WeakMap<object, AttrSet | Buffer>();
 
-/** Records the attributes `obj` was made from (an RTM_NEWLINK's IFLA_* set), for {@link kernelAttributes}. @internal */
-export function remember<T extends object>(obj: T, attrs: AttrSet | Buffer): T {
-  KERNEL_ATTRIBUTES.set(obj, Buffer.isBuffer(attrs) ? attrs : attrBytes(attrs) ?? attrs);
+/**
+ * Records what `obj` was made from, for {@link kernelAttributes}: an RTM_NEWLINK's IFLA_* set,
+ * or the ifinfomsg body they are in. @internal
+ */
+export function remember<T extends object>(obj: T, from: AttrSet | Buffer): T {
+  KERNEL_ATTRIBUTES.set(obj, from);
   return obj;
 }
 
@@ -556,7 +557,7 @@ export function remember<T extends object>(obj: T, attrs: AttrSet | Buffer): T {
 export function kernelAttributes(obj: Link | BridgePort): Readonly<AttrSet> | undefined {
   const kept = KERNEL_ATTRIBUTES.get(obj);
   if (!Buffer.isBuffer(kept)) return kept;
-  const attrs = decodeAttrs(IFLA, kept);
+  const attrs = decodeLink(kept).attrs;
   KERNEL_ATTRIBUTES.set(obj, attrs);
   return attrs;
 }
@@ -623,7 +624,7 @@ export function toLink(m: LinkMessage, lookup: LinkLookup): Link {
     parentbus: a.parentDevBusName as string | undefined,
     parentdev: a.parentDevName as string | undefined,
     altnames: (prop?.altIfname as string[] | undefined)?.slice(),
-  }), m.attrBytes ?? a);
+  }), m.body ?? a);
 }
 
 /** An AF_BRIDGE RTM_NEWLINK (a port) as `bridge -j -d link show` prints it. */
@@ -657,7 +658,7 @@ export function toBridgePort(m: LinkMessage, lookup: LinkLookup): BridgePort {
     isolated: bool(p.isolated),
     locked: bool(p.locked),
     mab: bool(p.mab),
-  }), m.attrBytes ?? a);
+  }), m.body ?? a);
 }
 
 const SCOPES: Record<number, string> = { 0: 'global', 200: 'site', 253: 'link', 254: 'host', 255: 'nowhere' };

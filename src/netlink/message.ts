@@ -47,10 +47,10 @@ export interface LinkMessage {
   change: number;
   attrs: AttrSet;
   /**
-   * The attribute bytes, when `attrs` holds only some of the attributes (decodeLinkPart): what
+   * The ifinfomsg body, when `attrs` holds only some of its attributes (decodeLinkShown): what
    * kernelAttributes() decodes in full.
    */
-  attrBytes?: Buffer;
+  body?: Buffer;
 }
 
 /** struct ifaddrmsg + IFA_* attributes: RTM_NEWADDR / DELADDR / GETADDR. */
@@ -143,12 +143,12 @@ export function decodeLinkHead(payload: Buffer): LinkMessage {
 }
 
 /**
- * An ifinfomsg body with only the attributes a listing prints (IFLA_SHOWN), and the bytes of
- * all of them (`attrBytes`, for kernelAttributes).
+ * An ifinfomsg body with only the attributes a listing prints (IFLA_SHOWN), and the body itself
+ * (for kernelAttributes).
  */
 export function decodeLinkShown(payload: Buffer): LinkMessage {
   const m = decodeLinkPart(payload, IFLA_SHOWN);
-  m.attrBytes = payload.subarray(IFINFOMSG_LEN);
+  m.body = payload;
   return m;
 }
 
