@@ -1,4 +1,4 @@
-// Tap benchmarks (not a test): create + attach N taps on one bridge with openTap() against
+// Tap benchmarks (not a test): create + attach N taps on one bridge with openTap() and openTaps() against
 // `ip -batch` (`tuntap add … vnet_hdr` + `link set … mtu … master … up`), interleaved in one run;
 // then teardown of persistent taps: one group RTM_DELLINK (deleteTaps) against one by one.
 // Runs in a network namespace of its own (re-executes itself under `unshare -n`); needs root and a
@@ -25,7 +25,7 @@ const N = Number(values.taps);
 const RUNS = Number(values.runs);
 const ONE = Number(values['one-by-one']);
 
-const { openTap, closeTap, destroyTaps, deleteTaps, deleteTap } = await import('../dist/tun/index.js');
+const { openTap, openTaps, closeTap, destroyTaps, deleteTaps, deleteTap } = await import('../dist/tun/index.js');
 
 const sh = (...a) => execFileSync(a[0], a.slice(1), { stdio: ['ignore', 'ignore', 'inherit'] });
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -50,7 +50,7 @@ const ipAuto = batch('auto', names('tap', N).flatMap((n) => ['tuntap add mode ta
 const groupOf = (p) => batch(`group-${p}`, names(p, N).map((n) => `link set ${n} group 7`));
 const ipGroup = { iq: groupOf('iq'), tap: groupOf('tap') };
 
-const r = { ipNamed: [], ipAuto: [], qbhNamed: [], qbhAuto: [], destroy: [], groupDel: [], ipGroupDel: [] };
+const r = { ipNamed: [], ipAuto: [], qbhNamed: [], qbhAuto: [], batchNamed: [], batchAuto: [], destroy: [], groupDel: [], ipGroupDel: [] };
 for (let run = 0; run < RUNS; run++) {
   for (const [key, file, prefix] of [['ipNamed', ipNamed, 'iq'], ['ipAuto', ipAuto, 'tap']]) {
     const t0 = now();
@@ -70,6 +70,13 @@ for (let run = 0; run < RUNS; run++) {
     const t1 = now();
     await destroyTaps(held);
     r.destroy.push(now() - t1);
+  }
+  for (const key of ['batchNamed', 'batchAuto']) {
+    // The same taps in one openTaps call: one bridge lookup, the RTM_NEWLINKs pipelined.
+    const t0 = now();
+    const held = await openTaps(key === 'batchNamed' ? names('q', N) : N, { bridge: 'br0' });
+    r[key].push(now() - t0);
+    await destroyTaps(held);
   }
   // Persistent taps (made by ip, untimed) deleted by name with one group RTM_DELLINK.
   sh('ip', '-batch', ipNamed);
@@ -100,8 +107,10 @@ const f = (ms) => `${ms.toFixed(0)} ms (${((ms / N) * 1000).toFixed(0)} µs/tap)
 console.log(`create + attach ${N} taps on one bridge, median of ${RUNS} interleaved runs:`);
 console.log(`  ip -batch, named     (tuntap add NAME mode tap vnet_hdr + link set NAME mtu 1400 master br0 up): ${f(m.ipNamed)}`);
 console.log(`  openTap, named       ({ bridge, name }, non-persistent, fds held):                        ${f(m.qbhNamed)}  ratio ${(m.qbhNamed / m.ipNamed).toFixed(2)}x`);
+console.log(`  openTaps, named      (names, { bridge }): one call                                        ${f(m.batchNamed)}  ratio ${(m.batchNamed / m.ipNamed).toFixed(2)}x`);
 console.log(`  ip -batch, tap%d     (tuntap add mode tap vnet_hdr + link set tapN …):                     ${f(m.ipAuto)}`);
 console.log(`  openTap, tap%d       ({ bridge }, non-persistent, fds held):                              ${f(m.qbhAuto)}  ratio ${(m.qbhAuto / m.ipAuto).toFixed(2)}x`);
+console.log(`  openTaps, tap%d      (N, { bridge }): one call                                            ${f(m.batchAuto)}  ratio ${(m.batchAuto / m.ipAuto).toFixed(2)}x`);
 console.log(`teardown of ${N} taps:`);
 console.log(`  ip link delete group (after ip -batch link set … group): ${f(m.ipGroupDel)}`);
 console.log(`  deleteTaps(names) (persistent; one group RTM_DELLINK):   ${f(m.groupDel)}`);

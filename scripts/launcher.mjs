@@ -9,9 +9,14 @@
 // - `env -i`: an empty environment for node, whatever the caller had;
 // - an absolute node, fixed when the package is built or installed: never found through PATH;
 // - the bootstrap, run before the bundle loads: a SIGUSR1 listener (SIGUSR1 would otherwise open an
-//   inspector on 127.0.0.1:9229 that any local user can connect to), then require() of the bundle
-//   inside try/catch, so that a bundle or addon that cannot be loaded (EMFILE at a low fd limit)
-//   prints one line and exits 1 instead of a stack trace. process.argv stays [node, script, args…].
+//   inspector on 127.0.0.1:9229 that any local user can connect to), then the bundle run as the main
+//   module inside try/catch, so that a bundle or addon that cannot be loaded (EMFILE at a low fd
+//   limit) prints one line and exits 1 instead of a stack trace. process.argv stays [node, script, args…].
+//   Not require(): -e code is a module named [eval] in the caller's working directory, and require()
+//   from it first looks for a package.json in that directory and each one above it, whose "exports"
+//   can name any file to load instead (a package `"name": ""` matches every absolute path): with the
+//   helper's privileges, from wherever QEMU was started. runMain loads the file with no parent module,
+//   as `node FILE` does.
 //
 // Run directly (`node scripts/launcher.mjs`, the package's install step), it rewrites the first line
 // of dist/qemu-bridge-helper.cjs for the node that runs it: a package built on one machine gets
@@ -22,13 +27,13 @@ import { loaderId, writeCodeCache } from './code-cache.mjs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-// argv[1] is the path QEMU exec'd, maybe relative to its cwd: resolved, or require() would take
-// `bin/x` for a package name. The message's first line only: require() appends its stack. Terse:
-// the whole #! line must fit in what the kernel reads.
+// argv[1] is the path QEMU exec'd, maybe relative to its cwd: resolved, or the loader would take
+// `bin/x` for a package name. The message's first line only (/.*/ stops at the first line break):
+// the loader appends its stack. Terse: the whole #! line must fit in what the kernel reads.
 const BOOTSTRAP =
   'process.on("SIGUSR1",()=>0);' +
-  'try{require(require("path").resolve(process.argv[1]))}' +
-  'catch(e){require("fs").writeSync(2,"qbh: "+(e.message+"").split("\\n")[0]+"\\n");process.exit(1)}';
+  'try{require("module").runMain(require("path").resolve(process.argv[1]))}' +
+  'catch(e){require("fs").writeSync(2,"qbh: "+/.*/.exec(e.message)+"\\n");process.exit(1)}';
 
 /** Linux reads at most this many bytes of a `#!` line (BINPRM_BUF_SIZE), newline included. */
 const SHEBANG_MAX = 256;

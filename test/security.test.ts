@@ -51,11 +51,11 @@ interface Outcome {
 }
 
 /** Plays QEMU: a socket at fd 3, the helper run with an empty environment unless `env` says otherwise. */
-function handOff(helper: string, args: string[], opts: { env?: Record<string, string>; prefix?: string[]; timeout?: number } = {}): Outcome {
+function handOff(helper: string, args: string[], opts: { env?: Record<string, string>; prefix?: string[]; timeout?: number; cwd?: string } = {}): Outcome {
   const [qemuEnd, helperEnd] = native.socketpair(1);
   const cmd = [...(opts.prefix ?? []), helper, ...args];
   const t0 = Date.now();
-  const r = spawnSync(cmd[0]!, cmd.slice(1), { stdio: ['ignore', 'pipe', 'pipe', helperEnd], env: opts.env ?? { PATH }, timeout: opts.timeout ?? 20000 });
+  const r = spawnSync(cmd[0]!, cmd.slice(1), { stdio: ['ignore', 'pipe', 'pipe', helperEnd], env: opts.env ?? { PATH }, timeout: opts.timeout ?? 20000, cwd: opts.cwd });
   const ms = Date.now() - t0;
   native.close(helperEnd);
   const got = native.recvFds(qemuEnd, 16, 4, 0);
@@ -360,6 +360,23 @@ t.test("7. the caller's environment does not reach the helper", async (t) => {
   t.same([hijack.status, hijack.fds], [0, 1]);
   t.notOk(existsSync(marker), 'PATH is not consulted for node');
   t.match(readFileSync(join(ROOT, 'dist', 'qemu-bridge-helper.cjs'), 'latin1').split('\n')[0]!, /^#!\/usr\/bin\/env -S -i \/\S+ /);
+  t.same(leftovers(), []);
+});
+
+t.test("7b. nothing is loaded from the caller's working directory", async (t) => {
+  // A package.json in the working directory or any directory above it (a world-writable /tmp) is
+  // what require() from `node -e` consults first; "exports" under the name "" matched the bundle's
+  // absolute path and loaded this file instead, as uid 65534 with CAP_NET_ADMIN here (as root from root's QEMU).
+  acl('allow all\n');
+  const marker = '/etc/qemu/cwd-loaded';
+  mkdirSync('/etc/qemu/cwd/vm', { recursive: true });
+  writeFileSync('/etc/qemu/cwd/package.json', JSON.stringify({ name: '', exports: { './*': './evil.cjs' } }), { mode: 0o644 });
+  writeFileSync('/etc/qemu/cwd/evil.cjs', `require('fs').writeFileSync(${JSON.stringify(marker)}, 'x')`, { mode: 0o644 });
+  for (const cwd of ['/etc/qemu/cwd', '/etc/qemu/cwd/vm']) {
+    const r = handOff(OURS, ['--use-vnet', '--br=br0', '--fd=3'], { cwd, prefix: NOBODY });
+    t.same([r.status, r.stderr, r.fds], [0, '', 1], `attached from ${cwd}, silently`);
+    t.notOk(existsSync(marker), `no file named by ${cwd}'s package.json ran`);
+  }
   t.same(leftovers(), []);
 });
 

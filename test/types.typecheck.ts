@@ -7,6 +7,9 @@ import {
   TapError,
   AclError,
   kernelAttributes,
+  openTaps,
+  MAX_TAPS_PER_CALL,
+  type Tap,
   type Address,
   type AddrInfo,
   type Bridge,
@@ -102,3 +105,8 @@ export const opts: [CreateBridgeOptions, DeleteBridgeOptions, SetLinkOptions, Op
 ];
 // @ts-expect-error: a typo in an option
 export const badOpts: DeleteBridgeOptions = { withPort: true };
+
+// openTaps takes a count or names and the options of openTap, and resolves with taps.
+export const batch: Promise<Tap[]>[] = [openTaps(3), openTaps(MAX_TAPS_PER_CALL, { bridge: 'br0', name: 'vm%d' }), openTaps(['a', 'b'], { bridge: 'br0', queues: 2 })];
+// @ts-expect-error: one name is not a list of names
+openTaps('vm0');

@@ -6,6 +6,7 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 import type { AttrSet } from '../netlink/attr.js';
+import { lookupLinkSync } from '../netlink/lookup.js';
 import type { LinkMessage } from '../netlink/message.js';
 import { Rtnl } from '../netlink/rtnl.js';
 import { TapError } from '../tun/errors.js';
@@ -43,7 +44,7 @@ export interface ResolvedBridge {
   ifindex: number;
   /** IFLA_INFO_KIND (`bridge` for a Linux bridge); undefined for a device without one (`lo`). */
   kind: string | undefined;
-  /** The raw RTM_NEWLINK, for the tap layer. @internal */
+  /** The RTM_NEWLINK, for the tap layer: only ifname, mtu, linkinfo.kind and propList decoded. @internal */
   link: LinkMessage;
 }
 
@@ -58,7 +59,8 @@ export function resolveBridge(bridge: string, rtnl: Rtnl): ResolvedBridge | null
   if (bridge === '') return null;
   let link: LinkMessage;
   try {
-    link = rtnl.getLinkMessageSync(bridge, 'resolveBridge');
+    // Only the name, MTU, kind and altnames are decoded: what the ACL and the tap step read.
+    link = lookupLinkSync(rtnl.socket.fd, bridge, { op: 'resolveBridge', target: bridge });
   } catch {
     // ENODEV, or a name the kernel refuses: the tap step reports it in the C helper's words.
     return null;

@@ -338,8 +338,10 @@ export class Rtnl {
     for (const r of refs) checkLinkRef(r, { op: 'deleteLinks' });
     if (refs.length === 0) return;
     const all = await this.linkDump({}, AF_UNSPEC, 'deleteLinks');
+    const byIndex = new Map(all.map((l) => [l.index, l]));
+    const byName = new Map(all.map((l) => [l.attrs.ifname as string, l]));
     const targets = refs.map((r) => {
-      const m = all.find((l) => (typeof r === 'number' ? l.index === r : l.attrs.ifname === r));
+      const m = typeof r === 'number' ? byIndex.get(r) : byName.get(r);
       if (!m) throw new NetlinkError(19, { op: 'deleteLinks', target: String(r) });
       return m;
     });
@@ -351,15 +353,15 @@ export class Rtnl {
     const used = new Set(all.map((m) => (m.attrs.group as number | undefined) ?? 0));
     let group = 0;
     while (group === 0 || used.has(group)) group = 0x51b00000 + Math.floor(Math.random() * 0xfffff);
-    const moved: LinkMessage[] = [];
+    // The moves are pipelined (one round trip per window of requests, not one per link).
+    const outcomes = await this.setLinks(targets.map((m) => ({ index: m.index, opts: { group } })));
+    const moved = targets.filter((_, i) => outcomes[i] === undefined);
     try {
-      for (const m of targets) {
-        await this.setLink(m.index, { group });
-        moved.push(m);
-      }
+      const failed = outcomes.find((e) => e !== undefined);
+      if (failed) throw failed;
       await this.deleteGroup(group);
     } catch (e) {
-      for (const m of moved) await this.setLink(m.index, { group: (m.attrs.group as number | undefined) ?? 0 }).catch(() => undefined);
+      await this.setLinks(moved.map((m) => ({ index: m.index, opts: { group: (m.attrs.group as number | undefined) ?? 0 } }))).catch(() => undefined);
       throw e;
     }
   }
@@ -433,6 +435,21 @@ export class Rtnl {
         ? this.setLinkBody(ref, undefined, opts, masterIndex)
         : this.setLinkBody(0, ref, opts, masterIndex);
     await this.socket.request(RTM_NEWLINK, 0, body, ctx);
+  }
+
+  /**
+   * Many {@link setLinkSync}-style changes (link and master by ifindex), pipelined on the socket:
+   * one outcome per change, in order (`undefined`: applied; else its NetlinkError). @internal
+   */
+  setLinks(changes: readonly { index: number; opts: Omit<SetLinkOptions, 'master'> & { master?: number | null }; target?: string }[]): Promise<(NetlinkError | undefined)[]> {
+    return this.socket.requestPipelined(
+      changes.map(({ index, opts, target }) => ({
+        type: RTM_NEWLINK,
+        flags: 0,
+        body: this.setLinkBody(index, undefined, opts, opts.master === null ? 0 : opts.master),
+        ctx: { op: 'setLink', target: target ?? String(index) },
+      })),
+    );
   }
 
   /** The blocking form of {@link setLink}, with the link and master given by ifindex. */

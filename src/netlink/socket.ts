@@ -23,7 +23,7 @@ import {
   SO_RCVBUFFORCE,
 } from './constants.js';
 import { DumpInterruptedError, NetlinkError, type NetlinkErrorContext } from './errors.js';
-import { decodeError, decodeMessage, encodeMessage, splitMessages, type Message, type RawMessage } from './message.js';
+import { decodeError, decodeMessage, decodeMessages, encodeMessage, splitMessages, type Message, type RawMessage } from './message.js';
 
 /** Receive buffer, as iproute2 uses: large enough for a dump burst (netlink-notes pitfall 1). */
 const RCVBUF = 1024 * 1024;
@@ -31,6 +31,17 @@ const RCVBUF = 1024 * 1024;
 export const DUMP_RETRIES = 8;
 /** How long a blocking request waits for the kernel before giving up. */
 const SYNC_TIMEOUT_MS = 30_000;
+
+/** How many requests {@link NetlinkSocket.requestPipelined} sends before it reads the kernel's answers. */
+export const PIPELINE_WINDOW = 64;
+
+/** One request of {@link NetlinkSocket.requestPipelined}: a "do" request answered by an ACK. */
+export interface PipelinedRequest {
+  type: number;
+  flags: number;
+  body: Buffer;
+  ctx: NetlinkErrorContext;
+}
 
 /** Options for opening a socket. */
 export interface SocketOptions {
@@ -213,6 +224,106 @@ export class NetlinkSocket {
             reject(new NetlinkError(9, ctx, 'the socket was closed while waiting for the answer'));
           };
         }
+      });
+    const p = this.queue.then(run, run);
+    this.queue = p.catch(() => undefined);
+    return p;
+  }
+
+  /**
+   * Sends many "do" requests (no dumps) pipelined: up to {@link PIPELINE_WINDOW} netlink messages in
+   * one sendmsg, then the next window once the kernel has answered. The kernel runs a datagram's
+   * messages in turn and answers each failed one (matched here by sequence number) whether or not
+   * it asked for an ACK; only the window's last message asks for one, so a window costs one
+   * answer, not one per request. One request's failure does not stop the others. Resolves with
+   * one outcome per request, in order (`undefined`: done; else its NetlinkError); rejects only when
+   * the socket itself fails. The window bounds the unread answers (an error carries the whole
+   * request back), so the receive buffer never overruns.
+   */
+  requestPipelined(requests: readonly PipelinedRequest[]): Promise<(NetlinkError | undefined)[]> {
+    const run = (): Promise<(NetlinkError | undefined)[]> =>
+      new Promise((resolve, reject) => {
+        const outcomes: (NetlinkError | undefined)[] = new Array(requests.length);
+        const sent = new Map<number, number>(); // seq → index into requests, for this window
+        let lastSeq = -1; // the window's last request: the only one that asks for an ACK
+        let waiting = false;
+        let next = 0;
+        let stop: (() => void) | undefined;
+        const end = (): void => {
+          stop?.();
+          stop = undefined;
+          this.abortWaiting = undefined;
+        };
+        const fail = (e: unknown): void => {
+          end();
+          reject(e);
+        };
+        /** Sends the next window; false when every request has been sent. */
+        const sendWindow = (): boolean => {
+          if (next >= requests.length) return false;
+          if (this.closed) throw new QbhError(`${requests[next]!.ctx.op}: the netlink socket is closed (open another handle)`, { code: 'EBADF', op: requests[next]!.ctx.op, target: requests[next]!.ctx.target });
+          const last = Math.min(requests.length, next + PIPELINE_WINDOW);
+          const msgs: Buffer[] = [];
+          sent.clear();
+          for (; next < last; next++) {
+            const r = requests[next]!;
+            this.seq = (this.seq + 1) >>> 0 || 1;
+            sent.set(this.seq, next);
+            // The kernel answers a failed request whether or not it asked for an ACK, and runs a
+            // datagram's messages in order: the last one's ACK therefore closes the window.
+            const ack = next === last - 1 ? NLM_F_ACK : 0;
+            msgs.push(encodeMessage({ type: r.type, flags: r.flags | NLM_F_REQUEST | ack, seq: this.seq, pid: 0 }, r.body));
+          }
+          lastSeq = this.seq;
+          waiting = true;
+          try {
+            native.nlSend(this.fd, msgs.length === 1 ? msgs[0]! : Buffer.concat(msgs));
+          } catch (e) {
+            throw inFamily(e, requests[next - 1]!.ctx);
+          }
+          return true;
+        };
+        const drain = (): void => {
+          try {
+            for (;;) {
+              const got = native.nlRecv(this.fd, 0);
+              if (got === null) {
+                // The kernel answers inside sendmsg, so this is rare: wait on the event loop.
+                stop ??= native.watch(this.fd, () => drain());
+                this.abortWaiting ??= () => fail(new NetlinkError(9, requests[0]!.ctx, 'the socket was closed while waiting for the answer'));
+                return;
+              }
+              if (got.portId !== 0) continue;
+              for (const m of decodeMessages(got.data)) {
+                const i = sent.get(m.seq);
+                if (i === undefined || m.kind !== 'error') continue; // stale, or a reply before the ACK
+                if (m.error.errno !== 0) outcomes[i] = new NetlinkError(m.error.errno, requests[i]!.ctx, m.error.message, m.error.offset);
+                if (m.seq === lastSeq) waiting = false;
+              }
+              if (!waiting && !sendWindow()) {
+                end();
+                resolve(outcomes);
+                return;
+              }
+            }
+          } catch (e) {
+            try {
+              this.recvError(e, requests[Math.max(0, next - 1)]!.ctx);
+            } catch (err) {
+              fail(err);
+            }
+          }
+        };
+        try {
+          if (!sendWindow()) {
+            resolve(outcomes);
+            return;
+          }
+        } catch (e) {
+          reject(e);
+          return;
+        }
+        drain();
       });
     const p = this.queue.then(run, run);
     this.queue = p.catch(() => undefined);

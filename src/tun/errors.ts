@@ -2,9 +2,8 @@
  * Errors of the tap layer: which step of the tap setup failed, with the errno, the tap and the bridge.
  * @module
  */
-import { constants } from 'node:os';
 import { QbhError, hintFor, type ErrnoCode } from '../errors.js';
-import { errnoName, strerror } from '../netlink/errors.js';
+import { errnoConstants, errnoName, strerror } from '../netlink/errors.js';
 
 /**
  * The steps of tap setup, in the order the C qemu-bridge-helper runs them (spec §3), plus the
@@ -142,7 +141,7 @@ export function errnoOf(e: unknown): number {
     const { errno, code } = e as { errno?: unknown; code?: unknown };
     if (typeof errno === 'number' && errno !== 0) return Math.abs(errno);
     if (typeof code === 'string') {
-      const n = (constants.errno as Record<string, number>)[code];
+      const n = errnoConstants()[code];
       if (n !== undefined) return n;
     }
   }

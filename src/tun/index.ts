@@ -5,6 +5,7 @@
  */
 export {
   openTap,
+  openTaps,
   openTapSync,
   closeTap,
   destroyTaps,
@@ -13,6 +14,7 @@ export {
   tunFeatures,
   tapInfo,
   decodeTunFlags,
+  MAX_TAPS_PER_CALL,
   type OpenTapOptions,
   type Tap,
   type HelperTapOptions,

@@ -4,7 +4,7 @@
  * high MAC, enslaves it and brings it up.
  * @module
  */
-import fs from 'node:fs';
+import { closeSync, constants as fsConstants, openSync } from 'node:fs';
 import { native } from '../native.js';
 import { InvalidArgumentError } from '../errors.js';
 import { NetlinkError } from '../netlink/errors.js';
@@ -83,12 +83,12 @@ export function decodeTunFlags(raw: number): TunFeatures {
 }
 
 function openTun(nonBlocking = false): number {
-  return fs.openSync(TUN_PATH, fs.constants.O_RDWR | (nonBlocking ? fs.constants.O_NONBLOCK : 0));
+  return openSync(TUN_PATH, fsConstants.O_RDWR | (nonBlocking ? fsConstants.O_NONBLOCK : 0));
 }
 
 function closeQuietly(fd: number): unknown {
   try {
-    fs.closeSync(fd);
+    closeSync(fd);
     return undefined;
   } catch (e) {
     return e;
@@ -124,7 +124,7 @@ export function tunFeatures(): TunFeatures {
   } catch (e) {
     throw new TapError({ op: 'tunFeatures', step: 'query', errno: errnoOf(e), cause: e });
   } finally {
-    fs.closeSync(fd);
+    closeSync(fd);
   }
 }
 
@@ -452,9 +452,9 @@ export interface Tap {
 const defaultRtnl = sharedRtnl;
 
 /** Validated openTap options. */
-function checkOptions(opts: OpenTapOptions) {
-  const name = checkName('tap', opts.name ?? 'tap%d', true, 'openTap');
-  const bridge = opts.bridge === undefined ? undefined : checkName('bridge', opts.bridge, false, 'openTap');
+function checkOptions(opts: OpenTapOptions, op = 'openTap') {
+  const name = checkName('tap', opts.name ?? 'tap%d', true, op);
+  const bridge = opts.bridge === undefined ? undefined : checkName('bridge', opts.bridge, false, op);
   const queues = checkInt('queues', opts.queues ?? 1, 1, MAX_TAP_QUEUES);
   const mtu = opts.mtu === undefined ? undefined : checkInt('mtu', opts.mtu, TAP_MIN_MTU, TAP_MAX_MTU);
   if (opts.owner !== undefined) checkInt('owner', opts.owner, 0, 0xfffffffe);
@@ -463,39 +463,100 @@ function checkOptions(opts: OpenTapOptions) {
   return { name, bridge, queues, mtu, prefix };
 }
 
+/** What every tap of one openTap/openTaps call shares: the checked options and the bridge. */
+interface TapPlan {
+  opts: OpenTapOptions;
+  bridge: string | undefined;
+  /** The bridge's RTM_NEWLINK, looked up once. */
+  br: LinkMessage | undefined;
+  queues: number;
+  mtu: number | undefined;
+  prefix: Buffer | undefined;
+  /** openTaps: where {@link pickName} resumes its search for each `%d` template. */
+  numbers?: Map<string, number>;
+}
+
+/** The kernel's limit on `%d` numbers (__dev_alloc_name: one page of bits). */
+const MAX_TEMPLATE_NUMBER = 32768;
+
 /**
- * Opens a tap: TUNSETIFF on /dev/net/tun (once per queue, identical flags), optionally owner,
- * group and persistence; with `bridge`, the tap takes the bridge's MTU and a MAC starting with
- * 0xFE, so the bridge's own MTU and MAC do not change, and is enslaved and brought up — all in one
- * RTM_NEWLINK. Round trips: one RTM_GETLINK for the bridge (checked before the tap exists), one
- * RTM_NEWLINK. Any failure undoes everything and throws a {@link TapError} naming the tap and the
- * bridge (`cannot add tap3 to bridge br0: Operation not supported`).
- *
- * Equivalent to `ip tuntap add NAME mode tap [vnet_hdr] [multi_queue] [user U] [group G]` +
- * `ip link set NAME mtu N address fe:… master BR up` (with the fds held open, and without
- * `persist` unless asked).
+ * Resolves a `%d` template as the kernel would — the lowest number whose name no device has as its
+ * name or altname — and makes the tap under that name (TUNSETIFF). The kernel's own resolution
+ * formats and parses every device's name for each new tap (dev_prep_valid_name: O(links) per tap,
+ * quadratic for a batch); this looks candidate names up one by one (SIOCGIFINDEX, a hash lookup
+ * that sees altnames too) from where the batch's previous tap stopped. A name taken in between
+ * (EBUSY under IFF_TUN_EXCL) moves on to the next. Returns the name, or undefined when the kernel's
+ * own resolution should decide (no `%d`, a name too long, another error: its error is then the
+ * kernel's, as without this).
  */
-export async function openTap(opts: OpenTapOptions = {}, rtnl: Rtnl = defaultRtnl()): Promise<Tap> {
-  const { name: template, bridge, queues, mtu: mtuOpt, prefix } = checkOptions(opts);
-  let name = template;
+function pickName(numbers: Map<string, number>, fd: number, template: string, flags: number, rtnl: Rtnl): string | undefined {
+  if (!template.includes('%d')) return undefined;
+  for (let n = numbers.get(template) ?? 0; n < MAX_TEMPLATE_NUMBER; n++) {
+    const name = template.replace('%d', String(n));
+    if (Buffer.byteLength(name) >= IFNAMSIZ) return undefined;
+    try {
+      ifindexOf(rtnl, name);
+      continue; // in use
+    } catch (e) {
+      if (errnoOf(e) !== ENODEV) return undefined;
+    }
+    try {
+      setIff(fd, name, flags);
+    } catch (e) {
+      if (errnoOf(e) === 16 /* EBUSY: made in between */) continue;
+      return undefined;
+    }
+    numbers.set(template, n + 1);
+    return name;
+  }
+  return undefined;
+}
+
+/**
+ * Checks the options and looks the bridge up (one RTM_GETLINK), before any tap exists: a missing
+ * bridge, a device that is not one, or an MTU no tap can take is refused with nothing made.
+ * `name` is the tap the errors name (the template, or a batch's first name).
+ */
+async function planTaps(opts: OpenTapOptions, rtnl: Rtnl, op: string, name?: string): Promise<TapPlan & { name: string }> {
+  const checked = checkOptions(opts, op);
+  const { bridge, queues, prefix } = checked;
+  const tap = name ?? checked.name;
   let br: LinkMessage | undefined;
-  let mtu = mtuOpt;
+  let mtu = checked.mtu;
   if (bridge !== undefined) {
     try {
-      br = await rtnl.getLinkMessage(bridge, { op: 'openTap', target: bridge });
+      br = await rtnl.getLinkMessage(bridge, { op, target: bridge });
     } catch (e) {
-      throw stepError('bridge-mtu', e, name, bridge);
+      throw stepError('bridge-mtu', e, tap, bridge);
     }
     const kind = (br.attrs.linkinfo as AttrSet | undefined)?.kind as string | undefined;
     if (kind !== 'bridge') {
-      throw new TapError({ step: 'bridge', errno: EOPNOTSUPP, tap: name, bridge, detail: `${bridge} is a ${kind ?? 'device'}, not a bridge` });
+      throw new TapError({ step: 'bridge', errno: EOPNOTSUPP, tap, bridge, detail: `${bridge} is a ${kind ?? 'device'}, not a bridge` });
     }
     mtu ??= br.attrs.mtu as number;
     if (mtu > TAP_MAX_MTU) {
-      throw new TapError({ step: 'set-mtu', errno: EINVAL, tap: name, bridge, mtu, detail: `the bridge's MTU ${mtu} is above a tap's maximum ${TAP_MAX_MTU}` });
+      throw new TapError({ step: 'set-mtu', errno: EINVAL, tap, bridge, mtu, detail: `the bridge's MTU ${mtu} is above a tap's maximum ${TAP_MAX_MTU}` });
     }
   }
+  return { opts, bridge, br, queues, mtu, prefix, name: checked.name };
+}
 
+/** A tap made by {@link makeTap}, before its one RTM_NEWLINK and its persistence. */
+interface MadeTap {
+  tap: Tap;
+  /** The changes of its RTM_NEWLINK; empty when it needs none. */
+  changes: LinkChanges;
+}
+
+/**
+ * Makes one tap of a plan, all of it local syscalls: /dev/net/tun, TUNGETFEATURES, TUNSETIFF (once
+ * per queue), owner and group, its ifindex (SIOCGIFINDEX) and its MAC (chosen here, or read with
+ * SIOCGIFHWADDR without a prefix). On failure its fds are closed (the kernel removes the tap) and
+ * a TapError naming the step is thrown.
+ */
+function makeTap(plan: TapPlan, template: string, rtnl: Rtnl): MadeTap {
+  const { opts, bridge, br, queues, mtu, prefix } = plan;
+  let name = template;
   const fds: number[] = [];
   try {
     try {
@@ -515,7 +576,7 @@ export async function openTap(opts: OpenTapOptions = {}, rtnl: Rtnl = defaultRtn
     }
     try {
       // IFF_TUN_EXCL: never attach to (and then, on rollback, destroy) someone else's device.
-      name = setIff(fds[0]!, name, flags | IFF_TUN_EXCL);
+      name = (plan.numbers && pickName(plan.numbers, fds[0]!, name, flags | IFF_TUN_EXCL, rtnl)) || setIff(fds[0]!, name, flags | IFF_TUN_EXCL);
     } catch (e) {
       throw stepError('create', e, name, bridge);
     }
@@ -558,32 +619,9 @@ export async function openTap(opts: OpenTapOptions = {}, rtnl: Rtnl = defaultRtn
     if (prefix !== undefined) changes.address = mac;
     if (br !== undefined) changes.master = br.index;
     if (opts.up ?? true) changes.up = true;
-    if (Object.keys(changes).length > 0) {
-      try {
-        await rtnl.setLink(ifindex, changes);
-      } catch (e) {
-        throw await attribute(rtnl, ifindex, changes, e, name, bridge);
-      }
-    }
-    // Persistence last: before it, closing the fds is the whole rollback.
-    if (opts.persist) {
-      try {
-        native.ioctlInt(fds[0]!, TUNSETPERSIST, 1);
-      } catch (e) {
-        throw stepError('persist', e, name, bridge);
-      }
-    }
-    const tap: Tap = {
-      name,
-      ifindex,
-      fds,
-      vnetHdr,
-      persist: opts.persist ?? false,
-      multiQueue: queues > 1,
-      address: changes.address ?? mac,
-    };
+    const tap: Tap = { name, ifindex, fds, vnetHdr, persist: opts.persist ?? false, multiQueue: queues > 1, address: mac };
     if (bridge !== undefined) tap.bridge = bridge;
-    return tap;
+    return { tap, changes };
   } catch (e) {
     let cleanup: unknown;
     for (const fd of fds) cleanup ??= closeQuietly(fd);
@@ -592,6 +630,141 @@ export async function openTap(opts: OpenTapOptions = {}, rtnl: Rtnl = defaultRtn
   }
 }
 
+const hasChanges = (c: LinkChanges): boolean => Object.keys(c).length > 0;
+
+/** TUNSETPERSIST, last of a tap's steps: before it, closing the fds is the whole rollback. */
+function persist(made: MadeTap): void {
+  try {
+    native.ioctlInt(made.tap.fds[0]!, TUNSETPERSIST, 1);
+  } catch (e) {
+    throw stepError('persist', e, made.tap.name, made.tap.bridge);
+  }
+}
+
+/**
+ * Opens a tap: TUNSETIFF on /dev/net/tun (once per queue, identical flags), optionally owner,
+ * group and persistence; with `bridge`, the tap takes the bridge's MTU and a MAC starting with
+ * 0xFE, so the bridge's own MTU and MAC do not change, and is enslaved and brought up — all in one
+ * RTM_NEWLINK. Round trips: one RTM_GETLINK for the bridge (checked before the tap exists), one
+ * RTM_NEWLINK. Any failure undoes everything and throws a {@link TapError} naming the tap and the
+ * bridge (`cannot add tap3 to bridge br0: Operation not supported`). For many taps at once,
+ * {@link openTaps} shares the bridge lookup and pipelines the RTM_NEWLINKs.
+ *
+ * Equivalent to `ip tuntap add NAME mode tap [vnet_hdr] [multi_queue] [user U] [group G]` +
+ * `ip link set NAME mtu N address fe:… master BR up` (with the fds held open, and without
+ * `persist` unless asked).
+ */
+export async function openTap(opts: OpenTapOptions = {}, rtnl: Rtnl = defaultRtnl()): Promise<Tap> {
+  const plan = await planTaps(opts, rtnl, 'openTap');
+  const made = makeTap(plan, plan.name, rtnl);
+  const { tap, changes } = made;
+  try {
+    if (hasChanges(changes)) {
+      try {
+        await rtnl.setLink(tap.ifindex, changes);
+      } catch (e) {
+        throw await attribute(rtnl, tap.ifindex, changes, e, tap.name, plan.bridge);
+      }
+    }
+    if (opts.persist) persist(made);
+    return tap;
+  } catch (e) {
+    let cleanup: unknown;
+    for (const fd of tap.fds) cleanup ??= closeQuietly(fd);
+    if (e instanceof TapError && cleanup !== undefined) e.cleanupError = cleanup;
+    throw e;
+  }
+}
+
+/** The most taps one {@link openTaps} call makes. */
+export const MAX_TAPS_PER_CALL = 65536;
+
+/**
+ * Undoes a batch: deletes its taps in one group RTM_DELLINK (closing fds one by one would cost
+ * the kernel a grace period per tap), then closes every fd. Returns the first cleanup error.
+ */
+async function undoBatch(made: MadeTap[], rtnl: Rtnl): Promise<unknown> {
+  let cleanup: unknown;
+  if (made.length > 1 || made.some((m) => m.tap.persist)) {
+    try {
+      await rtnl.deleteLinks(made.map((m) => m.tap.ifindex));
+    } catch (e) {
+      // Closing the fds still removes every non-persistent tap; a persistent one is unmade first.
+      cleanup = e;
+      for (const m of made) {
+        if (!m.tap.persist) continue;
+        try {
+          native.ioctlInt(m.tap.fds[0]!, TUNSETPERSIST, 0);
+        } catch {
+          // not made persistent yet (its TUNSETPERSIST was not reached, or failed)
+        }
+      }
+    }
+  }
+  for (const m of made) for (const fd of m.tap.fds.splice(0)) cleanup ??= closeQuietly(fd);
+  return cleanup;
+}
+
+/**
+ * Opens many taps in one call, all with the same options: `taps` is how many (named from
+ * `opts.name`, default `tap%d`, which must then hold a `%d`) or their names (each a name or a `%d`
+ * template; `opts.name` must then be unset). Does what {@link openTap} does for each, with one
+ * bridge lookup for all and the RTM_NEWLINKs (MTU, MAC, master, up) pipelined on the socket —
+ * many requests per sendmsg, their ACKs matched by sequence number — instead of one round trip
+ * each. Returns the taps in the order asked for.
+ *
+ * All or nothing: if any tap fails, every tap the call made is deleted and every fd closed, and
+ * the {@link TapError} names the first tap that failed and its step (a name already taken:
+ * `cannot create vm7: Device or resource busy`).
+ *
+ * Equivalent to `ip -batch` of `tuntap add NAME mode tap …` + `link set NAME mtu N address fe:… master BR up`
+ * lines (with the fds held open).
+ */
+export async function openTaps(taps: number | readonly string[], opts: OpenTapOptions = {}, rtnl: Rtnl = defaultRtnl()): Promise<Tap[]> {
+  const op = 'openTaps';
+  let names: string[];
+  if (typeof taps === 'number') {
+    if (!Number.isInteger(taps) || taps < 0 || taps > MAX_TAPS_PER_CALL) {
+      throw new InvalidArgumentError(`the tap count must be an integer from 0 to ${MAX_TAPS_PER_CALL}, not ${taps}`, { op });
+    }
+    const template = checkName('tap', opts.name ?? 'tap%d', true, op);
+    if (taps > 1 && !template.includes('%d')) {
+      throw new InvalidArgumentError(`invalid tap name "${template}": ${taps} taps need a %d template (such as ${template}%d)`, { op, target: template });
+    }
+    names = new Array<string>(taps).fill(template);
+  } else {
+    if (!Array.isArray(taps)) throw new InvalidArgumentError(`openTaps takes a count or an array of names, not ${typeof taps}`, { op });
+    if (opts.name !== undefined) throw new InvalidArgumentError('openTaps takes the names or opts.name (a template for a count), not both', { op });
+    if (taps.length > MAX_TAPS_PER_CALL) throw new InvalidArgumentError(`openTaps makes at most ${MAX_TAPS_PER_CALL} taps per call, not ${taps.length}`, { op });
+    const seen = new Set<string>();
+    for (const n of taps) {
+      checkName('tap', n, true, op);
+      if (!n.includes('%d') && seen.has(n)) throw new InvalidArgumentError(`tap name "${n}" is given twice`, { op, target: n });
+      seen.add(n);
+    }
+    names = [...taps];
+  }
+  if (names.length === 0) return [];
+  const plan = await planTaps({ ...opts, name: undefined }, rtnl, op, names[0]);
+  plan.numbers = new Map();
+  const made: MadeTap[] = [];
+  try {
+    for (const n of names) made.push(makeTap(plan, n, rtnl));
+    const todo = made.filter((m) => hasChanges(m.changes));
+    const outcomes = await rtnl.setLinks(todo.map((m) => ({ index: m.tap.ifindex, opts: m.changes, target: m.tap.name })));
+    const i = outcomes.findIndex((e) => e !== undefined);
+    if (i >= 0) {
+      const { tap, changes } = todo[i]!;
+      throw await attribute(rtnl, tap.ifindex, changes, outcomes[i], tap.name, plan.bridge);
+    }
+    if (opts.persist) for (const m of made) persist(m);
+    return made.map((m) => m.tap);
+  } catch (e) {
+    const cleanup = await undoBatch(made, rtnl);
+    if (e instanceof TapError && cleanup !== undefined) e.cleanupError = cleanup;
+    throw e;
+  }
+}
 /**
  * Closes a tap's fds. A non-persistent tap then disappears (and leaves its bridge); a persistent
  * one stays until {@link deleteTap}. Idempotent: the fds array is emptied.
