@@ -16,7 +16,7 @@ const runs = Number(values.runs);
 
 const { Rtnl } = await import('../dist/index.js');
 const { native } = await import('../dist/native.js');
-const { encodeMessage, encodeLink, decodeMessages } = await import('../dist/netlink/message.js');
+const { encodeMessage, encodeLink, decodeMessages, decodeLinkShown, splitMessages } = await import('../dist/netlink/message.js');
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const ms = (ns) => Number(ns) / 1e6;
@@ -74,4 +74,9 @@ for (let i = 0; i < runs; i++) decodeRuns.push(await time(() => datagrams.forEac
 const d = median(decodeRuns);
 console.log(`decode: ${links} links in ${datagrams.length} datagrams (${(bytes / 1e6).toFixed(1)} MB): ${d.toFixed(1)} ms median, ` +
   `${Math.round(links / (d / 1000))} links/s, ${(bytes / 1e6 / (d / 1000)).toFixed(0)} MB/s`);
+const shownRuns = [];
+for (let i = 0; i < runs; i++) shownRuns.push(await time(() => datagrams.forEach((g) => splitMessages(g).forEach((m) => m.type === 16 && decodeLinkShown(m.payload)))));
+const s = median(shownRuns);
+console.log(`listing decode (the attributes listLinks() prints, IFLA_SHOWN): ${s.toFixed(1)} ms median, ` +
+  `${Math.round(links / (s / 1000))} links/s, ${(bytes / 1e6 / (s / 1000)).toFixed(0)} MB/s`);
 rtnl.close();

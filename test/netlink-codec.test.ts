@@ -6,9 +6,9 @@ import { readFileSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
 import { decodeAttrs, encodeAttrs, type AttrKind, type AttrSet, type AttrTable } from '../src/netlink/attr.js';
 import { NetlinkDecodeError } from '../src/netlink/errors.js';
-import { decodeMessages, encodeTyped, type Message } from '../src/netlink/message.js';
+import { decodeLink, decodeLinkHead, decodeLinkShown, decodeMessages, encodeTyped, splitMessages, type Message } from '../src/netlink/message.js';
 import { IFA, IFLA } from '../src/netlink/tables.js';
-import { toAddress, toBridgePort } from '../src/netlink/iproute.js';
+import { kernelAttributes, toAddress, toBridgePort, toLink } from '../src/netlink/iproute.js';
 
 const fixture = (name: string): Buffer[] =>
   readFileSync(new URL(`fixtures/netlink/${name}.hex`, import.meta.url), 'utf8')
@@ -119,6 +119,28 @@ t.test('RTM_NEWLINK for a bridge: unknown attributes and a grown struct survive'
   t.same(decodeMessages(ack!)[0], { type: 2, flags: 0x100, seq: 42, pid: m!.pid, kind: 'error', error: { errno: 0 } }, 'ACK (capped)');
 });
 
+t.test('a listing reads only what it prints (IFLA_SHOWN), and prints the same as from a full decode', async (t) => {
+  const names = new Map([[2, { ifname: 'br0', flags: 0x1003 }], [3, { ifname: 'v1', flags: 0x1002 }], [4, { ifname: 'v0', flags: 0x1002 }]]);
+  const lookup = (i: number) => names.get(i);
+  let n = 0;
+  for (const name of ['getlink-bridge', 'getlink-veth-port', 'dump-af-bridge']) {
+    for (const raw of fixture(name).flatMap(splitMessages)) {
+      if (raw.type !== 16) continue; // RTM_NEWLINK
+      const full = decodeLink(raw.payload);
+      const shown = decodeLinkShown(raw.payload);
+      const convert = full.family === 7 ? toBridgePort : toLink; // AF_BRIDGE: a port
+      const fromShown = convert(shown, lookup);
+      t.same(fromShown, convert(full, lookup), `${name} ${full.attrs.ifname as string}: the same object`);
+      t.same(kernelAttributes(fromShown), full.attrs, `${name} ${full.attrs.ifname as string}: kernelAttributes() decodes everything`);
+      const head = decodeLinkHead(raw.payload);
+      const refs = Object.fromEntries(['ifname', 'link', 'master', 'linkNetnsid'].flatMap((k) => (full.attrs[k] === undefined ? [] : [[k, full.attrs[k]]])));
+      t.strictSame({ ...head.attrs }, refs, 'the head: name, lower link, master');
+      n++;
+    }
+  }
+  t.ok(n >= 3, `${n} link messages compared`);
+});
+
 t.test('kernel errors: NLMSG_ERROR with ext-ack text, and a dump error inside NLMSG_DONE', async (t) => {
   t.same(decodeMessages(fixture('error-mtu')[0]!)[0], { type: 2, flags: 0x200, seq: 42, pid: (decodeMessages(fixture('error-mtu')[0]!)[0] as any).pid, kind: 'error', error: { errno: 22, message: 'mtu less than device minimum' } });
   t.match(decodeMessages(fixture('error-eexist')[0]!)[0], { kind: 'error', error: { errno: 17 } });
@@ -227,6 +249,8 @@ t.test('fuzz: 100 000 mutated kernel messages give values or NetlinkDecodeError,
     }
     try {
       decodeMessages(b);
+      // The partial readers of a listing, over the same bytes (what decodes must also pick).
+      for (const m of splitMessages(b)) if (m.type === 16) decodeLinkShown(m.payload);
       decoded++;
     } catch (e) {
       if (!(e instanceof NetlinkDecodeError)) {

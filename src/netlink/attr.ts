@@ -51,6 +51,8 @@ export interface AttrTable {
   readonly name: string;
   readonly rows: readonly AttrRow[];
   readonly byType: ReadonlyMap<number, AttrRow>;
+  /** The same rows, in an array indexed by type number: the decoder's lookup (cheaper than the Map's). */
+  readonly rowByType: readonly (AttrRow | undefined)[];
   readonly byKey: ReadonlyMap<string, AttrRow>;
   /** Makes a decoded set from values by row index (a fast object: see shape.ts). */
   readonly build: (values: ArrayLike<unknown>) => AttrSet;
@@ -65,6 +67,7 @@ export function defineTable(name: string, rows: readonly RowSpec[]): AttrTable {
     name,
     rows: out,
     byType: new Map(out.map((r) => [r.type, r])),
+    rowByType: out.reduce<(AttrRow | undefined)[]>((a, r) => ((a[r.type] = r), a), []),
     byKey: new Map(out.map((r) => [r.key, r])),
     // Compiled on first use: a process that never decodes this family (the helper, mostly) skips it.
     get build() {
@@ -103,6 +106,12 @@ type WithSource = AttrSet & { [SOURCE]?: Source };
 const SIZES: Record<string, number> = { u8: 1, u16: 2, u32: 4, u64: 8, s32: 4, be16: 2, mac: 6 };
 
 export const align4 = (n: number): number => (n + 3) & ~3;
+
+// Little-endian reads by index, for the decoder's inner loops: callers have checked the bounds
+// already (attrLength), and plain loads stay cheap before the optimising compiler has run (a
+// CLI's first thousand links) where a call to Buffer#readUInt16LE does not.
+const u16 = (b: Buffer, off: number): number => b[off]! | (b[off + 1]! << 8);
+const u32 = (b: Buffer, off: number): number => (b[off]! | (b[off + 1]! << 8) | (b[off + 2]! << 16) | (b[off + 3]! << 24)) >>> 0;
 
 function decodeMac(b: Buffer, off = 0, len = 6): string {
   let s = '';
@@ -170,22 +179,22 @@ function structSize(fields: readonly StructField[]): number {
 
 /**
  * Decodes the payload at buf[start, end). Scalars are read in place (no Buffer view per
- * attribute: this is the hot path of every dump).
+ * attribute: this is the hot path of every dump). `pick`: nests are read with pickAttrs.
  */
-function decodeValue(row: AttrRow, buf: Buffer, start: number, end: number, sibling: (key: string) => unknown): unknown {
+function decodeValue(row: AttrRow, buf: Buffer, start: number, end: number, sibling: (key: string) => unknown, pick = false): unknown {
   const kind = row.kind;
   const len = end - start;
   if (typeof kind === 'string') {
     switch (kind) {
       case 'u32':
         if (len !== 4) return fixedOdd(row, kind, buf, start, len);
-        return buf.readUInt32LE(start);
+        return u32(buf, start);
       case 'u8':
         if (len !== 1) return fixedOdd(row, kind, buf, start, len);
         return buf[start];
       case 'u16':
         if (len !== 2) return fixedOdd(row, kind, buf, start, len);
-        return buf.readUInt16LE(start);
+        return u16(buf, start);
       case 'flag':
         return true;
       case 'binary':
@@ -203,20 +212,24 @@ function decodeValue(row: AttrRow, buf: Buffer, start: number, end: number, sibl
         return fixedOdd(row, kind, buf, start, len);
     }
   }
-  const data = buf.subarray(start, end);
-  if ('nested' in kind) return decodeNest(kind.nested, data);
+  const nest = pick ? pickAttrs : decodeNest;
+  if ('nested' in kind) return nest(kind.nested, buf, start, end);
   if ('nestedBy' in kind) {
     const table = kind.tables[String(sibling(kind.nestedBy))];
-    return table ? decodeNest(table, data) : data;
+    return table ? nest(table, buf, start, end) : buf.subarray(start, end);
   }
   if ('byType' in kind) {
     // Families without a table, and repeats, are dropped from the value; an unchanged value is
     // re-emitted from the received bytes, so they survive a round trip all the same.
     const out: Record<string, unknown> = {};
-    walk(data, (type, payload) => {
-      const t = kind.byType[type & NLA_TYPE_MASK];
-      if (t && out[type & NLA_TYPE_MASK] === undefined) out[type & NLA_TYPE_MASK] = decodeNest(t, payload);
-    });
+    for (let off = start; off < end; ) {
+      const len = attrLength(buf, off, end);
+      if (len === 0) break;
+      const type = u16(buf, off + 2) & NLA_TYPE_MASK;
+      const t = kind.byType[type];
+      if (t && out[type] === undefined) out[type] = nest(t, buf, off + NLA_HDRLEN, off + len);
+      off += (len + 3) & ~3;
+    }
     return out;
   }
   const min = structSize(kind.struct);
@@ -237,18 +250,18 @@ function fixedOdd(row: AttrRow, kind: string, buf: Buffer, start: number, len: n
   return readFixed(kind, buf, start);
 }
 
-const decodeNest = (table: AttrTable, data: Buffer): AttrSet => decodeAttrs(table, data);
+const decodeNest = (table: AttrTable, buf: Buffer, start: number, end: number): AttrSet => decodeAttrs(table, buf.subarray(start, end));
 
-/** The length of the attribute at `off`, 0 for trailing zero padding; throws on a bad one. */
-function attrLength(buf: Buffer, off: number): number {
-  if (buf.length - off < NLA_HDRLEN) {
-    for (let i = off; i < buf.length; i++) {
+/** The length of the attribute at `off` (of attributes ending at `end`), 0 for trailing zero padding; throws on a bad one. */
+function attrLength(buf: Buffer, off: number, end = buf.length): number {
+  if (end - off < NLA_HDRLEN) {
+    for (let i = off; i < end; i++) {
       if (buf[i] !== 0) throw new NetlinkDecodeError(`truncated attribute header at offset ${off}`);
     }
     return 0;
   }
-  const len = buf.readUInt16LE(off);
-  if (len < NLA_HDRLEN || off + len > buf.length) {
+  const len = u16(buf, off);
+  if (len < NLA_HDRLEN || off + len > end) {
     throw new NetlinkDecodeError(`attribute type ${buf.readUInt16LE(off + 2) & NLA_TYPE_MASK} at offset ${off}: bad length ${len}`);
   }
   return len;
@@ -267,21 +280,23 @@ export function walk(buf: Buffer, fn: (type: number, payload: Buffer) => void): 
 /** Decodes the attributes in `buf` with `table`. Throws only NetlinkDecodeError. */
 export function decodeAttrs(table: AttrTable, buf: Buffer): AttrSet {
   const values: unknown[] = new Array(table.rows.length + 1);
-  const sibling = (key: string) => values[table.byKey.get(key)!.index];
+  let sibling: ((key: string) => unknown) | undefined;
   let unknown: RawAttr[] | undefined;
   for (let off = 0; off < buf.length; ) {
     const len = attrLength(buf, off);
     if (len === 0) break;
-    const rawType = buf.readUInt16LE(off + 2);
+    const rawType = u16(buf, off + 2);
     const start = off + NLA_HDRLEN;
     const end = off + len;
     off += (len + 3) & ~3;
-    const row = table.byType.get(rawType & NLA_TYPE_MASK);
+    const row = table.rowByType[rawType & NLA_TYPE_MASK];
     if (!row || (!row.multi && values[row.index] !== undefined)) {
       (unknown ??= []).push({ type: rawType, data: buf.subarray(start, end) });
       continue;
     }
-    const value = decodeValue(row, buf, start, end, sibling);
+    // Only nests read a sibling (IFLA_INFO_DATA's table by IFLA_INFO_KIND): made for them alone.
+    if (typeof row.kind !== 'string') sibling ??= (key: string) => values[table.byKey.get(key)!.index];
+    const value = decodeValue(row, buf, start, end, sibling!);
     if (row.multi) ((values[row.index] as unknown[] | undefined) ?? (values[row.index] = [] as unknown[]) as unknown[]).push(value);
     else values[row.index] = value;
   }
@@ -291,6 +306,42 @@ export function decodeAttrs(table: AttrTable, buf: Buffer): AttrSet {
   if (unknown) source.unknown = unknown.slice();
   Object.defineProperty(out, SOURCE, { value: source, enumerable: false });
   return out;
+}
+
+/**
+ * Reads only the attributes `table` names from buf[start, end), nests included (with their own
+ * tables): the others are skipped, not kept, and the set does not remember its bytes (it cannot
+ * re-encode what it skipped). For reading many messages when only some of their attributes are
+ * used: names by ifindex in a 10 000-link dump, or what a listing prints (tables.ts: IFLA_REFS,
+ * IFLA_SHOWN). Throws only NetlinkDecodeError.
+ */
+export function pickAttrs(table: AttrTable, buf: Buffer, start = 0, end = buf.length): AttrSet {
+  const values: unknown[] = new Array(table.rows.length + 1);
+  let sibling: ((key: string) => unknown) | undefined;
+  for (let off = start; off < end; ) {
+    const len = attrLength(buf, off, end);
+    if (len === 0) break;
+    const row = table.rowByType[u16(buf, off + 2) & NLA_TYPE_MASK];
+    if (row && (row.multi || values[row.index] === undefined)) {
+      if (typeof row.kind !== 'string') sibling ??= (key: string) => values[table.byKey.get(key)!.index];
+      const value = decodeValue(row, buf, off + NLA_HDRLEN, off + len, sibling!, true);
+      if (row.multi) ((values[row.index] as unknown[] | undefined) ?? (values[row.index] = [] as unknown[]) as unknown[]).push(value);
+      else values[row.index] = value;
+    }
+    off += (len + 3) & ~3;
+  }
+  return table.build(values);
+}
+
+/**
+ * A table of some of `table`'s rows, by key, for pickAttrs; `kinds` replaces the kind of a row
+ * (a nest read with a smaller table of its own).
+ */
+export function pickTable(name: string, table: AttrTable, keys: readonly string[], kinds: Readonly<Record<string, AttrKind>> = {}): AttrTable {
+  return defineTable(
+    name,
+    table.rows.filter((r) => keys.includes(r.key)).map((r) => [r.type, r.name, r.key, kinds[r.key] ?? r.kind, { multi: r.multi ?? false }] as const),
+  );
 }
 
 function sameValue(a: unknown, b: unknown): boolean {

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import type { AttrSet } from './attr.js';
 import { AF_INET, AF_INET6, IFF_RUNNING, IFF_UP } from './constants.js';
-import type { AddrMessage, LinkMessage } from './message.js';
+import { decodeLink, type AddrMessage, type LinkMessage } from './message.js';
 import { compactor, type Loose } from './shape.js';
 
 /** A bridge port's STP state, as iproute2 prints it. */
@@ -347,6 +347,11 @@ function hex0x(n: number): string {
   return n === 0 ? '0' : `0x${n.toString(16)}`;
 }
 
+/** Bridge ids already formatted, by priority and MAC: a bridge's ports all carry the same two. */
+const bridgeIds = new Map<string, string>();
+/** Bridge ids remembered at most (a machine has a few; a long-lived process sees bridges come and go). */
+const BRIDGE_IDS_KEPT = 256;
+
 /**
  * A bridge id as iproute2 prints it: `8000.aa:48:bb:61:62:62`. iproute2 prints the MAC octets
  * with `%x`, so `02` shows as `2`; qbh keeps that form so the two compare 1:1.
@@ -354,8 +359,15 @@ function hex0x(n: number): string {
 function bridgeIdString(id: unknown): string | undefined {
   if (!id || typeof id !== 'object') return undefined;
   const { priority, address } = id as { priority: number; address: string };
-  const mac = address.split(':').map((o) => parseInt(o, 16).toString(16)).join(':');
-  return `${priority.toString(16).padStart(4, '0')}.${mac}`;
+  const key = `${priority}.${address}`;
+  let s = bridgeIds.get(key);
+  if (s === undefined) {
+    const mac = address.split(':').map((o) => parseInt(o, 16).toString(16)).join(':');
+    s = `${priority.toString(16).padStart(4, '0')}.${mac}`;
+    if (bridgeIds.size >= BRIDGE_IDS_KEPT) bridgeIds.clear();
+    bridgeIds.set(key, s);
+  }
+  return s;
 }
 
 /** Jiffies in USER_HZ (100) to seconds, as iproute2's `%.2f` timers. */
@@ -519,11 +531,19 @@ function lowerLink(m: LinkMessage, lookup: LinkLookup): { fields: Partial<Link>;
   return { fields: { link: peer?.ifname ?? `if${lower}` }, mdown: peer ? !(peer.flags & IFF_UP) : false };
 }
 
-const KERNEL_ATTRIBUTES = new WeakMap<object, AttrSet>();
+/**
+ * What each object was made from: the ifinfomsg body of its RTM_NEWLINK (a listing's link, whose
+ * attributes were only picked: decoded in full on the first {@link kernelAttributes} call), or
+ * the decoded attribute set itself.
+ */
+const KERNEL_ATTRIBUTES = new WeakMap<object, AttrSet | Buffer>();
 
-/** Records the attributes `obj` was made from, for {@link kernelAttributes}. @internal */
-export function remember<T extends object>(obj: T, attrs: AttrSet): T {
-  KERNEL_ATTRIBUTES.set(obj, attrs);
+/**
+ * Records what `obj` was made from, for {@link kernelAttributes}: an RTM_NEWLINK's IFLA_* set,
+ * or the ifinfomsg body they are in. @internal
+ */
+export function remember<T extends object>(obj: T, from: AttrSet | Buffer): T {
+  KERNEL_ATTRIBUTES.set(obj, from);
   return obj;
 }
 
@@ -535,7 +555,11 @@ export function remember<T extends object>(obj: T, attrs: AttrSet): T {
  * No iproute2 equivalent (`ip -d` prints what it knows; this is everything the kernel sent).
  */
 export function kernelAttributes(obj: Link | BridgePort): Readonly<AttrSet> | undefined {
-  return KERNEL_ATTRIBUTES.get(obj);
+  const kept = KERNEL_ATTRIBUTES.get(obj);
+  if (!Buffer.isBuffer(kept)) return kept;
+  const attrs = decodeLink(kept).attrs;
+  KERNEL_ATTRIBUTES.set(obj, attrs);
+  return attrs;
 }
 
 /** An RTM_NEWLINK message as `ip -j -d link show` prints it. */
@@ -600,7 +624,7 @@ export function toLink(m: LinkMessage, lookup: LinkLookup): Link {
     parentbus: a.parentDevBusName as string | undefined,
     parentdev: a.parentDevName as string | undefined,
     altnames: (prop?.altIfname as string[] | undefined)?.slice(),
-  }), a);
+  }), m.body ?? a);
 }
 
 /** An AF_BRIDGE RTM_NEWLINK (a port) as `bridge -j -d link show` prints it. */
@@ -634,7 +658,7 @@ export function toBridgePort(m: LinkMessage, lookup: LinkLookup): BridgePort {
     isolated: bool(p.isolated),
     locked: bool(p.locked),
     mab: bool(p.mab),
-  }), a);
+  }), m.body ?? a);
 }
 
 const SCOPES: Record<number, string> = { 0: 'global', 200: 'site', 253: 'link', 254: 'host', 255: 'nowhere' };

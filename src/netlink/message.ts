@@ -3,7 +3,7 @@
  * fixed header followed by attributes decoded with the tables.
  * @module
  */
-import { decodeAttrs, encodeAttrs, walk, type AttrSet } from './attr.js';
+import { decodeAttrs, encodeAttrs, pickAttrs, walk, type AttrSet, type AttrTable } from './attr.js';
 import {
   NLMSG_DONE,
   NLMSG_ERROR,
@@ -22,7 +22,7 @@ import {
   RTM_SETLINK,
 } from './constants.js';
 import { NetlinkDecodeError } from './errors.js';
-import { IFA, IFLA } from './tables.js';
+import { IFA, IFLA, IFLA_REFS, IFLA_SHOWN } from './tables.js';
 
 /** struct nlmsghdr. */
 export interface NlHeader {
@@ -46,6 +46,11 @@ export interface LinkMessage {
   flags: number;
   change: number;
   attrs: AttrSet;
+  /**
+   * The ifinfomsg body, when `attrs` holds only some of its attributes (decodeLinkShown): what
+   * kernelAttributes() decodes in full.
+   */
+  body?: Buffer;
 }
 
 /** struct ifaddrmsg + IFA_* attributes: RTM_NEWADDR / DELADDR / GETADDR. */
@@ -116,6 +121,37 @@ export function decodeLink(payload: Buffer): LinkMessage {
   };
 }
 
+/** An ifinfomsg body with only the attributes `table` names read (pickAttrs). */
+function decodeLinkPart(payload: Buffer, table: AttrTable): LinkMessage {
+  if (payload.length < IFINFOMSG_LEN) throw new NetlinkDecodeError(`ifinfomsg: ${payload.length} bytes, expected ${IFINFOMSG_LEN}`);
+  return {
+    family: payload.readUInt8(0),
+    type: payload.readUInt16LE(2),
+    index: payload.readInt32LE(4),
+    flags: payload.readUInt32LE(8),
+    change: payload.readUInt32LE(12),
+    attrs: pickAttrs(table, payload, IFINFOMSG_LEN),
+  };
+}
+
+/**
+ * The head of an ifinfomsg body: its header, and of its attributes only IFLA_REFS (name, master,
+ * lower link). What name lookups over a dump need, before each link is converted.
+ */
+export function decodeLinkHead(payload: Buffer): LinkMessage {
+  return decodeLinkPart(payload, IFLA_REFS);
+}
+
+/**
+ * An ifinfomsg body with only the attributes a listing prints (IFLA_SHOWN), and the body itself
+ * (for kernelAttributes).
+ */
+export function decodeLinkShown(payload: Buffer): LinkMessage {
+  const m = decodeLinkPart(payload, IFLA_SHOWN);
+  m.body = payload;
+  return m;
+}
+
 /** Encodes an ifinfomsg body. */
 export function encodeLink(m: Partial<LinkMessage>): Buffer {
   const head = Buffer.alloc(IFINFOMSG_LEN);
@@ -184,28 +220,31 @@ export type Message =
   | (NlHeader & { kind: 'error' | 'done'; error: ErrorMessage })
   | (NlHeader & { kind: 'other'; payload: Buffer });
 
+/** Decodes one message of a datagram (from {@link splitMessages}). Throws only NetlinkDecodeError. */
+export function decodeMessage(m: RawMessage): Message {
+  const { type, flags, seq, pid } = m;
+  switch (type) {
+    case RTM_NEWLINK:
+    case RTM_DELLINK:
+    case RTM_GETLINK:
+    case RTM_SETLINK:
+      return { type, flags, seq, pid, kind: 'link', link: decodeLink(m.payload) };
+    case RTM_NEWADDR:
+    case RTM_DELADDR:
+    case RTM_GETADDR:
+      return { type, flags, seq, pid, kind: 'addr', addr: decodeAddr(m.payload) };
+    case NLMSG_ERROR:
+      return { type, flags, seq, pid, kind: 'error', error: decodeError(m) };
+    case NLMSG_DONE:
+      return { type, flags, seq, pid, kind: 'done', error: decodeError(m) };
+    default:
+      return { type, flags, seq, pid, kind: 'other', payload: Buffer.from(m.payload) };
+  }
+}
+
 /** Decodes a datagram into typed messages. Throws only NetlinkDecodeError. */
 export function decodeMessages(buf: Buffer): Message[] {
-  return splitMessages(buf).map((m): Message => {
-    const hdr = { type: m.type, flags: m.flags, seq: m.seq, pid: m.pid };
-    switch (m.type) {
-      case RTM_NEWLINK:
-      case RTM_DELLINK:
-      case RTM_GETLINK:
-      case RTM_SETLINK:
-        return { ...hdr, kind: 'link', link: decodeLink(m.payload) };
-      case RTM_NEWADDR:
-      case RTM_DELADDR:
-      case RTM_GETADDR:
-        return { ...hdr, kind: 'addr', addr: decodeAddr(m.payload) };
-      case NLMSG_ERROR:
-        return { ...hdr, kind: 'error', error: decodeError(m) };
-      case NLMSG_DONE:
-        return { ...hdr, kind: 'done', error: decodeError(m) };
-      default:
-        return { ...hdr, kind: 'other', payload: Buffer.from(m.payload) };
-    }
-  });
+  return splitMessages(buf).map(decodeMessage);
 }
 
 /** Encodes a typed link or address message (the inverse of decodeMessages for those kinds). */

@@ -25,7 +25,7 @@ import {
 import { BridgeNotEmptyError } from '../errors.js';
 import { NetlinkError, type NetlinkErrorContext } from './errors.js';
 import { remember, toAddrInfo, toAddress, toBridgePort, toLink, type AddrInfo, type Address, type BridgeLinkInfo, type BridgePort, type Link, type LinkLookup } from './iproute.js';
-import { encodeAddr, encodeLink, type LinkMessage, type Message } from './message.js';
+import { decodeLink, decodeLinkHead, decodeLinkShown, encodeAddr, encodeLink, type LinkMessage, type Message } from './message.js';
 import { NetlinkSocket } from './socket.js';
 import { BRIDGE_MAX_MTU, BRIDGE_MIN_MTU, checkIfname, checkInteger, checkLinkRef, checkMac } from './validate.js';
 import type { Cidr } from './cidr.js';
@@ -100,6 +100,15 @@ function linkSelector(ref: LinkRef): Partial<LinkMessage> {
 
 const links = (replies: Message[]): LinkMessage[] =>
   replies.flatMap((m) => (m.kind === 'link' ? [m.link] : []));
+
+/**
+ * A link of a dump, not yet decoded: its head (header, name, master, lower link: see
+ * decodeLinkHead) and its body, for decodeLinkShown when it is turned into its result.
+ */
+interface DumpedLink {
+  head: LinkMessage;
+  payload: Buffer;
+}
 
 let shared: Rtnl | undefined;
 
@@ -190,7 +199,7 @@ export class Rtnl {
     const missing = [...new Set(refs)].filter((i) => !map.has(i));
     // Many unknown links (the veth peers of a thousand ports): one dump beats a request each.
     if (missing.length > 16) {
-      for (const m of await this.linkDump({}, AF_UNSPEC, 'getLink')) map.set(m.index, { ifname: m.attrs.ifname as string, flags: m.flags });
+      for (const { head: m } of await this.linkDumpRaw({}, AF_UNSPEC, 'getLink')) map.set(m.index, { ifname: m.attrs.ifname as string, flags: m.flags });
     }
     for (const idx of missing) {
       if (map.has(idx)) continue;
@@ -219,6 +228,14 @@ export class Rtnl {
    * is applied here.
    */
   private async linkDump(filter: LinkFilter, family = AF_UNSPEC, op = 'listLinks'): Promise<LinkMessage[]> {
+    return (await this.linkDumpRaw(filter, family, op)).map((d) => decodeLink(d.payload));
+  }
+
+  /**
+   * {@link linkDump}, each link decoded only as far as name lookups need: the caller decodes one
+   * link at a time into what it returns, so that the decoded attributes die young.
+   */
+  private async linkDumpRaw(filter: LinkFilter, family = AF_UNSPEC, op = 'listLinks'): Promise<DumpedLink[]> {
     let master: number | undefined;
     if (filter.master !== undefined) {
       master =
@@ -232,9 +249,15 @@ export class Rtnl {
       if (filter.kind !== undefined) attrs.linkinfo = { kind: filter.kind };
       if (master !== undefined) attrs.master = master;
     }
-    const replies = await this.socket.dump(RTM_GETLINK, encodeLink({ family, attrs }), { op });
-    const ms = links(replies);
-    return family === AF_BRIDGE && master !== undefined ? ms.filter((m) => m.attrs.master === master) : ms;
+    const replies = await this.socket.dumpRaw(RTM_GETLINK, encodeLink({ family, attrs }), { op });
+    const out: DumpedLink[] = [];
+    for (const m of replies) {
+      if (m.type !== RTM_NEWLINK) continue;
+      const head = decodeLinkHead(m.payload);
+      if (family === AF_BRIDGE && master !== undefined && head.attrs.master !== master) continue;
+      out.push({ head, payload: m.payload });
+    }
+    return out;
   }
 
   /**
@@ -243,9 +266,10 @@ export class Rtnl {
    */
   async listLinks(filter: LinkFilter = {}): Promise<Link[]> {
     if (filter.master !== undefined) checkLinkRef(filter.master, { op: 'listLinks' }, 'master name');
-    const ms = await this.linkDump(filter);
-    const lookup = await this.resolver(ms, Rtnl.referenced(ms));
-    return ms.map((m) => toLink(m, lookup));
+    const dumped = await this.linkDumpRaw(filter);
+    const heads = dumped.map((d) => d.head);
+    const lookup = await this.resolver(heads, Rtnl.referenced(heads));
+    return dumped.map((d) => toLink(decodeLinkShown(d.payload), lookup));
   }
 
   /** One link by name or ifindex; ENODEV if there is none. Equivalent to `ip -j -d link show NAME`. */
@@ -448,9 +472,10 @@ export class Rtnl {
   async listBridgePorts(bridge?: LinkRef): Promise<BridgePort[]> {
     if (bridge !== undefined) checkLinkRef(bridge, { op: 'listBridgePorts' }, 'bridge name');
     const filter: LinkFilter = bridge === undefined ? {} : { master: bridge };
-    const ms = await this.linkDump(filter, AF_BRIDGE, 'listBridgePorts');
-    const lookup = await this.resolver(ms, Rtnl.referenced(ms));
-    return ms.map((m) => toBridgePort(m, lookup));
+    const dumped = await this.linkDumpRaw(filter, AF_BRIDGE, 'listBridgePorts');
+    const heads = dumped.map((d) => d.head);
+    const lookup = await this.resolver(heads, Rtnl.referenced(heads));
+    return dumped.map((d) => toBridgePort(decodeLinkShown(d.payload), lookup));
   }
 
   /**
@@ -460,16 +485,18 @@ export class Rtnl {
   async listBridges(): Promise<Bridge[]> {
     const [bridges, ports, addrs] = await Promise.all([
       this.linkDump({ kind: 'bridge' }, AF_UNSPEC, 'listBridges'),
-      this.linkDump({}, AF_BRIDGE, 'listBridges'),
+      this.linkDumpRaw({}, AF_BRIDGE, 'listBridges'),
       this.addressDump(0, 'listBridges'),
     ]);
-    const lookup = await this.resolver([...bridges, ...ports], [...Rtnl.referenced(bridges), ...Rtnl.referenced(ports)]);
-    const portObjs = ports.map((m) => ({ master: m.attrs.master as number | undefined, port: toBridgePort(m, lookup) }));
+    const portHeads = ports.map((d) => d.head);
+    const lookup = await this.resolver([...bridges, ...portHeads], [...Rtnl.referenced(bridges), ...Rtnl.referenced(portHeads)]);
+    const portsOf = new Map<number, BridgePort[]>(bridges.map((b) => [b.index, []]));
+    for (const d of ports) portsOf.get(d.head.attrs.master as number)?.push(toBridgePort(decodeLinkShown(d.payload), lookup));
     return bridges.map((b) =>
       remember(
         {
           ...(toLink(b, lookup) as Link & { linkinfo?: BridgeLinkInfo }),
-          ports: portObjs.filter((p) => p.master === b.index).map((p) => p.port),
+          ports: portsOf.get(b.index)!,
           addr_info: addrs.filter((a) => a.index === b.index).map(toAddrInfo),
         },
         b.attrs,
@@ -485,14 +512,15 @@ export class Rtnl {
     const kind = (m.attrs.linkinfo as AttrSet | undefined)?.kind;
     if (kind !== 'bridge') throw new NetlinkError(22, ctx, `${m.attrs.ifname as string} is a ${kind ?? 'device'}, not a bridge`);
     const [ports, addrs] = await Promise.all([
-      this.linkDump({ master: m.index }, AF_BRIDGE, 'getBridge'),
+      this.linkDumpRaw({ master: m.index }, AF_BRIDGE, 'getBridge'),
       this.addressDump(m.index, 'getBridge'),
     ]);
-    const lookup = await this.resolver([m, ...ports], [...Rtnl.referenced([m]), ...Rtnl.referenced(ports)]);
+    const portHeads = ports.map((d) => d.head);
+    const lookup = await this.resolver([m, ...portHeads], [...Rtnl.referenced([m]), ...Rtnl.referenced(portHeads)]);
     return remember(
       {
         ...(toLink(m, lookup) as Link & { linkinfo?: BridgeLinkInfo }),
-        ports: ports.map((p) => toBridgePort(p, lookup)),
+        ports: ports.map((d) => toBridgePort(decodeLinkShown(d.payload), lookup)),
         addr_info: addrs.map(toAddrInfo),
       },
       m.attrs,

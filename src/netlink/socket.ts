@@ -15,13 +15,15 @@ import {
   NLM_F_DUMP,
   NLM_F_DUMP_INTR,
   NLM_F_REQUEST,
+  NLMSG_DONE,
+  NLMSG_ERROR,
   SOL_NETLINK,
   SOL_SOCKET,
   SO_RCVBUF,
   SO_RCVBUFFORCE,
 } from './constants.js';
 import { DumpInterruptedError, NetlinkError, type NetlinkErrorContext } from './errors.js';
-import { decodeMessages, encodeMessage, type Message } from './message.js';
+import { decodeError, decodeMessage, decodeMessages, encodeMessage, splitMessages, type Message, type RawMessage } from './message.js';
 
 /** Receive buffer, as iproute2 uses: large enough for a dump burst (netlink-notes pitfall 1). */
 const RCVBUF = 1024 * 1024;
@@ -53,7 +55,12 @@ export interface SocketOptions {
 interface Exchange {
   seq: number;
   dump: boolean;
-  replies: Message[];
+  /**
+   * The answer's messages, not yet decoded: a dump's callers decode one message at a time, so
+   * that what they do not keep dies young (a 10 000-link dump decoded whole survives several
+   * garbage collections, and copying it cost more than decoding it).
+   */
+  replies: RawMessage[];
   interrupted: boolean;
   error?: NetlinkError;
   done: boolean;
@@ -120,13 +127,14 @@ export class NetlinkSocket {
   /** Feeds one datagram into an exchange. */
   private feed(ex: Exchange, data: Buffer, fromPort: number): void {
     if (fromPort !== 0) return; // only the kernel answers requests
-    for (const m of decodeMessages(data)) {
+    for (const m of splitMessages(data)) {
       if (m.seq !== ex.seq || ex.done) continue; // stale answer to an earlier, abandoned request
       if (m.flags & NLM_F_DUMP_INTR) ex.interrupted = true;
-      if (m.kind === 'error' || m.kind === 'done') {
-        if (m.error.errno !== 0) ex.error = new NetlinkError(m.error.errno, ex.ctx, m.error.message, m.error.offset);
+      if (m.type === NLMSG_ERROR || m.type === NLMSG_DONE) {
+        const error = decodeError(m);
+        if (error.errno !== 0) ex.error = new NetlinkError(error.errno, ex.ctx, error.message, error.offset);
         // An ACK ends a "do" request; a dump ends only with DONE (or an error).
-        if (m.kind === 'done' || !ex.dump || m.error.errno !== 0) ex.done = true;
+        if (m.type === NLMSG_DONE || !ex.dump || error.errno !== 0) ex.done = true;
         continue;
       }
       ex.replies.push(m);
@@ -145,12 +153,12 @@ export class NetlinkSocket {
 
   /** Sends a request and blocks until the kernel has answered it in full. */
   requestSync(type: number, flags: number, body: Buffer, ctx: NetlinkErrorContext): Message[] {
-    return this.exchangeSync(type, flags, body, ctx).replies;
+    return this.exchangeSync(type, flags, body, ctx).replies.map(decodeMessage);
   }
 
   /** Sends a request and resolves when the kernel has answered it in full; never blocks the loop. */
   async request(type: number, flags: number, body: Buffer, ctx: NetlinkErrorContext): Promise<Message[]> {
-    return (await this.exchange(type, flags, body, ctx)).replies;
+    return (await this.exchange(type, flags, body, ctx)).replies.map(decodeMessage);
   }
 
   private exchangeSync(type: number, flags: number, body: Buffer, ctx: NetlinkErrorContext): Exchange {
@@ -327,26 +335,36 @@ export class NetlinkSocket {
    * DumpInterruptedError holding the last result.
    */
   async dump(type: number, body: Buffer, ctx: NetlinkErrorContext): Promise<Message[]> {
-    let last: Message[] = [];
+    return (await this.dumpRaw(type, body, ctx)).map(decodeMessage);
+  }
+
+  /** The blocking form of {@link dump}. */
+  dumpSync(type: number, body: Buffer, ctx: NetlinkErrorContext): Message[] {
+    return this.dumpRawSync(type, body, ctx).map(decodeMessage);
+  }
+
+  /** {@link dump}, its messages not yet decoded (for {@link decodeMessage}, one at a time). */
+  async dumpRaw(type: number, body: Buffer, ctx: NetlinkErrorContext): Promise<RawMessage[]> {
+    let last: RawMessage[] = [];
     for (let i = 0; i < DUMP_RETRIES; i++) {
       const ex = await this.exchange(type, NLM_F_DUMP, body, ctx);
       last = ex.replies;
       if (!ex.interrupted) return last;
       this.interruptedDumps++;
     }
-    throw new DumpInterruptedError(ctx.op, DUMP_RETRIES, last);
+    throw new DumpInterruptedError(ctx.op, DUMP_RETRIES, last.map(decodeMessage));
   }
 
-  /** The blocking form of {@link dump}. */
-  dumpSync(type: number, body: Buffer, ctx: NetlinkErrorContext): Message[] {
-    let last: Message[] = [];
+  /** The blocking form of {@link dumpRaw}. */
+  dumpRawSync(type: number, body: Buffer, ctx: NetlinkErrorContext): RawMessage[] {
+    let last: RawMessage[] = [];
     for (let i = 0; i < DUMP_RETRIES; i++) {
       const ex = this.exchangeSync(type, NLM_F_DUMP, body, ctx);
       last = ex.replies;
       if (!ex.interrupted) return last;
       this.interruptedDumps++;
     }
-    throw new DumpInterruptedError(ctx.op, DUMP_RETRIES, last);
+    throw new DumpInterruptedError(ctx.op, DUMP_RETRIES, last.map(decodeMessage));
   }
 }
 

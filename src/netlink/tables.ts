@@ -3,7 +3,7 @@
  * (include/uapi/linux/if_link.h, if_addr.h). Adding an attribute is adding a row.
  * @module
  */
-import { defineTable, type StructField } from './attr.js';
+import { defineTable, pickTable, type StructField } from './attr.js';
 
 const bridgeId: StructField[] = [
   ['priority', 'be16'],
@@ -217,3 +217,37 @@ export const IFA = defineTable('IFA', [
   [9, 'IFA_RT_PRIORITY', 'rtPriority', 'u32'],
   [11, 'IFA_PROTO', 'proto', 'u8'],
 ]);
+
+/**
+ * The IFLA_* attributes name lookups need (a link's name, its master, its lower link): read from
+ * every message of a link dump before the messages are converted one at a time (see pickAttrs).
+ */
+export const IFLA_REFS = pickTable('IFLA_REFS', IFLA, ['ifname', 'link', 'master', 'linkNetnsid']);
+
+/**
+ * The IFLA_* attributes a listing prints (iproute.ts: toLink, toBridgePort), read with pickAttrs;
+ * of IFLA_AF_SPEC only inet6's address generation mode (the inet and inet6 configuration arrays,
+ * ≈600 bytes a link, are skipped), of IFLA_PROTINFO the port flags toBridgePort prints.
+ * kernelAttributes() still decodes everything, from the bytes.
+ */
+export const IFLA_SHOWN = pickTable(
+  'IFLA_SHOWN',
+  IFLA,
+  [
+    'address', 'broadcast', 'ifname', 'mtu', 'link', 'qdisc', 'master', 'protinfo', 'txqlen', 'operstate', 'linkmode',
+    'linkinfo', 'ifalias', 'afSpec', 'group', 'promiscuity', 'numTxQueues', 'numRxQueues', 'linkNetnsid', 'gsoMaxSegs',
+    'gsoMaxSize', 'minMtu', 'maxMtu', 'propList', 'parentDevName', 'parentDevBusName', 'groMaxSize', 'tsoMaxSize',
+    'tsoMaxSegs', 'allmulti', 'gsoIpv4MaxSize', 'groIpv4MaxSize',
+  ],
+  {
+    afSpec: { byType: { 10: pickTable('IFLA_INET6_SHOWN', IFLA_INET6, ['addrGenMode']) } },
+    // IFLA_PROTINFO comes with AF_BRIDGE port dumps: `bridge -j -d link show` prints these.
+    protinfo: {
+      nested: pickTable('IFLA_BRPORT_SHOWN', IFLA_BRPORT, [
+        'state', 'priority', 'cost', 'hairpin', 'guard', 'rootBlock', 'fastLeave', 'learning', 'flood', 'mcastFlood',
+        'bcastFlood', 'multicastRouter', 'mcastToUnicast', 'neighSuppress', 'neighVlanSuppress', 'vlanTunnel', 'isolated',
+        'locked', 'mab',
+      ]),
+    },
+  },
+);
