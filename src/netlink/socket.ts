@@ -29,6 +29,8 @@ import { decodeError, decodeMessage, decodeMessages, encodeMessage, splitMessage
 const RCVBUF = 1024 * 1024;
 /** How many times a dump interrupted by concurrent changes is retried (pitfall 3). */
 export const DUMP_RETRIES = 8;
+
+const noop = (): undefined => undefined;
 /** How long a blocking request waits for the kernel before giving up. */
 const SYNC_TIMEOUT_MS = 30_000;
 
@@ -226,7 +228,9 @@ export class NetlinkSocket {
         }
       });
     const p = this.queue.then(run, run);
-    this.queue = p.catch(() => undefined);
+    // Settled to undefined, not to p's value: the queue would otherwise keep the last answer (a
+    // whole dump's datagrams) alive until the next request.
+    this.queue = p.then(noop, noop);
     return p;
   }
 
@@ -326,7 +330,9 @@ export class NetlinkSocket {
         drain();
       });
     const p = this.queue.then(run, run);
-    this.queue = p.catch(() => undefined);
+    // Settled to undefined, not to p's value: the queue would otherwise keep the last answer (a
+    // whole dump's datagrams) alive until the next request.
+    this.queue = p.then(noop, noop);
     return p;
   }
 
