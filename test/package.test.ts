@@ -25,6 +25,9 @@ t.test('the tarball: programs, types, prebuilt addon, man pages; no tests, sourc
     t.ok(files.includes(f), f);
   }
   t.same(files.filter((f) => /^(test|src|bench|\.ci)\/|\.map$|\.test\.|fixtures|tsconfig|package-lock/.test(f)), [], 'nothing for development only');
+  // V8 code caches are made for one node's exact version and flags: the install step makes them for
+  // the installing node (scripts/launcher.mjs), none ship.
+  t.same(files.filter((f) => f.endsWith('.code-cache')), [], 'no code caches shipped');
   t.ok(p.size < 1024 * 1024, `packed size ${p.size} bytes, ${files.length} files`);
   const x64 = readelfMachine(join(src, 'prebuilds', 'linux-x64', 'qbh.node'));
   t.match(x64, /X86-64/);
@@ -62,6 +65,11 @@ t.test('global install without compilers: nothing compiled, the prebuilt addon l
   // The helper's #! names this machine's node (scripts/launcher.mjs ran at install).
   const first = readFileSync(join(installed, 'dist', 'qemu-bridge-helper.cjs'), 'utf8').split('\n')[0]!;
   t.ok(first.startsWith(`#!/usr/bin/env -S -i ${realpathSync(process.execPath)} `), first);
+  // …and made a V8 code cache for every body each loader names (qbh has one per command group).
+  const dist = join(installed, 'dist');
+  const bodies = readdirSync(dist).filter((f) => f.endsWith('.body.cjs'));
+  t.ok(bodies.length >= 4, `${bodies.length} bodies`);
+  for (const b of bodies) t.ok(existsSync(join(dist, b.replace(/\.body\.cjs$/, '.code-cache'))), `a code cache for ${b}`);
 });
 
 t.test('the installed qbh: --version, bridge list, completion, doctor names the installed helper', async (t) => {
