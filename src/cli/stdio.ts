@@ -3,9 +3,10 @@
  * of process.stdout or process.stderr loads net, stream and their helpers (a net.Socket for a pipe):
  * ≈3 ms of a ≈30 ms `qbh bridge list` through a pipe (docs/performance.md, "Listing"). A pipe, a
  * file, a socket or /dev/null is written with fs.writeSync instead, which is what Node's stream
- * does there anyway (stdio pipes, files and devices are synchronous on Linux). A terminal, a closed fd or anything odd
- * keeps Node's stream, and so does a write that fails (EPIPE, EAGAIN on a non-blocking pipe): the
- * failed text goes to the stream, which then reports or queues it exactly as it always did.
+ * does there anyway (stdio pipes, files and devices are synchronous on Linux). A terminal, a
+ * closed fd or anything odd keeps Node's stream, and so does a write that fails (EPIPE, EAGAIN on
+ * a non-blocking pipe): the failed text goes to the stream, which then reports or queues it
+ * exactly as it always did.
  * @module
  */
 import { fstatSync, writeSync } from 'node:fs';
