@@ -27,6 +27,16 @@ t.test('--version: the package version, one line', async (t) => {
   t.same(r, { code: 0, stdout: `qbh ${VERSION}\n`, stderr: '' });
 });
 
+t.test('stdout on /dev/null and /dev/full: written directly, a failed write still reported', async (t) => {
+  // /dev/null is written with fs.writeSync (stdio.ts), not through Node's stream; /dev/full's
+  // ENOSPC falls back to the stream, which throws it as before.
+  const run = (dev: string) => spawnSync('sh', ['-c', `exec env -i PATH=${PATH} ${QBH} --version >${dev}`], { cwd: '/', encoding: 'utf8', timeout: 20_000 });
+  t.same([run('/dev/null').status, run('/dev/null').stderr], [0, '']);
+  const full = run('/dev/full');
+  t.equal(full.status, 1);
+  t.match(full.stderr, /ENOSPC/);
+});
+
 t.test('--help: usage and every command group on stdout, exit 0', async (t) => {
   const r = qbh('--help');
   t.equal(r.code, 0);

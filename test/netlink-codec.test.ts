@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
 import { decodeAttrs, encodeAttrs, type AttrKind, type AttrSet, type AttrTable } from '../src/netlink/attr.js';
 import { NetlinkDecodeError } from '../src/netlink/errors.js';
-import { decodeLink, decodeLinkHead, decodeLinkShown, decodeMessages, encodeTyped, splitMessages, type Message } from '../src/netlink/message.js';
+import { decodeLink, decodeLinkHead, decodeLinkShown, decodeMessages, decodePortShown, encodeTyped, splitMessages, type Message } from '../src/netlink/message.js';
 import { IFA, IFLA } from '../src/netlink/tables.js';
 import { kernelAttributes, toAddress, toBridgePort, toLink } from '../src/netlink/iproute.js';
 
@@ -132,6 +132,11 @@ t.test('a listing reads only what it prints (IFLA_SHOWN), and prints the same as
       const fromShown = convert(shown, lookup);
       t.same(fromShown, convert(full, lookup), `${name} ${full.attrs.ifname as string}: the same object`);
       t.same(kernelAttributes(fromShown), full.attrs, `${name} ${full.attrs.ifname as string}: kernelAttributes() decodes everything`);
+      if (full.family === 7) {
+        const port = toBridgePort(decodePortShown(raw.payload), lookup);
+        t.same(port, fromShown, `${name} ${full.attrs.ifname as string}: the same port from IFLA_PORT_SHOWN`);
+        t.same(kernelAttributes(port), full.attrs, `${name} ${full.attrs.ifname as string}: kernelAttributes() of the port`);
+      }
       const head = decodeLinkHead(raw.payload);
       const refs = Object.fromEntries(['ifname', 'link', 'master', 'linkNetnsid'].flatMap((k) => (full.attrs[k] === undefined ? [] : [[k, full.attrs[k]]])));
       t.strictSame({ ...head.attrs }, refs, 'the head: name, lower link, master');

@@ -22,7 +22,7 @@ import {
   RTM_SETLINK,
 } from './constants.js';
 import { NetlinkDecodeError } from './errors.js';
-import { IFA, IFLA, IFLA_REFS, IFLA_SHOWN } from './tables.js';
+import { IFA, IFLA, IFLA_PORT_SHOWN, IFLA_REFS, IFLA_SHOWN } from './tables.js';
 
 /** struct nlmsghdr. */
 export interface NlHeader {
@@ -148,6 +148,13 @@ export function decodeLinkHead(payload: Buffer): LinkMessage {
  */
 export function decodeLinkShown(payload: Buffer): LinkMessage {
   const m = decodeLinkPart(payload, IFLA_SHOWN);
+  m.body = payload;
+  return m;
+}
+
+/** A bridge port of an AF_BRIDGE dump with only what toBridgePort prints (IFLA_PORT_SHOWN), and the body. */
+export function decodePortShown(payload: Buffer): LinkMessage {
+  const m = decodeLinkPart(payload, IFLA_PORT_SHOWN);
   m.body = payload;
   return m;
 }

@@ -25,7 +25,7 @@ import {
 import { BridgeNotEmptyError } from '../errors.js';
 import { NetlinkError, type NetlinkErrorContext } from './errors.js';
 import { remember, toAddrInfo, toAddress, toBridgePort, toLink, type AddrInfo, type Address, type BridgeLinkInfo, type BridgePort, type Link, type LinkLookup } from './iproute.js';
-import { decodeLink, decodeLinkHead, decodeLinkShown, encodeAddr, encodeLink, type LinkMessage, type Message } from './message.js';
+import { decodeLink, decodeLinkHead, decodeLinkShown, decodePortShown, encodeAddr, encodeLink, type LinkMessage, type Message } from './message.js';
 import { NetlinkSocket } from './socket.js';
 import { BRIDGE_MAX_MTU, BRIDGE_MIN_MTU, checkIfname, checkInteger, checkLinkRef, checkMac } from './validate.js';
 import type { Cidr } from './cidr.js';
@@ -475,7 +475,7 @@ export class Rtnl {
     const dumped = await this.linkDumpRaw(filter, AF_BRIDGE, 'listBridgePorts');
     const heads = dumped.map((d) => d.head);
     const lookup = await this.resolver(heads, Rtnl.referenced(heads));
-    return dumped.map((d) => toBridgePort(decodeLinkShown(d.payload), lookup));
+    return dumped.map((d) => toBridgePort(decodePortShown(d.payload), lookup));
   }
 
   /**
@@ -491,7 +491,7 @@ export class Rtnl {
     const portHeads = ports.map((d) => d.head);
     const lookup = await this.resolver([...bridges, ...portHeads], [...Rtnl.referenced(bridges), ...Rtnl.referenced(portHeads)]);
     const portsOf = new Map<number, BridgePort[]>(bridges.map((b) => [b.index, []]));
-    for (const d of ports) portsOf.get(d.head.attrs.master as number)?.push(toBridgePort(decodeLinkShown(d.payload), lookup));
+    for (const d of ports) portsOf.get(d.head.attrs.master as number)?.push(toBridgePort(decodePortShown(d.payload), lookup));
     return bridges.map((b) =>
       remember(
         {
@@ -520,7 +520,7 @@ export class Rtnl {
     return remember(
       {
         ...(toLink(m, lookup) as Link & { linkinfo?: BridgeLinkInfo }),
-        ports: ports.map((d) => toBridgePort(decodeLinkShown(d.payload), lookup)),
+        ports: ports.map((d) => toBridgePort(decodePortShown(d.payload), lookup)),
         addr_info: addrs.map(toAddrInfo),
       },
       m.attrs,
