@@ -110,27 +110,29 @@ export function encodeMessage(hdr: NlHeader, payload: Buffer): Buffer {
 
 /** Decodes an ifinfomsg body. Structs are read by their minimum length. */
 export function decodeLink(payload: Buffer): LinkMessage {
-  if (payload.length < IFINFOMSG_LEN) throw new NetlinkDecodeError(`ifinfomsg: ${payload.length} bytes, expected ${IFINFOMSG_LEN}`);
-  return {
-    family: payload.readUInt8(0),
-    type: payload.readUInt16LE(2),
-    index: payload.readInt32LE(4),
-    flags: payload.readUInt32LE(8),
-    change: payload.readUInt32LE(12),
-    attrs: decodeAttrs(IFLA, payload.subarray(IFINFOMSG_LEN)),
-  };
+  return ifinfomsg(payload, decodeAttrs(IFLA, payload.subarray(ifinfomsgLength(payload))));
 }
 
 /** An ifinfomsg body with only the attributes `table` names read (pickAttrs). */
 function decodeLinkPart(payload: Buffer, table: AttrTable): LinkMessage {
+  return ifinfomsg(payload, pickAttrs(table, payload, ifinfomsgLength(payload)));
+}
+
+/** The ifinfomsg header's length, after checking that `payload` holds one. */
+function ifinfomsgLength(payload: Buffer): number {
   if (payload.length < IFINFOMSG_LEN) throw new NetlinkDecodeError(`ifinfomsg: ${payload.length} bytes, expected ${IFINFOMSG_LEN}`);
+  return IFINFOMSG_LEN;
+}
+
+/** The ifinfomsg header's fields (checked by ifinfomsgLength) with `attrs`. */
+function ifinfomsg(payload: Buffer, attrs: LinkMessage['attrs']): LinkMessage {
   return {
     family: payload.readUInt8(0),
     type: payload.readUInt16LE(2),
     index: payload.readInt32LE(4),
     flags: payload.readUInt32LE(8),
     change: payload.readUInt32LE(12),
-    attrs: pickAttrs(table, payload, IFINFOMSG_LEN),
+    attrs,
   };
 }
 
