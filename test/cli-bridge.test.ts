@@ -143,6 +143,9 @@ t.test('error cases: the documented message and exit code, nothing left behind',
     [['bridge', 'detach', 'notbr'], 1, 'qbh: cannot detach notbr: it is not attached to a bridge\n'],
     [['bridge', 'frobnicate'], 2, ''],
     [['frobnicate'], 2, 'qbh: no command "frobnicate"; `qbh help` lists them\nusage: qbh COMMAND [ARGS...] [--help]\n'],
+    // Names every object has (a group lookup once used `in` and printed Object's source as help).
+    [['constructor'], 2, 'qbh: no command "constructor"; `qbh help` lists them\nusage: qbh COMMAND [ARGS...] [--help]\n'],
+    [['__proto__'], 2, 'qbh: no command "__proto__"; `qbh help` lists them\nusage: qbh COMMAND [ARGS...] [--help]\n'],
   ];
   for (const [argv, code, stderr] of cases) {
     const r = await qbh(...argv);
