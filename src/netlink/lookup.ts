@@ -8,7 +8,7 @@
  */
 import { RTM_NEWLINK } from './constants.js';
 import { NetlinkDecodeError, NetlinkError, type NetlinkErrorContext } from './errors.js';
-import { IFINFOMSG_LEN, eachAttr, exchangeSync, getLinkRequest, text } from './lean.js';
+import { IFINFOMSG_LEN, eachAttr, exchangeSync, getLinkRequest, le, text } from './lean.js';
 import type { LinkMessage } from './message.js';
 
 // include/uapi/linux/if_link.h
@@ -27,13 +27,14 @@ const IFLA_INFO_KIND = 1;
  */
 function decodeBrief(payload: Buffer): LinkMessage {
   if (payload.length < IFINFOMSG_LEN) throw new NetlinkDecodeError(`ifinfomsg: ${payload.length} bytes, expected ${IFINFOMSG_LEN}`);
+  const v = le(payload);
   const attrs: LinkMessage['attrs'] = {};
   const altnames: string[] = [];
   eachAttr(payload, IFINFOMSG_LEN, payload.length, (type, start, end) => {
     if (type === IFLA_IFNAME && attrs.ifname === undefined) attrs.ifname = text(payload, start, end);
     else if (type === IFLA_MTU && attrs.mtu === undefined) {
       if (end - start < 4) throw new NetlinkDecodeError(`IFLA_MTU: ${end - start} bytes, expected 4`);
-      attrs.mtu = payload.readUInt32LE(start);
+      attrs.mtu = v.getUint32(start, true);
     } else if (type === IFLA_LINKINFO && attrs.linkinfo === undefined) {
       const linkinfo: { kind?: string } = {};
       eachAttr(payload, start, end, (t, s, e) => {
@@ -47,7 +48,7 @@ function decodeBrief(payload: Buffer): LinkMessage {
       attrs.propList = { altIfname: altnames };
     }
   });
-  return { family: payload[0]!, type: payload.readUInt16LE(2), index: payload.readInt32LE(4), flags: payload.readUInt32LE(8), change: payload.readUInt32LE(12), attrs };
+  return { family: payload[0]!, type: v.getUint16(2, true), index: v.getInt32(4, true), flags: v.getUint32(8, true), change: v.getUint32(12, true), attrs };
 }
 
 /**

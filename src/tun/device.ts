@@ -2,7 +2,8 @@
  * The tap steps every way of making a tap shares (openTap, openTaps, openTapSync, the helper): the
  * /dev/net/tun fd, TUNGETFEATURES, TUNSETIFF, SIOCGIFINDEX, the MAC, the step errors and how a
  * failed RTM_NEWLINK is attributed to a step. Nothing here loads the generic netlink codec: the
- * helper's bundle takes this module without rtnl.ts (src/netlink/lean.ts).
+ * helper's bundle takes this module without rtnl.ts (src/netlink/lean.ts). Integers in a struct
+ * ifreq are read and written with a DataView, as lean.ts does (Buffer's methods cost a compile each).
  * @internal
  * @module
  */
@@ -10,7 +11,7 @@ import { closeSync, constants as fsConstants, openSync } from 'node:fs';
 import { native } from '../native.js';
 import { InvalidArgumentError } from '../errors.js';
 import { NetlinkError } from '../netlink/errors.js';
-import { setLinkSync } from '../netlink/lean.js';
+import { le, setLinkSync } from '../netlink/lean.js';
 import { checkIfname } from '../netlink/validate.js';
 import type { AttrSet } from '../netlink/attr.js';
 import type { LinkMessage } from '../netlink/message.js';
@@ -42,7 +43,7 @@ export function probeFeatures(fd: number): number {
   } catch {
     return 0;
   }
-  return out.readUInt32LE(0);
+  return le(out).getUint32(0, true);
 }
 
 export function ifreq(name: string): Buffer {
@@ -52,14 +53,15 @@ export function ifreq(name: string): Buffer {
 }
 
 export function ifreqName(b: Buffer): string {
-  const end = b.indexOf(0);
-  return b.toString('utf8', 0, end < 0 || end > IFNAMSIZ ? IFNAMSIZ : end);
+  let end = 0;
+  while (end < IFNAMSIZ && b[end] !== 0) end++;
+  return b.toString('utf8', 0, end);
 }
 
 /** TUNSETIFF; returns the name the kernel gave (it resolves `%d` templates). */
 export function setIff(fd: number, name: string, flags: number): string {
   const b = ifreq(name);
-  b.writeUInt16LE(flags, IFNAMSIZ);
+  le(b).setUint16(IFNAMSIZ, flags, true);
   native.ioctl(fd, TUNSETIFF, b);
   return ifreqName(b);
 }
@@ -74,11 +76,11 @@ export const formatMac = (b: Uint8Array): string => Array.from(b, (x) => x.toStr
  * node:crypto: a MAC must be unlikely to repeat on a segment, not unpredictable (the kernel's own
  * choice is readable by anyone), and loading node:crypto would cost the helper's start-up.
  */
-export function randomMac(prefix: Buffer): string {
-  const out = Buffer.allocUnsafe(6);
+export function randomMac(prefix: Uint8Array): string {
+  const out = new Uint8Array(6);
   for (let i = 0; i < 6; i++) out[i] = (Math.random() * 256) | 0;
   out[0] = (out[0]! & 0xfe) | 0x02;
-  prefix.copy(out, 0);
+  out.set(prefix.subarray(0, 6));
   return formatMac(out);
 }
 
@@ -89,11 +91,11 @@ export function randomMac(prefix: Buffer): string {
 export function ifindexOf(fd: number, name: string): number {
   const b = ifreq(name);
   native.ioctl(fd, SIOCGIFINDEX, b);
-  return b.readInt32LE(IFNAMSIZ);
+  return le(b).getInt32(IFNAMSIZ, true);
 }
 
 /** The MAC prefix of a tap on a bridge: the C helper's first octet 0xFE. */
-export const HELPER_PREFIX = Buffer.of(0xfe);
+export const HELPER_PREFIX = Uint8Array.of(0xfe);
 
 /**
  * Checks an interface name with the library's shared check (src/netlink/validate.ts), so openTap,

@@ -243,7 +243,7 @@ interface TapPlan {
   br: LinkMessage | undefined;
   queues: number;
   mtu: number | undefined;
-  prefix: Buffer | undefined;
+  prefix: Uint8Array | undefined;
   /** openTaps: where {@link pickName} resumes its search for each `%d` template. */
   numbers?: Map<string, number>;
 }
