@@ -13,6 +13,7 @@ import { native } from '../native.js';
 import { linkKind } from '../tun/device.js';
 import { TapError } from '../tun/errors.js';
 import { helperTapSync, namedTapSync, type HelperTapOptions } from '../tun/helper-tap.js';
+import { sameBytes } from './argv.js';
 
 /**
  * An rtnetlink handle as the helper's steps use it: its socket's fd. An `Rtnl` is one (the daemon
@@ -132,7 +133,7 @@ export async function makeHelperTap(req: HelperTapRequest): Promise<HelperTapRes
  */
 export function utf8Name(what: 'bridge' | 'tap', bytes: Buffer): string {
   const text = bytes.toString('utf8');
-  if (!Buffer.from(text, 'utf8').equals(bytes)) {
+  if (!sameBytes(Buffer.from(text, 'utf8'), bytes)) {
     throw new TapError({ step: 'validate', errno: 22, detail: `${what} name \`${text}' is not valid UTF-8` });
   }
   return text;
