@@ -58,8 +58,9 @@ export const MUTANTS = [
     id: 'acl-after-tap',
     what: 'the tap is made before the ACL verdict is acted on (then closed on a denial)',
     patches: [
-      { file: 'src/helper/main.ts', search: '  if (!verdict.permitted) return EXIT_FAILURE;\n', replace: '' },
-      { file: 'src/helper/main.ts', search: '  // 5. The hand-off', replace: '  if (!verdict.permitted) {\n    native.close(tap.fd);\n    return EXIT_FAILURE;\n  }\n  // 5. The hand-off' },
+      { file: 'src/helper/main.ts', search: '    if (!verdict.permitted) return EXIT_FAILURE;\n', replace: '' },
+      // Inside the try that holds the verdict (it ends by closing the rtnetlink socket).
+      { file: 'src/helper/main.ts', search: '  } finally {\n    native.close(rtnl.socket.fd);', replace: '    if (!verdict.permitted) {\n      native.close(tap.fd);\n      return EXIT_FAILURE;\n    }\n  } finally {\n    native.close(rtnl.socket.fd);' },
     ],
     tests: ['test/helper-failclosed.test.ts'],
   },
