@@ -61,6 +61,40 @@ for _ in range(n):
 print(json.dumps(out))
 `;
 
+/**
+ * argv: runs, then JSON [[name, argv, sends], …]; prints {name: [M instructions, …]}: each run's
+ * user-space instructions under callgrind, less V8's hash-seed set-up (HashSeed::InitializeRoots
+ * searches a random prime at every start: 6–18 M instructions at random, the largest noise in a
+ * short Node process's CPU time; without it runs agree within ±0.2 M). Subjects interleaved.
+ */
+const CALLGRIND_DRIVER = `
+import array, json, os, re, socket, subprocess, sys, tempfile
+n = int(sys.argv[1]); subjects = json.loads(sys.argv[2]); env = {'PATH': os.environ['PATH']}
+out_file = os.path.join(tempfile.mkdtemp(), 'callgrind.out')
+def once(argv, sends):
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    pid = os.fork()
+    if pid == 0:
+        os.dup2(b.fileno(), 3)
+        null = os.open('/dev/null', os.O_WRONLY); os.dup2(null, 1); os.dup2(null, 2)
+        os.execvpe('valgrind', ['valgrind', '--tool=callgrind', '--callgrind-out-file=' + out_file] + argv, env)
+    b.close()
+    anc = a.recvmsg(1, socket.CMSG_LEN(4))[1] if sends else []
+    _, st = os.waitpid(pid, 0)
+    for _, _, data in anc:
+        fds = array.array('i'); fds.frombytes(data); [os.close(f) for f in fds]
+    a.close()
+    if os.waitstatus_to_exitcode(st) != 0 or (sends and not anc): raise SystemExit(argv[0] + ' failed under callgrind')
+    ann = subprocess.run(['callgrind_annotate', '--inclusive=yes', '--threshold=100', out_file], capture_output=True, text=True).stdout
+    total = int(re.search(r'([0-9,]+) \\([^)]*\\)\\s+PROGRAM TOTALS', ann).group(1).replace(',', ''))
+    seed = re.search(r'([0-9,]+) \\([^)]*\\)\\s+\\S*HashSeed::InitializeRoots', ann)
+    return (total - (int(seed.group(1).replace(',', '')) if seed else 0)) / 1e6
+out = {name: [] for name, _, _ in subjects}
+for _ in range(n):
+    for name, argv, sends in subjects: out[name].append(once(argv, sends))
+print(json.dumps(out))
+`;
+
 // ---------- statistics and output rows ----------
 const sorted = (xs) => [...xs].sort((a, b) => a - b);
 const median = (xs) => {
@@ -260,6 +294,18 @@ async function suiteHelper() {
   row('helper attach, CPU time (user + sys)', 'qbh bin/qemu-bridge-helper', cpu('qbh'), '`node -e 0`', cpu('floor'), 1.1);
   row('helper attach (spawn → fd → exit), wall', 'C qemu-bridge-helper', w.c, '`node -e 0`', w.floor, null, 'ms', 'the C helper for scale');
   row('helper peak RSS', 'qbh bin/qemu-bridge-helper', rss('qbh'), '`node -e 0`', rss('floor'), 1.1, 'KiB');
+  // The same attach counted in instructions, where valgrind is installed: what the CPU rows measure
+  // without the machine's load and without V8's random start-up cost (docs/performance.md).
+  if (existsSync('/usr/bin/valgrind') && existsSync('/usr/bin/callgrind_annotate')) {
+    const cg = join(dir, 'callgrind.py');
+    writeFileSync(cg, CALLGRIND_DRIVER);
+    // The helper's own #! line, run directly: valgrind does not follow `env -S` into node.
+    const boot = readFileSync(join(ROOT, 'dist', 'qemu-bridge-helper.cjs'), 'utf8').split('\n')[0].split(" -e '")[1]?.replace(/'$/, '');
+    const qbhArgv = boot === undefined ? [process.execPath, join(ROOT, 'dist', 'qemu-bridge-helper.cjs'), ...ARGS] : [process.execPath, '-e', boot, join(ROOT, 'dist', 'qemu-bridge-helper.cjs'), ...ARGS];
+    const ir = JSON.parse(String(shOut(PY, cg, String(QUICK ? 3 : 5), JSON.stringify([['floor', [process.execPath, '-e', '0'], false], ['qbh', qbhArgv, true]]))));
+    row('helper attach, user-space instructions (callgrind, without V8\'s hash-seed search)', 'qbh helper (node -e bootstrap, no env hop)', ir.qbh, '`node -e 0`', ir.floor, null, 'M',
+      'a load-independent view of the CPU row (the kernel\'s share and the env hop are not counted)');
+  }
 
   // Attach with many links present: the helper's work must not scale with them.
   const sizes = QUICK ? [1000] : [1000, 10000];

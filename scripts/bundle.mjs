@@ -23,7 +23,13 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 // The helper may hold CAP_NET_ADMIN: it starts with an empty environment under this very node
 // (scripts/launcher.mjs); the install step rewrites that line for the installing machine's node.
 const targets = [
-  { entry: 'src/helper/run.ts', out: 'qemu-bridge-helper.cjs', from: 'src/helper', external: ['ip-address'], shebang: helperShebang(process.execPath, process.env.QBH_BUILD_HELPER_ENV ?? ''), flags: [] },
+  // The helper speaks rtnetlink through src/netlink/lean.ts: the generic codec in its bundle cost
+  // each attach ≈1 ms to deserialise and run (docs/performance.md, "Helper attach"), so a change
+  // that brings any of it back fails the build rather than slowing every VM start unnoticed.
+  {
+    entry: 'src/helper/run.ts', out: 'qemu-bridge-helper.cjs', from: 'src/helper', external: ['ip-address'], shebang: helperShebang(process.execPath, process.env.QBH_BUILD_HELPER_ENV ?? ''), flags: [],
+    forbidden: ['src/netlink/rtnl.ts', 'src/netlink/attr.ts', 'src/netlink/tables.ts', 'src/netlink/message.ts', 'src/netlink/iproute.ts', 'src/netlink/socket.ts', 'src/tun/tap.ts'],
+  },
   { entry: 'src/cli/main.ts', out: 'qbh.cjs', from: 'src/cli', external: [], shebang: '#!/usr/bin/env node', flags: [] },
   // A long-running daemon: V8's young generation capped at 1 MiB semi-spaces keeps its RSS near
   // 63 MiB instead of ~105 MiB after a few thousand requests, with no loss of throughput (measured,
@@ -59,8 +65,11 @@ const OWN_REQUIRE = {
   },
 };
 
-/** Bundles one body (`entry`, or `stdin` source) as `base`.ID.body.cjs with its code cache; returns ID. */
-async function writeBody(base, { entry, stdin }, external, flags) {
+/**
+ * Bundles one body (`entry`, or `stdin` source) as `base`.ID.body.cjs with its code cache; returns ID.
+ * Throws if the body would hold a module of `forbidden`.
+ */
+async function writeBody(base, { entry, stdin }, external, flags, forbidden = []) {
   const result = await build({
     absWorkingDir: root,
     ...(stdin ? { stdin } : { entryPoints: [entry] }),
@@ -76,6 +85,7 @@ async function writeBody(base, { entry, stdin }, external, flags) {
     minify: true,
     legalComments: 'none',
     logLevel: 'warning',
+    metafile: forbidden.length > 0,
     // import.meta.url does not exist in CommonJS: stand in the bundle's own file URL.
     define: { 'import.meta.url': '__qbh_import_meta_url' },
     // A plain absolute path (no `.`/`..` segment, nothing a URL escapes) is its file URL as it is,
@@ -84,6 +94,8 @@ async function writeBody(base, { entry, stdin }, external, flags) {
       js: ["'use strict';", `var __qbh_import_meta_url = ${FILE_URL}.test(__filename) ? 'file://' + __filename : require('node:url').pathToFileURL(__filename).href;`].join('\n'),
     },
   });
+  const present = forbidden.filter((f) => result.metafile?.inputs[f] !== undefined);
+  if (present.length > 0) throw new Error(`bundle: ${basename(base)} must not hold ${present.join(', ')} (see the comment on its target)`);
   const body = wrapBody(result.outputFiles[0].text);
   const id = bodyId(body);
   writeAtomic(`${base}.${id}.body.cjs`, body, 0o644);
@@ -93,13 +105,13 @@ async function writeBody(base, { entry, stdin }, external, flags) {
   return id;
 }
 
-for (const { entry, out, from, external, shebang, flags, groups = [] } of targets) {
+for (const { entry, out, from, external, shebang, flags, groups = [], forbidden = [] } of targets) {
   const outfile = join(root, 'dist', out);
   mkdirSync(dirname(outfile), { recursive: true });
   const base = outfile.slice(0, -'.cjs'.length);
   // Bodies and caches first, the loader that names them last (renamed into place): a program
   // started meanwhile runs the old set or the new one. Then the old sets go.
-  const id = await writeBody(base, { entry }, external, flags);
+  const id = await writeBody(base, { entry }, external, flags, forbidden);
   const groupIds = {};
   for (const g of groups) groupIds[g.word] = await writeBody(base, g, external, flags);
   const text = groups.length > 0 ? groupLoader(id, groupIds) : loader(id);

@@ -58,8 +58,9 @@ export const MUTANTS = [
     id: 'acl-after-tap',
     what: 'the tap is made before the ACL verdict is acted on (then closed on a denial)',
     patches: [
-      { file: 'src/helper/main.ts', search: '  if (!verdict.permitted) return EXIT_FAILURE;\n', replace: '' },
-      { file: 'src/helper/main.ts', search: '  // 5. The hand-off', replace: '  if (!verdict.permitted) {\n    native.close(tap.fd);\n    return EXIT_FAILURE;\n  }\n  // 5. The hand-off' },
+      { file: 'src/helper/main.ts', search: '    if (!verdict.permitted) return EXIT_FAILURE;\n', replace: '' },
+      // Inside the try that holds the verdict (it ends by closing the rtnetlink socket).
+      { file: 'src/helper/main.ts', search: '  } finally {\n    native.close(rtnl.socket.fd);', replace: '    if (!verdict.permitted) {\n      native.close(tap.fd);\n      return EXIT_FAILURE;\n    }\n  } finally {\n    native.close(rtnl.socket.fd);' },
     ],
     tests: ['test/helper-failclosed.test.ts'],
   },
@@ -147,13 +148,13 @@ export const MUTANTS = [
   {
     id: 'vnet-hdr-ignored',
     what: "--use-vnet is ignored: the helper's tap never gets IFF_VNET_HDR",
-    patches: [{ file: 'src/tun/tap.ts', search: 'if (opts.vnetHdr && probeFeatures(fd) & IFF_VNET_HDR) flags |= IFF_VNET_HDR;', replace: 'if (opts.vnetHdr && probeFeatures(fd) & IFF_VNET_HDR) flags |= 0;' }],
+    patches: [{ file: 'src/tun/helper-tap.ts', search: 'if (opts.vnetHdr && probeFeatures(fd) & IFF_VNET_HDR) flags |= IFF_VNET_HDR;', replace: 'if (opts.vnetHdr && probeFeatures(fd) & IFF_VNET_HDR) flags |= 0;' }],
     tests: ['test/helper.test.ts'],
   },
   {
     id: 'mac-prefix-not-applied',
     what: "the helper's tap keeps the kernel's random MAC (no 0xFE first octet)",
-    patches: [{ file: 'src/tun/tap.ts', search: 'const address = randomMac(HELPER_PREFIX);', replace: 'const address = randomMac(Buffer.alloc(0));' }],
+    patches: [{ file: 'src/tun/helper-tap.ts', search: 'const address = randomMac(HELPER_PREFIX);', replace: 'const address = randomMac(Buffer.alloc(0));' }],
     tests: ['test/helper.test.ts'],
   },
   // ---- the privileged daemon (issue 14: src/daemon in the mutated privileged path) -----------------

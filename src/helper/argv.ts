@@ -25,9 +25,20 @@ const BR = Buffer.from('--br=');
 const FD = Buffer.from('--fd=');
 const IFNAME = Buffer.from('--ifname=');
 
-function hasPrefix(arg: Buffer, prefix: Buffer): boolean {
-  return arg.length >= prefix.length && arg.compare(prefix, 0, prefix.length, 0, prefix.length) === 0;
+/**
+ * Whether `a` holds the bytes of `b` from offset 0 (all of `a` when `whole`). A loop, not
+ * Buffer#equals/compare: those are JavaScript Node compiles on first use, for a few short names.
+ */
+function startsWith(a: Uint8Array, b: Uint8Array, whole: boolean): boolean {
+  if (a.length < b.length || (whole && a.length !== b.length)) return false;
+  for (let i = 0; i < b.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
+
+/** Byte-for-byte equality of two byte strings. */
+export const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => startsWith(a, b, true);
+
+const hasPrefix = (arg: Buffer, prefix: Buffer): boolean => startsWith(arg, prefix, false);
 
 /** C's `isspace` in the C locale: space, \t, \n, \v, \f, \r. */
 function isCSpace(c: number | undefined): boolean {
@@ -70,7 +81,7 @@ export function parseHelperArgs(args: readonly Buffer[]): HelperArgs | null {
   let fd = -1;
   let ifname: Buffer | null = null;
   for (const arg of args) {
-    if (arg.equals(USE_VNET)) useVnet = true;
+    if (sameBytes(arg, USE_VNET)) useVnet = true;
     else if (hasPrefix(arg, BR)) bridge = arg.subarray(BR.length);
     else if (hasPrefix(arg, FD)) fd = atoi(arg.subarray(FD.length));
     else if (hasPrefix(arg, IFNAME)) ifname = arg.subarray(IFNAME.length);

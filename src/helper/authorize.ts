@@ -5,8 +5,8 @@
  * @module
  */
 import { evaluateAcl, type AclVerdict, type EvaluateAclOptions } from '../acl/evaluate.js';
-import type { Rtnl } from '../netlink/rtnl.js';
-import { bridgeNames, resolveBridge, type ResolvedBridge } from './tap.js';
+import { sameBytes } from './argv.js';
+import { bridgeNames, resolveBridge, type ResolvedBridge, type RouteHandle } from './tap.js';
 
 /** What is asked: `--br` and `--ifname` as bytes (as the C helper compares them). */
 export interface HelperAuthRequest {
@@ -27,10 +27,10 @@ export interface HelperAuthorization {
  * passes through to {@link evaluateAcl} (the daemon gives the peer's `credentials` and `cwd`).
  * Never throws for anything in the ACL files; pass `resolved` on to `makeHelperTap`.
  */
-export function authorizeHelper(req: HelperAuthRequest, rtnl: Rtnl, acl: EvaluateAclOptions = {}): HelperAuthorization {
+export function authorizeHelper(req: HelperAuthRequest, rtnl: RouteHandle, acl: EvaluateAclOptions = {}): HelperAuthorization {
   const text = req.bridge.toString('utf8');
   // A name that is not UTF-8 is refused by the tap step; it cannot name a device here.
-  const utf8 = Buffer.from(text, 'utf8').equals(req.bridge);
+  const utf8 = sameBytes(Buffer.from(text, 'utf8'), req.bridge);
   const resolved = utf8 && req.bridge.length < 16 ? resolveBridge(text, rtnl) : null;
   const verdict = evaluateAcl(req.bridge, { ...acl, bridgeNames: bridgeNames(resolved), ifname: req.ifname });
   return { verdict, resolved };

@@ -40,7 +40,7 @@ export function handOff(unixFd: number, sendError: string | null, tapFd: number)
       return EXIT_FAILURE;
     }
     try {
-      native.sendFds(unixFd, Buffer.of(0), [tapFd]);
+      native.sendFds(unixFd, new Uint8Array(1), [tapFd]); // the byte 0x00
     } catch (err) {
       printErr(`failed to write fd to unix socket: ${syscallReason(err)}\n`);
       return EXIT_FAILURE;

@@ -8,7 +8,7 @@
 import { fstatSync } from 'node:fs';
 import { bridgeNameError } from '../acl/evaluate.js';
 import { native } from '../native.js';
-import { Rtnl } from '../netlink/rtnl.js';
+import { openRouteSocketSync } from '../netlink/lean.js';
 import { TapError, helperMessage } from '../tun/errors.js';
 import { USAGE_MESSAGE, parseHelperArgs } from './argv.js';
 import { authorizeHelper } from './authorize.js';
@@ -81,8 +81,9 @@ export async function helperMain(args: readonly Buffer[]): Promise<number> {
 
   // 3. The ACL, /etc/qemu/bridge.conf read as this process (spec §4), decided on every name the
   // bridge goes by (an altname must not escape a deny) and on a chosen tap name (allow-ifname).
-  // The handle is closed on every path: helperMain may run many times in one process.
-  const rtnl = Rtnl.openSync();
+  // The socket is closed on every path: helperMain may run many times in one process. Not an Rtnl:
+  // the helper loads none of the generic netlink codec (src/netlink/lean.ts).
+  const rtnl = { socket: { fd: openRouteSocketSync() } };
   let tap: { fd: number; name: string };
   try {
     const { verdict, resolved } = authorizeHelper(opts, rtnl);
@@ -100,7 +101,7 @@ export async function helperMain(args: readonly Buffer[]): Promise<number> {
       return EXIT_FAILURE;
     }
   } finally {
-    rtnl.close();
+    native.close(rtnl.socket.fd);
   }
 
   // 5. The hand-off: one sendmsg, 1 byte 0x00 + one SCM_RIGHTS fd (spec §2.2).

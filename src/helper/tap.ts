@@ -6,11 +6,23 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 import type { AttrSet } from '../netlink/attr.js';
+import { openRouteSocketSync } from '../netlink/lean.js';
 import { lookupLinkSync } from '../netlink/lookup.js';
 import type { LinkMessage } from '../netlink/message.js';
-import { Rtnl } from '../netlink/rtnl.js';
+import { native } from '../native.js';
+import { linkKind } from '../tun/device.js';
 import { TapError } from '../tun/errors.js';
-import { linkKind, openTap, openTapSync } from '../tun/tap.js';
+import { helperTapSync, namedTapSync, type HelperTapOptions } from '../tun/helper-tap.js';
+import { sameBytes } from './argv.js';
+
+/**
+ * An rtnetlink handle as the helper's steps use it: its socket's fd. An `Rtnl` is one (the daemon
+ * passes its own); the helper passes `{ socket: { fd } }` of `openRouteSocketSync()`, so that it
+ * never loads rtnl.ts and the generic codec (src/netlink/lean.ts).
+ */
+export interface RouteHandle {
+  readonly socket: { readonly fd: number };
+}
 
 /** What the helper asks for: `--br`, `--use-vnet` and the qbh extension `--ifname`. */
 export interface HelperTapRequest {
@@ -23,8 +35,8 @@ export interface HelperTapRequest {
    * joins exactly that device. Default: looked up again by `bridge`.
    */
   resolved?: ResolvedBridge | null;
-  /** The rtnetlink handle to use (default: a new one). */
-  rtnl?: Rtnl;
+  /** The rtnetlink handle to use (default: a new socket, closed before this returns). */
+  rtnl?: RouteHandle;
 }
 
 /** The tap to hand over: its fd (non-persistent, so closing it removes the tap) and its name. */
@@ -55,7 +67,7 @@ export interface ResolvedBridge {
  * `deny br0` has to deny `--br=lan0` when lan0 is an altname of br0 (the C helper lets it through).
  * Equivalent to `ip -j -d link show dev NAME`.
  */
-export function resolveBridge(bridge: string, rtnl: Rtnl): ResolvedBridge | null {
+export function resolveBridge(bridge: string, rtnl: RouteHandle): ResolvedBridge | null {
   if (bridge === '') return null;
   let link: LinkMessage;
   try {
@@ -86,30 +98,31 @@ export function bridgeNames(resolved: ResolvedBridge | null): string[] {
  * Equivalent to `ip tuntap add tap%d mode tap vnet_hdr` + `ip link set TAP mtu N address fe:… master BR up`.
  */
 export async function makeHelperTap(req: HelperTapRequest): Promise<HelperTapResult> {
-  // A handle of its own is closed on every path: the daemon calls this for every request.
-  const rtnl = req.rtnl ?? Rtnl.openSync();
+  // A socket of its own is closed on every path: the daemon calls this for every request.
+  const fd = req.rtnl?.socket.fd ?? openRouteSocketSync();
   try {
     if (req.ifname === null) {
       // The device the ACL was decided for (its ifindex); messages name it as it was asked for.
-      const opts: Parameters<typeof openTapSync>[0] = { bridge: req.bridge, vnetHdr: req.vnetHdr };
+      const opts: HelperTapOptions = { bridge: req.bridge, vnetHdr: req.vnetHdr };
       if (req.resolved) opts.bridgeLink = req.resolved.link;
-      const tap = openTapSync(opts, rtnl);
+      const tap = helperTapSync(opts, fd);
       return { fd: tap.fd, name: tap.name };
     }
-    // vnetHdr undefined: on exactly when the kernel supports it, as --use-vnet asks.
+    // As openTap({ bridge, name, vnetHdr }) makes it; vnetHdr undefined: on exactly when the kernel
+    // supports it, as --use-vnet asks. The tap joins the device the ACL was decided for.
     const bridge = req.resolved?.ifname ?? req.bridge;
     let tap;
     try {
-      tap = await openTap({ bridge, name: req.ifname, vnetHdr: req.vnetHdr ? undefined : false }, rtnl);
+      tap = namedTapSync({ bridge, name: req.ifname, vnetHdr: req.vnetHdr ? undefined : false, bridgeLink: req.resolved?.link }, fd);
     } catch (e) {
       // A name the shared check refuses: a tap step error like every other failure the helper and
       // the daemon print (they print TapErrors only), in the library's words.
       if (e instanceof InvalidArgumentError) throw new TapError({ step: 'validate', errno: 22, detail: e.problem, tap: req.ifname, bridge });
       throw e;
     }
-    return { fd: tap.fds[0]!, name: tap.name };
+    return { fd: tap.fd, name: tap.name };
   } finally {
-    if (req.rtnl === undefined) rtnl.close();
+    if (req.rtnl === undefined) native.close(fd);
   }
 }
 
@@ -120,7 +133,7 @@ export async function makeHelperTap(req: HelperTapRequest): Promise<HelperTapRes
  */
 export function utf8Name(what: 'bridge' | 'tap', bytes: Buffer): string {
   const text = bytes.toString('utf8');
-  if (!Buffer.from(text, 'utf8').equals(bytes)) {
+  if (!sameBytes(Buffer.from(text, 'utf8'), bytes)) {
     throw new TapError({ step: 'validate', errno: 22, detail: `${what} name \`${text}' is not valid UTF-8` });
   }
   return text;

@@ -4,14 +4,12 @@
  * high MAC, enslaves it and brings it up.
  * @module
  */
-import { closeSync, constants as fsConstants, openSync } from 'node:fs';
+import { closeSync } from 'node:fs';
 import { native } from '../native.js';
 import { InvalidArgumentError } from '../errors.js';
-import { NetlinkError } from '../netlink/errors.js';
-import { checkIfname } from '../netlink/validate.js';
 import type { AttrSet } from '../netlink/attr.js';
 import type { LinkMessage } from '../netlink/message.js';
-import { Rtnl, sharedRtnl, type SetLinkOptions } from '../netlink/rtnl.js';
+import { Rtnl, sharedRtnl } from '../netlink/rtnl.js';
 import {
   IFF_ATTACH_QUEUE,
   IFF_DETACH_QUEUE,
@@ -29,22 +27,39 @@ import {
   IFREQ_SIZE,
   MAX_TAP_QUEUES,
   SIOCGIFHWADDR,
-  SIOCGIFINDEX,
   TAP_MAX_MTU,
   TAP_MIN_MTU,
   TUNGETFEATURES,
   TUNGETIFF,
   TUNSETGROUP,
-  TUNSETIFF,
   TUNSETOWNER,
   TUNSETPERSIST,
-  TUN_PATH,
 } from './constants.js';
-import { TapError, errnoOf, type TapStep } from './errors.js';
+import {
+  EINVAL,
+  ENODEV,
+  EOPNOTSUPP,
+  HELPER_PREFIX,
+  checkName,
+  closeQuietly,
+  formatMac,
+  guessStep,
+  ifindexOf,
+  ifreq,
+  ifreqName,
+  openTun,
+  probeFeatures,
+  randomMac,
+  replaySteps,
+  setIff,
+  stepError,
+  type LinkChanges,
+} from './device.js';
+import { helperTapSync, type HelperTap, type HelperTapOptions } from './helper-tap.js';
+import { TapError, errnoOf } from './errors.js';
 
-const EINVAL = 22;
-const ENODEV = 19;
-const EOPNOTSUPP = 95;
+export type { HelperTap, HelperTapOptions };
+export { linkKind } from './device.js';
 
 /** The kernel's TUNGETFEATURES answer, decoded: what this kernel's tun driver supports. */
 export interface TunFeatures {
@@ -82,30 +97,6 @@ export function decodeTunFlags(raw: number): TunFeatures {
   };
 }
 
-function openTun(nonBlocking = false): number {
-  return openSync(TUN_PATH, fsConstants.O_RDWR | (nonBlocking ? fsConstants.O_NONBLOCK : 0));
-}
-
-function closeQuietly(fd: number): unknown {
-  try {
-    closeSync(fd);
-    return undefined;
-  } catch (e) {
-    return e;
-  }
-}
-
-/** TUNGETFEATURES on an open tun fd; 0 when the kernel does not answer (then no optional flag is used). */
-function probeFeatures(fd: number): number {
-  const out = Buffer.alloc(4);
-  try {
-    native.ioctl(fd, TUNGETFEATURES, out);
-  } catch {
-    return 0;
-  }
-  return out.readUInt32LE(0);
-}
-
 /**
  * The kernel's tun/tap features (TUNGETFEATURES on a fresh /dev/net/tun fd).
  * Equivalent to `ip -d tuntap show` listing what a new tap may use.
@@ -128,27 +119,6 @@ export function tunFeatures(): TunFeatures {
   }
 }
 
-function ifreq(name: string): Buffer {
-  const b = Buffer.alloc(IFREQ_SIZE);
-  b.write(name, 0, IFNAMSIZ - 1, 'utf8');
-  return b;
-}
-
-function ifreqName(b: Buffer): string {
-  const end = b.indexOf(0);
-  return b.toString('utf8', 0, end < 0 || end > IFNAMSIZ ? IFNAMSIZ : end);
-}
-
-/** TUNSETIFF; returns the name the kernel gave (it resolves `%d` templates). */
-function setIff(fd: number, name: string, flags: number): string {
-  const b = ifreq(name);
-  b.writeUInt16LE(flags, IFNAMSIZ);
-  native.ioctl(fd, TUNSETIFF, b);
-  return ifreqName(b);
-}
-
-const formatMac = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(':');
-
 /** Parses a MAC prefix: an octet (0xfe) or 1–5 `xx:` octets ('fe', 'fe:54'). Unicast only. */
 function parseMacPrefix(p: number | string): Buffer {
   let bytes: number[];
@@ -163,32 +133,6 @@ function parseMacPrefix(p: number | string): Buffer {
   return Buffer.from(bytes);
 }
 
-/**
- * A new tap's MAC: random, unicast and locally administered, as the kernel would give it
- * (eth_random_addr), with `prefix` laid over its first octets (spec §3: the C helper sets byte 0 to
- * 0xFE on the kernel's random address). Chosen here rather than read back: the one RTM_NEWLINK then
- * needs no RTM_GETLINK before it (bench/RESULTS.md: one round trip fewer per tap). Math.random, not
- * node:crypto: a MAC must be unlikely to repeat on a segment, not unpredictable (the kernel's own
- * choice is readable by anyone), and loading node:crypto would cost the helper's start-up.
- */
-function randomMac(prefix: Buffer): string {
-  const out = Buffer.allocUnsafe(6);
-  for (let i = 0; i < 6; i++) out[i] = (Math.random() * 256) | 0;
-  out[0] = (out[0]! & 0xfe) | 0x02;
-  prefix.copy(out, 0);
-  return formatMac(out);
-}
-
-/**
- * A tap's ifindex by name: SIOCGIFINDEX on the rtnetlink socket, one syscall on a struct ifreq
- * (an RTM_GETLINK would be a round trip and a kilobyte reply to decode, for one integer).
- */
-function ifindexOf(rtnl: Rtnl, name: string): number {
-  const b = ifreq(name);
-  native.ioctl(rtnl.socket.fd, SIOCGIFINDEX, b);
-  return b.readInt32LE(IFNAMSIZ);
-}
-
 /** A tap's MAC by name: SIOCGIFHWADDR (ifr_hwaddr: a sockaddr, family then the address). */
 function hwaddrOf(rtnl: Rtnl, name: string): string {
   const b = ifreq(name);
@@ -196,80 +140,13 @@ function hwaddrOf(rtnl: Rtnl, name: string): string {
   return formatMac(b.subarray(IFNAMSIZ + 2, IFNAMSIZ + 8));
 }
 
-const HELPER_PREFIX = Buffer.of(0xfe);
-
 function badInput(detail: string, tap?: string, bridge?: string): TapError {
   return new TapError({ step: 'validate', errno: EINVAL, detail, tap, bridge });
-}
-
-/**
- * Checks an interface name with the library's shared check (src/netlink/validate.ts), so openTap,
- * createBridge and `qbh` word the same mistake the same way; a `%d` template is allowed for taps.
- */
-function checkName(what: 'tap' | 'bridge', name: unknown, template: boolean, op: string): string {
-  checkIfname(name, { op }, `${what} name`);
-  const text = name as string;
-  const percents = text.split('%').length - 1;
-  if (percents > 0 && !(template && percents === 1 && text.includes('%d'))) {
-    throw new InvalidArgumentError(`invalid ${what} name "${text}": only one %d template is allowed`, { op, target: text });
-  }
-  return text;
 }
 
 function checkInt(what: string, v: unknown, min: number, max: number): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw badInput(`${what} must be an integer from ${min} to ${max}, not ${String(v)}`);
   return v;
-}
-
-/** The changes of the one RTM_NEWLINK, as the C helper would apply them, step by step (spec §3 order). */
-type LinkChanges = { mtu?: number; address?: string; master?: number; up?: boolean };
-
-function replaySteps(c: LinkChanges): [TapStep, Omit<SetLinkOptions, 'master'> & { master?: number }][] {
-  const steps: [TapStep, Omit<SetLinkOptions, 'master'> & { master?: number }][] = [];
-  if (c.mtu !== undefined) steps.push(['set-mtu', { mtu: c.mtu }]);
-  if (c.address !== undefined) steps.push(['mac', { address: c.address }]);
-  if (c.master !== undefined) steps.push(['enslave', { master: c.master }]);
-  if (c.up) steps.push(['up', { up: true }]);
-  return steps;
-}
-
-/** When the steps replayed one by one all pass, a best guess from the error itself. */
-function guessStep(e: unknown, c: LinkChanges): TapStep {
-  const msg = e instanceof NetlinkError ? (e.kernelMessage ?? '') : '';
-  if (/mtu/i.test(msg) && c.mtu !== undefined) return 'set-mtu';
-  const errno = errnoOf(e);
-  if (c.master !== undefined && (errno === EOPNOTSUPP || errno === 40 /* ELOOP */ || errno === 16 /* EBUSY */)) return 'enslave';
-  if (errno === 99 /* EADDRNOTAVAIL */ && c.address !== undefined) return 'mac';
-  return c.master !== undefined ? 'enslave' : 'up';
-}
-
-function stepError(step: TapStep, e: unknown, tap: string, bridge: string | undefined, mtu?: number): TapError {
-  return new TapError({
-    step,
-    errno: errnoOf(e),
-    tap,
-    bridge,
-    mtu,
-    kernelMessage: e instanceof NetlinkError ? e.kernelMessage : undefined,
-    cause: e,
-  });
-}
-
-/**
- * The one RTM_NEWLINK carrying MTU, MAC, master and up failed. The kernel applies them in its own
- * order (MAC, MTU, up, master) and its errno does not say which one it refused, so the failure path
- * replays them one by one in the C helper's order (MTU, MAC, enslave, up) on the doomed tap: the
- * first that fails is the step reported, with its own errno. The success path stays one round trip.
- */
-function attributeSync(rtnl: Rtnl, ifindex: number, c: LinkChanges, first: unknown, tap: string, bridge?: string): TapError {
-  for (const [step, opts] of replaySteps(c)) {
-    try {
-      rtnl.setLinkSync(ifindex, opts, tap);
-    } catch (e) {
-      return stepError(step, e, tap, bridge, c.mtu);
-    }
-  }
-  return stepError(guessStep(first, c), first, tap, bridge, c.mtu);
 }
 
 async function attribute(rtnl: Rtnl, ifindex: number, c: LinkChanges, first: unknown, tap: string, bridge?: string): Promise<TapError> {
@@ -281,62 +158,6 @@ async function attribute(rtnl: Rtnl, ifindex: number, c: LinkChanges, first: unk
     }
   }
   return stepError(guessStep(first, c), first, tap, bridge, c.mtu);
-}
-
-/** Options of {@link openTapSync}: exactly what qemu-bridge-helper takes. */
-export interface HelperTapOptions {
-  /** The bridge to attach to (`--br=`). */
-  bridge: string;
-  /** Ask for IFF_VNET_HDR (`--use-vnet`); used only if TUNGETFEATURES reports it. */
-  vnetHdr: boolean;
-  /**
-   * The bridge's RTM_NEWLINK as already looked up (by the helper, before its ACL check, to learn the
-   * kernel's name for it): the tap then joins exactly that ifindex. Default: looked up by `bridge`.
-   * @internal
-   */
-  bridgeLink?: LinkMessage;
-}
-
-/** The kind a link's IFLA_LINKINFO names (`bridge`, `veth`, …), if any. */
-export function linkKind(m: LinkMessage): string | undefined {
-  return (m.attrs.linkinfo as AttrSet | undefined)?.kind as string | undefined;
-}
-
-/**
- * The name the kernel would give `tap%d` now: the lowest `tapN` that no link has as its name or
- * an altname. Only for messages about a tap that was never made (one dump: failure paths only).
- */
-function nextTapName(rtnl: Rtnl): string {
-  try {
-    const used = rtnl.linkNamesSync('openTap');
-    let n = 0;
-    while (used.has(`tap${n}`)) n++;
-    return `tap${n}`;
-  } catch {
-    return 'tap%d';
-  }
-}
-
-/**
- * Refuses a "bridge" that is not one, before any tap exists, with the error the C helper reports
- * when SIOCBRADDIF meets it (spec §8: ``failed to add interface `tap0' to bridge `notbr': Operation
- * not supported``, naming the tap it would have made). The C helper copies the MTU first, so a
- * device whose MTU no tap can take (`lo`, 65536) is that step's error, as there.
- */
-function notABridge(rtnl: Rtnl, br: LinkMessage, bridge: string): TapError {
-  const tap = nextTapName(rtnl);
-  const mtu = br.attrs.mtu as number;
-  // The errors the kernel gives for these steps, with the same messages as when it gives them.
-  if (mtu > TAP_MAX_MTU) return new TapError({ step: 'set-mtu', errno: EINVAL, tap, bridge, mtu });
-  return new TapError({ step: 'enslave', errno: EOPNOTSUPP, tap, bridge });
-}
-
-/** A tap made by {@link openTapSync}: non-persistent, so it vanishes when `fd` is closed. */
-export interface HelperTap {
-  name: string;
-  ifindex: number;
-  fd: number;
-  vnetHdr: boolean;
 }
 
 /**
@@ -355,57 +176,8 @@ export interface HelperTap {
  * Equivalent to `ip tuntap add tap%d mode tap [vnet_hdr]` + `ip link set TAP mtu N address fe:… master BR up`.
  */
 export function openTapSync(opts: HelperTapOptions, rtnl: Rtnl): HelperTap {
-  const { bridge } = opts;
-  let fd: number;
-  try {
-    fd = openTun();
-  } catch (e) {
-    throw stepError('open', e, 'tap%d', bridge);
-  }
-  let name = 'tap%d';
-  try {
-    // The bridge is looked up before the tap is made, and a device that is not a bridge is refused
-    // now: nothing is created and no RTM_NEWLINK with IFLA_MASTER is ever sent for it. A missing
-    // bridge is still reported after TUNSETIFF, where the C helper meets it (spec §1.2, §3).
-    let br: LinkMessage | undefined = opts.bridgeLink;
-    let lookupError: unknown;
-    if (br === undefined) {
-      try {
-        if (bridge === '') throw new NetlinkError(ENODEV, { op: 'openTap', target: bridge });
-        br = rtnl.getLinkMessageSync(bridge, 'openTap');
-      } catch (e) {
-        lookupError = e;
-      }
-    }
-    if (br !== undefined && linkKind(br) !== 'bridge') throw notABridge(rtnl, br, bridge);
-    let flags = IFF_TAP | IFF_NO_PI;
-    if (opts.vnetHdr && probeFeatures(fd) & IFF_VNET_HDR) flags |= IFF_VNET_HDR;
-    try {
-      name = setIff(fd, name, flags);
-    } catch (e) {
-      throw stepError('create', e, name, bridge);
-    }
-    if (br === undefined) throw stepError('bridge-mtu', lookupError, name, bridge);
-    const mtu = br.attrs.mtu as number;
-    let ifindex: number;
-    try {
-      ifindex = ifindexOf(rtnl, name);
-    } catch (e) {
-      throw stepError('mac', e, name, bridge);
-    }
-    const address = randomMac(HELPER_PREFIX);
-    const changes = { mtu, address, master: br.index, up: true };
-    try {
-      rtnl.setLinkSync(ifindex, changes, name);
-    } catch (e) {
-      throw attributeSync(rtnl, ifindex, changes, e, name, bridge);
-    }
-    return { name, ifindex, fd, vnetHdr: (flags & IFF_VNET_HDR) !== 0 };
-  } catch (e) {
-    const cleanup = closeQuietly(fd);
-    if (e instanceof TapError && cleanup !== undefined) e.cleanupError = cleanup;
-    throw e;
-  }
+  // The helper's own path (src/tun/helper-tap.ts): the same steps without the generic codec.
+  return helperTapSync(opts, rtnl.socket.fd);
 }
 
 /** Options of {@link openTap}. */
@@ -471,7 +243,7 @@ interface TapPlan {
   br: LinkMessage | undefined;
   queues: number;
   mtu: number | undefined;
-  prefix: Buffer | undefined;
+  prefix: Uint8Array | undefined;
   /** openTaps: where {@link pickName} resumes its search for each `%d` template. */
   numbers?: Map<string, number>;
 }
@@ -495,7 +267,7 @@ function pickName(numbers: Map<string, number>, fd: number, template: string, fl
     const name = template.replace('%d', String(n));
     if (Buffer.byteLength(name) >= IFNAMSIZ) return undefined;
     try {
-      ifindexOf(rtnl, name);
+      ifindexOf(rtnl.socket.fd, name);
       continue; // in use
     } catch (e) {
       if (errnoOf(e) !== ENODEV) return undefined;
@@ -609,7 +381,7 @@ function makeTap(plan: TapPlan, template: string, rtnl: Rtnl): MadeTap {
     let ifindex: number;
     let mac: string;
     try {
-      ifindex = ifindexOf(rtnl, name);
+      ifindex = ifindexOf(rtnl.socket.fd, name);
       mac = prefix !== undefined ? randomMac(prefix) : hwaddrOf(rtnl, name);
     } catch (e) {
       throw stepError('create', e, name, bridge);
