@@ -59,25 +59,29 @@ const DUMP_RUNS = 8;
 export const le = (b: Uint8Array): DataView => new DataView(b.buffer, b.byteOffset, b.byteLength);
 
 /**
- * Opens a NETLINK_ROUTE socket configured as `NetlinkSocket.open()` configures one (NETLINK_EXT_ACK,
- * NETLINK_GET_STRICT_CHK, a 1 MiB receive buffer) and returns its fd; close it with `native.close`.
+ * Opens a NETLINK_ROUTE socket with NETLINK_EXT_ACK and NETLINK_GET_STRICT_CHK (each unless turned
+ * off) and a 1 MiB receive buffer: every qbh netlink socket, `NetlinkSocket.open()`'s included.
+ * Close it with `native.close`.
  */
-export function openRouteSocketSync(): number {
-  const { fd } = native.nlOpen(NETLINK_ROUTE);
+export function openRouteSocket(opts: { extAck?: boolean; strict?: boolean } = {}): { fd: number; portId: number } {
+  const sock = native.nlOpen(NETLINK_ROUTE);
   try {
-    native.setsockoptInt(fd, SOL_NETLINK, NETLINK_EXT_ACK, 1);
-    native.setsockoptInt(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1);
+    if (opts.extAck ?? true) native.setsockoptInt(sock.fd, SOL_NETLINK, NETLINK_EXT_ACK, 1);
+    if (opts.strict ?? true) native.setsockoptInt(sock.fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1);
     try {
-      native.setsockoptInt(fd, SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF);
+      native.setsockoptInt(sock.fd, SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF);
     } catch {
-      native.setsockoptInt(fd, SOL_SOCKET, SO_RCVBUF, RCVBUF);
+      native.setsockoptInt(sock.fd, SOL_SOCKET, SO_RCVBUF, RCVBUF);
     }
   } catch (e) {
-    native.close(fd);
+    native.close(sock.fd);
     throw e;
   }
-  return fd;
+  return sock;
 }
+
+/** The fd of a new socket configured as {@link openRouteSocket} does by default (the helper's). */
+export const openRouteSocketSync = (): number => openRouteSocket().fd;
 
 /**
  * Sequence numbers of their own: NetlinkSocket numbers its requests from the clock's seconds,

@@ -8,25 +8,18 @@
 import { QbhError } from '../errors.js';
 import { native, isErrno } from '../native.js';
 import {
-  NETLINK_EXT_ACK,
-  NETLINK_GET_STRICT_CHK,
-  NETLINK_ROUTE,
   NLM_F_ACK,
   NLM_F_DUMP,
   NLM_F_DUMP_INTR,
   NLM_F_REQUEST,
   NLMSG_DONE,
   NLMSG_ERROR,
-  SOL_NETLINK,
-  SOL_SOCKET,
-  SO_RCVBUF,
-  SO_RCVBUFFORCE,
 } from './constants.js';
 import { DumpInterruptedError, NetlinkError, type NetlinkErrorContext } from './errors.js';
+import { openRouteSocket } from './lean.js';
 import { decodeError, decodeMessage, decodeMessages, encodeMessage, splitMessages, type Message, type RawMessage } from './message.js';
 
 /** Receive buffer, as iproute2 uses: large enough for a dump burst (netlink-notes pitfall 1). */
-const RCVBUF = 1024 * 1024;
 /** How many times a dump interrupted by concurrent changes is retried (pitfall 3). */
 export const DUMP_RETRIES = 8;
 
@@ -89,19 +82,7 @@ export class NetlinkSocket {
 
   /** Opens and configures a NETLINK_ROUTE socket. */
   static open(opts: SocketOptions = {}): NetlinkSocket {
-    const { fd, portId } = native.nlOpen(NETLINK_ROUTE);
-    try {
-      if (opts.extAck ?? true) native.setsockoptInt(fd, SOL_NETLINK, NETLINK_EXT_ACK, 1);
-      if (opts.strict ?? true) native.setsockoptInt(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1);
-      try {
-        native.setsockoptInt(fd, SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF);
-      } catch {
-        native.setsockoptInt(fd, SOL_SOCKET, SO_RCVBUF, RCVBUF);
-      }
-    } catch (e) {
-      native.close(fd);
-      throw e;
-    }
+    const { fd, portId } = openRouteSocket(opts);
     return new NetlinkSocket(fd, portId);
   }
 
