@@ -25,7 +25,7 @@ import {
 import { BridgeNotEmptyError } from '../errors.js';
 import { NetlinkError, type NetlinkErrorContext } from './errors.js';
 import { remember, toAddrInfo, toAddress, toBridgePort, toLink, type AddrInfo, type Address, type BridgeLinkInfo, type BridgePort, type Link, type LinkLookup } from './iproute.js';
-import { decodeLink, decodeLinkHead, decodeLinkShown, decodePortShown, encodeAddr, encodeLink, type LinkMessage, type Message } from './message.js';
+import { decodeAddr, decodeLink, decodeLinkHead, decodeLinkShown, decodePortShown, encodeAddr, encodeLink, type AddrMessage, type LinkMessage, type Message, type RawMessage } from './message.js';
 import { NetlinkSocket } from './socket.js';
 import { BRIDGE_MAX_MTU, BRIDGE_MIN_MTU, checkIfname, checkInteger, checkLinkRef, checkMac } from './validate.js';
 import type { Cidr } from './cidr.js';
@@ -486,8 +486,9 @@ export class Rtnl {
     const [bridges, ports, addrs] = await Promise.all([
       this.linkDump({ kind: 'bridge' }, AF_UNSPEC, 'listBridges'),
       this.linkDumpRaw({}, AF_BRIDGE, 'listBridges'),
-      this.addressDump(0, 'listBridges'),
+      this.addressDumpRaw(0, 'listBridges'),
     ]);
+    const addrsOf = Rtnl.addressesOf(addrs, new Set(bridges.map((b) => b.index)));
     const portHeads = ports.map((d) => d.head);
     const lookup = await this.resolver([...bridges, ...portHeads], [...Rtnl.referenced(bridges), ...Rtnl.referenced(portHeads)]);
     const portsOf = new Map<number, BridgePort[]>(bridges.map((b) => [b.index, []]));
@@ -497,7 +498,7 @@ export class Rtnl {
         {
           ...(toLink(b, lookup) as Link & { linkinfo?: BridgeLinkInfo }),
           ports: portsOf.get(b.index)!,
-          addr_info: addrs.filter((a) => a.index === b.index).map(toAddrInfo),
+          addr_info: (addrsOf.get(b.index) ?? []).map(toAddrInfo),
         },
         b.attrs,
       ),
@@ -527,9 +528,32 @@ export class Rtnl {
     );
   }
 
-  private async addressDump(index: number, op: string) {
+  private async addressDump(index: number, op: string): Promise<AddrMessage[]> {
     const replies = await this.socket.dump(RTM_GETADDR, encodeAddr({ family: AF_UNSPEC, index }), { op });
     return replies.flatMap((m) => (m.kind === 'addr' && (index === 0 || m.addr.index === index) ? [m.addr] : []));
+  }
+
+  /** The RTM_NEWADDR messages of an address dump, undecoded (see {@link addressesOf}). */
+  private async addressDumpRaw(index: number, op: string): Promise<RawMessage[]> {
+    return (await this.socket.dumpRaw(RTM_GETADDR, encodeAddr({ family: AF_UNSPEC, index }), { op })).filter((m) => m.type === RTM_NEWADDR);
+  }
+
+  /**
+   * The addresses of the links in `indexes`, by link, decoded from `replies`: the others are
+   * skipped by their ifaddrmsg's ifa_index alone. A listing of bridges otherwise decoded every
+   * address of the namespace — one IPv6 link-local per running VM's tap — to keep a handful.
+   */
+  private static addressesOf(replies: readonly RawMessage[], indexes: ReadonlySet<number>): Map<number, AddrMessage[]> {
+    const out = new Map<number, AddrMessage[]>();
+    for (const m of replies) {
+      // ifa_index: a u32 at offset 4 of struct ifaddrmsg; a shorter body is left to decodeAddr to refuse.
+      if (m.payload.length >= 8 && !indexes.has(m.payload.readUInt32LE(4))) continue;
+      const a = decodeAddr(m.payload);
+      const list = out.get(a.index);
+      if (list === undefined) out.set(a.index, [a]);
+      else list.push(a);
+    }
+    return out;
   }
 
   private async addressRequest(type: number, flags: number, link: LinkRef, cidr: string, op: string): Promise<void> {
