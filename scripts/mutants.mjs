@@ -73,7 +73,7 @@ export const MUTANTS = [
   },
   {
     id: 'bundle-without-meta-url',
-    what: "the bundles lose their import.meta.url stand-in (the shipped bin/qbh cannot load the addon)",
+    what: "the bundles lose their import.meta.url stand-in (bin/qbh cannot load what it loads on first need: ip-address, node:crypto, node:os)",
     patches: [{ file: 'scripts/bundle.mjs', search: "define: { 'import.meta.url': '__qbh_import_meta_url' },", replace: 'define: {},' }],
     tests: ['test/cli-bin.test.ts'],
   },

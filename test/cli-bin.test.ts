@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ipj, sh } from './harness.js';
 import { ROOT } from './helper-lib.js';
+import { persistentMac } from '../src/netlink/mac.js';
 
 const QBH = join(ROOT, 'bin', 'qbh');
 const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -85,4 +86,19 @@ t.test('a usage error: exit 2, the message, the usage line, nothing else', async
     t.equal(lines[0], message, 'first, what was wrong');
     t.match(lines[1], usage, 'then the usage');
   }
+});
+
+t.test('what the bundle loads on first need: ip-address, node:crypto, node:os', async (t) => {
+  // The bundle stands in its own file URL for import.meta.url (scripts/bundle.mjs), and the modules
+  // loaded on first use are found from it: an address to parse (ip-address), a bridge's persistent
+  // MAC (node:crypto), an errno's name in a kernel error (node:os).
+  const made = qbh('bridge', 'create', 'sbl0', '--address', '10.9.0.1/24');
+  t.same(made, { code: 0, stdout: '', stderr: '' });
+  t.equal(ipj<any[]>('link', 'show', 'sbl0')[0].address, persistentMac('sbl0').address, "the bridge's persistent MAC");
+  t.same(ipj<any[]>('addr', 'show', 'dev', 'sbl0')[0].addr_info.filter((a: any) => a.family === 'inet').map((a: any) => a.local), ['10.9.0.1']);
+  const again = qbh('bridge', 'create', 'sbl0');
+  t.equal(again.code, 1);
+  t.match(again.stderr, /^qbh: .*sbl0.*File exists.*\n$/);
+  t.notMatch(again.stderr, /\n\s+at /, 'no stack trace');
+  sh('ip', 'link', 'del', 'sbl0');
 });
