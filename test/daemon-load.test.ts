@@ -4,11 +4,12 @@
 // serves again. Private netns, mount ns, /etc/qemu and /run/qbh (harness).
 import './harness.js';
 import t from 'tap';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ipj, privateEtcQemu, privateRunQbh, sh } from './harness.js';
-import { CLEAN, HELPER, NOBODY, ROOT, handOff, startDaemon, taps, until, type Daemon } from './daemon-lib.js';
+import { NOBODY, ROOT, handOff, startDaemon, taps, until, type Daemon } from './daemon-lib.js';
+import { handOffAsync } from './helper-lib.js';
 import { native } from '../src/native.js';
 
 execFileSync(process.execPath, [join(ROOT, 'scripts', 'bundle.mjs')], { stdio: 'inherit' });
@@ -17,21 +18,7 @@ privateRunQbh();
 writeFileSync('/etc/qemu/bridge.conf', 'allow br0\n', { mode: 0o644 });
 sh('ip', 'link', 'add', 'br0', 'type', 'bridge');
 
-/** One helper run as QEMU runs it, asynchronously: its exit, stderr, and the fd QEMU's end received (kept open). */
-function helper(args: string[]): Promise<{ status: number | null; stderr: string; fds: number[] }> {
-  const [qemuEnd, helperEnd] = native.socketpair(1);
-  const child = spawn(CLEAN[0]!, [...CLEAN.slice(1), ...NOBODY, HELPER, ...args], { stdio: ['ignore', 'ignore', 'pipe', helperEnd] });
-  native.close(helperEnd);
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve) => {
-    child.on('close', (status) => {
-      const got = native.recvFds(qemuEnd, 16, 4, 0);
-      native.close(qemuEnd);
-      resolve({ status, stderr, fds: got?.fds ?? [] });
-    });
-  });
-}
+const helper = (args: string[]): ReturnType<typeof handOffAsync> => handOffAsync(args, NOBODY);
 
 let daemon: Daemon;
 t.before(async () => {

@@ -79,3 +79,24 @@ export function runBare(args: string[], prefix: string[] = []): Promise<{ status
     p.on('close', (status) => resolve({ status, stderr }));
   });
 }
+
+/**
+ * Runs the helper as QEMU does, asynchronously (many at once): `prefix` (setpriv …) before it, a
+ * socket at fd 3. Resolves with its exit status, stderr and the fds QEMU's end received, left open
+ * (the caller closes them, or keeps the taps alive while it looks).
+ */
+export function handOffAsync(args: string[], prefix: string[] = []): Promise<{ status: number | null; stderr: string; fds: number[] }> {
+  const [qemuEnd, helperEnd] = native.socketpair(1);
+  const cmd = [...CLEAN_ENV, ...prefix, HELPER, ...args];
+  const child = spawn(cmd[0]!, cmd.slice(1), { stdio: ['ignore', 'ignore', 'pipe', helperEnd] });
+  native.close(helperEnd);
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve) => {
+    child.on('close', (status) => {
+      const got = native.recvFds(qemuEnd, 16, 4, 0);
+      native.close(qemuEnd);
+      resolve({ status, stderr, fds: got?.fds ?? [] });
+    });
+  });
+}

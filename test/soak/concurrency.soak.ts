@@ -7,7 +7,8 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ipj, privateEtcQemu, sh } from '../harness.js';
-import { CLEAN, HELPER, ROOT, taps, until } from '../daemon-lib.js';
+import { ROOT, taps, until } from '../daemon-lib.js';
+import { handOffAsync } from '../helper-lib.js';
 import { native } from '../../src/native.js';
 import { NetlinkError } from '../../src/netlink/errors.js';
 import { Rtnl } from '../../src/netlink/rtnl.js';
@@ -19,21 +20,7 @@ writeFileSync('/etc/qemu/bridge.conf', 'allow br0\n', { mode: 0o644 });
 sh('ip', 'link', 'add', 'br0', 'type', 'bridge');
 sh('ip', 'link', 'set', 'br0', 'up');
 
-/** One helper run as QEMU runs it, as root: its exit, stderr and the fd QEMU's end received (kept open). */
-function helper(args: string[]): Promise<{ status: number | null; stderr: string; fds: number[] }> {
-  const [qemuEnd, helperEnd] = native.socketpair(1);
-  const child = spawn(CLEAN[0]!, [...CLEAN.slice(1), HELPER, ...args], { stdio: ['ignore', 'ignore', 'pipe', helperEnd] });
-  native.close(helperEnd);
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve) => {
-    child.on('close', (status) => {
-      const got = native.recvFds(qemuEnd, 16, 4, 0);
-      native.close(qemuEnd);
-      resolve({ status, stderr, fds: got?.fds ?? [] });
-    });
-  });
-}
+const helper = (args: string[]): ReturnType<typeof handOffAsync> => handOffAsync(args);
 
 t.test('200 helpers at once on one bridge, direct mode as root', async (t) => {
   const started = Date.now();
