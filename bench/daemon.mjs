@@ -11,11 +11,12 @@
 //
 //   node bench/daemon.mjs [iterations=60]        (build first: npm run prepare)
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeSync } from 'node:fs';
 import net from 'node:net';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { privateEtcQemu } from './lib.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ITER = Number(process.argv[2] ?? 60);
@@ -36,14 +37,7 @@ run('ip', 'link', 'set', 'br0', 'mtu', '1400');
 // /run is a tmpfs of this mount namespace (the bench uses nothing else there): /run/qbh for the
 // daemon, the upper layer of an /etc overlay if /etc/qemu must be made, a 0666 tun node for direct mode.
 run('mount', '-t', 'tmpfs', 'qbh-bench-run', '/run');
-if (!existsSync('/etc/qemu')) {
-  mkdirSync('/run/etc-upper');
-  mkdirSync('/run/etc-work');
-  run('mount', '-t', 'overlay', 'qbh-bench-etc', '-o', 'lowerdir=/etc,upperdir=/run/etc-upper,workdir=/run/etc-work', '/etc');
-  mkdirSync('/etc/qemu');
-}
-run('mount', '-t', 'tmpfs', 'qbh-bench', '/etc/qemu');
-writeFileSync('/etc/qemu/bridge.conf', 'allow br0\n', { mode: 0o644 });
+privateEtcQemu('allow br0\n', { runIsTmpfs: true });
 mkdirSync('/run/qbh', { mode: 0o755 });
 run('mknod', '/run/tun', 'c', '10', '200');
 chmodSync('/run/tun', 0o666);

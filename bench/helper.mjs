@@ -5,10 +5,11 @@
 //
 //   node bench/helper.mjs [iterations=100]        (build first: npm run prepare / node scripts/bundle.mjs)
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { privateEtcQemu } from './lib.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ITER = Number(process.argv[2] ?? 100);
@@ -26,26 +27,18 @@ const run = (cmd, ...args) => spawnSync(cmd, args, { stdio: ['ignore', 'ignore',
 run('ip', 'link', 'set', 'lo', 'up');
 run('ip', 'link', 'add', 'br0', 'type', 'bridge');
 run('ip', 'link', 'set', 'br0', 'mtu', '1400');
-if (!existsSync('/etc/qemu')) {
-  // Make /etc/qemu inside this mount namespace only: overlay /etc, its upper layer on a tmpfs laid
-  // over /run (which the bench does not use), so the host's /etc is never written.
-  run('mount', '-t', 'tmpfs', 'qbh-bench-run', '/run');
-  mkdirSync('/run/etc-upper');
-  mkdirSync('/run/etc-work');
-  run('mount', '-t', 'overlay', 'qbh-bench-etc', '-o', 'lowerdir=/etc,upperdir=/run/etc-upper,workdir=/run/etc-work', '/etc');
-  mkdirSync('/etc/qemu');
-}
-run('mount', '-t', 'tmpfs', 'qbh-bench', '/etc/qemu');
-writeFileSync('/etc/qemu/bridge.conf', 'allow br0\n');
+privateEtcQemu();
 
 // Every timed process gets this environment only: no NODE_EXTRA_CA_CERTS, no NODE_OPTIONS (the
 // machine's CA bundle alone adds ~37 ms to each Node start; shared/spec/performance-notes.md).
 const ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' };
 const OURS = join(ROOT, 'bin', 'qemu-bridge-helper');
 const BUNDLE = join(ROOT, 'dist', 'qemu-bridge-helper.cjs');
-// Launchers compared with the shipped one (#!/usr/bin/env -S -i /abs/node -e bootstrap): copies
-// of the bundle beside it (the addon is found from the bundle's directory), removed at exit.
-const body = readFileSync(BUNDLE, 'utf8').replace(/^#!.*\n/, '');
+// Launchers compared with the shipped one (#!/usr/bin/env -S -i /abs/node -e bootstrap): small
+// scripts beside it that require() the bundle's loader (it finds its body and cache from its own
+// file name, so it cannot be copied under another), removed at exit. The require is one small
+// module load more than the shipped line pays.
+const body = `require(${JSON.stringify(BUNDLE)});\n`;
 const variants = [
   { name: 'launcher before: #!/usr/bin/env node', file: '.bench-env-node.cjs', head: '#!/usr/bin/env node' },
   { name: 'no env hop: #!/abs/node (keeps the env)', file: '.bench-abs-node.cjs', head: `#!${process.execPath}` },

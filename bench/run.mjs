@@ -14,11 +14,12 @@
 // The older single-purpose scripts (bench/helper.mjs, tun.mjs, netlink.mjs, cli.mjs, daemon.mjs,
 // acl.mjs) remain for the details they print (launcher variants, teardown one by one, the daemon).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { privateEtcQemu, sh } from './lib.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -203,7 +204,6 @@ function writeResults(all, secs, load) {
 
 // ---------- inside a suite's namespaces ----------
 if (process.env.QBH_BENCH_NETNS !== '1') throw new Error('a suite runs only under the orchestrator');
-const sh = (...a) => execFileSync(a[0], a.slice(1), { stdio: ['ignore', 'ignore', 'inherit'], maxBuffer: 1 << 30 });
 const shOut = (...a) => execFileSync(a[0], a.slice(1), { stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 30 });
 const dir = mkdtempSync(join(tmpdir(), 'qbh-bench-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
@@ -247,16 +247,7 @@ async function suiteHelper() {
   const ITER = QUICK ? 15 : 40;
   sh('ip', 'link', 'add', 'br0', 'type', 'bridge');
   sh('ip', 'link', 'set', 'br0', 'mtu', '1400');
-  if (!existsSync('/etc/qemu')) {
-    // /etc/qemu inside this mount namespace only: /etc overlaid, its upper layer on a tmpfs over /run.
-    sh('mount', '-t', 'tmpfs', 'qbh-bench-run', '/run');
-    mkdirSync('/run/etc-upper');
-    mkdirSync('/run/etc-work');
-    sh('mount', '-t', 'overlay', 'qbh-bench-etc', '-o', 'lowerdir=/etc,upperdir=/run/etc-upper,workdir=/run/etc-work', '/etc');
-    mkdirSync('/etc/qemu');
-  }
-  sh('mount', '-t', 'tmpfs', 'qbh-bench', '/etc/qemu');
-  writeFileSync('/etc/qemu/bridge.conf', 'allow br0\n');
+  privateEtcQemu();
   const ARGS = ['--use-vnet', '--br=br0', '--fd=3'];
   const subjects = {
     floor: { cmd: ['node', '-e', '0'], sends: false },
