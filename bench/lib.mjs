@@ -21,3 +21,24 @@ export function privateEtcQemu(acl = 'allow br0\n', { runIsTmpfs = false } = {})
   sh('mount', '-t', 'tmpfs', 'qbh-bench', '/etc/qemu');
   writeFileSync('/etc/qemu/bridge.conf', acl, { mode: 0o644 });
 }
+
+/**
+ * The raw datagrams of one full link dump (RTM_GETLINK, NLM_F_DUMP, stats skipped), as the kernel
+ * sends them: what the decode-throughput figures decode. Needs a build (dist/).
+ */
+export async function rawLinkDump() {
+  const { native } = await import('../dist/native.js');
+  const { encodeMessage, encodeLink } = await import('../dist/netlink/message.js');
+  const { fd } = native.nlOpen(0); // NETLINK_ROUTE
+  native.setsockoptInt(fd, 1, 8, 1 << 20); // SOL_SOCKET, SO_RCVBUF
+  native.nlSend(fd, encodeMessage({ type: 18, flags: 0x301, seq: 1, pid: 0 }, encodeLink({ attrs: { extMask: 8 } })));
+  const out = [];
+  for (;;) {
+    const r = native.nlRecv(fd, 2000);
+    if (!r) break;
+    out.push(r.data);
+    if (r.data.readUInt16LE(4) === 3) break; // NLMSG_DONE
+  }
+  native.close(fd);
+  return out;
+}

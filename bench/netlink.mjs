@@ -15,8 +15,8 @@ const sizes = values.sizes.split(',').map(Number);
 const runs = Number(values.runs);
 
 const { Rtnl } = await import('../dist/index.js');
-const { native } = await import('../dist/native.js');
-const { encodeMessage, encodeLink, decodeMessages, decodeLinkShown, splitMessages } = await import('../dist/netlink/message.js');
+const { decodeMessages, decodeLinkShown, splitMessages } = await import('../dist/netlink/message.js');
+const { rawLinkDump } = await import('./lib.mjs');
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const ms = (ns) => Number(ns) / 1e6;
@@ -35,21 +35,6 @@ function growTo(n) {
   have = n;
 }
 
-/** The raw datagrams of one full link dump, as the kernel sends them. */
-function rawDump() {
-  const { fd } = native.nlOpen(0);
-  native.setsockoptInt(fd, 1, 8, 1 << 20);
-  native.nlSend(fd, encodeMessage({ type: 18, flags: 0x301, seq: 1, pid: 0 }, encodeLink({ attrs: { extMask: 8 } })));
-  const out = [];
-  for (;;) {
-    const r = native.nlRecv(fd, 2000);
-    if (!r) break;
-    out.push(r.data);
-    if (r.data.readUInt16LE(4) === 3) break; // NLMSG_DONE
-  }
-  native.close(fd);
-  return out;
-}
 
 const rtnl = await Rtnl.open();
 console.log(`listLinks() vs ip -j -d link show, ${runs} runs each, interleaved; medians`);
@@ -66,7 +51,7 @@ for (const n of sizes) {
   console.log(`  ${String(n + 1).padStart(6)} links: qbh listLinks ${o.toFixed(1)} ms, ip -j -d ${t.toFixed(1)} ms, ratio ${(o / t).toFixed(2)}x`);
 }
 
-const datagrams = rawDump();
+const datagrams = await rawLinkDump();
 const bytes = datagrams.reduce((s, d) => s + d.length, 0);
 const links = datagrams.flatMap((d) => decodeMessages(d)).filter((m) => m.kind === 'link').length;
 const decodeRuns = [];

@@ -19,7 +19,7 @@ import { cpus, loadavg, totalmem, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { privateEtcQemu, sh } from './lib.mjs';
+import { privateEtcQemu, rawLinkDump, sh } from './lib.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -548,7 +548,7 @@ sys.stdout.write(json.dumps(out))
 
   // listLinks() in-process against `ip -j -d link show`, at the same number of links.
   const { Rtnl } = await import('../dist/index.js');
-  const { encodeMessage, encodeLink, decodeMessages, decodeLinkShown, splitMessages } = await import('../dist/netlink/message.js');
+  const { decodeMessages, decodeLinkShown, splitMessages } = await import('../dist/netlink/message.js');
   const rtnl = await Rtnl.open();
   const ours = [];
   const theirs = [];
@@ -563,17 +563,7 @@ sys.stdout.write(json.dumps(out))
   row(`listLinks(), ${nLinks} links`, 'listLinks() in-process', ours, '`ip -j -d link show`', theirs, 1.0);
 
   // Decode throughput of one full dump's datagrams.
-  const { fd } = native.nlOpen(0);
-  native.setsockoptInt(fd, 1, 8, 1 << 20);
-  native.nlSend(fd, encodeMessage({ type: 18, flags: 0x301, seq: 1, pid: 0 }, encodeLink({ attrs: { extMask: 8 } })));
-  const grams = [];
-  for (;;) {
-    const g = native.nlRecv(fd, 2000);
-    if (!g) break;
-    grams.push(g.data);
-    if (g.data.readUInt16LE(4) === 3) break;
-  }
-  native.close(fd);
+  const grams = await rawLinkDump();
   const bytes = grams.reduce((s, d) => s + d.length, 0);
   const dec = [];
   for (let i = 0; i < RUNS; i++) dec.push(await timeAsync(() => grams.forEach((d) => decodeMessages(d))));
