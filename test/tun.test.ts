@@ -176,6 +176,14 @@ t.test('a kernel refusal of the RTM_NEWLINK: the step is found by replay, everyt
   t.same(taps(), [], 'no tap left (the fds were closed before persistence was ever set)');
 });
 
+t.test('closeTap closes every queue even when one of its fds was closed already, and reports that one', async (t) => {
+  const tap = await openTap({ bridge: 'br0', queues: 3 });
+  native.close(tap.fds[0]!); // the caller closed one queue itself
+  t.throws(() => closeTap(tap), { code: 'EBADF' }, 'the failed close is reported');
+  t.same(tap.fds, []);
+  t.same(taps(), [], 'the other two queues were closed: the tap is gone');
+});
+
 t.test('fd passing: a tap fd sent over a socketpair is the same tap on arrival', async (t) => {
   const tap = await openTap({ bridge: 'br0', queues: 2 });
   const [a, b] = native.socketpair(SOCK_STREAM);

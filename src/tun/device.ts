@@ -15,7 +15,7 @@ import { le, setLinkSync } from '../netlink/lean.js';
 import { checkIfname } from '../netlink/validate.js';
 import type { AttrSet } from '../netlink/attr.js';
 import type { LinkMessage } from '../netlink/message.js';
-import { IFNAMSIZ, IFREQ_SIZE, SIOCGIFINDEX, TUNGETFEATURES, TUNSETIFF, TUN_PATH } from './constants.js';
+import { IFNAMSIZ, IFREQ_SIZE, SIOCGIFINDEX, TAP_MAX_MTU, TUNGETFEATURES, TUNSETIFF, TUN_PATH } from './constants.js';
 import { TapError, errnoOf, type TapStep } from './errors.js';
 
 export const EINVAL = 22;
@@ -33,6 +33,26 @@ export function closeQuietly(fd: number): unknown {
   } catch (e) {
     return e;
   }
+}
+
+/** Closes every fd of `fds`, whatever fails; returns the first close error (undefined: none). */
+export function closeAll(fds: readonly number[]): unknown {
+  let first: unknown;
+  for (const fd of fds) {
+    const e = closeQuietly(fd);
+    first ??= e;
+  }
+  return first;
+}
+
+/**
+ * Closes a failed tap's fds (the kernel then removes it) and returns `e` to throw, with the first
+ * close error as its `cleanupError` when `e` is a TapError.
+ */
+export function closeAfter(e: unknown, fds: readonly number[]): unknown {
+  const cleanup = closeAll(fds);
+  if (e instanceof TapError && cleanup !== undefined) e.cleanupError = cleanup;
+  return e;
 }
 
 /** TUNGETFEATURES on an open tun fd; 0 when the kernel does not answer (then no optional flag is used). */
@@ -114,6 +134,23 @@ export function checkName(what: 'tap' | 'bridge', name: unknown, template: boole
 /** The kind a link's IFLA_LINKINFO names (`bridge`, `veth`, …), if any. */
 export function linkKind(m: LinkMessage): string | undefined {
   return (m.attrs.linkinfo as AttrSet | undefined)?.kind as string | undefined;
+}
+
+/**
+ * Refuses, before any tap exists, a "bridge" that is not one (step `bridge`, EOPNOTSUPP) and an
+ * MTU no tap can take (step `set-mtu`, EINVAL: a bridge's above 65521). Returns the tap's MTU:
+ * `mtu` when given, else the bridge's. `tap` and `bridge` are the names the errors give.
+ */
+export function checkBridgeLink(br: LinkMessage, tap: string, bridge: string, mtu?: number): number {
+  const kind = linkKind(br);
+  if (kind !== 'bridge') {
+    throw new TapError({ step: 'bridge', errno: EOPNOTSUPP, tap, bridge, detail: `${bridge} is a ${kind ?? 'device'}, not a bridge` });
+  }
+  const tapMtu = mtu ?? (br.attrs.mtu as number);
+  if (tapMtu > TAP_MAX_MTU) {
+    throw new TapError({ step: 'set-mtu', errno: EINVAL, tap, bridge, mtu: tapMtu, detail: `the bridge's MTU ${tapMtu} is above a tap's maximum ${TAP_MAX_MTU}` });
+  }
+  return tapMtu;
 }
 
 /** The changes of the one RTM_NEWLINK, as the C helper would apply them, step by step (spec §3 order). */

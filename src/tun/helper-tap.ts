@@ -19,8 +19,9 @@ import {
   EOPNOTSUPP,
   HELPER_PREFIX,
   attributeSync,
+  checkBridgeLink,
   checkName,
-  closeQuietly,
+  closeAfter,
   ifindexOf,
   linkKind,
   openTun,
@@ -135,9 +136,7 @@ export function helperTapSync(opts: HelperTapOptions, rtnlFd: number): HelperTap
     }
     return { name, ifindex, fd, vnetHdr: (flags & IFF_VNET_HDR) !== 0 };
   } catch (e) {
-    const cleanup = closeQuietly(fd);
-    if (e instanceof TapError && cleanup !== undefined) e.cleanupError = cleanup;
-    throw e;
+    throw closeAfter(e, [fd]);
   }
 }
 
@@ -175,14 +174,7 @@ export function namedTapSync(opts: NamedTapOptions, rtnlFd: number): HelperTap {
       throw stepError('bridge-mtu', e, template, bridge);
     }
   }
-  const kind = linkKind(br);
-  if (kind !== 'bridge') {
-    throw new TapError({ step: 'bridge', errno: EOPNOTSUPP, tap: template, bridge, detail: `${bridge} is a ${kind ?? 'device'}, not a bridge` });
-  }
-  const mtu = br.attrs.mtu as number;
-  if (mtu > TAP_MAX_MTU) {
-    throw new TapError({ step: 'set-mtu', errno: EINVAL, tap: template, bridge, mtu, detail: `the bridge's MTU ${mtu} is above a tap's maximum ${TAP_MAX_MTU}` });
-  }
+  const mtu = checkBridgeLink(br, template, bridge);
   let name = template;
   let fd: number;
   try {
@@ -216,8 +208,6 @@ export function namedTapSync(opts: NamedTapOptions, rtnlFd: number): HelperTap {
     }
     return { name, ifindex, fd, vnetHdr };
   } catch (e) {
-    const cleanup = closeQuietly(fd);
-    if (e instanceof TapError && cleanup !== undefined) e.cleanupError = cleanup;
-    throw e;
+    throw closeAfter(e, [fd]);
   }
 }

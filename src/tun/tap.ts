@@ -41,7 +41,9 @@ import {
   EOPNOTSUPP,
   HELPER_PREFIX,
   checkName,
-  closeQuietly,
+  checkBridgeLink,
+  closeAfter,
+  closeAll,
   formatMac,
   guessStep,
   ifindexOf,
@@ -301,14 +303,7 @@ async function planTaps(opts: OpenTapOptions, rtnl: Rtnl, op: string, name?: str
     } catch (e) {
       throw stepError('bridge-mtu', e, tap, bridge);
     }
-    const kind = (br.attrs.linkinfo as AttrSet | undefined)?.kind as string | undefined;
-    if (kind !== 'bridge') {
-      throw new TapError({ step: 'bridge', errno: EOPNOTSUPP, tap, bridge, detail: `${bridge} is a ${kind ?? 'device'}, not a bridge` });
-    }
-    mtu ??= br.attrs.mtu as number;
-    if (mtu > TAP_MAX_MTU) {
-      throw new TapError({ step: 'set-mtu', errno: EINVAL, tap, bridge, mtu, detail: `the bridge's MTU ${mtu} is above a tap's maximum ${TAP_MAX_MTU}` });
-    }
+    mtu = checkBridgeLink(br, tap, bridge, mtu);
   }
   return { opts, bridge, br, queues, mtu, prefix, name: checked.name };
 }
@@ -395,10 +390,7 @@ function makeTap(plan: TapPlan, template: string, rtnl: Rtnl): MadeTap {
     if (bridge !== undefined) tap.bridge = bridge;
     return { tap, changes };
   } catch (e) {
-    let cleanup: unknown;
-    for (const fd of fds) cleanup ??= closeQuietly(fd);
-    if (e instanceof TapError && cleanup !== undefined) e.cleanupError = cleanup;
-    throw e;
+    throw closeAfter(e, fds);
   }
 }
 
@@ -441,10 +433,7 @@ export async function openTap(opts: OpenTapOptions = {}, rtnl: Rtnl = defaultRtn
     if (opts.persist) persist(made);
     return tap;
   } catch (e) {
-    let cleanup: unknown;
-    for (const fd of tap.fds) cleanup ??= closeQuietly(fd);
-    if (e instanceof TapError && cleanup !== undefined) e.cleanupError = cleanup;
-    throw e;
+    throw closeAfter(e, tap.fds);
   }
 }
 
@@ -473,8 +462,8 @@ async function undoBatch(made: MadeTap[], rtnl: Rtnl): Promise<unknown> {
       }
     }
   }
-  for (const m of made) for (const fd of m.tap.fds.splice(0)) cleanup ??= closeQuietly(fd);
-  return cleanup;
+  const closed = closeAll(made.flatMap((m) => m.tap.fds.splice(0)));
+  return cleanup ?? closed;
 }
 
 /**
@@ -543,9 +532,8 @@ export async function openTaps(taps: number | readonly string[], opts: OpenTapOp
  * Equivalent to QEMU closing its tap fds.
  */
 export function closeTap(tap: Pick<Tap, 'fds'>): void {
-  const fds = tap.fds.splice(0);
-  let first: unknown;
-  for (const fd of fds) first ??= closeQuietly(fd);
+  // Every fd is closed, even after one fails (EBADF: the caller closed it already): one left open keeps the tap.
+  const first = closeAll(tap.fds.splice(0));
   if (first !== undefined) throw first;
 }
 
