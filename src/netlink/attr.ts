@@ -50,8 +50,7 @@ export interface AttrRow {
 export interface AttrTable {
   readonly name: string;
   readonly rows: readonly AttrRow[];
-  readonly byType: ReadonlyMap<number, AttrRow>;
-  /** The same rows, in an array indexed by type number: the decoder's lookup (cheaper than the Map's). */
+  /** The rows in an array indexed by type number (a lookup cheaper than a Map's on the decoder's path). */
   readonly rowByType: readonly (AttrRow | undefined)[];
   readonly byKey: ReadonlyMap<string, AttrRow>;
   /** Makes a decoded set from values by row index (a fast object: see shape.ts). */
@@ -66,7 +65,6 @@ export function defineTable(name: string, rows: readonly RowSpec[]): AttrTable {
   return {
     name,
     rows: out,
-    byType: new Map(out.map((r) => [r.type, r])),
     rowByType: out.reduce<(AttrRow | undefined)[]>((a, r) => ((a[r.type] = r), a), []),
     byKey: new Map(out.map((r) => [r.key, r])),
     // Compiled on first use: a process that never decodes this family (the helper, mostly) skips it.
@@ -429,7 +427,7 @@ export function encodeAttrs(table: AttrTable, set: AttrSet): Buffer {
     const seen = new Set<string>();
     let unknownIndex = 0;
     walk(source.bytes, (rawType, payload) => {
-      const row = table.byType.get(rawType & NLA_TYPE_MASK);
+      const row = table.rowByType[rawType & NLA_TYPE_MASK];
       if (!row || (!row.multi && seen.has(row.key))) {
         const u = source.unknown![unknownIndex++]!;
         if (set.unknown?.includes(u)) {

@@ -48,12 +48,12 @@ const IFLA_PROP_LIST = 52;
 const IFLA_ALT_IFNAME = 53;
 const RTEXT_FILTER_SKIP_STATS = 1 << 3;
 export const IFINFOMSG_LEN = 16;
-/** How long a request waits for the kernel (as NetlinkSocket's blocking requests do). */
-const TIMEOUT_MS = 30_000;
-/** The socket's receive buffer, as NetlinkSocket.open sets it. */
+/** How long a blocking request waits for the kernel before giving up (here and in NetlinkSocket). */
+export const SYNC_TIMEOUT_MS = 30_000;
+/** Receive buffer, as iproute2 uses: large enough for a dump burst (netlink-notes pitfall 1). */
 const RCVBUF = 1024 * 1024;
-/** How many times a dump interrupted by concurrent changes is run (as NetlinkSocket's DUMP_RETRIES). */
-const DUMP_RUNS = 8;
+/** How many times a dump interrupted by concurrent changes is run (pitfall 3; here and in NetlinkSocket). */
+export const DUMP_RETRIES = 8;
 
 /** A little-endian reader and writer over `b`'s bytes. */
 export const le = (b: Uint8Array): DataView => new DataView(b.buffer, b.byteOffset, b.byteLength);
@@ -201,7 +201,7 @@ export function exchangeSync(fd: number, request: Uint8Array, ctx: NetlinkErrorC
   } catch (e) {
     throw syscallError(e, ctx);
   }
-  const deadline = Date.now() + TIMEOUT_MS;
+  const deadline = Date.now() + SYNC_TIMEOUT_MS;
   let interrupted = false;
   for (;;) {
     let got;
@@ -277,7 +277,7 @@ export function setLinkSync(fd: number, index: number, changes: LeanLinkChanges,
  * `Rtnl.linkNamesSync`, for failure paths only (it scales with the links on the machine).
  */
 export function linkNamesSync(fd: number, op = 'getLink'): Set<string> {
-  for (let run = 0; run < DUMP_RUNS; run++) {
+  for (let run = 0; run < DUMP_RETRIES; run++) {
     const names = new Set<string>();
     // ifinfomsg all zero (AF_UNSPEC): every link.
     const request = linkRequest(RTM_GETLINK, NLM_F_DUMP, 0, 0, 0, [u32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS)]);
@@ -293,5 +293,5 @@ export function linkNamesSync(fd: number, op = 'getLink'): Set<string> {
     });
     if (!interrupted) return names;
   }
-  throw new DumpInterruptedError(op, DUMP_RUNS, []);
+  throw new DumpInterruptedError(op, DUMP_RETRIES, []);
 }

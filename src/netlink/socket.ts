@@ -16,16 +16,12 @@ import {
   NLMSG_ERROR,
 } from './constants.js';
 import { DumpInterruptedError, NetlinkError, type NetlinkErrorContext } from './errors.js';
-import { openRouteSocket } from './lean.js';
+import { DUMP_RETRIES, SYNC_TIMEOUT_MS, openRouteSocket } from './lean.js';
 import { decodeError, decodeMessage, decodeMessages, encodeMessage, splitMessages, type Message, type RawMessage } from './message.js';
 
-/** Receive buffer, as iproute2 uses: large enough for a dump burst (netlink-notes pitfall 1). */
-/** How many times a dump interrupted by concurrent changes is retried (pitfall 3). */
-export const DUMP_RETRIES = 8;
+export { DUMP_RETRIES };
 
 const noop = (): undefined => undefined;
-/** How long a blocking request waits for the kernel before giving up. */
-const SYNC_TIMEOUT_MS = 30_000;
 
 /** How many requests {@link NetlinkSocket.requestPipelined} sends before it reads the kernel's answers. */
 export const PIPELINE_WINDOW = 64;
@@ -325,11 +321,6 @@ export class NetlinkSocket {
     return (await this.dumpRaw(type, body, ctx)).map(decodeMessage);
   }
 
-  /** The blocking form of {@link dump}. */
-  dumpSync(type: number, body: Buffer, ctx: NetlinkErrorContext): Message[] {
-    return this.dumpRawSync(type, body, ctx).map(decodeMessage);
-  }
-
   /** {@link dump}, its messages not yet decoded (for {@link decodeMessage}, one at a time). */
   async dumpRaw(type: number, body: Buffer, ctx: NetlinkErrorContext): Promise<RawMessage[]> {
     let last: RawMessage[] = [];
@@ -342,13 +333,13 @@ export class NetlinkSocket {
     throw new DumpInterruptedError(ctx.op, DUMP_RETRIES, last.map(decodeMessage));
   }
 
-  /** The blocking form of {@link dumpRaw}. */
-  dumpRawSync(type: number, body: Buffer, ctx: NetlinkErrorContext): RawMessage[] {
+  /** The blocking form of {@link dump}. */
+  dumpSync(type: number, body: Buffer, ctx: NetlinkErrorContext): Message[] {
     let last: RawMessage[] = [];
     for (let i = 0; i < DUMP_RETRIES; i++) {
       const ex = this.exchangeSync(type, NLM_F_DUMP, body, ctx);
       last = ex.replies;
-      if (!ex.interrupted) return last;
+      if (!ex.interrupted) return last.map(decodeMessage);
       this.interruptedDumps++;
     }
     throw new DumpInterruptedError(ctx.op, DUMP_RETRIES, last.map(decodeMessage));
