@@ -12,6 +12,11 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { ipj, privateEtcQemu, privateRunQbh, sh } from './harness.js';
 import { CLEAN, ROOT, SOCKET, logged, startDaemon, taps, until, type Daemon } from './daemon-lib.js';
+import { makeHelperTap } from '../src/helper/tap.js';
+import { native } from '../src/native.js';
+import { Rtnl } from '../src/netlink/rtnl.js';
+import { PRUNE_MIN, TapRegistry } from '../src/daemon/revoke.js';
+import type { Peer } from '../src/daemon/peer.js';
 
 execFileSync(process.execPath, [join(ROOT, 'scripts', 'bundle.mjs')], { stdio: 'inherit' });
 privateEtcQemu();
@@ -225,4 +230,30 @@ t.test('an ACL that cannot be read denies: every tap is revoked, as every new on
   t.ok(await logged(daemon, new RegExp(`qbhd: revoked uid=4242 .* tap=${tap} reason=acl rule="error: `)));
   chmodSync(ACL, 0o644);
   await h.quit();
+});
+
+t.test("the daemon's memory of taps stays bounded by the taps alive", async (t) => {
+  // The registry itself (the daemon's own object), fed as the server feeds it: 150 taps held, then
+  // 350 made and closed at once, as QEMU runs come and go, with no reload in between.
+  const LIVE = 150;
+  const registry = new TapRegistry({ aclPath: ACL, log: (line) => t.fail(line) });
+  const rtnl = Rtnl.openSync();
+  const held: number[] = [];
+  let largest = 0;
+  const peer: Peer = { uid: 4242, person: 4242, gid: 4242, groups: [], pid: 0, comm: '?', parentComm: '?', cwd: '/' };
+  try {
+    for (let i = 0; i < LIVE + 350; i++) {
+      const tap = await makeHelperTap({ bridge: 'br0', vnetHdr: false, ifname: null, rtnl });
+      registry.remember({ ifindex: tap.ifindex, name: tap.name, request: { op: 'tap', bridge: 'br0', vnetHdr: false, ifname: null }, peer });
+      if (i < LIVE) held.push(tap.fd);
+      else native.close(tap.fd);
+      largest = Math.max(largest, registry.size);
+    }
+  } finally {
+    for (const fd of held) native.close(fd);
+    rtnl.close();
+  }
+  t.ok(largest <= Math.max(PRUNE_MIN, 2 * (LIVE + 1)), `at most twice the live taps remembered (largest ${largest})`);
+  t.ok(largest >= LIVE, 'every live tap is remembered');
+  t.same(taps(), []);
 });
