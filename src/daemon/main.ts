@@ -115,7 +115,7 @@ export async function runDaemon(config: DaemonConfig, rt: DaemonRuntime): Promis
 function reload(taps: TapRegistry, log: (line: string) => void): void {
   try {
     const r = taps.sweep();
-    log(`qbhd: reload: ${r.revoked} tap${r.revoked === 1 ? '' : 's'} revoked, ${r.kept} kept, ${r.gone} gone already${r.failed ? `, ${r.failed} could not be deleted` : ''}`);
+    log(`qbhd: reload: ${r.revoked} tap${r.revoked === 1 ? '' : 's'} revoked, ${r.kept} kept, ${r.gone} gone already${r.failed ? `, ${r.failed} failed` : ''}`);
   } catch (err) {
     log(`qbhd: reload: nothing revoked: ${err instanceof Error ? err.message : String(err)}`);
   }

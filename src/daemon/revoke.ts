@@ -43,7 +43,7 @@ export interface SweepResult {
   revoked: number;
   /** Taps that were gone already (deleted by their holder, or their last fd closed): forgotten. */
   gone: number;
-  /** Taps that should have been deleted and could not be (one error line each): kept for the next sweep. */
+  /** Taps that could not be decided on or deleted (one error line each): kept for the next sweep. */
   failed: number;
 }
 
@@ -136,7 +136,15 @@ export class TapRegistry {
           out.gone++;
           continue;
         }
-        const decision = decideTap(tap.request, this.aclPath, tap.peer, rtnl);
+        let decision;
+        try {
+          decision = decideTap(tap.request, this.aclPath, tap.peer, rtnl);
+        } catch (err) {
+          // Not the ACL's doing (a decision that cannot be made denies): the kernel, or a bug.
+          out.failed++;
+          this.log(`qbhd: cannot decide again for ${tap.name} (ifindex ${ifindex}) of uid ${tap.peer.person}: ${err instanceof Error ? err.message : String(err)}`);
+          continue;
+        }
         const reason = !decision.permitted ? 'acl' : persistent(link) && !attached(link) ? 'persistent' : null;
         if (reason === null) {
           out.kept++;
