@@ -12,7 +12,7 @@ import { TapError, helperMessage } from '../tun/errors.js';
 import { PROTOCOL_VERSION, encodeReply, errorReply, type DaemonReply, type TapRequest } from './protocol.js';
 
 /** A tap ready to send, or the C helper's message for the step that failed. */
-export type TapOutcome = { ok: true; fd: number; name: string } | { ok: false; errno: number; message: string };
+export type TapOutcome = { ok: true; fd: number; name: string; ifindex: number } | { ok: false; errno: number; message: string };
 
 /**
  * Makes the tap for an allowed request, on the device the decision was made for (`resolved`), with
@@ -21,7 +21,7 @@ export type TapOutcome = { ok: true; fd: number; name: string } | { ok: false; e
 export async function makeTap(req: TapRequest, resolved: ResolvedBridge | null, rtnl: Rtnl): Promise<TapOutcome> {
   try {
     const tap = await makeHelperTap({ bridge: req.bridge, vnetHdr: req.vnetHdr, ifname: req.ifname, resolved, rtnl });
-    return { ok: true, fd: tap.fd, name: tap.name };
+    return { ok: true, fd: tap.fd, name: tap.name, ifindex: tap.ifindex };
   } catch (err) {
     if (!(err instanceof TapError)) throw err;
     return { ok: false, errno: err.errno, message: `${helperMessage(err)}\n` };

@@ -1,7 +1,9 @@
 /**
  * `qbh daemon` / `qbhd`: the privileged service an unprivileged helper asks for its tap. Runs in
  * the foreground, logs on stderr, takes its listening socket from systemd (`LISTEN_FDS`) or makes
- * it, and on SIGTERM/SIGINT stops accepting, lets requests in flight finish, and exits 0.
+ * it, and on SIGTERM/SIGINT stops accepting, lets requests in flight finish, and exits 0. On
+ * SIGHUP (`systemctl reload`) it decides every tap it has handed out again and deletes those the
+ * ACL no longer allows (src/daemon/revoke.ts).
  * @module
  */
 import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
@@ -9,6 +11,7 @@ import { dirname } from 'node:path';
 import { native } from '../native.js';
 import { DaemonServer } from './server.js';
 import { PROTOCOL_VERSION } from './protocol.js';
+import { TapRegistry } from './revoke.js';
 
 /** Bit 12 of the capability sets (linux/capability.h). */
 const CAP_NET_ADMIN = 12n;
@@ -96,7 +99,30 @@ export async function runDaemon(config: DaemonConfig, rt: DaemonRuntime): Promis
     rt.log('qbh daemon: this process lacks CAP_NET_ADMIN; run it as root (or with AmbientCapabilities=CAP_NET_ADMIN and read access to the ACL files)');
     return 1;
   }
-  const server = new DaemonServer({ aclPath: config.acl, version: rt.version, log: rt.log });
+  const taps = new TapRegistry({ aclPath: config.acl, log: rt.log });
+  const server = new DaemonServer({ aclPath: config.acl, version: rt.version, log: rt.log, onTap: (tap) => taps.remember(tap) });
+  // Node's default for SIGHUP is to exit: from here on it is a reload, never a stop.
+  const onReload = () => reload(taps, rt.log);
+  process.on('SIGHUP', onReload);
+  try {
+    return await serve(server, config, rt);
+  } finally {
+    process.off('SIGHUP', onReload);
+  }
+}
+
+/** SIGHUP: one sweep of the taps handed out, and one line saying what it did. */
+function reload(taps: TapRegistry, log: (line: string) => void): void {
+  try {
+    const r = taps.sweep();
+    log(`qbhd: reload: ${r.revoked} tap${r.revoked === 1 ? '' : 's'} revoked, ${r.kept} kept, ${r.gone} gone already${r.failed ? `, ${r.failed} failed` : ''}`);
+  } catch (err) {
+    log(`qbhd: reload: nothing revoked: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+/** Listens, serves until the signal, stops; the exit status. */
+async function serve(server: DaemonServer, config: DaemonConfig, rt: DaemonRuntime): Promise<number> {
   let made: string | null = null;
   try {
     const fd = activationFd(rt.env);

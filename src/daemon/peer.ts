@@ -11,6 +11,8 @@ import { native } from '../native.js';
 /** A connected client, as the kernel describes it. */
 export interface Peer {
   uid: number;
+  /** The person behind the connection: the uid decisions and revocation are kept for. */
+  person: number;
   gid: number;
   /** Supplementary groups at connect() time. */
   groups: number[];
@@ -57,5 +59,5 @@ export function peerOf(fd: number): Peer {
       cwd = null;
     }
   }
-  return { uid: cred.uid, gid: cred.gid, groups, pid: cred.pid, comm: comm(cred.pid), parentComm: comm(parentPid(cred.pid)), cwd };
+  return { uid: cred.uid, person: cred.uid, gid: cred.gid, groups, pid: cred.pid, comm: comm(cred.pid), parentComm: comm(parentPid(cred.pid)), cwd };
 }

@@ -12,6 +12,7 @@ import { Rtnl } from '../netlink/rtnl.js';
 import { makeTap, sendReply, tapReply, type TapOutcome } from './act.js';
 import { checkPeer, decideTap, type TapDecision } from './decide.js';
 import { peerOf, type Peer } from './peer.js';
+import type { HandedTap } from './revoke.js';
 import { ERRNO, MAX_REQUEST_BYTES, PROTOCOL_VERSION, ProtocolError, errorReply, parseRequest, type CheckReply, type DaemonRequest } from './protocol.js';
 
 /**
@@ -51,10 +52,15 @@ export interface ServerOptions {
   version: string;
   /** Where audit and error lines go (stderr in the daemon). One call per line, without newline. */
   log(line: string): void;
+  /**
+   * Told of every tap made, before its reply is sent and in the same turn of the event loop as
+   * its decision (so a revocation sweep never falls between the two): src/daemon/revoke.ts.
+   */
+  onTap?(tap: HandedTap): void;
 }
 
 /** One line per decision: time, peer (kernel identity and command names), request, outcome, rule. */
-function auditLine(peer: Peer, what: string, fields: Record<string, string>): string {
+export function auditLine(peer: Peer, what: string, fields: Record<string, string>): string {
   const extra = Object.entries(fields).map(([k, v]) => `${k}=${/^[\w.:/%@+-]+$/.test(v) ? v : JSON.stringify(v)}`);
   return [
     new Date().toISOString(),
@@ -243,6 +249,7 @@ export class DaemonServer {
       this.options.log(auditLine(peer, 'tap', { ...fields, tap: '-', outcome: 'failed', rule: decision.rule, error: tap.message.trimEnd() }));
       return;
     }
+    this.options.onTap?.({ ifindex: tap.ifindex, name: tap.name, request: req, peer });
     // The socket may have been closed while the tap was made: its fd number could now be another
     // connection's, so never send on it then. Checked and sent in the same tick.
     let sendError: string | null = 'client went away';

@@ -39,10 +39,11 @@ export interface HelperTapRequest {
   rtnl?: RouteHandle;
 }
 
-/** The tap to hand over: its fd (non-persistent, so closing it removes the tap) and its name. */
+/** The tap to hand over: its fd (non-persistent, so closing it removes the tap), its name and ifindex. */
 export interface HelperTapResult {
   fd: number;
   name: string;
+  ifindex: number;
 }
 
 /** A bridge name as the kernel resolved it. */
@@ -106,7 +107,7 @@ export async function makeHelperTap(req: HelperTapRequest): Promise<HelperTapRes
       const opts: HelperTapOptions = { bridge: req.bridge, vnetHdr: req.vnetHdr };
       if (req.resolved) opts.bridgeLink = req.resolved.link;
       const tap = helperTapSync(opts, fd);
-      return { fd: tap.fd, name: tap.name };
+      return { fd: tap.fd, name: tap.name, ifindex: tap.ifindex };
     }
     // As openTap({ bridge, name, vnetHdr }) makes it; vnetHdr undefined: on exactly when the kernel
     // supports it, as --use-vnet asks. The tap joins the device the ACL was decided for.
@@ -120,7 +121,7 @@ export async function makeHelperTap(req: HelperTapRequest): Promise<HelperTapRes
       if (e instanceof InvalidArgumentError) throw new TapError({ step: 'validate', errno: 22, detail: e.problem, tap: req.ifname, bridge });
       throw e;
     }
-    return { fd: tap.fd, name: tap.name };
+    return { fd: tap.fd, name: tap.name, ifindex: tap.ifindex };
   } finally {
     if (req.rtnl === undefined) native.close(fd);
   }

@@ -168,6 +168,14 @@ export class Rtnl {
   }
 
   /**
+   * Every link of one kind as its raw RTM_NEWLINK, fully decoded (one dump, filtered by the kernel),
+   * blocking: the daemon's view of the taps it made (IFLA_INFO_DATA holds IFLA_TUN_PERSIST). @internal
+   */
+  linkMessagesOfKindSync(kind: string, op = 'listLinks'): LinkMessage[] {
+    return links(this.socket.dumpSync(RTM_GETLINK, encodeLink({ family: AF_UNSPEC, attrs: { extMask: RTEXT_FILTER_SKIP_STATS, linkinfo: { kind } } }), { op }));
+  }
+
+  /**
    * Every name in use by a link, altnames included (one dump), blocking: what the kernel checks a
    * `%d` template against. For failure paths only: it scales with the links on the machine. @internal
    */

@@ -44,7 +44,9 @@ ACL file and directory must be root's and not group- or world-writable).
 One request per connection, one line of JSON each way (docs/daemon.md). Limits: a request of
 at most 4096 bytes within ${REQUEST_DEADLINE_MS / 1000} s of connecting, ${MAX_CONNECTIONS} connections, ${MAX_CONNECTIONS_PER_UID} per uid (more get an
 EAGAIN reply; the helper retries). SIGTERM/SIGINT: stop accepting, finish what is in flight
-(bounded), exit 0.`,
+(bounded), exit 0. SIGHUP (systemctl reload): decide every tap handed out again and delete
+those the ACL no longer allows, and those made persistent and no longer attached (a tap fd is
+full control of its tap: deleting it is the only way to take it back).`,
   async run(argv, io) {
     const { values } = parse(
       argv,
