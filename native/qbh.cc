@@ -37,6 +37,7 @@
 #include <linux/capability.h>
 #include <linux/if_tun.h>
 #include <linux/netlink.h>
+#include <linux/nsfs.h>
 #include <linux/sockios.h>
 #include <net/if.h>
 #include <poll.h>
@@ -615,6 +616,82 @@ Napi::Value PeerGroups(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// SO_PEERPIDFD (Linux 6.5) and PIDFD_GET_USER_NAMESPACE (Linux 6.11), which older headers lack.
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+constexpr unsigned long kPidfdGetUserNamespace = _IO(0xFF, 9);
+// The kernel nests user namespaces at most 32 deep (kernel/user_namespace.c); a longer walk is a bug.
+constexpr int kMaxUsernsDepth = 32;
+
+// peerUserns(sock) -> { sameNs, owners }: where the process at the other end of a unix socket stands
+// among user namespaces, relative to this process. Race-free: the peer is its pidfd (SO_PEERPIDFD,
+// the process that called connect()), never a pid number another process could have taken over, and
+// its namespace comes from that pidfd (PIDFD_GET_USER_NAMESPACE), not from /proc/PID/ns; a peer that
+// has exited fails with ESRCH. sameNs: the peer's user namespace is ours. Otherwise `owners` are the
+// owner uids (NS_GET_OWNER_UID, in our namespace) of each namespace from the child of ours down to
+// the peer's, outermost first (NS_GET_PARENT walks up; it fails with EPERM above our own, so a peer
+// outside our subtree fails). The kernel lets us open another process's namespace only with ptrace
+// read access to it: without CAP_SYS_PTRACE, a peer of another uid fails with EACCES. Every fd this
+// opens is closed before it returns, on every path.
+Napi::Value PeerUserns(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int sock;
+  CHECK_ARG(FdArg(info, 0, "sock", &sock));
+  struct stat own;
+  if (stat("/proc/self/ns/user", &own) < 0) THROW_ERRNO(env, "stat(/proc/self/ns/user)");
+  int pidfd = -1;
+  socklen_t len = sizeof pidfd;
+  if (getsockopt(sock, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) < 0) THROW_ERRNO(env, "getsockopt(SO_PEERPIDFD)");
+  int ns = ioctl(pidfd, kPidfdGetUserNamespace, 0);
+  int err = errno;
+  close(pidfd);
+  if (ns < 0) {
+    errno = err;
+    THROW_ERRNO(env, "ioctl(PIDFD_GET_USER_NAMESPACE)");
+  }
+  std::vector<uid_t> owners;  // innermost first while walking up
+  const char* failed = nullptr;
+  for (;;) {
+    struct stat st;
+    if (fstat(ns, &st) < 0) {
+      failed = "fstat";
+      break;
+    }
+    if (st.st_dev == own.st_dev && st.st_ino == own.st_ino) break;
+    uid_t owner;
+    if (owners.size() == kMaxUsernsDepth) {
+      errno = ELOOP;
+      failed = "ioctl(NS_GET_PARENT)";
+      break;
+    }
+    if (ioctl(ns, NS_GET_OWNER_UID, &owner) < 0) {
+      failed = "ioctl(NS_GET_OWNER_UID)";
+      break;
+    }
+    owners.push_back(owner);
+    int parent = ioctl(ns, NS_GET_PARENT);
+    if (parent < 0) {
+      failed = "ioctl(NS_GET_PARENT)";
+      break;
+    }
+    close(ns);
+    ns = parent;
+  }
+  err = errno;
+  close(ns);
+  if (failed != nullptr) {
+    ErrnoError(env, err, failed).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("sameNs", Napi::Boolean::New(env, owners.empty()));
+  Napi::Array list = Napi::Array::New(env, owners.size());
+  for (uint32_t i = 0; i < owners.size(); i++) list.Set(i, Napi::Number::New(env, owners[owners.size() - 1 - i]));
+  out.Set("owners", list);
+  return out;
+}
+
 // socketpair(type) -> [fd, fd], AF_UNIX, close-on-exec.
 Napi::Value SocketPair(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -670,6 +747,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("recvFds", Napi::Function::New(env, RecvFds));
   exports.Set("peerCred", Napi::Function::New(env, PeerCred));
   exports.Set("peerGroups", Napi::Function::New(env, PeerGroups));
+  exports.Set("peerUserns", Napi::Function::New(env, PeerUserns));
   exports.Set("socketpair", Napi::Function::New(env, SocketPair));
   exports.Set("capEffective", Napi::Function::New(env, CapEffective));
   exports.Set("close", Napi::Function::New(env, Close));
