@@ -34,6 +34,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include <fcntl.h>
 #include <linux/capability.h>
 #include <linux/if_tun.h>
 #include <linux/netlink.h>
@@ -624,6 +625,50 @@ constexpr unsigned long kPidfdGetUserNamespace = _IO(0xFF, 9);
 // The kernel nests user namespaces at most 32 deep (kernel/user_namespace.c); a longer walk is a bug.
 constexpr int kMaxUsernsDepth = 32;
 
+// What /proc/PID/uid_map and gid_map read in the initial user namespace: every id, mapped to itself.
+constexpr char kIdentityMap[] = "         0          0 4294967295\n";
+// An id map has at most 340 lines of 33 bytes (the kernel's limit on extents).
+constexpr size_t kMaxIdMapBytes = 16384;
+
+// Reads a /proc file of at most kMaxIdMapBytes whole; false (errno set) if it cannot.
+bool ReadProcFile(const std::string& path, std::string* out) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[kMaxIdMapBytes];
+  size_t len = 0;
+  ssize_t n;
+  do {
+    do n = read(fd, buf + len, sizeof buf - len); while (n < 0 && errno == EINTR);
+    if (n > 0) len += static_cast<size_t>(n);
+  } while (n > 0 && len < sizeof buf);
+  int err = errno;
+  close(fd);
+  errno = err;
+  if (n < 0) return false;
+  out->assign(buf, len);
+  return true;
+}
+
+// Whether the peer on `sock` (its pidfd: `pidfd`) is, as this process is, in the initial user
+// namespace, judged without ptrace access to it: its uid_map and gid_map, which anyone may read,
+// both map every id to itself, and only a process with CAP_SETUID and CAP_SETGID over every id of
+// the initial namespace can write that into another. The maps are read through the pid of
+// SO_PEERCRED (the same process as the pidfd), and the pidfd then shows the process still running:
+// so the pid was not yet another process's when they were read. Any failure answers false.
+bool InitialByIdMaps(int sock, int pidfd) {
+  std::string map;
+  if (!ReadProcFile("/proc/self/uid_map", &map) || map != kIdentityMap) return false;
+  if (!ReadProcFile("/proc/self/gid_map", &map) || map != kIdentityMap) return false;
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.pid <= 0) return false;
+  std::string dir = "/proc/" + std::to_string(cred.pid);
+  if (!ReadProcFile(dir + "/uid_map", &map) || map != kIdentityMap) return false;
+  if (!ReadProcFile(dir + "/gid_map", &map) || map != kIdentityMap) return false;
+  pollfd p{pidfd, POLLIN, 0};
+  return poll(&p, 1, 0) == 0;  // not readable: it has not exited
+}
+
 // peerUserns(sock) -> { sameNs, owners }: where the process at the other end of a unix socket stands
 // among user namespaces, relative to this process. Race-free: the peer is its pidfd (SO_PEERPIDFD,
 // the process that called connect()), never a pid number another process could have taken over, and
@@ -632,8 +677,9 @@ constexpr int kMaxUsernsDepth = 32;
 // owner uids (NS_GET_OWNER_UID, in our namespace) of each namespace from the child of ours down to
 // the peer's, outermost first (NS_GET_PARENT walks up; it fails with EPERM above our own, so a peer
 // outside our subtree fails). The kernel lets us open another process's namespace only with ptrace
-// read access to it: without CAP_SYS_PTRACE, a peer of another uid fails with EACCES. Every fd this
-// opens is closed before it returns, on every path.
+// read access to it (CAP_SYS_PTRACE for another uid's process). Without it, a daemon in the initial
+// user namespace still recognises a peer there by its id maps (InitialByIdMaps); any other peer then
+// fails with EACCES. Every fd this opens is closed before it returns, on every path.
 Napi::Value PeerUserns(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int sock;
@@ -645,7 +691,14 @@ Napi::Value PeerUserns(const Napi::CallbackInfo& info) {
   if (getsockopt(sock, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) < 0) THROW_ERRNO(env, "getsockopt(SO_PEERPIDFD)");
   int ns = ioctl(pidfd, kPidfdGetUserNamespace, 0);
   int err = errno;
+  bool initial = ns < 0 && err == EACCES && InitialByIdMaps(sock, pidfd);
   close(pidfd);
+  if (initial) {
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("sameNs", Napi::Boolean::New(env, true));
+    out.Set("owners", Napi::Array::New(env));
+    return out;
+  }
   if (ns < 0) {
     errno = err;
     THROW_ERRNO(env, "ioctl(PIDFD_GET_USER_NAMESPACE)");

@@ -156,3 +156,16 @@ t.test('(d) a plain --map-root-user and a namespace of the user\'s own ids behav
   t.match(check, { ok: true, uid: 4243, gid: 4243, bridges: ['br0'], bridge: { allowed: true } }, 'check answers for the person');
   t.ok(await until(() => taps().length === 0), 'no tap left');
 });
+
+t.test('(e) a daemon without CAP_SYS_PTRACE (qbhd.service) serves the initial namespace and refuses other namespaces in words', { skip }, async (t) => {
+  acl('allow br0');
+  await daemon.stop();
+  // The service's bounding set: CAP_NET_ADMIN alone. The kernel then lets it open no other uid's namespace.
+  daemon = await startDaemon([], {}, ['setpriv', '--bounding-set=-all,+net_admin', '--inh-caps=-all']);
+  t.equal(outcome(U43), 'ok', 'u4243 in the initial namespace: recognised by its id maps, served');
+  const refusal = /^qbhd: the caller \(pid \d+\) runs in a user namespace, and qbhd cannot see whose without CAP_SYS_PTRACE\n$/;
+  t.match(outcome([...U43, ...ownIds(4243)]), refusal, 'u4243 in a namespace of its own ids: refused, fail closed');
+  t.match(outcome([...U42, ...asSubordinate(4242)]), refusal, 'u4242 as its subordinate uid: refused');
+  t.ok(await logged(daemon, /refused uid=100000 gid=100000 .* error="the caller \(pid \d+\) runs in a user namespace/), 'audited with the ids the kernel gave');
+  t.same(taps(), []);
+});
