@@ -669,17 +669,41 @@ bool InitialByIdMaps(int sock, int pidfd) {
   return poll(&p, 1, 0) == 0;  // not readable: it has not exited
 }
 
+// The user namespace of the peer on `sock` (its pidfd: `pidfd`) through /proc/PID/ns/user, for
+// kernels with SO_PEERPIDFD but not PIDFD_GET_USER_NAMESPACE (Linux 6.5 to 6.10): opened through
+// SO_PEERCRED's pid, then kept only if the pidfd shows the process still running, so the pid was not
+// yet another process's when it was opened. -1 with errno on failure (ESRCH: the peer has exited).
+int UsernsByProc(int sock, int pidfd) {
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) return -1;
+  if (cred.pid <= 0) {
+    errno = ESRCH;
+    return -1;
+  }
+  int ns = open(("/proc/" + std::to_string(cred.pid) + "/ns/user").c_str(), O_RDONLY | O_CLOEXEC);
+  if (ns < 0) return -1;
+  pollfd p{pidfd, POLLIN, 0};
+  if (poll(&p, 1, 0) != 0) {
+    close(ns);
+    errno = ESRCH;
+    return -1;
+  }
+  return ns;
+}
+
 // peerUserns(sock) -> { sameNs, owners }: where the process at the other end of a unix socket stands
 // among user namespaces, relative to this process. Race-free: the peer is its pidfd (SO_PEERPIDFD,
 // the process that called connect()), never a pid number another process could have taken over, and
-// its namespace comes from that pidfd (PIDFD_GET_USER_NAMESPACE), not from /proc/PID/ns; a peer that
-// has exited fails with ESRCH. sameNs: the peer's user namespace is ours. Otherwise `owners` are the
-// owner uids (NS_GET_OWNER_UID, in our namespace) of each namespace from the child of ours down to
-// the peer's, outermost first (NS_GET_PARENT walks up; it fails with EPERM above our own, so a peer
-// outside our subtree fails). The kernel lets us open another process's namespace only with ptrace
-// read access to it (CAP_SYS_PTRACE for another uid's process). Without it, a daemon in the initial
-// user namespace still recognises a peer there by its id maps (InitialByIdMaps); any other peer then
-// fails with EACCES. Every fd this opens is closed before it returns, on every path.
+// its namespace comes from that pidfd (PIDFD_GET_USER_NAMESPACE; before Linux 6.11, /proc/PID/ns/user
+// checked against the pidfd: UsernsByProc); a peer that has exited fails with ESRCH. sameNs: the
+// peer's user namespace is ours. Otherwise `owners` are the owner uids (NS_GET_OWNER_UID, in our
+// namespace) of each namespace from the child of ours down to the peer's, outermost first
+// (NS_GET_PARENT walks up; it fails with EPERM above our own, so a peer outside our subtree fails).
+// The kernel lets us open another process's namespace only with ptrace read access to it
+// (CAP_SYS_PTRACE for another uid's process). Without it, a daemon in the initial user namespace
+// still recognises a peer there by its id maps (InitialByIdMaps); any other peer then fails with
+// EACCES. Every fd this opens is closed before it returns, on every path.
 Napi::Value PeerUserns(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int sock;
@@ -690,6 +714,7 @@ Napi::Value PeerUserns(const Napi::CallbackInfo& info) {
   socklen_t len = sizeof pidfd;
   if (getsockopt(sock, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) < 0) THROW_ERRNO(env, "getsockopt(SO_PEERPIDFD)");
   int ns = ioctl(pidfd, kPidfdGetUserNamespace, 0);
+  if (ns < 0 && errno == ENOTTY) ns = UsernsByProc(sock, pidfd);
   int err = errno;
   bool initial = ns < 0 && err == EACCES && InitialByIdMaps(sock, pidfd);
   close(pidfd);

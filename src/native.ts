@@ -66,7 +66,7 @@ export interface NativeAddon {
    * (SO_PEERPIDFD, so never another process that took over its pid), relative to this process's:
    * `sameNs` when it is ours; otherwise `owners` are the owner uids (in our namespace) of the
    * namespaces from the child of ours down to the peer's, outermost first. Throws ESRCH for a peer
-   * that has exited, EPERM for a namespace outside ours, ENOPROTOOPT/ENOTTY before Linux 6.11, and
+   * that has exited, EPERM for a namespace outside ours, ENOPROTOOPT before Linux 6.5, and
    * EACCES without ptrace read access to the peer (CAP_SYS_PTRACE for another uid's process) —
    * unless both are in the initial user namespace, which the peer's id maps show without it.
    */

@@ -90,7 +90,7 @@ function unknownNamespace(err: unknown, pid: number): string {
   if (isErrno(err, 'ESRCH')) return `${who} exited before it could be identified`;
   if (isErrno(err, 'EACCES')) return `${who} runs in a user namespace, and qbhd cannot see whose without CAP_SYS_PTRACE`;
   if (isErrno(err, 'EPERM')) return `${who} is in a user namespace outside the daemon's`;
-  if (isErrno(err, 'ENOPROTOOPT') || isErrno(err, 'ENOTTY') || isErrno(err, 'EINVAL')) return `this kernel cannot tell the user namespace of ${who} (Linux 6.11 or later is needed)`;
+  if (isErrno(err, 'ENOPROTOOPT')) return `this kernel cannot tell the user namespace of ${who} (SO_PEERPIDFD: Linux 6.5 or later is needed)`;
   return `cannot read the user namespace of ${who}: ${err instanceof Error ? err.message : String(err)}`;
 }
 
