@@ -34,9 +34,11 @@
 #include <unordered_set>
 #include <vector>
 
+#include <fcntl.h>
 #include <linux/capability.h>
 #include <linux/if_tun.h>
 #include <linux/netlink.h>
+#include <linux/nsfs.h>
 #include <linux/sockios.h>
 #include <net/if.h>
 #include <poll.h>
@@ -615,6 +617,159 @@ Napi::Value PeerGroups(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// SO_PEERPIDFD (Linux 6.5) and PIDFD_GET_USER_NAMESPACE (Linux 6.11), which older headers lack.
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+constexpr unsigned long kPidfdGetUserNamespace = _IO(0xFF, 9);
+// The kernel nests user namespaces at most 32 deep (kernel/user_namespace.c); a longer walk is a bug.
+constexpr int kMaxUsernsDepth = 32;
+
+// What /proc/PID/uid_map and gid_map read in the initial user namespace: every id, mapped to itself.
+constexpr char kIdentityMap[] = "         0          0 4294967295\n";
+// An id map has at most 340 lines of 33 bytes (the kernel's limit on extents).
+constexpr size_t kMaxIdMapBytes = 16384;
+
+// Reads a /proc file of at most kMaxIdMapBytes whole; false (errno set) if it cannot.
+bool ReadProcFile(const std::string& path, std::string* out) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[kMaxIdMapBytes];
+  size_t len = 0;
+  ssize_t n;
+  do {
+    do n = read(fd, buf + len, sizeof buf - len); while (n < 0 && errno == EINTR);
+    if (n > 0) len += static_cast<size_t>(n);
+  } while (n > 0 && len < sizeof buf);
+  int err = errno;
+  close(fd);
+  errno = err;
+  if (n < 0) return false;
+  out->assign(buf, len);
+  return true;
+}
+
+// Whether the peer on `sock` (its pidfd: `pidfd`) is, as this process is, in the initial user
+// namespace, judged without ptrace access to it: its uid_map and gid_map, which anyone may read,
+// both map every id to itself, and only a process with CAP_SETUID and CAP_SETGID over every id of
+// the initial namespace can write that into another. The maps are read through the pid of
+// SO_PEERCRED (the same process as the pidfd), and the pidfd then shows the process still running:
+// so the pid was not yet another process's when they were read. Any failure answers false.
+bool InitialByIdMaps(int sock, int pidfd) {
+  std::string map;
+  if (!ReadProcFile("/proc/self/uid_map", &map) || map != kIdentityMap) return false;
+  if (!ReadProcFile("/proc/self/gid_map", &map) || map != kIdentityMap) return false;
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.pid <= 0) return false;
+  std::string dir = "/proc/" + std::to_string(cred.pid);
+  if (!ReadProcFile(dir + "/uid_map", &map) || map != kIdentityMap) return false;
+  if (!ReadProcFile(dir + "/gid_map", &map) || map != kIdentityMap) return false;
+  pollfd p{pidfd, POLLIN, 0};
+  return poll(&p, 1, 0) == 0;  // not readable: it has not exited
+}
+
+// The user namespace of the peer on `sock` (its pidfd: `pidfd`) through /proc/PID/ns/user, for
+// kernels with SO_PEERPIDFD but not PIDFD_GET_USER_NAMESPACE (Linux 6.5 to 6.10): opened through
+// SO_PEERCRED's pid, then kept only if the pidfd shows the process still running, so the pid was not
+// yet another process's when it was opened. -1 with errno on failure (ESRCH: the peer has exited).
+int UsernsByProc(int sock, int pidfd) {
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) return -1;
+  if (cred.pid <= 0) {
+    errno = ESRCH;
+    return -1;
+  }
+  int ns = open(("/proc/" + std::to_string(cred.pid) + "/ns/user").c_str(), O_RDONLY | O_CLOEXEC);
+  if (ns < 0) return -1;
+  pollfd p{pidfd, POLLIN, 0};
+  if (poll(&p, 1, 0) != 0) {
+    close(ns);
+    errno = ESRCH;
+    return -1;
+  }
+  return ns;
+}
+
+// peerUserns(sock) -> { sameNs, owners }: where the process at the other end of a unix socket stands
+// among user namespaces, relative to this process. Race-free: the peer is its pidfd (SO_PEERPIDFD,
+// the process that called connect()), never a pid number another process could have taken over, and
+// its namespace comes from that pidfd (PIDFD_GET_USER_NAMESPACE; before Linux 6.11, /proc/PID/ns/user
+// checked against the pidfd: UsernsByProc); a peer that has exited fails with ESRCH. sameNs: the
+// peer's user namespace is ours. Otherwise `owners` are the owner uids (NS_GET_OWNER_UID, in our
+// namespace) of each namespace from the child of ours down to the peer's, outermost first
+// (NS_GET_PARENT walks up; it fails with EPERM above our own, so a peer outside our subtree fails).
+// The kernel lets us open another process's namespace only with ptrace read access to it
+// (CAP_SYS_PTRACE for another uid's process). Without it, a daemon in the initial user namespace
+// still recognises a peer there by its id maps (InitialByIdMaps); any other peer then fails with
+// EACCES. Every fd this opens is closed before it returns, on every path.
+Napi::Value PeerUserns(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int sock;
+  CHECK_ARG(FdArg(info, 0, "sock", &sock));
+  struct stat own;
+  if (stat("/proc/self/ns/user", &own) < 0) THROW_ERRNO(env, "stat(/proc/self/ns/user)");
+  int pidfd = -1;
+  socklen_t len = sizeof pidfd;
+  if (getsockopt(sock, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) < 0) THROW_ERRNO(env, "getsockopt(SO_PEERPIDFD)");
+  int ns = ioctl(pidfd, kPidfdGetUserNamespace, 0);
+  if (ns < 0 && errno == ENOTTY) ns = UsernsByProc(sock, pidfd);
+  int err = errno;
+  bool initial = ns < 0 && err == EACCES && InitialByIdMaps(sock, pidfd);
+  close(pidfd);
+  if (initial) {
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("sameNs", Napi::Boolean::New(env, true));
+    out.Set("owners", Napi::Array::New(env));
+    return out;
+  }
+  if (ns < 0) {
+    errno = err;
+    THROW_ERRNO(env, "ioctl(PIDFD_GET_USER_NAMESPACE)");
+  }
+  std::vector<uid_t> owners;  // innermost first while walking up
+  const char* failed = nullptr;
+  for (;;) {
+    struct stat st;
+    if (fstat(ns, &st) < 0) {
+      failed = "fstat";
+      break;
+    }
+    if (st.st_dev == own.st_dev && st.st_ino == own.st_ino) break;
+    uid_t owner;
+    if (owners.size() == kMaxUsernsDepth) {
+      errno = ELOOP;
+      failed = "ioctl(NS_GET_PARENT)";
+      break;
+    }
+    if (ioctl(ns, NS_GET_OWNER_UID, &owner) < 0) {
+      failed = "ioctl(NS_GET_OWNER_UID)";
+      break;
+    }
+    owners.push_back(owner);
+    int parent = ioctl(ns, NS_GET_PARENT);
+    if (parent < 0) {
+      failed = "ioctl(NS_GET_PARENT)";
+      break;
+    }
+    close(ns);
+    ns = parent;
+  }
+  err = errno;
+  close(ns);
+  if (failed != nullptr) {
+    ErrnoError(env, err, failed).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("sameNs", Napi::Boolean::New(env, owners.empty()));
+  Napi::Array list = Napi::Array::New(env, owners.size());
+  for (uint32_t i = 0; i < owners.size(); i++) list.Set(i, Napi::Number::New(env, owners[owners.size() - 1 - i]));
+  out.Set("owners", list);
+  return out;
+}
+
 // socketpair(type) -> [fd, fd], AF_UNIX, close-on-exec.
 Napi::Value SocketPair(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -670,6 +825,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("recvFds", Napi::Function::New(env, RecvFds));
   exports.Set("peerCred", Napi::Function::New(env, PeerCred));
   exports.Set("peerGroups", Napi::Function::New(env, PeerGroups));
+  exports.Set("peerUserns", Napi::Function::New(env, PeerUserns));
   exports.Set("socketpair", Napi::Function::New(env, SocketPair));
   exports.Set("capEffective", Napi::Function::New(env, CapEffective));
   exports.Set("close", Napi::Function::New(env, Close));

@@ -167,8 +167,20 @@ export const MUTANTS = [
   {
     id: 'daemon-peer-as-root',
     what: "qbhd takes every peer's uid as 0 (root's rules, root's per-uid share) instead of SO_PEERCRED's",
-    patches: [{ file: 'src/daemon/peer.ts', search: 'return { uid: cred.uid, gid: cred.gid,', replace: 'return { uid: 0, gid: cred.gid,' }],
+    patches: [{ file: 'src/daemon/peer.ts', search: 'const peer: Peer = { person: cred.uid, uid: cred.uid, gid: cred.gid,', replace: 'const peer: Peer = { person: 0, uid: 0, gid: cred.gid,' }],
     tests: ['test/daemon-identity.test.ts'],
+  },
+  {
+    id: 'daemon-userns-ignored',
+    what: "qbhd takes a peer in a user namespace as the ids it holds there (a subordinate uid, its groups dropped), not as the person who owns the namespace",
+    patches: [{ file: 'src/daemon/peer.ts', search: 'if (where.sameNs) return peer;', replace: 'if (where.sameNs || where.owners.length > 0) return peer;' }],
+    tests: ['test/daemon-userns.test.ts'],
+  },
+  {
+    id: 'daemon-userns-account-groups-ignored',
+    what: "the person behind a user namespace gets only the groups its process still holds, not its account's (a dropped deny-group escapes)",
+    patches: [{ file: 'src/daemon/peer.ts', search: 'const groups = db.groupsOf(user);', replace: 'const groups = [user.gid];' }],
+    tests: ['test/daemon-userns.test.ts'],
   },
   {
     id: 'daemon-request-uncapped',

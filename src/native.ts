@@ -61,6 +61,16 @@ export interface NativeAddon {
   ): { data: Buffer; fds: number[]; truncated: boolean } | null;
   peerCred(sock: number): { pid: number; uid: number; gid: number };
   peerGroups(sock: number): number[];
+  /**
+   * The user namespace of the process at the other end of a unix socket, found through its pidfd
+   * (SO_PEERPIDFD, so never another process that took over its pid), relative to this process's:
+   * `sameNs` when it is ours; otherwise `owners` are the owner uids (in our namespace) of the
+   * namespaces from the child of ours down to the peer's, outermost first. Throws ESRCH for a peer
+   * that has exited, EPERM for a namespace outside ours, ENOPROTOOPT before Linux 6.5, and
+   * EACCES without ptrace read access to the peer (CAP_SYS_PTRACE for another uid's process) —
+   * unless both are in the initial user namespace, which the peer's id maps show without it.
+   */
+  peerUserns(sock: number): { sameNs: boolean; owners: number[] };
   socketpair(type: number): [number, number];
   capEffective(): bigint;
   /** close(2), stopping this thread's watches of fd first. */

@@ -240,7 +240,7 @@ t.test("the daemon's memory of taps stays bounded by the taps alive", async (t) 
   const rtnl = Rtnl.openSync();
   const held: number[] = [];
   let largest = 0;
-  const peer: Peer = { uid: 4242, person: 4242, gid: 4242, groups: [], pid: 0, comm: '?', parentComm: '?', cwd: '/' };
+  const peer: Peer = { uid: 4242, person: 4242, gid: 4242, groups: [], ns: null, pid: 0, comm: '?', parentComm: '?', cwd: '/' };
   try {
     for (let i = 0; i < LIVE + 350; i++) {
       const tap = await makeHelperTap({ bridge: 'br0', vnetHdr: false, ifname: null, rtnl });

@@ -1,21 +1,45 @@
 /**
  * Who is at the other end of a connection, from the kernel only: SO_PEERCRED (pid, uid, gid, as
- * they were at connect()) and SO_PEERGROUPS (the supplementary groups). Nothing the client says
- * about itself is used. /proc adds the command names (for the audit line) and the working
- * directory (relative includes resolve against it, as they do for the C helper).
+ * they were at connect()), SO_PEERGROUPS (the supplementary groups) and the peer's user namespace
+ * (through its pidfd). Nothing the client says about itself is used. /proc adds the command names
+ * (for the audit line) and the working directory (relative includes resolve against it, as they do
+ * for the C helper).
+ *
+ * The identity that decides is the *person*. A process in the daemon's own user namespace is who
+ * SO_PEERCRED says. A process in a user namespace below it may hold ids that are not its user's own
+ * — a subordinate uid (/etc/subuid, through the setuid newuidmap), or its uid without the
+ * supplementary groups it dropped there — so it is the user who owns that namespace (a kernel fact),
+ * with that user's groups from the account database and every group the process still holds.
+ * docs/daemon.md, "Identity and decision", says why.
  * @module
  */
 import { readFileSync, readlinkSync } from 'node:fs';
-import { native } from '../native.js';
+import { readUserDb } from '../acl/users.js';
+import { isErrno, native } from '../native.js';
+
+/** The kernel's ids of a peer in a user namespace below the daemon's, for the audit line. */
+export interface NamespaceIds {
+  /** SO_PEERCRED's uid and gid, as the daemon's namespace sees them (a subordinate id, say). */
+  uid: number;
+  gid: number;
+  /** The owners of the namespaces from the child of the daemon's down to the peer's, outermost first. */
+  owners: number[];
+}
 
 /** A connected client, as the kernel describes it. */
 export interface Peer {
-  uid: number;
-  /** The person behind the connection: the uid decisions and revocation are kept for. */
+  /**
+   * The person: the uid the ACL decides for and every per-user count is kept by. Equal to `uid`;
+   * for a peer in the daemon's own user namespace it is SO_PEERCRED's uid.
+   */
   person: number;
+  /** The person's uid, gid and groups: the identity the ACL evaluates. */
+  uid: number;
   gid: number;
-  /** Supplementary groups at connect() time. */
+  /** Supplementary groups (at connect() time, and for a person behind a namespace its account's too). */
   groups: number[];
+  /** Null in the daemon's own user namespace; else the kernel's ids there. */
+  ns: NamespaceIds | null;
   /** 0 when the peer lives in a pid namespace this daemon cannot see into. */
   pid: number;
   /** /proc/PID/comm, for the audit line only (`?` when gone). */
@@ -24,6 +48,19 @@ export interface Peer {
   parentComm: string;
   /** The peer's working directory, or null when it cannot be known. */
   cwd: string | null;
+}
+
+/**
+ * The daemon cannot tell who the peer is: the request is refused with this message. `peer` holds
+ * what the kernel did say (SO_PEERCRED as it came), for the audit line only.
+ */
+export class UnidentifiedPeerError extends Error {
+  readonly peer: Peer;
+  constructor(message: string, peer: Peer) {
+    super(message);
+    this.name = 'UnidentifiedPeerError';
+    this.peer = peer;
+  }
 }
 
 function procText(path: string): string | null {
@@ -47,7 +84,40 @@ function parentPid(pid: number): number {
   return Number.isInteger(ppid) ? ppid : 0;
 }
 
-/** Reads the identity of the process connected on `fd` (a unix stream socket). Throws the addon's error if the socket is gone. */
+/** Why peerUserns failed, in words for the client and the audit line. */
+function unknownNamespace(err: unknown, pid: number): string {
+  const who = `the caller (pid ${pid})`;
+  if (isErrno(err, 'ESRCH')) return `${who} exited before it could be identified`;
+  if (isErrno(err, 'EACCES')) return `${who} runs in a user namespace, and qbhd cannot see whose without CAP_SYS_PTRACE`;
+  if (isErrno(err, 'EPERM')) return `${who} is in a user namespace outside the daemon's`;
+  if (isErrno(err, 'ENOPROTOOPT')) return `this kernel cannot tell the user namespace of ${who} (SO_PEERPIDFD: Linux 6.5 or later is needed)`;
+  return `cannot read the user namespace of ${who}: ${err instanceof Error ? err.message : String(err)}`;
+}
+
+/**
+ * The person behind a peer in a user namespace below the daemon's. Namespaces root made (owner uid
+ * 0: a system container, a service's PrivateUsers=) carry the ids root gave them, so they are
+ * looked through; the first namespace a user made decides: that user, with its primary gid and
+ * groups from /etc/passwd and /etc/group, plus every group the process holds (the kernel's: a
+ * process cannot hold a group it was not given, so these only add rules it is subject to). Returns
+ * null when root made every namespace on the way (the kernel's ids are then the person's).
+ */
+function personBehind(owners: readonly number[], kernelGid: number, kernelGroups: readonly number[]): { uid: number; gid: number; groups: number[] } | null {
+  const owner = owners.find((o) => o !== 0);
+  if (owner === undefined) return null;
+  const db = readUserDb();
+  const user = db.userById(owner);
+  if (user === undefined) throw new Error(`uid ${owner}, the owner of the caller's user namespace, has no entry in /etc/passwd`);
+  const groups = db.groupsOf(user);
+  for (const g of [kernelGid, ...kernelGroups]) if (!groups.includes(g)) groups.push(g);
+  return { uid: owner, gid: user.gid, groups };
+}
+
+/**
+ * Reads the identity of the process connected on `fd` (a unix stream socket). Throws
+ * {@link UnidentifiedPeerError} when the person cannot be known (fail closed: the request is
+ * refused), the addon's error if the socket is gone.
+ */
 export function peerOf(fd: number): Peer {
   const cred = native.peerCred(fd);
   const groups = native.peerGroups(fd);
@@ -59,5 +129,20 @@ export function peerOf(fd: number): Peer {
       cwd = null;
     }
   }
-  return { uid: cred.uid, person: cred.uid, gid: cred.gid, groups, pid: cred.pid, comm: comm(cred.pid), parentComm: comm(parentPid(cred.pid)), cwd };
+  const peer: Peer = { person: cred.uid, uid: cred.uid, gid: cred.gid, groups, ns: null, pid: cred.pid, comm: comm(cred.pid), parentComm: comm(parentPid(cred.pid)), cwd };
+  let where: { sameNs: boolean; owners: number[] };
+  try {
+    where = native.peerUserns(fd);
+  } catch (err) {
+    throw new UnidentifiedPeerError(unknownNamespace(err, cred.pid), peer);
+  }
+  if (where.sameNs) return peer;
+  peer.ns = { uid: cred.uid, gid: cred.gid, owners: where.owners };
+  let person: ReturnType<typeof personBehind>;
+  try {
+    person = personBehind(where.owners, cred.gid, groups);
+  } catch (err) {
+    throw new UnidentifiedPeerError((err as Error).message, peer);
+  }
+  return person === null ? peer : { ...peer, person: person.uid, ...person };
 }

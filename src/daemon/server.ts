@@ -11,7 +11,7 @@ import { native } from '../native.js';
 import { Rtnl } from '../netlink/rtnl.js';
 import { makeTap, sendReply, tapReply, type TapOutcome } from './act.js';
 import { checkPeer, decideTap, type TapDecision } from './decide.js';
-import { peerOf, type Peer } from './peer.js';
+import { UnidentifiedPeerError, peerOf, type Peer } from './peer.js';
 import type { HandedTap } from './revoke.js';
 import { ERRNO, MAX_REQUEST_BYTES, PROTOCOL_VERSION, ProtocolError, errorReply, parseRequest, type CheckReply, type DaemonRequest } from './protocol.js';
 
@@ -23,8 +23,9 @@ import { ERRNO, MAX_REQUEST_BYTES, PROTOCOL_VERSION, ProtocolError, errorReply, 
 export const MAX_CONNECTIONS = 512;
 
 /**
- * Connections one uid may hold at once: a user's VMs starting together fit, and one user (or one
- * misbehaving program) cannot take more than an eighth of the slots from everyone else.
+ * Connections one person (uid; a peer in a user namespace counts as the namespace's owner, so
+ * subordinate uids do not multiply it) may hold at once: a user's VMs starting together fit, and one
+ * user (or one misbehaving program) cannot take more than an eighth of the slots from everyone else.
  */
 export const MAX_CONNECTIONS_PER_UID = 64;
 
@@ -59,7 +60,7 @@ export interface ServerOptions {
   onTap?(tap: HandedTap): void;
 }
 
-/** One line per decision: time, peer (kernel identity and command names), request, outcome, rule. */
+/** One line per decision: time, peer (the person, the namespace's ids, command names), request, outcome, rule. */
 export function auditLine(peer: Peer, what: string, fields: Record<string, string>): string {
   const extra = Object.entries(fields).map(([k, v]) => `${k}=${/^[\w.:/%@+-]+$/.test(v) ? v : JSON.stringify(v)}`);
   return [
@@ -68,6 +69,8 @@ export function auditLine(peer: Peer, what: string, fields: Record<string, strin
     `uid=${peer.uid}`,
     `gid=${peer.gid}`,
     `groups=${peer.groups.join(',') || '-'}`,
+    // A peer in a user namespace below ours: the kernel's ids there, and who owns the namespaces.
+    ...(peer.ns === null ? [] : [`ns_uid=${peer.ns.uid}`, `ns_gid=${peer.ns.gid}`, `userns=owner:${peer.ns.owners.join(',')}`]),
     `pid=${peer.pid}`,
     `comm=${JSON.stringify(peer.comm)}`,
     `parent=${JSON.stringify(peer.parentComm)}`,
@@ -138,25 +141,31 @@ export class DaemonServer {
     try {
       if (fd < 0) throw new Error('no fd');
       peer = peerOf(fd);
-    } catch {
-      sock.destroy(); // gone already: nobody to answer
+    } catch (err) {
+      // Who is asking cannot be known: refused, in words (fail closed).
+      if (err instanceof UnidentifiedPeerError) {
+        sendReply(fd, errorReply(ERRNO.EACCES, `qbhd: ${err.message}\n`));
+        this.options.log(auditLine(err.peer, 'refused', { error: err.message }));
+      }
+      sock.destroy(); // else gone already: nobody to answer
       return;
     }
-    const held = this.perUid.get(peer.uid) ?? 0;
+    // Counted by the person: a user's subordinate uids are that user's connections.
+    const held = this.perUid.get(peer.person) ?? 0;
     if (this.open.size >= MAX_CONNECTIONS || held >= MAX_CONNECTIONS_PER_UID) {
-      const why = held >= MAX_CONNECTIONS_PER_UID ? `${held} requests of uid ${peer.uid} in progress` : `${this.open.size} connections open`;
+      const why = held >= MAX_CONNECTIONS_PER_UID ? `${held} requests of uid ${peer.person} in progress` : `${this.open.size} connections open`;
       sendReply(fd, errorReply(ERRNO.EAGAIN, `qbhd: busy (${why}); try again`));
       sock.destroy();
       this.options.log(auditLine(peer, 'busy', {}));
       return;
     }
     this.open.add(sock);
-    this.perUid.set(peer.uid, held + 1);
+    this.perUid.set(peer.person, held + 1);
     sock.once('close', () => {
       this.open.delete(sock);
-      const n = (this.perUid.get(peer.uid) ?? 1) - 1;
-      if (n === 0) this.perUid.delete(peer.uid);
-      else this.perUid.set(peer.uid, n);
+      const n = (this.perUid.get(peer.person) ?? 1) - 1;
+      if (n === 0) this.perUid.delete(peer.person);
+      else this.perUid.set(peer.person, n);
       if (this.open.size === 0) this.drained?.();
     });
     this.readRequest(sock, fd, peer);
