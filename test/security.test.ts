@@ -404,14 +404,14 @@ t.test('8. at every fd limit from the lowest Node runs under: one clean line, ex
 
 // Issue 20, finding 2. A SIGUSR1 during Node's start-up, before any JavaScript could install a
 // listener, opened an inspector on 127.0.0.1:9229 in a helper holding CAP_NET_ADMIN, which any
-// process of the caller's uid could then run code in. The sender starts a tight loop of SIGUSR1 at
-// a later moment in each run (0, 2, 4 … ms after spawn) and keeps it up until the helper exits,
-// watching this netns's TCP listeners all along: every moment of the helper's life gets signals in
-// some run. A signal before Node's own start-up kills the helper (SIGUSR1's default action, which
-// the caller's uid may send anyway); nothing else may happen.
+// process of the caller's uid could then run code in. The sender times one quiet run (T), then
+// starts a tight loop of SIGUSR1 at a later moment in each run (run i of N: i/N × T after spawn)
+// and keeps it up until the helper exits, watching this netns's TCP listeners all along: every
+// moment of the helper's life gets signals in some run. A signal before Node's own start-up kills
+// the helper (SIGUSR1's default action; the caller's uid may kill it anyway); nothing else may happen.
 const SIGUSR1_STORM = `
 import json, os, signal, subprocess, sys, time
-runs, step, cmd = int(sys.argv[1]), float(sys.argv[2]) / 1000, sys.argv[3:]
+runs, cmd = int(sys.argv[1]), sys.argv[2:]
 def inspector_listening():
     for table in ('/proc/net/tcp', '/proc/net/tcp6'):
         for row in open(table).read().splitlines()[1:]:
@@ -419,11 +419,16 @@ def inspector_listening():
             if local.endswith(':2405') and state == '0A':  # port 9229, TCP_LISTEN
                 return True
     return False
+def spawn():
+    return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, pass_fds=(3,))
+t0 = time.monotonic()
+spawn().communicate()
+quiet = time.monotonic() - t0
 out = []
 for i in range(runs):
-    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, pass_fds=(3,))
+    p = spawn()
     t0, sent, listening = time.monotonic(), 0, False
-    while time.monotonic() - t0 < i * step and p.poll() is None:
+    while time.monotonic() - t0 < i * quiet / runs and p.poll() is None:
         pass
     while p.poll() is None:
         try:
@@ -433,7 +438,7 @@ for i in range(runs):
             break
         listening = listening or inspector_listening()
     out.append({'status': p.returncode, 'sent': sent, 'listening': listening or inspector_listening(), 'stderr': p.stderr.read().decode('latin1')})
-print(json.dumps(out))
+print(json.dumps({'quiet_ms': quiet * 1000, 'runs': out}))
 `;
 
 interface StormRun {
@@ -444,16 +449,16 @@ interface StormRun {
 }
 
 /** Runs `cmd` (a privileged helper attach) `runs` times under the SIGUSR1 storm; QEMU's socket at fd 3. */
-function sigusr1Storm(cmd: string[], runs: number): StormRun[] {
+function sigusr1Storm(cmd: string[], runs: number): { quiet_ms: number; runs: StormRun[] } {
   const [qemuEnd, helperEnd] = native.socketpair(1);
-  const r = spawnSync('python3', ['-c', SIGUSR1_STORM, String(runs), '2', ...cmd], { stdio: ['ignore', 'pipe', 'inherit', helperEnd], encoding: 'utf8', env: { PATH }, timeout: 300000 });
+  const r = spawnSync('python3', ['-c', SIGUSR1_STORM, String(runs), ...cmd], { stdio: ['ignore', 'pipe', 'inherit', helperEnd], encoding: 'utf8', env: { PATH }, timeout: 300000 });
   native.close(helperEnd);
   native.close(qemuEnd); // the taps queued on it go with it
-  return JSON.parse(r.stdout) as StormRun[];
+  return JSON.parse(r.stdout) as { quiet_ms: number; runs: StormRun[] };
 }
 
 /** What a storm must show: no inspector ever, every run attached or killed by the signal, and enough runs signalled throughout. */
-function checkStorm(t: Test, runs: StormRun[], quietLine: RegExp | null): void {
+function checkStorm(t: Test, { quiet_ms, runs }: { quiet_ms: number; runs: StormRun[] }, quietLine: RegExp | null): void {
   const opened = runs.filter((r) => r.listening || /Debugger listening/.test(r.stderr));
   t.same(opened, [], 'no run ever had an inspector listening on 9229, nor printed "Debugger listening"');
   const odd = runs.filter((r) => r.status !== 0 && r.status !== -10);
@@ -462,18 +467,18 @@ function checkStorm(t: Test, runs: StormRun[], quietLine: RegExp | null): void {
   t.same(noise, [], `attached runs printed nothing${quietLine === null ? '' : ` but ${quietLine.source}`}`);
   const signalled = runs.filter((r) => r.status === 0 && r.sent > 0).length;
   t.ok(signalled >= 10, `${signalled} runs attached while being sent SIGUSR1 up to their exit (≥ 10 needed for the storm to mean something)`);
-  t.comment(`${runs.length} runs: ${runs.filter((r) => r.status === -10).length} killed by SIGUSR1 before Node's start-up, ${signalled} signalled to the end, ${runs.reduce((n, r) => n + r.sent, 0)} signals`);
+  t.comment(`${runs.length} runs (a quiet one took ${quiet_ms.toFixed(0)} ms): ${runs.filter((r) => r.status === -10).length} killed by SIGUSR1 before Node's start-up, ${signalled} signalled to the end, ${runs.reduce((n, r) => n + r.sent, 0)} signals`);
 }
 
 const STORM_RUNS = 60;
 
 t.test('issue 20 #2: SIGUSR1 at any moment opens no inspector in the privileged helper', async (t) => {
   acl('allow all\n');
-  const runs = sigusr1Storm([...NOBODY, OURS, '--use-vnet', '--br=br0', '--fd=3'], STORM_RUNS);
+  const storm = sigusr1Storm([...NOBODY, OURS, '--use-vnet', '--br=br0', '--fd=3'], STORM_RUNS);
   // This node (20) has no --disable-sigusr1: the #! line's unresolvable --inspect-port makes a
   // SIGUSR1 before the helper's listener print one line and listen nowhere.
   const flag = readFileSync(join(ROOT, 'dist', 'qemu-bridge-helper.cjs'), 'latin1').split('\n')[0]!.split(' ')[4];
-  checkStorm(t, runs, flag === '--disable-sigusr1' ? null : /^Unable to resolve "::%\/": unknown node or service$/);
+  checkStorm(t, storm, flag === '--disable-sigusr1' ? null : /^Unable to resolve "::%\/": unknown node or service$/);
   t.same(leftovers(), []);
 });
 
@@ -503,14 +508,16 @@ t.test('issue 20 #2: the same on Node 24 (QBH_TEST_NODE24), whose #! line passes
 t.test('issue 20 #2: a privileged helper started without the flag refuses; an unprivileged or root one runs', async (t) => {
   acl('allow all\n');
   const bundleFile = join(ROOT, 'dist', 'qemu-bridge-helper.cjs');
-  const bare = handOff('/usr/bin/node', [bundleFile, '--br=br0', '--fd=3'], { prefix: NOBODY });
+  // env -i: tap adds its hooks to every node child's NODE_OPTIONS.
+  const clean = ['env', '-i'];
+  const bare = handOff('/usr/bin/node', [bundleFile, '--br=br0', '--fd=3'], { prefix: [...clean, ...NOBODY] });
   t.same([bare.status, bare.fds], [1, 0], '`node dist/qemu-bridge-helper.cjs` as uid 65534 with CAP_NET_ADMIN: refused');
   t.equal(bare.stderr, 'qbh: refusing to run with privileges the caller lacks on a node started without --disable-sigusr1 or --inspect-port=[::%/] (a SIGUSR1 would open an inspector any process of the caller could use); start the helper through its own #! line (bin/qemu-bridge-helper), see qemu-bridge-helper(8)\n');
-  const flagged = handOff('/usr/bin/node', ['--inspect-port=[::%/]', bundleFile, '--br=br0', '--fd=3'], { prefix: NOBODY });
+  const flagged = handOff('/usr/bin/node', ['--inspect-port=[::%/]', bundleFile, '--br=br0', '--fd=3'], { prefix: [...clean, ...NOBODY] });
   t.same([flagged.status, flagged.stderr, flagged.fds], [0, '', 1], 'the same with the flag: attached');
-  const asRoot = handOff('/usr/bin/node', [bundleFile, '--br=br0', '--fd=3']);
+  const asRoot = handOff('/usr/bin/node', [bundleFile, '--br=br0', '--fd=3'], { prefix: clean });
   t.same([asRoot.status, asRoot.stderr, asRoot.fds], [0, '', 1], 'run by root (the real uid holds it all): attached');
-  const plain = handOff('/usr/bin/node', [bundleFile, '--br=br0', '--fd=3'], { prefix: ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] });
+  const plain = handOff('/usr/bin/node', [bundleFile, '--br=br0', '--fd=3'], { prefix: [...clean, 'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] });
   t.equal(plain.stderr.split('\n')[0], 'failed to create tun device: Operation not permitted', 'uid 65534 without capabilities: no refusal, the usual failure');
   t.same(leftovers(), []);
 });
