@@ -12,11 +12,11 @@
 //   any JavaScript, and that handler opens an inspector on 127.0.0.1:9229 that any process of the
 //   caller's uid can connect to and run code in, with the helper's privileges; no listener set up
 //   from JavaScript comes early enough, and blocking or ignoring the signal at exec does not help
-//   (Node unblocks it and resets every disposition; a pending SIGUSR1 is then delivered). So:
-//   `--disable-sigusr1` where the node has it (22.14+, 23.7+): no handler at all, the signal stays
-//   blocked. Older nodes (20): `--inspect-port=[::%/]`, an inspector address that cannot be
-//   resolved — glibc and musl refuse the scope `/` (no interface can be named so) before any name
-//   service is asked — so a SIGUSR1 makes Node print `Unable to resolve "::%/"` and listen nowhere;
+//   (Node resets every disposition and unblocks it during its start-up). So: `--disable-sigusr1`
+//   where the node has it (22.14+, 23.7+): no handler at all, the signal stays blocked. Older
+//   nodes (20): `--inspect-port=[::%/]`, an inspector address that cannot be resolved — glibc
+//   refuses the scope `/` (no interface can be named so) before any name service is asked — so
+//   a SIGUSR1 makes Node print `Unable to resolve "::%/"` and listen nowhere;
 //   src/helper/run.ts then installs a listener that keeps even that line away. Measured, both
 //   ways: docs/helper.md, "Trust model";
 // - the bootstrap, run before the bundle loads: the bundle run as the main module inside
