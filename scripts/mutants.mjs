@@ -206,6 +206,16 @@ export const MUTANTS = [
     patches: [{ file: 'src/daemon/protocol.ts', search: 'if (!required.includes(key) && !optional.includes(key)) throw', replace: 'if (false as boolean) throw' }],
     tests: ['test/daemon-identity.test.ts'],
   },
+  // ---- issue 20 ----------------------------------------------------------------------------------
+  {
+    id: 'sigusr1-inspect-port-loopback',
+    what: "the helper's odd inspector address `[::%/]` 'tidied' to `[::1]` (in the #! line and in the helper's list alike): SIGUSR1 opens an inspector again",
+    patches: [
+      { file: 'scripts/launcher.mjs', search: "export const UNRESOLVABLE_INSPECT_PORT = '--inspect-port=[::%/]';", replace: "export const UNRESOLVABLE_INSPECT_PORT = '--inspect-port=[::1]';" },
+      { file: 'src/helper/privilege.ts', search: "['--disable-sigusr1', '--inspect-port=[::%/]']", replace: "['--disable-sigusr1', '--inspect-port=[::1]']" },
+    ],
+    tests: ['test/helper-sigusr1.test.ts'],
+  },
 ];
 
 /**

@@ -46,13 +46,13 @@ export interface HandOff {
 }
 
 /**
- * Plays QEMU: a socketpair, the helper's end at fd 3, runs `[...prefix, HELPER, ...args]` in a clean
+ * Plays QEMU: a socketpair, the helper's end at fd 3, runs `[...prefix, helper, ...args]` in a clean
  * environment, reads one message. Synchronous: the caller's event loop is blocked meanwhile, so a
  * monitor in the caller only queues (the kernel keeps its events).
  */
-export function handOff(args: string[], prefix: string[] = []): HandOff {
+export function handOff(args: string[], prefix: string[] = [], helper = HELPER): HandOff {
   const [qemuEnd, helperEnd] = native.socketpair(SOCK_STREAM);
-  const cmd = [...CLEAN_ENV, ...prefix, HELPER, ...args];
+  const cmd = [...CLEAN_ENV, ...prefix, helper, ...args];
   const r = spawnSync(cmd[0]!, cmd.slice(1), { stdio: ['ignore', 'pipe', 'pipe', helperEnd], timeout: 20000 });
   native.close(helperEnd);
   const got = native.recvFds(qemuEnd, 16, 4, 0);

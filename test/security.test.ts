@@ -1,11 +1,12 @@
 // Issue 15: every path that failed open, each as the user meets it — the helper as QEMU runs it
 // (and, where it has an answer, the C helper beside it) — plus the privileged helper's immunity to
-// its caller's environment. Each case failed on the code before the fix. Private netns + mount ns
-// (harness), tmpfs over /etc/qemu.
+// its caller's environment; issue 20: the ACL read behind a setuid or setgid wrapper (SIGUSR1:
+// test/helper-sigusr1.test.ts). Each case failed on the code before the fix. Private netns + mount
+// ns (harness), tmpfs over /etc/qemu.
 import './harness.js';
 import t from 'tap';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, openSync, closeSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, openSync, closeSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -398,5 +399,55 @@ t.test('8. at every fd limit from the lowest Node runs under: one clean line, ex
     t.equal(lines.length, 1, `limit ${n}: one line: ${JSON.stringify(r.stderr)}`);
     t.notMatch(r.stderr, /^\s+at |node:internal|\^/m, `limit ${n}: no stack trace`);
   }
+  t.same(leftovers(), []);
+});
+
+// Issue 20, finding 6. Behind a setuid-root wrapper the helper read the ACL as root: an include
+// only group 5000 may read granted its bridge to uid 4242, not in that group. The wrapper is a
+// setuid-root (and a setgid) copy of env, on this test's tmpfs; the C helper, run by the same
+// wrapper, drops to the real ids before reading and is the reference.
+t.test('issue 20 #6: behind a setuid or setgid wrapper the ACL is read with the caller\'s real ids', async (t) => {
+  sh('ip', 'link', 'add', 'br1', 'type', 'bridge');
+  t.teardown(() => sh('ip', 'link', 'del', 'br1'));
+  FIXTURES.add('br1');
+  mkdirSync('/etc/qemu/wrap', { mode: 0o755 });
+  const suid = '/etc/qemu/wrap/suid-env';
+  const sgid = '/etc/qemu/wrap/sgid-env';
+  copyFileSync('/usr/bin/env', suid);
+  chmodSync(suid, 0o4755);
+  copyFileSync('/usr/bin/env', sgid);
+  chownSync(sgid, 0, 5000);
+  chmodSync(sgid, 0o2755);
+  const as4242 = (groups: string) => ['setpriv', '--reuid=4242', '--regid=4242', groups];
+  const group5000Only = (mode: number) => {
+    acl('allow br0\ninclude /etc/qemu/g5000.conf\n', { '/etc/qemu/g5000.conf': 'allow br1\n' });
+    chownSync('/etc/qemu/g5000.conf', 0, 5000);
+    chmodSync('/etc/qemu/g5000.conf', mode);
+  };
+
+  group5000Only(0o640);
+  const ours = handOff(OURS, ['--use-vnet', '--br=br1', '--fd=3'], { prefix: [...as4242('--clear-groups'), suid] });
+  t.same([ours.status, ours.stderr, ours.fds], [1, DENIED, 0], 'setuid root, uid 4242 not in group 5000: the include is unreadable, br1 denied');
+  const c = handOff(C_HELPER, ['--use-vnet', '--br=br1', '--fd=3'], { prefix: [...as4242('--clear-groups'), suid] });
+  t.same([c.status, c.stderr, c.fds], [1, DENIED, 0], 'the C helper behind the same wrapper: denied too');
+  const viaGid = handOff(OURS, ['--use-vnet', '--br=br1', '--fd=3'], { prefix: [...as4242('--clear-groups'), sgid] });
+  t.same([viaGid.status, viaGid.stderr, viaGid.fds], [1, DENIED, 0], 'setgid 5000 (as root runs it): the wrapper\'s group does not read it either');
+  const mainOk = handOff(OURS, ['--use-vnet', '--br=br0', '--fd=3'], { prefix: [...as4242('--clear-groups'), suid] });
+  t.same([mainOk.status, mainOk.stderr, mainOk.tap?.master], [0, '', 'br0'], 'the main file, readable by all, still allows br0: the helper works behind the wrapper');
+
+  const member = handOff(OURS, ['--use-vnet', '--br=br1', '--fd=3'], { prefix: [...as4242('--groups=5000'), suid] });
+  t.same([member.status, member.stderr, member.tap?.master], [0, '', 'br1'], 'uid 4242 in group 5000 (supplementary): reads it, allowed');
+  group5000Only(0o644);
+  const open = handOff(OURS, ['--use-vnet', '--br=br1', '--fd=3'], { prefix: [...as4242('--clear-groups'), suid] });
+  t.same([open.status, open.stderr, open.tap?.master], [0, '', 'br1'], 'the include made world-readable: allowed');
+
+  // The main file unreadable by the caller: the C helper's parse failure, as the C helper says it.
+  acl('allow br0\n');
+  chownSync('/etc/qemu/bridge.conf', 0, 5000);
+  chmodSync('/etc/qemu/bridge.conf', 0o640);
+  const oursMain = handOff(OURS, ['--br=br0', '--fd=3'], { prefix: [...as4242('--clear-groups'), suid] });
+  const cMain = handOff(C_HELPER, ['--br=br0', '--fd=3'], { prefix: [...as4242('--clear-groups'), suid] });
+  t.same([oursMain.status, oursMain.fds], [1, 0], 'a main file uid 4242 may not read: refused');
+  t.equal(oursMain.stderr, cMain.stderr, `the C helper's words: ${JSON.stringify(cMain.stderr)}`);
   t.same(leftovers(), []);
 });

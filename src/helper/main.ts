@@ -14,6 +14,7 @@ import { USAGE_MESSAGE, parseHelperArgs } from './argv.js';
 import { authorizeHelper } from './authorize.js';
 import { daemonListening, tapFromDaemon } from './daemon-client.js';
 import { EXIT_FAILURE, handOff, printErr } from './handoff.js';
+import { asCaller } from './privilege.js';
 import { makeHelperTap, utf8Name } from './tap.js';
 
 export { EXIT_FAILURE };
@@ -79,14 +80,16 @@ export async function helperMain(args: readonly Buffer[]): Promise<number> {
   // makes the tap (steps 3 and 4); the hand-off is the same (docs/daemon.md).
   if (!hasNetAdmin() && daemonListening()) return tapFromDaemon(opts, sendError);
 
-  // 3. The ACL, /etc/qemu/bridge.conf read as this process (spec §4), decided on every name the
-  // bridge goes by (an altname must not escape a deny) and on a chosen tap name (allow-ifname).
+  // 3. The ACL, /etc/qemu/bridge.conf read with the caller's real ids (spec §4; behind a setuid or
+  // setgid wrapper the effective ids are switched to them for the read, as the C helper drops to
+  // them), decided on every name the bridge goes by (an altname must not escape a deny) and on a
+  // chosen tap name (allow-ifname).
   // The socket is closed on every path: helperMain may run many times in one process. Not an Rtnl:
   // the helper loads none of the generic netlink codec (src/netlink/lean.ts).
   const rtnl = { socket: { fd: openRouteSocketSync() } };
   let tap: { fd: number; name: string };
   try {
-    const { verdict, resolved } = authorizeHelper(opts, rtnl);
+    const { verdict, resolved } = asCaller(() => authorizeHelper(opts, rtnl));
     if (verdict.stderr.length > 0) printErr(verdict.stderr);
     if (!verdict.permitted) return EXIT_FAILURE;
 

@@ -7,6 +7,7 @@
 import { writeSync } from 'node:fs';
 import { rawArgs } from './argv.js';
 import { EXIT_FAILURE, helperMain } from './main.js';
+import { privilegeRefusal } from './privilege.js';
 
 function internalError(err: unknown): number {
   try {
@@ -17,9 +18,19 @@ function internalError(err: unknown): number {
   return EXIT_FAILURE;
 }
 
-// SIGUSR1 would open Node's inspector on 127.0.0.1:9229, where any local user could run code with
-// this process's CAP_NET_ADMIN: a listener of our own keeps it shut (the launcher installs one even
-// earlier, before the bundle loads; scripts/launcher.mjs).
+// SIGUSR1 makes Node open an inspector on 127.0.0.1:9229, where any process of the caller's uid
+// could run code with this process's privileges. The #! line shuts it out from Node's start on
+// (scripts/launcher.mjs); a node started some other way, without that flag, is refused here if it
+// holds a privilege its caller lacks. The listener only keeps later signals quiet: on a node with
+// the unresolvable --inspect-port each one would print an `Unable to resolve` line.
+const refusal = privilegeRefusal();
+if (refusal !== null) {
+  try {
+    writeSync(2, refusal);
+  } finally {
+    process.exit(EXIT_FAILURE);
+  }
+}
 process.on('SIGUSR1', () => undefined);
 
 helperMain(rawArgs()).then(
