@@ -20,8 +20,9 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export interface ReadmeInstall {
   /** Every command line of the block, comments and `sudo ` dropped. */
   lines: string[];
-  /** The `npm pack` line and the `npm install -g ./qbh-….tgz` line, as argv. */
+  /** The `npm pack` line and the `npm install -g ./qbh-….tgz` line, as argv, and the pack line's `NAME=value` words. */
   pack: string[];
+  packEnv: Record<string, string>;
   install: string[];
 }
 
@@ -33,8 +34,10 @@ export function readmeInstall(readme = readFileSync(join(ROOT, 'README.md'), 'ut
     .split('\n')
     .map((l) => l.replace(/\s+#.*$/, '').replace(/^sudo /, '').trim())
     .filter((l) => l !== '');
-  const argv = (re: RegExp) => lines.find((l) => re.test(l))?.split(/\s+/) ?? [];
-  return { lines, pack: argv(/^npm pack\b/), install: argv(/^npm install -g \S+\.tgz$/) };
+  const words = (re: RegExp) => lines.find((l) => re.test(l))?.split(/\s+/) ?? [];
+  const packLine = words(/^(\w+=\S* )*npm pack\b/);
+  const packEnv = Object.fromEntries(packLine.filter((w) => /^\w+=/.test(w)).map((w) => [w.slice(0, w.indexOf('=')), w.slice(w.indexOf('=') + 1)]));
+  return { lines, pack: packLine.filter((w) => !/^\w+=/.test(w)), packEnv, install: words(/^npm install -g \S+\.tgz$/) };
 }
 
 /** What the preparation left for the test. */
@@ -101,7 +104,7 @@ function prepare(): Prepared {
     // build machine's job (compilers, strip, the cross compiler): the system PATH.
     const readme = readmeInstall();
     if (readme.pack.length === 0 || readme.install.length === 0) throw new Error(`README.md's install block has no npm pack or npm install -g ./….tgz line: ${JSON.stringify(readme.lines)}`);
-    npmRun(readme.pack.slice(1), prepared.src, process.env.PATH);
+    npmRun(readme.pack.slice(1), prepared.src, process.env.PATH, readme.packEnv);
     prepared.tarball = join(prepared.src, readme.install.at(-1)!);
     prepared.files = execFileSync('tar', ['-tzf', prepared.tarball], { encoding: 'utf8' })
       .split('\n')
