@@ -44,7 +44,9 @@ t.test("the README's install block: what this test ran, for this version, and no
   t.same(readme.install, ['npm', 'install', '-g', `./qbh-${VERSION}.tgz`], "the tarball npm pack names for this package.json's version");
   t.equal(p.tarball, join(src, `qbh-${VERSION}.tgz`));
   t.notOk(readme.lines.some((l) => /npm (install|i) (-g )?qbh\b/.test(l)), 'no install of the name qbh from the registry (not published)');
-  t.notMatch(readFileSync(join(ROOT, 'README.md'), 'utf8'), /npm install -g qbh\b/, 'nowhere in the README');
+  const mentions = readFileSync(join(ROOT, 'README.md'), 'utf8').match(/npm install -g qbh\b.{0,20}/g) ?? [];
+  t.equal(mentions.length, 1, 'named once in the README…');
+  t.match(mentions[0], /^npm install -g qbh` fails \(404\)/, '…as what fails');
 });
 
 t.test('a pack that cannot build the arm64 prebuild fails, unless QBH_PREBUILDS=host says so', async (t) => {
