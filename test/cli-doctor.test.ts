@@ -5,7 +5,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync,
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { sh } from './harness.js';
+import { privateRunQbh, sh } from './harness.js';
 import { qbh } from './cli-lib.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -13,6 +13,8 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const QEMU_DEFAULT = '/usr/lib/qemu/qemu-bridge-helper';
 
 
+// An empty /run/qbh of this test's own: a qbh daemon running on the host must not answer here.
+privateRunQbh();
 const dir = mkdtempSync(join(tmpdir(), 'qbh-doctor-'));
 chmodSync(dir, 0o755);
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -149,37 +151,34 @@ function line(stdout: string, pattern: RegExp): { line: string; fix: string } {
   return { line: lines[i] ?? '', fix: lines[i + 1] ?? '' };
 }
 
-t.test("QEMU's default path holding another helper (the distribution's C one) is a warning, and never overwritten", async (t) => {
-  // The default path made here, in this test's mount namespace: a packaged C helper, then qbh's.
-  const path = QEMU_DEFAULT;
-  const existed = existsSync(path);
-  if (!existed) {
-    mkdirSync(dirname(path), { recursive: true });
-    writeFileSync(path, '');
-  }
-  const c = join(dir, 'packaged-helper');
-  writeFileSync(c, '\x7fELF', { mode: 0o755 });
-  sh('mount', '--bind', c, path);
-  t.teardown(() => {
-    sh('umount', path);
-    if (!existed) rmSync(path);
-  });
-  let r = await qbh('doctor', '--acl', acl, '--tun', tun);
-  t.equal(r.code, 0, 'a working host passes: QEMU can be told helper=');
-  const w = line(r.stdout, new RegExp(`QEMU's default helper ${path}`));
-  t.equal(w.line, `! QEMU's default helper ${path} is not qbh (another qemu-bridge-helper, e.g. the C one): QEMU runs qbh's only where told helper= (\`qbh doctor --helper PATH\` checks it)`);
-  t.match(w.fix, /^ {4}fix: give QEMU -netdev bridge,br=BR,helper=\S+ \(libvirt: bridge_helper = "\S+" in qemu\.conf\); to make qbh QEMU's default on Debian: sudo dpkg-divert --local --rename --add /);
-  t.notMatch(r.stdout, /ln -sf|cp |install /, 'no fix overwrites a packaged file');
-  t.match(r.stdout, /^all checks passed \(\d+ warnings?\)$/m);
-  const j = JSON.parse((await qbh('doctor', '--acl', acl, '--tun', tun, '--json')).stdout);
-  t.equal(j.ok, true);
-  t.match(j.checks.find((x: { summary: string }) => x.summary.includes(path)), { check: 'qemu-helper', ok: true, warn: true });
-  // qbh's bundle at the default path (e.g. after a dpkg-divert): ✓.
-  sh('mount', '--bind', join(ROOT, 'dist', 'qemu-bridge-helper.cjs'), path);
-  t.teardown(() => sh('umount', path));
-  r = await qbh('doctor', '--acl', acl, '--tun', tun);
-  t.match(line(r.stdout, new RegExp(`QEMU's default helper ${path}`)).line, `✓ QEMU's default helper ${path} is qbh`);
-});
+const qemuDir = dirname(QEMU_DEFAULT);
+t.test(
+  "QEMU's default path holding another helper (the distribution's C one) is a warning, and never overwritten",
+  { skip: existsSync(qemuDir) ? false : `${qemuDir} does not exist here (QEMU is not installed)` },
+  async (t) => {
+    // The default path made here: a tmpfs over QEMU's directory, in this test's mount namespace only,
+    // holding a stand-in for the packaged C helper, then a link to qbh's (as after a dpkg-divert).
+    const path = QEMU_DEFAULT;
+    sh('mount', '-t', 'tmpfs', '-o', 'mode=0755', 'qbh-qemu-lib', qemuDir);
+    t.teardown(() => sh('umount', qemuDir));
+    writeFileSync(path, '\x7fELF', { mode: 0o755 });
+    let r = await qbh('doctor', '--acl', acl, '--tun', tun);
+    t.equal(r.code, 0, 'a working host passes: QEMU can be told helper=');
+    const w = line(r.stdout, new RegExp(`QEMU's default helper ${path}`));
+    t.equal(w.line, `! QEMU's default helper ${path} is not qbh (another qemu-bridge-helper, e.g. the C one): QEMU runs qbh's only where told helper= (\`qbh doctor --helper PATH\` checks it)`);
+    t.match(w.fix, /^ {4}fix: give QEMU -netdev bridge,br=BR,helper=\S+ \(libvirt: bridge_helper = "\S+" in qemu\.conf\); to make qbh QEMU's default on Debian: sudo dpkg-divert --local --rename --add /);
+    t.notMatch(r.stdout, /ln -sf|cp |install /, 'no fix overwrites a packaged file');
+    t.match(r.stdout, /^all checks passed \(\d+ warnings?\)$/m);
+    const j = JSON.parse((await qbh('doctor', '--acl', acl, '--tun', tun, '--json')).stdout);
+    t.equal(j.ok, true);
+    t.match(j.checks.find((x: { summary: string }) => x.summary.includes(path)), { check: 'qemu-helper', ok: true, warn: true });
+    // qbh's bundle at the default path (e.g. after a dpkg-divert): ✓.
+    rmSync(path);
+    symlinkSync(join(ROOT, 'dist', 'qemu-bridge-helper.cjs'), path);
+    r = await qbh('doctor', '--acl', acl, '--tun', tun);
+    t.match(line(r.stdout, new RegExp(`QEMU's default helper ${path}`)).line, `✓ QEMU's default helper ${path} → ${join(ROOT, 'dist', 'qemu-bridge-helper.cjs')} is qbh`);
+  },
+);
 
 t.test('as an unprivileged user (uid 65534): no tun access, no CAP_NET_ADMIN', async (t) => {
   const device = join(dir, 'tun600');
