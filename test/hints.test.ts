@@ -7,13 +7,14 @@ import './harness.js';
 import t from 'tap';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { ipj, linkNames, privateEtcQemu, sh, withTunNode } from './harness.js';
+import { ipj, linkNames, privateEtcQemu, privateRunQbh, sh, withTunNode } from './harness.js';
 import { CLEAN, ROOT, handOff } from './daemon-lib.js';
 import { NEED_NET_ADMIN } from '../src/index.js';
 import { HAS_NET_ADMIN } from '../src/errors.js';
 
 execFileSync(process.execPath, [join(ROOT, 'scripts', 'bundle.mjs')], { stdio: 'inherit' });
 privateEtcQemu();
+privateRunQbh(); // an empty /run/qbh: a qbh daemon on the host must not serve the runs without a capability
 execFileSync('sh', ['-c', "printf 'allow br0\\n' > /etc/qemu/bridge.conf && chmod 0644 /etc/qemu/bridge.conf"]);
 sh('ip', 'link', 'add', 'br0', 'type', 'bridge');
 
