@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Builds the addon's prebuilt binaries into prebuilds/ (the package's `prepack` step, so every
-// tarball carries them): prebuilds/linux-x64/qbh.node, and prebuilds/linux-arm64/qbh.node
-// when Debian's cross compiler (g++-aarch64-linux-gnu) is installed. The addon is N-API
+// tarball carries them): prebuilds/linux-x64/qbh.node and prebuilds/linux-arm64/qbh.node, the
+// latter with Debian's cross compiler (g++-aarch64-linux-gnu). Without that compiler it fails
+// before building anything: a tarball without the arm64 binary would make every arm64 install
+// compile. QBH_PREBUILDS=host builds this machine's binary only (a tarball for this machine). The addon is N-API
 // (NAPI_VERSION=8 in binding.gyp): one binary per platform and architecture serves every Node ≥ 20.
 // An install that finds a binary for its machine compiles nothing (`node-gyp-build`, the install
 // step); any other compiles build/Release as before. src/native.ts says which one loads.
@@ -25,6 +27,23 @@ function onPath(cmd) {
 // Cross builds: the compiler prefix Debian's cross toolchains use for each Node architecture.
 const CROSS = { arm64: 'aarch64-linux-gnu' };
 
+/** `QBH_PREBUILDS=host`: only this machine's architecture, on purpose. */
+const HOST_ONLY = process.env.QBH_PREBUILDS === 'host';
+if (process.env.QBH_PREBUILDS !== undefined && !HOST_ONLY) {
+  console.error(`prebuilds: QBH_PREBUILDS=${process.env.QBH_PREBUILDS} is not understood (only "host": this machine's architecture only)`);
+  process.exit(1);
+}
+const cross = Object.entries(CROSS).filter(([arch]) => arch !== process.arch && !HOST_ONLY);
+const missing = cross.filter(([, prefix]) => !onPath(`${prefix}-g++`));
+if (missing.length > 0) {
+  const [arch, prefix] = missing[0];
+  console.error(
+    `prebuilds: cannot build prebuilds/linux-${arch}: no ${prefix}-g++ on PATH (apt-get install g++-${prefix}); ` +
+      `a tarball without it makes every ${arch} install compile. QBH_PREBUILDS=host npm pack packs this machine's binary only.`,
+  );
+  process.exit(1);
+}
+
 const env = { ...process.env };
 // node-gyp builds against the machine's own Node headers; there is no network to fetch them.
 if (!env.npm_config_nodedir && existsSync('/usr/include/node/node_api.h')) env.npm_config_nodedir = '/usr';
@@ -45,12 +64,7 @@ try {
 
   build(process.arch);
   console.log(`prebuilds/linux-${process.arch}/qbh.node: built`);
-  for (const [arch, prefix] of Object.entries(CROSS)) {
-    if (arch === process.arch) continue;
-    if (!onPath(`${prefix}-g++`)) {
-      console.log(`prebuilds/linux-${arch}: not built (no ${prefix}-g++; apt-get install g++-${prefix})`);
-      continue;
-    }
+  for (const [arch, prefix] of cross) {
     rmSync(join(scratch, 'build'), { recursive: true, force: true });
     build(arch, { CC: `${prefix}-gcc`, CXX: `${prefix}-g++`, LINK: `${prefix}-g++`, AR: `${prefix}-ar` }, ['--strip-bin', `${prefix}-strip`]);
     console.log(`prebuilds/linux-${arch}/qbh.node: built with ${prefix}-g++`);
@@ -61,3 +75,4 @@ try {
 
 // The package's version, so a reader of the log knows which sources these are.
 console.log(`prebuilds for qbh ${JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version}`);
+if (HOST_ONLY) console.error(`prebuilds: QBH_PREBUILDS=host: linux-${process.arch} only; other machines compile the addon at install`);

@@ -2,10 +2,11 @@
  * The one error family of qbh: every error the library throws is a {@link QbhError}, so a caller
  * writes one `instanceof` and reads `code`, `op` and `target` whatever layer failed (netlink, tap,
  * ACL, input checks). The layers' own classes ({@link NetlinkError}, {@link TapError},
- * {@link AclError}) extend it and add their fields. Imports no code (the helper bundles it); the
- * ACL's codes are named by a type-only import.
+ * {@link AclError}) extend it and add their fields. Imports no code but node:fs (the helper
+ * bundles it); the ACL's codes are named by a type-only import.
  * @module
  */
+import { readFileSync, statSync } from 'node:fs';
 import type { constants } from 'node:os';
 import type { AclErrorCode } from './acl/errors.js';
 
@@ -59,12 +60,76 @@ export class QbhError extends Error {
   }
 }
 
-/** The hint for a missing privilege: the same words in the API, the CLI and the daemon. */
+/**
+ * The hint for a missing privilege, when this process lacks CAP_NET_ADMIN: the same words in the
+ * API, the CLI and the daemon. An error raised where the capability is present, or where the mode
+ * of /dev/net/tun refused, says that instead ({@link privilegeHint}).
+ */
 export const NEED_NET_ADMIN = 'this needs CAP_NET_ADMIN: run as root, or with the capability in the ambient set';
+
+/** The hint for EPERM/EACCES when the process does hold CAP_NET_ADMIN: the capability is not what is missing. */
+export const HAS_NET_ADMIN =
+  'this process has CAP_NET_ADMIN, so something else refused: a network namespace owned by another user namespace, or a security module';
+
+/** The tun device, whose mode decides who may open it (kernel: Documentation/networking/tuntap.rst). */
+const TUN_DEVICE = '/dev/net/tun';
+/** Bits of the capability sets (linux/capability.h). */
+const CAP_DAC_OVERRIDE = 1n;
+const CAP_NET_ADMIN = 12n;
+
+/** This process's effective capabilities (the CapEff line of /proc/self/status); 0 when unreadable. */
+function effectiveCapabilities(): bigint {
+  try {
+    const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'latin1'));
+    return m ? BigInt(`0x${m[1]}`) : 0n;
+  } catch {
+    return 0n;
+  }
+}
+
+const holds = (caps: bigint, bit: bigint) => ((caps >> bit) & 1n) === 1n;
+
+/**
+ * Why opening `path` for reading and writing is refused by its mode for this process — e.g.
+ * `/dev/net/tun is mode 0600 (owner 0:0), which uid 65534 may not open` — or null when the mode
+ * allows it (or CAP_DAC_OVERRIDE passes over it, as for root). @internal
+ */
+export function tunModeRefusal(path = TUN_DEVICE): string | null {
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    return null;
+  }
+  if (holds(effectiveCapabilities(), CAP_DAC_OVERRIDE)) return null;
+  const uid = process.geteuid?.() ?? -1;
+  const gids = new Set([process.getegid?.() ?? -1, ...(process.getgroups?.() ?? [])]);
+  const shift = uid === st.uid ? 6 : gids.has(st.gid) ? 3 : 0;
+  const rw = (st.mode >> shift) & 0o6;
+  if (rw === 0o6) return null;
+  return `${path} is mode 0${(st.mode & 0o7777).toString(8)} (owner ${st.uid}:${st.gid}), which uid ${uid} may not open`;
+}
+
+/**
+ * What to do about a refused privileged operation, true of the process it runs in: for EPERM or
+ * EACCES, it reads the effective capability set and, for an open of /dev/net/tun (`opensTun`), the
+ * node's mode. Undefined for other codes. @internal
+ */
+export function privilegeHint(code: string | undefined, opensTun = false): string | undefined {
+  if (code !== 'EPERM' && code !== 'EACCES') return undefined;
+  const netAdmin = holds(effectiveCapabilities(), CAP_NET_ADMIN);
+  if (opensTun) {
+    const refusal = tunModeRefusal();
+    if (refusal === null) return `${TUN_DEVICE}'s mode allows this process: a security module or the device cgroup refused it`;
+    const fix = `${refusal}: sudo chmod 0666 ${TUN_DEVICE}, the distributions' default (creating a tap still needs CAP_NET_ADMIN)`;
+    return netAdmin ? fix : `${fix}; and this process lacks CAP_NET_ADMIN: run as root, or with the capability in the ambient set`;
+  }
+  return netAdmin ? HAS_NET_ADMIN : NEED_NET_ADMIN;
+}
 
 /** The fix qbh knows for an errno name, or undefined. @internal */
 export function hintFor(code: string | undefined): string | undefined {
-  return code === 'EPERM' || code === 'EACCES' ? NEED_NET_ADMIN : undefined;
+  return privilegeHint(code);
 }
 
 /**

@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { privateEtcQemu, privateRunQbh, sh } from './harness.js';
+import { privateEtcQemu, privateRunQbh, sh, withTunNode } from './harness.js';
 import { CLEAN, NOBODY, ROOT, SOCKET, handOff, logged, startDaemon, taps, until, type Daemon } from './daemon-lib.js';
 
 execFileSync(process.execPath, [join(ROOT, 'scripts', 'bundle.mjs')], { stdio: 'inherit' });
@@ -176,14 +176,27 @@ t.test('no daemon and no capability: the C message and what to do', async (t) =>
   t.equal(await daemon.stop(), 0, 'SIGTERM: exit 0');
   t.match(daemon.log(), /qbhd: stopped\n$/);
   t.notOk(existsSync(SOCKET), 'the socket is removed');
-  const r = handOff(['--br=br0', '--fd=3']);
-  t.equal(r.status, 1);
-  const lines = r.stderr.split('\n');
-  t.equal(lines.length, 3, 'two lines');
-  t.equal(lines[0], 'failed to open /dev/net/tun: Permission denied', 'the C helper message (the node is 0600 here)');
-  t.match(lines[1], /qbh daemon/);
-  t.match(lines[1], /systemctl enable --now qbhd\.socket/);
-  t.match(lines[1], /CAP_NET_ADMIN/);
+  // The helper's first step without a capability depends on the node's mode: make each mode here.
+  await withTunNode(0o600, () => {
+    const r = handOff(['--br=br0', '--fd=3']);
+    t.equal(r.status, 1);
+    const lines = r.stderr.split('\n');
+    t.equal(lines.length, 4, 'three lines');
+    t.equal(lines[0], 'failed to open /dev/net/tun: Permission denied', 'the C helper message for a 0600 node');
+    t.match(lines[1], /qbh daemon/);
+    t.match(lines[1], /systemctl enable --now qbhd\.socket/);
+    t.match(lines[1], /CAP_NET_ADMIN/);
+    t.match(lines[2], /^qbh: \/dev\/net\/tun is mode 0600 \(owner 0:0\), which uid 65534 may not open; make it 0666/);
+  });
+  await withTunNode(0o666, () => {
+    const r = handOff(['--br=br0', '--fd=3']);
+    t.equal(r.status, 1);
+    const lines = r.stderr.split('\n');
+    t.equal(lines.length, 3, 'two lines');
+    t.equal(lines[0], 'failed to create tun device: Operation not permitted', 'the C helper message for a 0666 node');
+    t.match(lines[1], /qbh daemon/);
+    t.match(lines[1], /systemctl enable --now qbhd\.socket/);
+  });
   t.same(taps(), []);
 });
 

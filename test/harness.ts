@@ -5,7 +5,7 @@
  * Root uses `unshare -n -m`; an unprivileged developer gets a user namespace mapped to root.
  */
 import { spawnSync, execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -97,4 +97,24 @@ export function privateRunQbh(): string {
   }
   execFileSync('mount', ['-t', 'tmpfs', '-o', 'mode=0755', 'qbh-run-qbh', dir]);
   return dir;
+}
+
+/**
+ * Runs `fn` with a /dev/net/tun of `mode` (root's, char 10:200) bound over the real one in this
+ * test's mount namespace, then puts the previous one back: a test asserting what a user meets on a
+ * 0600 or a 0666 node makes that node itself, whatever the host's mode (0600 here, 0666 from
+ * udev's default rule on most distributions).
+ */
+export async function withTunNode<T>(mode: number, fn: () => T | Promise<T>): Promise<T> {
+  const dir = mkdtempSync(join(process.env.QBH_TEST_SCRATCH ?? tmpdir(), 'tun-'));
+  const node = join(dir, 'tun');
+  execFileSync('mknod', [node, 'c', '10', '200']);
+  chmodSync(node, mode);
+  execFileSync('mount', ['--bind', node, '/dev/net/tun']);
+  try {
+    return await fn();
+  } finally {
+    execFileSync('umount', ['/dev/net/tun']);
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

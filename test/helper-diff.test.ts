@@ -11,7 +11,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SANITIZER_ENV, ipj, linkNames, privateEtcQemu, sh } from './harness.js';
+import { SANITIZER_ENV, ipj, linkNames, privateEtcQemu, privateRunQbh, sh } from './harness.js';
 import { native } from '../src/native.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -40,6 +40,7 @@ execFileSync(process.execPath, [join(ROOT, 'scripts', 'bundle.mjs')], { stdio: '
 // Fixtures: two bridges of different MTUs, a non-bridge, a tmpfs for the ACL, a 0666 /dev/net/tun
 // (this machine's is 0600; distros ship 0666) so the unprivileged cases behave as on a distro.
 privateEtcQemu(); // ACL_DIR, in this test's mount namespace only
+privateRunQbh(); // an empty /run/qbh: a qbh daemon on the host must not serve the runs without a capability
 sh('ip', 'link', 'add', 'br0', 'type', 'bridge');
 // Set after creation, so the bridge keeps it when its last port leaves (BROPT_MTU_SET_BY_USER).
 sh('ip', 'link', 'set', 'br0', 'mtu', '1400');

@@ -8,7 +8,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SANITIZER_ENV, ipj, linkNames, privateEtcQemu, sh } from './harness.js';
+import { SANITIZER_ENV, ipj, linkNames, privateEtcQemu, privateRunQbh, sh } from './harness.js';
 import { native } from '../src/native.js';
 import { USAGE_MESSAGE, atoi, parseHelperArgs } from '../src/helper/argv.js';
 
@@ -24,6 +24,7 @@ const CLEAN = ['env', '-i', `PATH=${PATH}`, ...SANITIZER_ENV];
 execFileSync(process.execPath, [join(ROOT, 'scripts', 'bundle.mjs')], { stdio: 'inherit' });
 
 privateEtcQemu(); // in this test's mount namespace only
+privateRunQbh(); // an empty /run/qbh: a qbh daemon on the host must not serve the runs without a capability
 // allow-ifname: the names the --ifname cases below choose (anything but tap…/vnet… needs a rule).
 writeFileSync('/etc/qemu/bridge.conf', 'allow br0\nallow notbr\nallow-ifname vm\nallow-ifname taken\nallow-ifname a/\n', { mode: 0o644 });
 sh('ip', 'link', 'add', 'br0', 'type', 'bridge');

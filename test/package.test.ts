@@ -2,7 +2,7 @@
 // PATH): the installed programs run — qbh, its completion and doctor, the man pages, QEMU attached
 // through the installed helper — and a strict TypeScript consumer (node16 and bundler resolution)
 // and a CommonJS script use the API.
-import { prepared } from './package-lib.js';
+import { prepared, readmeInstall } from './package-lib.js';
 import './harness.js';
 import t from 'tap';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -31,10 +31,33 @@ t.test('the tarball: programs, types, prebuilt addon, man pages; no tests, sourc
   t.ok(p.size < 1024 * 1024, `packed size ${p.size} bytes, ${files.length} files`);
   const x64 = readelfMachine(join(src, 'prebuilds', 'linux-x64', 'qbh.node'));
   t.match(x64, /X86-64/);
-  // arm64 is built where Debian's cross compiler is installed (.ci/run installs it).
-  const arm = join(src, 'prebuilds', 'linux-arm64', 'qbh.node');
-  if (existsSync(arm)) t.match(readelfMachine(arm), /AArch64/);
-  else t.comment('no linux-arm64 prebuild: aarch64-linux-gnu-g++ is not installed');
+  // The README's pack is QBH_PREBUILDS=host: this machine's binary only (.ci/run packs a release
+  // tarball, with the arm64 one, and checks its ELF machine).
+  t.equal(readmeInstall().packEnv.QBH_PREBUILDS, 'host');
+  t.same(files.filter((f) => f.startsWith('prebuilds/')), [`prebuilds/linux-${process.arch}/qbh.node`]);
+});
+
+t.test("the README's install block: what this test ran, for this version, and nothing from the registry", async (t) => {
+  const readme = readmeInstall();
+  t.equal(readme.lines[0], 'npm ci', 'from a clone: npm ci first (the tree copied here stands for it)');
+  t.same([...readme.pack], ['npm', 'pack'], 'npm pack, as run here');
+  t.same(readme.install, ['npm', 'install', '-g', `./qbh-${VERSION}.tgz`], "the tarball npm pack names for this package.json's version");
+  t.equal(p.tarball, join(src, `qbh-${VERSION}.tgz`));
+  t.notOk(readme.lines.some((l) => /npm (install|i) (-g )?qbh\b/.test(l)), 'no install of the name qbh from the registry (not published)');
+  const mentions = readFileSync(join(ROOT, 'README.md'), 'utf8').match(/npm install -g qbh\b.{0,20}/g) ?? [];
+  t.equal(mentions.length, 1, 'named once in the README…');
+  t.match(mentions[0], /^npm install -g qbh` fails \(404\)/, '…as what fails');
+});
+
+t.test('a pack that cannot build the arm64 prebuild fails, unless QBH_PREBUILDS=host says so', async (t) => {
+  // The cross compiler hidden: a PATH with node only. The check comes before any build.
+  const r = spawnSync(process.execPath, [join(src, 'scripts', 'prebuilds.mjs')], { cwd: src, env: { PATH: bare }, encoding: 'utf8' });
+  t.equal(r.status, 1);
+  t.match(r.stderr, /^prebuilds: cannot build prebuilds\/linux-arm64: no aarch64-linux-gnu-g\+\+ on PATH \(apt-get install g\+\+-aarch64-linux-gnu\); .*QBH_PREBUILDS=host npm pack packs this machine's binary only\.\n$/);
+  t.ok(existsSync(join(src, 'prebuilds', `linux-${process.arch}`, 'qbh.node')), 'nothing removed: it stopped before touching prebuilds/');
+  const bad = spawnSync(process.execPath, [join(src, 'scripts', 'prebuilds.mjs')], { cwd: src, env: { PATH: bare, QBH_PREBUILDS: 'arm' }, encoding: 'utf8' });
+  t.equal(bad.status, 1);
+  t.match(bad.stderr, 'QBH_PREBUILDS=arm is not understood');
 });
 
 function readelfMachine(file: string): string {
@@ -86,7 +109,7 @@ t.test('the installed qbh: --version, bridge list, completion, doctor names the 
   t.match(run(qbh, ['bridge', 'create', 'pkbr9', '--address', '10.0.0.256/24']), { code: 2, stderr: /invalid address "10\.0\.0\.256\/24": not an IPv4 address/ });
   const doctor = run(qbh, ['doctor', '--helper', join(prefix, 'bin', 'qemu-bridge-helper'), '--json']);
   const check = (JSON.parse(doctor.stdout) as { checks: { check: string; summary: string }[] }).checks.find((c) => c.check === 'qemu-helper');
-  t.equal(check?.summary, `QEMU's default helper ${join(prefix, 'bin', 'qemu-bridge-helper')} → ${join(installed, 'dist', 'qemu-bridge-helper.cjs')} is qbh ${VERSION}`);
+  t.equal(check?.summary, `helper ${join(prefix, 'bin', 'qemu-bridge-helper')} → ${join(installed, 'dist', 'qemu-bridge-helper.cjs')} is qbh ${VERSION}`);
 });
 
 t.test('installed with scripts blocked (--ignore-scripts): the prebuilt addon still loads', async (t) => {

@@ -14,7 +14,7 @@ import type { CliIo } from './io.js';
 import { version } from './version.js';
 
 const GROUPS: Record<string, string> = {
-  bridge: 'bridges: list, show, create, delete, attach, detach',
+  bridge: 'manage bridges (list, show, create, delete, attach, detach)',
   tap: 'persistent tap devices: list, create, delete',
   acl: 'explain what the bridge helper ACL allows',
   monitor: 'print link, address and bridge-port events as they happen',
@@ -23,7 +23,7 @@ const GROUPS: Record<string, string> = {
 
 /** `qbh help`, listing `commands`. */
 export function generalHelp(commands: Command[]): string {
-  const width = Math.max(...commands.map((c) => c.name.length));
+  const width = Math.max('help [COMMAND]'.length, ...commands.map((c) => c.name.length));
   return [
     'usage: qbh COMMAND [ARGS...] [--help]',
     '',
@@ -53,7 +53,7 @@ function lookup(commands: Command[], argv: string[]): { cmd?: Command; rest: str
 
 function groupHelp(commands: Command[], group: string): string {
   const cmds = commands.filter((c) => c.name === group || c.name.startsWith(`${group} `));
-  return `usage:\n${cmds.map((c) => `  ${c.usage}`).join('\n')}\n\n${GROUPS[group]}\n`;
+  return `qbh ${group}: ${GROUPS[group]}\n\nusage:\n${cmds.map((c) => `  ${c.usage}`).join('\n')}\n\n\`qbh ${group} COMMAND --help\` shows the options of a command.\n`;
 }
 
 /** `--help` or `-h` before a `--`. */

@@ -35,10 +35,10 @@ export function processIo(signal?: AbortSignal): CliIo {
 }
 
 /** Colour helpers that do nothing unless stdout is a terminal and NO_COLOR is unset (no-color.org). */
-export function palette(io: CliIo): { green(s: string): string; red(s: string): string; bold(s: string): string; dim(s: string): string } {
+export function palette(io: CliIo): { green(s: string): string; red(s: string): string; yellow(s: string): string; bold(s: string): string; dim(s: string): string } {
   const on = io.stdoutIsTTY && io.env.NO_COLOR === undefined && io.env.TERM !== 'dumb';
   const wrap = (code: number) => (s: string) => (on ? `\x1b[${code}m${s}\x1b[0m` : s);
-  return { green: wrap(32), red: wrap(31), bold: wrap(1), dim: wrap(2) };
+  return { green: wrap(32), red: wrap(31), yellow: wrap(33), bold: wrap(1), dim: wrap(2) };
 }
 
 /** Progress on stderr, only on a terminal; a no-op otherwise, so pipes and logs stay clean. */

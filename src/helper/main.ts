@@ -7,6 +7,7 @@
  */
 import { fstatSync } from 'node:fs';
 import { bridgeNameError } from '../acl/evaluate.js';
+import { tunModeRefusal } from '../errors.js';
 import { native } from '../native.js';
 import { openRouteSocketSync } from '../netlink/lean.js';
 import { TapError, helperMessage } from '../tun/errors.js';
@@ -31,6 +32,14 @@ export const NO_CAPABILITY_HINT =
   'qbh: this helper is not setuid and has no file capabilities, and no qbh daemon listens on ' +
   '/run/qbh/qbhd.sock; start it (systemctl enable --now qbhd.socket) or run the helper with ' +
   'CAP_NET_ADMIN (as root, or in its ambient set), see qemu-bridge-helper(8)\n';
+
+/**
+ * The line printed after the C helper's `failed to open /dev/net/tun: Permission denied` when the
+ * node's mode refused this user (with or without CAP_NET_ADMIN, which does not pass over a mode).
+ */
+export function tunModeHint(refusal: string): string {
+  return `qbh: ${refusal}; make it 0666, the distributions' default (creating a tap still needs CAP_NET_ADMIN)\n`;
+}
 
 /** Whether this process may create taps itself (root, or an ambient/file capability). */
 export function hasNetAdmin(): boolean {
@@ -101,6 +110,8 @@ export async function helperMain(args: readonly Buffer[]): Promise<number> {
       if (!(err instanceof TapError)) throw err;
       printErr(`${helperMessage(err)}\n`);
       if (!hasNetAdmin()) printErr(NO_CAPABILITY_HINT);
+      const refusal = err.step === 'open' && err.code === 'EACCES' ? tunModeRefusal() : null;
+      if (refusal !== null) printErr(tunModeHint(refusal));
       return EXIT_FAILURE;
     }
   } finally {

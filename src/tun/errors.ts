@@ -2,7 +2,7 @@
  * Errors of the tap layer: which step of the tap setup failed, with the errno, the tap and the bridge.
  * @module
  */
-import { QbhError, hintFor, type ErrnoCode } from '../errors.js';
+import { QbhError, privilegeHint, type ErrnoCode } from '../errors.js';
 import { errnoConstants, errnoName, strerror } from '../netlink/errors.js';
 
 /**
@@ -105,7 +105,8 @@ function describe(c: TapErrorContext): string {
  * objects (`op` is the public function, 'openTap' for tap setup; `target` the tap). Nothing is left behind: the fds were closed and a
  * persistent tap deleted. If that cleanup failed too, `cleanupError` holds its error (the first
  * error is the one thrown). The message reads `cannot add tap3 to bridge br0: Operation not
- * supported`; for EPERM/EACCES it ends with what to do (`hint`). For the steps the C helper has,
+ * supported`; for EPERM/EACCES it ends with what to do (`hint`), true of the process that failed:
+ * the capability it lacks, or the mode of /dev/net/tun that refused it. For the steps the C helper has,
  * the helper prints that helper's text instead ({@link helperMessage}).
  */
 export class TapError extends QbhError {
@@ -124,7 +125,7 @@ export class TapError extends QbhError {
 
   constructor(ctx: TapErrorContext) {
     const code = errnoName(ctx.errno);
-    const hint = ctx.detail === undefined ? hintFor(code) : undefined;
+    const hint = ctx.detail === undefined ? privilegeHint(code, ctx.step === 'open') : undefined;
     super(`${describe(ctx)}${hint ? `; ${hint}` : ''}`, { code, op: ctx.op ?? 'openTap', target: ctx.tap, hint, cause: ctx.cause });
     this.step = ctx.step;
     this.errno = ctx.errno;

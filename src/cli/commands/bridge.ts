@@ -81,8 +81,11 @@ const listCommand: Command = {
   usage: 'qbh bridge list [--json] [-d|--details]',
   options: `  -j, --json      print the bridges as JSON (the objects of \`ip -j -d link show type bridge\`,
                   each with "ports" as \`bridge -j -d link show\` and "addr_info" as \`ip -j addr show\`)
-  -d, --details   one block per bridge with a line per port`,
-  async run(argv) {
+  -d, --details   one block per bridge with a line per port
+
+With no bridge, it prints "no bridges" on a terminal and nothing on a pipe (as ip does); --json
+prints [].`,
+  async run(argv, io) {
     const { values } = parse(argv, { ...JSON_OPTION, details: { type: 'boolean', short: 'd' } }, { required: [] });
     let bridges: Bridge[];
     try {
@@ -91,7 +94,9 @@ const listCommand: Command = {
       throw cannot('list bridges', e);
     }
     const details = values.details === true;
-    return output(bridges.map(bridgeJson), values.json, (v) => bridgeTable(v, details));
+    // None: a person at a terminal is told so; a pipe gets nothing, as from `ip link show type bridge`.
+    const none = io.stdoutIsTTY ? 'no bridges\n' : '';
+    return output(bridges.map(bridgeJson), values.json, (v) => (v.length === 0 ? none : bridgeTable(v, details)));
   },
 };
 

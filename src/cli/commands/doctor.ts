@@ -1,8 +1,10 @@
 /**
- * `qbh doctor`: is this machine set up for qemu-bridge-helper? One line per check, ✓ or ✗, and for
- * each ✗ the command that fixes it. Every check is read-only: it looks at files and the process's
- * own credentials, and never creates a link or loads a module. The checks are a list of functions,
- * so new ones slot in as features arrive (spec qemu-bridge-helper.md §4–§5, §7).
+ * `qbh doctor`: is this machine set up for qemu-bridge-helper? One line per check, ✓, ! or ✗, and
+ * for each ✗ or ! the command that fixes it. It checks what the set-up in use needs — the helper
+ * making taps itself (CAP_NET_ADMIN: root, or an ambient capability), or asking the qbh daemon —
+ * fails only on what that set-up lacks, and warns (exit 0) about what it does not use. Every check
+ * is read-only: it looks at files and the process's own credentials, and never creates a link or
+ * loads a module. The checks are a list of functions, so new ones slot in as features arrive.
  * @module
  */
 import { accessSync, constants, openSync, closeSync, readFileSync, readSync, realpathSync, statSync, type Stats } from 'node:fs';
@@ -16,6 +18,7 @@ import { native } from '../../native.js';
 import { PACKAGE_ROOT } from '../../root.js';
 import { JSON_OPTION, parse } from '../args.js';
 import { output, type Command } from '../command.js';
+import { UsageError } from '../errors.js';
 import { version } from '../version.js';
 import { palette, type CliIo } from '../io.js';
 
@@ -23,26 +26,45 @@ import { palette, type CliIo } from '../io.js';
 export interface CheckResult {
   /** Stable identifier, e.g. `tun-device`. */
   check: string;
+  /** False for a failure: the set-up in use lacks this. */
   ok: boolean;
   /** What was found, one line. */
   summary: string;
-  /** For a failure: the command or change that fixes it. */
+  /** For a failure or a warning: the command or change that fixes it. */
   fix?: string;
+  /** Set (with `ok`) for a warning: something this set-up does not use, or worth knowing. */
+  warn?: true;
 }
 
 /** What the checks look at. Paths can be overridden (tests, other layouts); the checks only read them. */
 export interface DoctorContext {
   aclPath: string;
   tunPath: string;
-  /** Where QEMU looks for its default helper. */
+  /** Where QEMU looks for its default helper, or the helper the user named (`chosenHelper`). */
   helperPaths: string[];
+  /** The paths are the helper QEMU is told to run (`--helper`), not QEMU's compiled-in defaults. */
+  chosenHelper?: boolean;
   /** The qbh helper shipped with this package. */
   qbhHelper: string;
   credentials: AclCredentials;
   user: string;
   /** Where the qbh daemon listens (the helper's fixed path unless a test says otherwise). */
   daemonSocket?: string;
+  /**
+   * What the machine is set up for: `helper` (QEMU's bridge helper, direct or through the daemon;
+   * the default) or `api` (scripts calling the API or `qbh` themselves, which need CAP_NET_ADMIN
+   * and no ACL, daemon or helper).
+   */
+  purpose?: DoctorPurpose;
 }
+
+/** The set-ups `qbh doctor --for` checks. */
+export const DOCTOR_PURPOSES = ['helper', 'api'] as const;
+/** One of {@link DOCTOR_PURPOSES}. */
+export type DoctorPurpose = (typeof DOCTOR_PURPOSES)[number];
+
+/** The checks the API does not use: their failures are warnings under `--for api`. */
+const HELPER_ONLY = new Set(['acl-file', 'acl-owner', 'acl-mode', 'acl-parse', 'acl-principals', 'acl-allows', 'daemon', 'qemu-helper']);
 
 /** What the daemon said to a check request, asked once per doctor run. */
 type DaemonProbe = { state: 'absent' } | { state: 'unreachable'; why: string } | { state: 'refused'; why: string } | { state: 'ok'; reply: CheckReply };
@@ -71,6 +93,20 @@ function probeDaemon(ctx: DoctorContext): DaemonProbe {
 
 function hasNetAdmin(): boolean {
   return ((native.capEffective() >> CAP_NET_ADMIN) & 1n) === 1n;
+}
+
+/**
+ * The set-up a helper started by this user would use: `direct` (it holds CAP_NET_ADMIN and makes
+ * the tap itself), `daemon` (it lacks it and the qbh daemon answers), or `none` (neither).
+ */
+function setupOf(ctx: DoctorContext): 'direct' | 'daemon' | 'none' {
+  if (hasNetAdmin()) return 'direct';
+  return probeDaemon(ctx).state === 'ok' ? 'daemon' : 'none';
+}
+
+/** A failure turned into a warning: the set-up in use does not need what it checks. */
+function unused(r: CheckResult, why: string): CheckResult {
+  return { ...r, ok: true, warn: true, summary: `${r.summary} (${why})` };
 }
 
 /** A check: one or more results. */
@@ -138,12 +174,17 @@ const tunDevice: DoctorCheck = (ctx) => {
     accessSync(p, constants.R_OK | constants.W_OK);
     results.push({ check: 'tun-access', ok: true, summary: `${ctx.user} can open ${p} for reading and writing` });
   } catch {
-    results.push({
-      check: 'tun-access',
-      ok: false,
-      summary: `${ctx.user} cannot open ${p} (mode ${mode(st)}, owner ${owner(st)}): a helper running as this user cannot create taps`,
-      fix: `sudo chmod 0666 ${p} (the distributions' default: creating a tap still needs CAP_NET_ADMIN)`,
-    });
+    const fix = `sudo chmod 0666 ${p} (the distributions' default: creating a tap still needs CAP_NET_ADMIN)`;
+    results.push(
+      setupOf(ctx) === 'daemon'
+        ? { check: 'tun-access', ok: true, summary: `${ctx.user} cannot open ${p} (mode ${mode(st)}, owner ${owner(st)}): not needed, the qbh daemon opens it for this user's helper` }
+        : {
+            check: 'tun-access',
+            ok: false,
+            summary: `${ctx.user} cannot open ${p} (mode ${mode(st)}, owner ${owner(st)}): a helper running as this user cannot create taps`,
+            fix,
+          },
+    );
   }
   return results;
 };
@@ -160,16 +201,29 @@ function allowedBridges(rules: Parameters<typeof decideAcl>[0], identity: AclCre
   return { names: allowed.map(displayBytes), any, denied: named.filter((n) => !allowed.includes(n)).map(displayBytes) };
 }
 
+/**
+ * The ACL as the helper run by this user reads it. On the daemon path the daemon decides, and the
+ * `daemon` check says what it gives this user, so what this user cannot read or is not allowed
+ * here is a warning, not a failure; the file's owner and mode always matter.
+ */
 const aclFile: DoctorCheck = (ctx) => {
+  const results = aclChecks(ctx);
+  if (setupOf(ctx) !== 'daemon') return results;
+  return results.map((r) => (!r.ok && (r.check === 'acl-parse' || r.check === 'acl-allows') ? unused(r, "the qbh daemon decides for this user: see its line") : r));
+};
+
+function aclChecks(ctx: DoctorContext): CheckResult[] {
   const p = ctx.aclPath;
   const st = statOrNull(p);
   if (!st) {
-    return {
-      check: 'acl-file',
-      ok: false,
-      summary: `ACL file ${p}: missing, so the helper denies every bridge ("failed to parse default acl file")`,
-      fix: ACL_EXAMPLE(p),
-    };
+    return [
+      {
+        check: 'acl-file',
+        ok: false,
+        summary: `ACL file ${p}: missing, so the helper denies every bridge ("failed to parse default acl file")`,
+        fix: ACL_EXAMPLE(p),
+      },
+    ];
   }
   const results: CheckResult[] = [];
   const rootOwned = st.uid === 0;
@@ -225,7 +279,7 @@ const aclFile: DoctorCheck = (ctx) => {
       : { check: 'acl-allows', ok: false, summary: `ACL allows ${ctx.user} no bridge at all`, fix: `add a line such as "allow br0" to ${p}` },
   );
   return results;
-};
+}
 
 function canRead(p: string): boolean {
   try {
@@ -248,6 +302,16 @@ function noNewPrivs(): boolean {
 const helperCapability: DoctorCheck = (ctx) => {
   const cap = hasNetAdmin();
   const nnp = noNewPrivs() ? ' (NoNewPrivs is set here, so setuid bits and file capabilities would be ignored too)' : '';
+  if (ctx.purpose === 'api') {
+    return cap
+      ? { check: 'helper-capability', ok: true, summary: `${ctx.user} has CAP_NET_ADMIN: the API and qbh can create bridges and taps` }
+      : {
+          check: 'helper-capability',
+          ok: false,
+          summary: `${ctx.user} lacks CAP_NET_ADMIN: the API and qbh cannot create bridges or taps (the qbh daemon serves the helper only)`,
+          fix: 'run the script as root, or with the capability in its ambient set (setpriv --inh-caps=+net_admin --ambient-caps=+net_admin, systemd AmbientCapabilities=CAP_NET_ADMIN)',
+        };
+  }
   if (cap) return { check: 'helper-capability', ok: true, summary: `${ctx.user} has CAP_NET_ADMIN: the helper can create taps and attach them` };
   if (probeDaemon(ctx).state === 'ok') {
     return { check: 'helper-capability', ok: true, summary: `${ctx.user} lacks CAP_NET_ADMIN: the helper asks the qbh daemon for its taps${nnp}` };
@@ -270,10 +334,14 @@ const daemonCheck: DoctorCheck = (ctx) => {
       return hasNetAdmin()
         ? { check: 'daemon', ok: true, summary: `qbh daemon: no socket at ${path} (not needed: ${ctx.user} has CAP_NET_ADMIN)` }
         : { check: 'daemon', ok: false, summary: `qbh daemon: no socket at ${path}, so an unprivileged helper has nobody to ask`, fix: start };
-    case 'unreachable':
-      return { check: 'daemon', ok: false, summary: `qbh daemon: ${probe.why}`, fix: 'sudo systemctl restart qbhd.socket qbhd.service; journalctl -u qbhd says why it stopped' };
-    case 'refused':
-      return { check: 'daemon', ok: false, summary: `qbh daemon at ${path} refused a check: ${probe.why}`, fix: 'run the same qbh version as the daemon' };
+    case 'unreachable': {
+      const r: CheckResult = { check: 'daemon', ok: false, summary: `qbh daemon: ${probe.why}`, fix: 'sudo systemctl restart qbhd.socket qbhd.service; journalctl -u qbhd says why it stopped' };
+      return hasNetAdmin() ? unused(r, `not used: ${ctx.user} has CAP_NET_ADMIN`) : r;
+    }
+    case 'refused': {
+      const r: CheckResult = { check: 'daemon', ok: false, summary: `qbh daemon at ${path} refused a check: ${probe.why}`, fix: 'run the same qbh version as the daemon' };
+      return hasNetAdmin() ? unused(r, `not used: ${ctx.user} has CAP_NET_ADMIN`) : r;
+    }
     case 'ok': {
       const r = probe.reply;
       const head = `qbh daemon at ${path}: reachable, qbh ${r.daemon}, protocol ${PROTOCOL_VERSION}`;
@@ -321,35 +389,70 @@ export function helperVersion(bundle: string): string | undefined {
   }
 }
 
+/**
+ * Where QEMU and libvirt are told which helper to run: the fix for a helper that is not qbh's. A
+ * distribution's helper is a packaged file (dpkg, rpm): overwriting it is undone by the next QEMU
+ * update, so qbh never suggests it — a diversion moves the packaged file aside for good.
+ */
+function pointAtQbh(qbhHelper: string, path?: string): string {
+  const divert = path === undefined ? '' : `; to make qbh QEMU's default on Debian: sudo dpkg-divert --local --rename --add ${path} && sudo ln -s ${qbhHelper} ${path}`;
+  return `give QEMU -netdev bridge,br=BR,helper=${qbhHelper} (libvirt: bridge_helper = "${qbhHelper}" in qemu.conf)${divert}`;
+}
+
+/** The summary of a helper found at `p` that is qbh's. */
+function qbhHelperSummary(label: string, p: string, real: string): string {
+  const via = real === p ? '' : ` → ${real}`;
+  const v = helperVersion(real);
+  const which = v === undefined ? 'of unknown version (no package.json beside its bundle)' : v === version() ? v : `${v} (this qbh is ${version()})`;
+  return `${label} ${p}${via} is qbh ${which}`;
+}
+
+function realOrSelf(p: string): string {
+  try {
+    return realpathSync(p);
+  } catch {
+    return p;
+  }
+}
+
+/**
+ * The helper QEMU runs. Named with `--helper` (the path given to QEMU's `helper=` or libvirt's
+ * `bridge_helper`): it must be qbh's. QEMU's compiled-in default paths are used only when QEMU is
+ * not told `helper=`: one that is another helper (the distribution's C one) is a warning.
+ */
 const qemuHelper: DoctorCheck = (ctx) => {
+  if (ctx.chosenHelper) {
+    return ctx.helperPaths.map((p): CheckResult => {
+      if (!exists(p)) return { check: 'qemu-helper', ok: false, summary: `helper ${p}: missing`, fix: pointAtQbh(ctx.qbhHelper) };
+      const real = realOrSelf(p);
+      if (isQbhHelper(p, ctx.qbhHelper)) return { check: 'qemu-helper', ok: true, summary: qbhHelperSummary('helper', p, real) };
+      return {
+        check: 'qemu-helper',
+        ok: false,
+        summary: `helper ${p}${real === p ? '' : ` → ${real}`} is not qbh (another qemu-bridge-helper, e.g. the C one)`,
+        fix: pointAtQbh(ctx.qbhHelper),
+      };
+    });
+  }
   const found = ctx.helperPaths.filter(exists);
-  const link = `sudo ln -sf ${ctx.qbhHelper} ${ctx.helperPaths[0]}`;
   if (found.length === 0) {
     return {
       check: 'qemu-helper',
-      ok: false,
-      summary: `QEMU's default helper: none at ${ctx.helperPaths.join(', ')}`,
-      fix: `${link} (or give QEMU -netdev bridge,helper=${ctx.qbhHelper})`,
+      ok: true,
+      warn: true,
+      summary: `QEMU's default helper: none at ${ctx.helperPaths.join(', ')}, so QEMU needs helper= naming qbh's (\`qbh doctor --helper PATH\` checks it)`,
+      fix: pointAtQbh(ctx.qbhHelper),
     };
   }
   return found.map((p): CheckResult => {
-    let real = p;
-    try {
-      real = realpathSync(p);
-    } catch {
-      // a dangling link: exists() said no, so unreachable
-    }
-    const via = real === p ? '' : ` → ${real}`;
-    if (isQbhHelper(p, ctx.qbhHelper)) {
-      const v = helperVersion(real);
-      const which = v === undefined ? 'of unknown version (no package.json beside its bundle)' : v === version() ? v : `${v} (this qbh is ${version()})`;
-      return { check: 'qemu-helper', ok: true, summary: `QEMU's default helper ${p}${via} is qbh ${which}` };
-    }
+    const real = realOrSelf(p);
+    if (isQbhHelper(p, ctx.qbhHelper)) return { check: 'qemu-helper', ok: true, summary: qbhHelperSummary("QEMU's default helper", p, real) };
     return {
       check: 'qemu-helper',
-      ok: false,
-      summary: `QEMU's default helper ${p}${via} is not qbh (another qemu-bridge-helper, e.g. the C one)`,
-      fix: `sudo ln -sf ${ctx.qbhHelper} ${p} (or give QEMU -netdev bridge,helper=${ctx.qbhHelper})`,
+      ok: true,
+      warn: true,
+      summary: `QEMU's default helper ${p}${real === p ? '' : ` → ${real}`} is not qbh (another qemu-bridge-helper, e.g. the C one): QEMU runs qbh's only where told helper= (\`qbh doctor --helper PATH\` checks it)`,
+      fix: pointAtQbh(ctx.qbhHelper, p),
     };
   });
 };
@@ -359,13 +462,15 @@ export const DOCTOR_CHECKS: DoctorCheck[] = [bridgeSupport, tunSupport, tunDevic
 
 /** Runs the checks; a check that throws is reported as failed, never aborts the others. */
 export function runDoctor(ctx: DoctorContext, checks: DoctorCheck[] = DOCTOR_CHECKS): CheckResult[] {
-  return checks.flatMap((check) => {
+  const results = checks.flatMap((check) => {
     try {
       return check(ctx);
     } catch (e) {
       return [{ check: check.name || 'check', ok: false, summary: `check failed to run: ${(e as Error).message}` }];
     }
   });
+  if (ctx.purpose !== 'api') return results;
+  return results.map((r) => (!r.ok && HELPER_ONLY.has(r.check) ? unused(r, 'not used by the API') : r));
 }
 
 function currentUser(uid: number): string {
@@ -379,40 +484,56 @@ function currentUser(uid: number): string {
 /** The doctor's report as text: ✓/✗ lines, each ✗ followed by its fix. */
 function renderReport(results: CheckResult[], io: CliIo): string {
   const c = palette(io);
-  const lines = results.flatMap((r) => [`${r.ok ? c.green('✓') : c.red('✗')} ${r.summary}`, ...(r.fix && !r.ok ? [`    fix: ${r.fix}`] : [])]);
+  const mark = (r: CheckResult) => (!r.ok ? c.red('✗') : r.warn ? c.yellow('!') : c.green('✓'));
+  const lines = results.flatMap((r) => [`${mark(r)} ${r.summary}`, ...(r.fix && (!r.ok || r.warn) ? [`    fix: ${r.fix}`] : [])]);
   const failed = results.filter((r) => !r.ok).length;
-  lines.push(failed === 0 ? 'all checks passed' : `${failed} check${failed === 1 ? '' : 's'} failed`);
+  const warned = results.filter((r) => r.ok && r.warn).length;
+  const warnings = warned === 0 ? '' : ` (${warned} warning${warned === 1 ? '' : 's'})`;
+  lines.push(failed === 0 ? `all checks passed${warnings}` : `${failed} check${failed === 1 ? '' : 's'} failed${warnings}`);
   return lines.join('\n') + '\n';
 }
 
 const doctorCommand: Command = {
   name: 'doctor',
   summary: 'Check this machine is set up for the bridge helper: kernel, /dev/net/tun, ACL, capabilities, qbh daemon, QEMU.',
-  usage: 'qbh doctor [--acl FILE] [--tun PATH] [--helper PATH]... [--daemon-socket PATH] [--json]',
-  options: `  --acl FILE      the ACL file to check (default ${DEFAULT_ACL_FILE})
+  usage: 'qbh doctor [--for helper|api] [--acl FILE] [--tun PATH] [--helper PATH]... [--daemon-socket PATH] [--json]',
+  options: `  --for helper    the set-up to check (the default): QEMU's bridge helper, making taps
+                  itself (CAP_NET_ADMIN) or asking the qbh daemon
+  --for api       scripts using the API or qbh itself: CAP_NET_ADMIN and /dev/net/tun;
+                  the ACL, the daemon and the helper are only warned about
+  --acl FILE      the ACL file to check (default ${DEFAULT_ACL_FILE})
   --tun PATH      the tun device to check (default /dev/net/tun)
-  --helper PATH   where QEMU looks for its default helper (repeatable; default
-                  ${QEMU_HELPER_PATHS.join(',\n                  ')})
+  --helper PATH   the helper QEMU is told to run (its helper=, libvirt's
+                  bridge_helper); repeatable. Without it, QEMU's default paths
+                  ${QEMU_HELPER_PATHS.join(',\n                  ')}
+                  are looked at, and one that is not qbh is only a warning
   --daemon-socket PATH
                   the qbh daemon's socket (default ${DAEMON_SOCKET}, where the helper asks)
-  -j, --json      print {"ok": bool, "checks": [{"check", "ok", "summary", "fix"?}]}
+  -j, --json      print {"ok": bool, "checks": [{"check", "ok", "summary", "fix"?, "warn"?}]}
 
-Every check only reads: nothing is created, loaded or changed. Exit status 0 when all pass, 1 otherwise.`,
+It checks what the set-up in use needs: the helper making taps itself (CAP_NET_ADMIN) or asking
+the qbh daemon. ✗ is something it lacks; ! (a warning) something it does not use, or worth
+knowing. Every check only reads: nothing is created, loaded or changed. Exit status 0 when
+nothing failed (warnings included), 1 otherwise.`,
   async run(argv, io) {
     const { values } = parse(
       argv,
-      { ...JSON_OPTION, acl: { type: 'string' }, tun: { type: 'string' }, helper: { type: 'string', multiple: true }, 'daemon-socket': { type: 'string' } },
+      { ...JSON_OPTION, for: { type: 'string' }, acl: { type: 'string' }, tun: { type: 'string' }, helper: { type: 'string', multiple: true }, 'daemon-socket': { type: 'string' } },
       { required: [] },
     );
+    const purpose = values.for ?? 'helper';
+    if (!(DOCTOR_PURPOSES as readonly string[]).includes(purpose)) throw new UsageError(`invalid --for "${purpose}": expected ${DOCTOR_PURPOSES.join(' or ')}`);
     const credentials = processCredentials();
     const ctx: DoctorContext = {
       aclPath: values.acl ?? DEFAULT_ACL_FILE,
       tunPath: values.tun ?? '/dev/net/tun',
       helperPaths: values.helper ?? QEMU_HELPER_PATHS,
+      chosenHelper: values.helper !== undefined,
       qbhHelper: join(PACKAGE_ROOT, 'dist', 'qemu-bridge-helper.cjs'),
       credentials,
       user: currentUser(credentials.uid),
       daemonSocket: values['daemon-socket'] ?? DAEMON_SOCKET,
+      purpose: purpose as DoctorPurpose,
     };
     const checks = runDoctor(ctx);
     const ok = checks.every((r) => r.ok);
