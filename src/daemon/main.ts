@@ -6,6 +6,7 @@
  */
 import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { credentialAccessMode } from '../acl/index.js';
 import { native } from '../native.js';
 import { DaemonServer } from './server.js';
 import { PROTOCOL_VERSION } from './protocol.js';
@@ -123,6 +124,11 @@ export async function runDaemon(config: DaemonConfig, rt: DaemonRuntime): Promis
     if (made !== null) unlinkQuietly(made);
     return 1;
   }
+  rt.log(
+    credentialAccessMode() === 'kernel'
+      ? "qbhd: ACL files are opened with each peer's credentials: the kernel decides what a peer may read"
+      : "qbhd: no CAP_SETUID/CAP_SETGID (or setfsuid refused): a peer's access to ACL files is decided from owner, group, mode bits and POSIX ACLs, as the kernel would without a security module",
+  );
   // Read afresh per request, so not needed now; but a missing file denies everyone, which an
   // operator wants to hear at start rather than from users.
   if (!existsSync(config.acl)) rt.log(`qbhd: warning: the ACL ${config.acl} does not exist: every request is denied until it does`);
