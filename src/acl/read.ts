@@ -210,9 +210,10 @@ export function parsePosixAcl(data: Buffer): PosixAclEntry[] {
 
 /**
  * Whether `cred` may read (bit 4) or search/execute (bit 1) an object, as the kernel decides for a
- * process without capabilities (fs/namei.c, posix_acl_permission): by its POSIX access ACL when it has
- * one — owner, then named users (masked), then the owning and named groups (masked; a matching group
- * without the bit denies), then others — else by the mode bits.
+ * process without capabilities (fs/namei.c acl_permission_check, posix_acl_permission): the owner by
+ * the owner bits; anyone else by the POSIX access ACL when there is one and its mask is not empty —
+ * named users (masked), then the owning and named groups (masked; a matching group without the bit
+ * denies), then others — else by the group or other bits.
  */
 export function mayAccess(
   st: { uid: number | bigint; gid: number | bigint; mode: number | bigint },
@@ -226,14 +227,15 @@ export function mayAccess(
   const gid = Number(st.gid);
   const mode = Number(st.mode);
   const inGroup = (g: number) => g === cred.gid || cred.groups.includes(g);
-  if (acl === null) {
+  // The kernel consults an ACL only for someone other than the owner, and only when the group bits
+  // (which then hold the mask) are not all clear (fs/namei.c, acl_permission_check).
+  if (acl === null || uid === cred.uid || (mode & 0o070) === 0) {
     // Owner class first and exclusively, then group class, then others: a file's owner with 0o044 cannot read it.
     const shift = uid === cred.uid ? 6 : inGroup(gid) ? 3 : 0;
     return ((mode >> shift) & bit) !== 0;
   }
   const mask = acl.find((e) => e.tag === ACL_MASK)?.perm ?? 7;
   const granted = (perm: number, masked: boolean) => (perm & (masked ? mask : 7) & bit) !== 0;
-  if (uid === cred.uid) return granted(acl.find((e) => e.tag === ACL_USER_OBJ)!.perm, false);
   const named = acl.find((e) => e.tag === ACL_USER && e.id === cred.uid);
   if (named !== undefined) return granted(named.perm, true);
   let member = false;
