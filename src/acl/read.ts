@@ -76,8 +76,8 @@ function sleepSync(ms: number): void {
 }
 
 /**
- * An open (`open`: openSync or the addon's openAs), waiting out a file lease: with O_NONBLOCK (kept so that a FIFO never
- * hangs the open) a write lease held by someone else makes open fail with EWOULDBLOCK; the failed
+ * An open (`open`: openSync, or the addon's openAs), waiting out a file lease: with O_NONBLOCK
+ * (kept so that a FIFO never hangs the open) a write lease held by someone else makes open fail with EWOULDBLOCK; the failed
  * open has already told the holder to release it (SIGIO), so trying again shortly succeeds. Still
  * blocked after {@link ACL_LEASE_WAIT_MS}: the error is thrown, and the caller fails closed.
  */
