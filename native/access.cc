@@ -111,7 +111,11 @@ Napi::Value OpenAs(const Napi::CallbackInfo& info) {
   }
   for (uint32_t k = 0; k < groups.Length(); k++) {
     Napi::Value v = groups.Get(k);
-    double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+    if (!v.IsNumber()) {
+      ArgError(env, false, "ERR_INVALID_ARG_TYPE", "The \"groups\" argument must be an array of numbers");
+      return env.Undefined();
+    }
+    double d = v.As<Napi::Number>().DoubleValue();
     if (!(d >= 0 && d <= UINT32_MAX - 1) || static_cast<double>(static_cast<gid_t>(d)) != d) {
       ArgError(env, true, "ERR_OUT_OF_RANGE", "The \"groups\" argument must hold gids (integers 0 to 4294967294)");
       return env.Undefined();
