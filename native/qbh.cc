@@ -809,6 +809,7 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void InitUnix(Napi::Env env, Napi::Object exports);
+void InitAccess(Napi::Env env, Napi::Object exports);
 
 namespace {
 
@@ -830,6 +831,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("capEffective", Napi::Function::New(env, CapEffective));
   exports.Set("close", Napi::Function::New(env, Close));
   InitUnix(env, exports);
+  InitAccess(env, exports);
   return exports;
 }
 

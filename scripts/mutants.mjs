@@ -216,6 +216,18 @@ export const MUTANTS = [
     ],
     tests: ['test/helper-sigusr1.test.ts'],
   },
+  {
+    id: 'daemon-reads-acl-as-root',
+    what: "qbhd opens ACL files with its own credentials, not the peer's (root reads every include)",
+    patches: [{ file: 'src/acl/read.ts', search: 'native.openAs(byteStringBuffer(abs), cred.uid, cred.gid, cred.groups,', replace: 'native.openAs(byteStringBuffer(abs), 0, 0, [],' }],
+    tests: ['test/daemon-posix-acl.test.ts'],
+  },
+  {
+    id: 'posix-acl-ignored',
+    what: 'without CAP_SETUID, a POSIX ACL on an ACL file is ignored: mode bits alone decide',
+    patches: [{ file: 'src/acl/read.ts', search: 'return mayAccess(st, cred, bit, posixAclOf(p));', replace: 'return mayAccess(st, cred, bit, null);' }],
+    tests: ['test/daemon-posix-acl.test.ts'],
+  },
 ];
 
 /**

@@ -80,6 +80,16 @@ export interface NativeAddon {
    * send and receive each wait at most `timeoutMs` (1…600000), then fail with EAGAIN.
    */
   unixConnect(path: string, timeoutMs: number): number;
+  /**
+   * Opens `path` (bytes) `O_RDONLY | O_CLOEXEC | flags` as fsuid `uid`, fsgid `gid` with supplementary
+   * `groups`, in a thread made for this one open (native/access.cc), so the kernel decides as it would
+   * for that user. `flags` may hold only O_NONBLOCK, O_NOCTTY, O_NOFOLLOW and O_DIRECTORY. Throws the
+   * open's errno, or EPERM with `syscall` setgroups, setfsgid or setfsuid when this process may not
+   * take on those credentials.
+   */
+  openAs(path: Uint8Array, uid: number, gid: number, groups: readonly number[], flags: number): number;
+  /** lgetxattr(2) of `system.posix_acl_access` or `system.posix_acl_default`; null when there is none. */
+  lgetxattr(path: Uint8Array, name: 'system.posix_acl_access' | 'system.posix_acl_default'): Buffer | null;
 }
 
 /**

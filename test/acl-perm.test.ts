@@ -213,3 +213,49 @@ t.test('checkAcl with the system user database', async (t) => {
   t.equal(c0.reason, `denied: "deny-group nogroup br0" at ${main}:3 (group nogroup is the caller's primary group) overrides "allow br0" at line 1`);
   t.equal(checkAcl({ bridge: 'br0', user: 'root', aclPath: main }).allowed, true);
 });
+
+t.test('POSIX ACLs: the evaluation used without CAP_SETUID agrees with the kernel, entry by entry', async (t) => {
+  const d = area();
+  // Owner 4245, group 5000; each file one ACL, each caller one identity. The kernel's answer is the
+  // addon's openAs (the open the daemon makes as the peer); the evaluation is mayAccess on the ACL.
+  const acls = [
+    'u::rw-,g::r--,o::r--', // no extended entries: the mode bits
+    'u::rw-,u:4242:---,g::r--,m::r--,o::r--', // a named user without read, others may
+    'u::---,u:4242:r--,g::---,m::r--,o::---', // only a named user
+    'u::rw-,u:4242:r--,g::---,m::---,o::r--', // an empty mask: the kernel skips the ACL, the mode bits decide (4242 is an other)
+    'u::rw-,u:4242:r--,g::-w-,m::-w-,o::r--', // a mask without read takes the named user's read away
+    'u::rw-,g::---,g:5001:r--,m::---,o::r--', // an empty mask again: the named group does not count, others may
+    'u::rw-,g::---,g:5001:r--,m::r--,o::r--', // a named group grants; the owning group matches without read
+    'u::rw-,g::r--,g:5001:---,m::r--,o::r--', // in two groups, one grants
+    'u::rw-,g::---,g:5001:---,m::rwx,o::r--', // a matching group without read denies, others may not help
+    'u::---,u:4245:r--,g::r--,m::r--,o::r--', // the owner entry wins over a named entry for the owner
+  ];
+  const callers: AclCredentials[] = [
+    { uid: 4242, gid: 4242, groups: [] },
+    { uid: 4243, gid: 4243, groups: [5000] },
+    { uid: 4244, gid: 4244, groups: [5001] },
+    { uid: 4246, gid: 5000, groups: [5001] },
+    { uid: 4245, gid: 4245, groups: [] },
+    { uid: 4247, gid: 4247, groups: [] },
+  ];
+  const { native } = await import('../src/native.js');
+  const { mayAccess, parsePosixAcl } = await import('../src/acl/index.js');
+  const { lstatSync } = await import('node:fs');
+  let n = 0;
+  for (const acl of acls) {
+    const file = put(join(d, `f${n++}`), 'x\n', { uid: 4245, gid: 5000 });
+    execFileSync('setfacl', ['-n', '--set', acl, file]); // -n: the mask as written, not recalculated
+    const entries = ((x) => (x === null ? null : parsePosixAcl(x)))(native.lgetxattr(Buffer.from(file), 'system.posix_acl_access'));
+    for (const c of callers) {
+      let kernel: boolean;
+      try {
+        native.close(native.openAs(Buffer.from(file), c.uid, c.gid, c.groups, 0));
+        kernel = true;
+      } catch (e) {
+        t.equal((e as { code?: string }).code, 'EACCES');
+        kernel = false;
+      }
+      t.equal(mayAccess(lstatSync(file), c, 4, entries), kernel, `${acl} for uid ${c.uid} groups ${[c.gid, ...c.groups]}: ${kernel ? 'reads' : 'may not read'}`);
+    }
+  }
+});

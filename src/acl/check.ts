@@ -48,7 +48,7 @@ export interface AclCaller {
   groups: number[];
   /** The user name, when the uid is in /etc/passwd. */
   user?: string;
-  /** `self`: the current process, real access checks; `credentials`: another user, decided from mode bits. */
+  /** `self`: the current process, real access checks; `credentials`: another user, decided as the kernel would for them (credentialReader). */
   as: 'self' | 'credentials';
 }
 
@@ -231,7 +231,7 @@ function collectWarnings(files: readonly AclFileRecord[], rules: readonly AclRul
 /**
  * Checks whether a bridge may be used and says why, in one line a person understands. The decision is
  * the helper's own ({@link evaluateAcl}): for the current process by default, or for another user
- * given by `user` or `uid` (then decided from file modes, hardened, as the daemon does). Throws
+ * given by `user` or `uid` (then readability as the kernel decides it for them, hardened, as the daemon does). Throws
  * {@link AclError} only for an unknown or inconsistent identity; problems in the ACL are reported.
  * Equivalent to running `qemu-bridge-helper --br=BRIDGE` and reading its stderr, with an explanation.
  */

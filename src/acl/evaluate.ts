@@ -162,8 +162,8 @@ export interface EvaluateAclOptions {
   /** Base for relative includes (default: the process's working directory, as the C helper). */
   cwd?: string;
   /**
-   * Evaluate for this caller instead of the current process: readability is decided from owner,
-   * group and mode bits ({@link credentialReader}), and identity rules match this uid/gid/groups.
+   * Evaluate for this caller instead of the current process: readability is what the kernel lets
+   * this caller read ({@link credentialReader}), and identity rules match this uid/gid/groups.
    */
   credentials?: AclCredentials;
   /** Hardening (root-owned, not group/other-writable files only); default: on when `credentials` are given. */

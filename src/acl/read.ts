@@ -2,13 +2,16 @@
  * How ACL files are opened. Three readers share one result type:
  * - {@link callerReader}: the process reads as itself (the helper, like the C helper after its privilege
  *   drop): the kernel's own access check decides.
- * - {@link credentialReader}: a privileged process (the daemon) reads on behalf of a peer: readability
- *   is decided from owner, group and mode bits along the whole path, as the kernel would for that peer,
- *   and, hardened, only root-controlled files are trusted.
+ * - {@link credentialReader}: a privileged process (the daemon) reads on behalf of a peer: the kernel
+ *   decides readability, the file being opened with the peer's credentials (mode bits, POSIX ACLs and
+ *   security modules, as for the C helper run by that peer); a process that may not take on another
+ *   user's credentials decides from owner, group, mode bits and POSIX ACLs as the kernel does. Hardened,
+ *   only root-controlled files are trusted.
  * - {@link memoryReader}: files held in memory, for tests, fuzzing and previews.
  */
 import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, readlinkSync, statSync } from 'node:fs';
 import type { BigIntStats } from 'node:fs';
+import { isErrno, native } from '../native.js';
 import { byteStringBuffer, displayBytes, toByteString } from './bytes.js';
 
 /** Largest single ACL file read (16 MiB); anything bigger is refused (docs/acl.md, deviations). */
@@ -73,16 +76,16 @@ function sleepSync(ms: number): void {
 }
 
 /**
- * openSync, waiting out a file lease: with O_NONBLOCK (kept so that a FIFO never
- * hangs the open) a write lease held by someone else makes open fail with EWOULDBLOCK; the failed
+ * An open (`open`: openSync, or the addon's openAs), waiting out a file lease: with O_NONBLOCK
+ * (kept so that a FIFO never hangs the open) a write lease held by someone else makes open fail with EWOULDBLOCK; the failed
  * open has already told the holder to release it (SIGIO), so trying again shortly succeeds. Still
  * blocked after {@link ACL_LEASE_WAIT_MS}: the error is thrown, and the caller fails closed.
  */
-function openWaitingForLease(path: Buffer, flags: number): number {
+function openWaitingForLease(open: () => number): number {
   let waited = 0;
   for (let delay = 1; ; delay = Math.min(delay * 2, 100)) {
     try {
-      return openSync(path, flags);
+      return open();
     } catch (err) {
       if (errnoCode(err) !== 'EAGAIN' && errnoCode(err) !== 'EWOULDBLOCK') throw err;
       if (waited >= ACL_LEASE_WAIT_MS) throw err;
@@ -99,6 +102,12 @@ function openFailure(err: unknown, shown: string): AclSource {
   if (NOT_PERMITTED.has(code)) return { status: 'unreadable', detail: code };
   const why = code === 'EAGAIN' || code === 'EWOULDBLOCK' ? `${code} (a file lease on it was not released within ${ACL_LEASE_WAIT_MS} ms)` : code;
   return { status: 'error', detail: `cannot open acl file \`${shown}': ${why}` };
+}
+
+/** An open that failed after the walk found the file: never skipped (it is not the caller's permission), always an error. */
+function changedOrFailed(err: unknown, shown: string): AclSource {
+  const failed = openFailure(err, shown);
+  return failed.status === 'error' ? failed : { status: 'error', detail: `cannot open acl file \`${shown}': ${errnoCode(err)}` };
 }
 
 /** Reads at most `limit` bytes from `fd` (fewer at end of file), whatever size the file reports. */
@@ -154,7 +163,7 @@ export function callerReader(): AclReader {
   return (path, maxBytes) => {
     let fd: number;
     try {
-      fd = openWaitingForLease(byteStringBuffer(path), OPEN_FLAGS);
+      fd = openWaitingForLease(() => openSync(byteStringBuffer(path), OPEN_FLAGS));
     } catch (err) {
       return openFailure(err, displayBytes(path));
     }
@@ -166,16 +175,82 @@ export function callerReader(): AclReader {
   };
 }
 
-/** Whether `cred` may read (bit 4) or search/execute (bit 1) an object, by the classic Unix rule. */
-export function mayAccess(st: { uid: number | bigint; gid: number | bigint; mode: number | bigint }, cred: AclCredentials, bit: 4 | 1): boolean {
+/** POSIX ACL entry tags (linux/posix_acl.h) and the version of their extended attribute (linux/posix_acl_xattr.h). */
+const ACL_USER_OBJ = 0x01;
+const ACL_USER = 0x02;
+const ACL_GROUP_OBJ = 0x04;
+const ACL_GROUP = 0x08;
+const ACL_MASK = 0x10;
+const ACL_OTHER = 0x20;
+const POSIX_ACL_XATTR_VERSION = 2;
+/** Bytes of the attribute's header (version) and of each entry (tag, perm, id). */
+const ACL_HEADER_BYTES = 4;
+const ACL_ENTRY_BYTES = 8;
+
+/** One entry of a POSIX access ACL (`system.posix_acl_access`): tag, rwx bits, uid or gid (named entries). */
+export interface PosixAclEntry {
+  tag: number;
+  perm: number;
+  id: number;
+}
+
+/** Parses `system.posix_acl_access` as the kernel stores it; throws for anything else. */
+export function parsePosixAcl(data: Buffer): PosixAclEntry[] {
+  if (data.length < ACL_HEADER_BYTES || (data.length - ACL_HEADER_BYTES) % ACL_ENTRY_BYTES !== 0 || data.readUInt32LE(0) !== POSIX_ACL_XATTR_VERSION) {
+    throw new Error('malformed POSIX ACL');
+  }
+  const entries: PosixAclEntry[] = [];
+  for (let off = ACL_HEADER_BYTES; off < data.length; off += ACL_ENTRY_BYTES) {
+    entries.push({ tag: data.readUInt16LE(off), perm: data.readUInt16LE(off + 2) & 7, id: data.readUInt32LE(off + 4) });
+  }
+  const one = (tag: number) => entries.filter((e) => e.tag === tag).length === 1;
+  if (!one(ACL_USER_OBJ) || !one(ACL_GROUP_OBJ) || !one(ACL_OTHER)) throw new Error('malformed POSIX ACL');
+  return entries;
+}
+
+/**
+ * Whether `cred` may read (bit 4) or search/execute (bit 1) an object, as the kernel decides for a
+ * process without capabilities (fs/namei.c acl_permission_check, posix_acl_permission): the owner by
+ * the owner bits; anyone else by the POSIX access ACL when there is one and its mask is not empty —
+ * named users (masked), then the owning and named groups (masked; a matching group without the bit
+ * denies), then others — else by the group or other bits.
+ */
+export function mayAccess(
+  st: { uid: number | bigint; gid: number | bigint; mode: number | bigint },
+  cred: AclCredentials,
+  bit: 4 | 1,
+  acl: readonly PosixAclEntry[] | null = null,
+): boolean {
   // uid 0 has CAP_DAC_OVERRIDE / CAP_DAC_READ_SEARCH: it reads and searches everything.
   if (cred.uid === 0) return true;
   const uid = Number(st.uid);
   const gid = Number(st.gid);
   const mode = Number(st.mode);
-  // Owner class first and exclusively, then group class, then others: a file's owner with 0o044 cannot read it.
-  const shift = uid === cred.uid ? 6 : gid === cred.gid || cred.groups.includes(gid) ? 3 : 0;
-  return ((mode >> shift) & bit) !== 0;
+  const inGroup = (g: number) => g === cred.gid || cred.groups.includes(g);
+  // The kernel consults an ACL only for someone other than the owner, and only when the group bits
+  // (which then hold the mask) are not all clear (fs/namei.c, acl_permission_check).
+  if (acl === null || uid === cred.uid || (mode & 0o070) === 0) {
+    // Owner class first and exclusively, then group class, then others: a file's owner with 0o044 cannot read it.
+    const shift = uid === cred.uid ? 6 : inGroup(gid) ? 3 : 0;
+    return ((mode >> shift) & bit) !== 0;
+  }
+  const mask = acl.find((e) => e.tag === ACL_MASK)?.perm ?? 7;
+  const granted = (perm: number, masked: boolean) => (perm & (masked ? mask : 7) & bit) !== 0;
+  const named = acl.find((e) => e.tag === ACL_USER && e.id === cred.uid);
+  if (named !== undefined) return granted(named.perm, true);
+  let member = false;
+  for (const e of acl) {
+    if (!((e.tag === ACL_GROUP_OBJ && inGroup(gid)) || (e.tag === ACL_GROUP && inGroup(e.id)))) continue;
+    member = true;
+    if ((e.perm & bit) !== 0) return granted(e.perm, true);
+  }
+  return !member && granted(acl.find((e) => e.tag === ACL_OTHER)!.perm, false);
+}
+
+/** The POSIX access ACL of `path` (not following a symlink at its end), or null when it has none. Throws when unreadable or malformed. */
+function posixAclOf(path: string): PosixAclEntry[] | null {
+  const data = native.lgetxattr(byteStringBuffer(path), 'system.posix_acl_access');
+  return data === null ? null : parsePosixAcl(data);
 }
 
 function octal(mode: number | bigint): string {
@@ -200,7 +275,8 @@ function insecurity(what: 'file' | 'directory', label: string, st: BigIntStats):
 export interface CredentialReaderOptions {
   /**
    * Trust only root-controlled files (default true): every ACL file and every directory on its path
-   * must be owned by root and not writable by group or others (directories: unless sticky).
+   * must be owned by root and not writable by group or others (directories: unless sticky). A POSIX
+   * ACL entry granting write shows in the group bits (as the mask), so it is refused too.
    */
   harden?: boolean;
   /** Base for relative paths (default: the process's working directory). */
@@ -208,18 +284,64 @@ export interface CredentialReaderOptions {
 }
 
 const MAX_SYMLINKS = 40; // the kernel's limit per path walk
+/** The longest path open(2) takes, NUL included (linux/limits.h PATH_MAX). */
+const PATH_MAX = 4096;
+/** Capability bits (linux/capability.h): taking on a peer's fsgid and groups, and its fsuid. */
+const CAP_SETGID = 6n;
+const CAP_SETUID = 7n;
+/** The system calls with which the addon takes on a peer's credentials: EPERM from them means "not allowed to". */
+const CREDENTIAL_CALLS = new Set(['setgroups', 'setfsgid', 'setfsuid']);
 
 /**
- * A reader for a privileged process acting for another user: it walks the path itself (following
- * symlinks like the kernel), requires search permission for `cred` on every directory passed and read
- * permission on the file, and then reads it with its own privileges. Hardened (the default), a file
- * or directory that someone other than root could change makes the whole check fail. The file read
- * is the one that was checked (device and inode compared after opening).
+ * Whether this process lets the kernel decide for a peer: it may take on another user's credentials
+ * (CAP_SETUID and CAP_SETGID, and no seccomp filter refusing setgroups/setfsuid, as systemd's
+ * `SystemCallFilter=~@privileged` does). Learnt once, by opening `/` as uid 65534; set to false for
+ * good if the kernel refuses later.
+ */
+let kernelDecides: boolean | undefined;
+
+/** The uid and gid of the trial open: the overflow id, which every system has and nobody owns files as. */
+const PROBE_ID = 65534;
+
+function mayOpenAs(): boolean {
+  if (kernelDecides === undefined) {
+    const caps = native.capEffective();
+    kernelDecides = ((caps >> CAP_SETUID) & 1n) === 1n && ((caps >> CAP_SETGID) & 1n) === 1n;
+    if (kernelDecides) {
+      try {
+        closeSync(native.openAs(Buffer.from('/'), PROBE_ID, PROBE_ID, [], constants.O_DIRECTORY));
+      } catch (err) {
+        // Refused as that user (EACCES) is an answer from the kernel: only a refused credential change is not.
+        if (isErrno(err, 'EPERM') && CREDENTIAL_CALLS.has(err.syscall)) kernelDecides = false;
+      }
+    }
+  }
+  return kernelDecides;
+}
+
+/**
+ * Which way {@link credentialReader} decides in this process: `kernel` (the file is opened with the
+ * peer's credentials) or `posix-acl` (this process may not take on a peer's credentials: owner, group,
+ * mode bits and POSIX ACLs are evaluated as the kernel evaluates them; security modules are not).
+ */
+export function credentialAccessMode(): 'kernel' | 'posix-acl' {
+  return mayOpenAs() ? 'kernel' : 'posix-acl';
+}
+
+/**
+ * A reader for a privileged process acting for another user. It walks the path itself (following
+ * symlinks like the kernel) to see that, hardened (the default), every directory and the file are
+ * under root's sole control, else the whole check fails. Then the kernel decides: the path is opened
+ * with the peer's credentials (fsuid, fsgid, supplementary groups) in a thread made for that one open,
+ * exactly the open the C helper makes as that user. A process that may not take on other credentials
+ * ({@link credentialAccessMode}) decides from owner, group, mode bits and POSIX ACLs along the path
+ * and opens the file with its own. Either way, the file read is the one that was checked (device and
+ * inode compared after opening).
  */
 export function credentialReader(cred: AclCredentials, options: CredentialReaderOptions = {}): AclReader {
   const harden = options.harden ?? true;
   const base = toByteString(options.cwd ?? process.cwd());
-  const dirs = new Map<string, { searchable: boolean; insecure: string | null }>();
+  const dirs = new Map<string, { searchable: boolean; insecure: string | null; broken: string | null }>();
 
   function lstat(p: string): BigIntStats | null {
     try {
@@ -229,13 +351,42 @@ export function credentialReader(cred: AclCredentials, options: CredentialReader
     }
   }
 
+  /** Whether `cred` may access `p` (bit 4 read, 1 search), by mode bits and its POSIX ACL; a string when its ACL cannot be read. */
+  function access(p: string, st: BigIntStats, bit: 4 | 1): boolean | string {
+    try {
+      return mayAccess(st, cred, bit, posixAclOf(p));
+    } catch (err) {
+      return `cannot read the POSIX ACL of \`${displayBytes(p)}': ${err instanceof Error && !('code' in err) ? err.message : errnoCode(err)}`;
+    }
+  }
+
   function dirVerdict(dir: string, st: BigIntStats) {
     let v = dirs.get(dir);
     if (v === undefined) {
-      v = { searchable: mayAccess(st, cred, 1), insecure: harden ? insecurity('directory', `\`${displayBytes(dir)}'`, st) : null };
+      const a = access(dir, st, 1);
+      v = { searchable: a === true, broken: typeof a === 'string' ? a : null, insecure: harden ? insecurity('directory', `\`${displayBytes(dir)}'`, st) : null };
       dirs.set(dir, v);
     }
     return v;
+  }
+
+  /** Opens the file the walk found (`open`), and reads it if it is still that file. */
+  function readChecked(open: () => number, checked: BigIntStats, shown: string, maxBytes: number | undefined): AclSource {
+    let fd: number;
+    try {
+      fd = openWaitingForLease(open);
+    } catch (err) {
+      return changedOrFailed(err, shown);
+    }
+    try {
+      const st = fstatSync(fd, { bigint: true });
+      if (st.dev !== checked.dev || st.ino !== checked.ino) {
+        return { status: 'error', detail: `acl file \`${shown}' changed while it was being checked` };
+      }
+      return readOpened(fd, st, shown, maxBytes);
+    } finally {
+      closeSync(fd);
+    }
   }
 
   return (path, maxBytes) => {
@@ -248,6 +399,7 @@ export function credentialReader(cred: AclCredentials, options: CredentialReader
     let links = 0;
     let searchDenied: string | null = null;
     let insecure: string | null = null;
+    let broken: string | null = null;
     let found = true;
     while (todo.length > 0) {
       const c = todo.pop() as string;
@@ -259,6 +411,7 @@ export function credentialReader(cred: AclCredentials, options: CredentialReader
       const v = dirVerdict(cur, curSt);
       if (!v.searchable && searchDenied === null) searchDenied = cur;
       if (v.insecure !== null && insecure === null) insecure = v.insecure;
+      if (v.broken !== null && broken === null) broken = v.broken;
       if (c === '..') {
         cur = cur.slice(0, Math.max(1, cur.lastIndexOf('/')));
         curSt = lstat(cur) ?? curSt;
@@ -295,34 +448,42 @@ export function credentialReader(cred: AclCredentials, options: CredentialReader
     }
 
     if (insecure !== null) return { status: 'insecure', detail: `${insecure}, on the path of \`${shown}'` };
+    if (broken !== null) return { status: 'error', detail: `${broken}, on the path of \`${shown}'` };
     if (!found) return searchDenied !== null ? { status: 'unreadable', detail: `no search permission on ${displayBytes(searchDenied)}` } : { status: 'missing', detail: 'ENOENT' };
     if (harden) {
       const label = cur === abs ? `\`${shown}'` : `\`${shown}' (\`${displayBytes(cur)}')`;
       const bad = insecurity(curSt.isDirectory() ? 'directory' : 'file', label, curSt);
       if (bad !== null) return { status: 'insecure', detail: bad };
     }
-    if (searchDenied !== null) return { status: 'unreadable', detail: `no search permission on ${displayBytes(searchDenied)}` };
-    if (!mayAccess(curSt, cred, 4)) {
-      return { status: 'unreadable', detail: `mode ${octal(curSt.mode)} owner ${curSt.uid} group ${curSt.gid}` };
-    }
-    if (curSt.isDirectory()) return { status: 'directory' };
-    let fd: number;
-    try {
-      fd = openWaitingForLease(byteStringBuffer(cur), OPEN_FLAGS | constants.O_NOFOLLOW);
-    } catch (err) {
-      const failed = openFailure(err, shown);
-      // The mode bits said readable: any failure now is not the caller's permission, so never skipped.
-      return failed.status === 'error' ? failed : { status: 'error', detail: `cannot open acl file \`${shown}': ${errnoCode(err)}` };
-    }
-    try {
-      const st = fstatSync(fd, { bigint: true });
-      if (st.dev !== curSt.dev || st.ino !== curSt.ino) {
-        return { status: 'error', detail: `acl file \`${shown}' changed while it was being checked` };
+    const readable = searchDenied === null ? access(cur, curSt, 4) : false;
+    if (typeof readable === 'string') return { status: 'error', detail: readable };
+    const why = searchDenied !== null ? `no search permission on ${displayBytes(searchDenied)}` : `mode ${octal(curSt.mode)} owner ${curSt.uid} group ${curSt.gid}`;
+
+    if (mayOpenAs()) {
+      // The kernel decides: the very open the C helper makes as this user, symlinks followed as it
+      // follows them, with every check the kernel applies (mode bits, POSIX ACLs, security modules).
+      if (abs.length >= PATH_MAX) return { status: 'missing', detail: 'ENAMETOOLONG' };
+      const asPeer = () => native.openAs(byteStringBuffer(abs), cred.uid, cred.gid, cred.groups, constants.O_NONBLOCK | constants.O_NOCTTY);
+      let fd: number | null = null;
+      try {
+        fd = openWaitingForLease(asPeer);
+      } catch (err) {
+        if (isErrno(err, 'EPERM') && CREDENTIAL_CALLS.has(err.syscall)) {
+          kernelDecides = false; // may not take on credentials after all: from now on, decided as below
+        } else if (NOT_PERMITTED.has(errnoCode(err))) {
+          return { status: 'unreadable', detail: readable ? `${errnoCode(err)} from the kernel for uid ${cred.uid}` : why };
+        } else {
+          return changedOrFailed(err, shown);
+        }
       }
-      return readOpened(fd, st, shown, maxBytes);
-    } finally {
-      closeSync(fd);
+      if (fd !== null) {
+        const opened = fd;
+        return readChecked(() => opened, curSt, shown, maxBytes);
+      }
     }
+    if (!readable) return { status: 'unreadable', detail: why };
+    if (curSt.isDirectory()) return { status: 'directory' };
+    return readChecked(() => openSync(byteStringBuffer(cur), OPEN_FLAGS | constants.O_NOFOLLOW), curSt, shown, maxBytes);
   };
 }
 

@@ -6,9 +6,9 @@
  * @module
  */
 import { checkAcl, credentialReader, decideAcl, displayBytes, evaluateAcl, type AclCredentials, type AclReader, type AclRule, type EvaluateAclOptions } from '../acl/index.js';
-import { authorizeHelper } from '../helper/authorize.js';
+import { authorizeHelper, resolveAclBridge } from '../helper/authorize.js';
 import type { ResolvedBridge } from '../helper/tap.js';
-import type { Rtnl } from '../netlink/rtnl.js';
+import { Rtnl } from '../netlink/rtnl.js';
 import type { Peer } from './peer.js';
 import type { TapRequest } from './protocol.js';
 
@@ -78,25 +78,38 @@ function probeName(named: readonly string[]): string {
   return probe;
 }
 
-/** Answers a check request: creates nothing, reads the ACL as it would for a tap request. */
+/**
+ * Answers a check request: creates nothing, reads the ACL as it would for a tap request, and finds
+ * each bridge through the kernel as a tap request does ({@link resolveAclBridge}): a bridge denied by
+ * another of its names (an altname) is denied here too.
+ */
 export function checkPeer(aclPath: string, peer: Peer, bridge: string | null): PeerAllowance {
   const options = aclOptions(aclPath, peer);
   const v = evaluateAcl('qbhd-probe', options);
   const out: PeerAllowance = { bridges: [], any: false, except: [] };
-  if (v.ruleSet === undefined) {
-    out.error = v.error?.message ?? v.stderr.toString('utf8').trim();
-  } else {
-    const rules = v.ruleSet.rules;
-    const named = [...new Set(rules.flatMap((r) => (r.bridge === null ? [] : [r.bridge])))];
-    const identity = options.credentials;
-    for (const n of named) (decideAcl(rules, Buffer.from(n, 'latin1'), { identity }).permitted ? out.bridges : out.except).push(displayBytes(n));
-    out.any = decideAcl(rules, probeName(named), { identity }).permitted;
-    if (!out.any) out.except = [];
-  }
-  if (bridge !== null) {
-    const { credentials, ...rest } = options;
-    const c = checkAcl({ ...rest, bridge, uid: credentials.uid, gid: credentials.gid, groups: [...credentials.groups] });
-    out.bridge = { name: bridge, allowed: c.allowed, reason: c.reason, message: c.stderr.toString('utf8') };
+  const rtnl = Rtnl.openSync();
+  try {
+    const aliases = (name: string | Buffer) => resolveAclBridge(Buffer.isBuffer(name) ? name : Buffer.from(name, 'latin1'), rtnl).bridgeNames;
+    if (v.ruleSet === undefined) {
+      out.error = v.error?.message ?? v.stderr.toString('utf8').trim();
+    } else {
+      const rules = v.ruleSet.rules;
+      const named = [...new Set(rules.flatMap((r) => (r.bridge === null ? [] : [r.bridge])))];
+      const identity = options.credentials;
+      for (const n of named) {
+        const bytes = Buffer.from(n, 'latin1');
+        (decideAcl(rules, bytes, { identity, aliases: aliases(bytes) }).permitted ? out.bridges : out.except).push(displayBytes(n));
+      }
+      out.any = decideAcl(rules, probeName(named), { identity }).permitted;
+      if (!out.any) out.except = [];
+    }
+    if (bridge !== null) {
+      const { credentials, ...rest } = options;
+      const c = checkAcl({ ...rest, bridge, bridgeNames: aliases(Buffer.from(bridge, 'utf8')), uid: credentials.uid, gid: credentials.gid, groups: [...credentials.groups] });
+      out.bridge = { name: bridge, allowed: c.allowed, reason: c.reason, message: c.stderr.toString('utf8') };
+    }
+  } finally {
+    rtnl.close();
   }
   return out;
 }

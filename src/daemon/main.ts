@@ -6,8 +6,9 @@
  * ACL no longer allows (src/daemon/revoke.ts).
  * @module
  */
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, realpathSync, unlinkSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { credentialAccessMode } from '../acl/index.js';
 import { native } from '../native.js';
 import { DaemonServer } from './server.js';
 import { PROTOCOL_VERSION } from './protocol.js';
@@ -66,22 +67,46 @@ export function activationFd(env: NodeJS.ProcessEnv): number | null {
   return fd;
 }
 
-/** Makes the socket's directory (0755) if missing and removes a stale socket; refuses to replace anything else. */
-function prepareSocketPath(path: string): void {
+/**
+ * Why the directory `dir` (already resolved, no symlinks) or one above it would let someone other
+ * than root or this process's user change what is in it, or null. Such a user could replace the
+ * socket with a symlink between bind() and the chmod/chown that opens it up, and turn them on any
+ * file. A sticky directory (/tmp) is fine: nobody can rename or remove another user's entry there.
+ */
+function unsafeSocketDir(dir: string): string | null {
+  const me = process.geteuid?.() ?? 0;
+  for (let d = dir; ; d = dirname(d)) {
+    const st = lstatSync(d);
+    const mode = st.mode & 0o7777;
+    if (st.uid !== 0 && st.uid !== me) return `directory ${d} is owned by uid ${st.uid}`;
+    if ((mode & 0o1000) === 0 && (mode & 0o022) !== 0) return `directory ${d} is writable by ${mode & 0o002 ? 'others' : 'group'} (mode 0${mode.toString(8)})`;
+    if (d === '/') return null;
+  }
+}
+
+/**
+ * Makes the socket's directory (0755) if missing, checks that nobody but root can change it or a
+ * directory above it, and removes a stale socket; refuses to replace anything else. Returns the path
+ * to bind, its directory resolved (every later step then works on a path nobody else can alter).
+ */
+function prepareSocketPath(path: string): string {
   mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+  const real = join(realpathSync(dirname(path)), basename(path));
+  const unsafe = unsafeSocketDir(dirname(real));
+  if (unsafe !== null) throw new Error(`will not make the socket ${path}: ${unsafe}, so another user could swap the socket for a symlink before its mode is set; choose a directory only root can change`);
   let st;
   try {
-    st = lstatSync(path);
+    st = lstatSync(real);
   } catch {
-    return;
+    return real;
   }
   if (!st.isSocket()) throw new Error(`${path} exists and is not a socket`);
   let fd = -1;
   try {
-    fd = native.unixConnect(path, 1000);
+    fd = native.unixConnect(real, 1000);
   } catch {
-    unlinkSync(path); // nobody listening: left over from a daemon that died
-    return;
+    unlinkSync(real); // nobody listening: left over from a daemon that died
+    return real;
   } finally {
     if (fd >= 0) native.close(fd);
   }
@@ -130,17 +155,17 @@ async function serve(server: DaemonServer, config: DaemonConfig, rt: DaemonRunti
       await server.listen({ fd });
       rt.log(`qbhd ${rt.version}: listening on the socket systemd passed (fd ${fd}), acl ${config.acl}, protocol ${PROTOCOL_VERSION}`);
     } else {
-      prepareSocketPath(config.socket);
+      const socket = prepareSocketPath(config.socket);
       // Created owner-only, then opened up: never, even briefly, wider than asked.
       const umask = process.umask(0o177);
       try {
-        await server.listen({ path: config.socket });
+        await server.listen({ path: socket });
       } finally {
         process.umask(umask);
       }
-      made = config.socket;
-      if (config.socketGroup !== null) chownSync(config.socket, process.getuid?.() ?? 0, config.socketGroup);
-      chmodSync(config.socket, config.socketMode);
+      made = socket;
+      if (config.socketGroup !== null) chownSync(socket, process.getuid?.() ?? 0, config.socketGroup);
+      chmodSync(socket, config.socketMode);
       rt.log(`qbhd ${rt.version}: listening on ${config.socket} (mode 0${config.socketMode.toString(8)}), acl ${config.acl}, protocol ${PROTOCOL_VERSION}`);
     }
   } catch (err) {
@@ -149,6 +174,11 @@ async function serve(server: DaemonServer, config: DaemonConfig, rt: DaemonRunti
     if (made !== null) unlinkQuietly(made);
     return 1;
   }
+  rt.log(
+    credentialAccessMode() === 'kernel'
+      ? "qbhd: ACL files are opened with each peer's credentials: the kernel decides what a peer may read"
+      : "qbhd: no CAP_SETUID/CAP_SETGID (or setfsuid refused): a peer's access to ACL files is decided from owner, group, mode bits and POSIX ACLs, as the kernel would without a security module",
+  );
   // Read afresh per request, so not needed now; but a missing file denies everyone, which an
   // operator wants to hear at start rather than from users.
   if (!existsSync(config.acl)) rt.log(`qbhd: warning: the ACL ${config.acl} does not exist: every request is denied until it does`);

@@ -175,11 +175,11 @@ export class DaemonServer {
   private readRequest(sock: net.Socket, fd: number, peer: Peer): void {
     const chunks: Buffer[] = [];
     let size = 0;
-    const refuse = (errno: number, message: string) => {
+    const refuse = (errno: number, message: string, what: 'refused' | 'probe' = 'refused') => {
       finish();
       if (!sock.destroyed) sendReply(fd, errorReply(errno, `qbhd: ${message}`));
       sock.destroy();
-      this.options.log(auditLine(peer, 'refused', { error: message }));
+      this.options.log(auditLine(peer, what, what === 'refused' ? { error: message } : {}));
     };
     const timer = setTimeout(() => refuse(ERRNO.ETIMEDOUT, `no complete request within ${REQUEST_DEADLINE_MS} ms`), REQUEST_DEADLINE_MS);
     const onData = (chunk: Buffer) => {
@@ -200,7 +200,9 @@ export class DaemonServer {
         sock.destroy();
       });
     };
-    const onEnd = () => refuse(ERRNO.EPROTO, 'truncated request (connection ended before a newline)');
+    // Not a byte before the end: a liveness probe (a second `qbh daemon` seeing whether this one
+    // listens), audited as such rather than as a malformed request.
+    const onEnd = () => refuse(ERRNO.EPROTO, 'truncated request (connection ended before a newline)', size === 0 ? 'probe' : 'refused');
     const finish = () => {
       clearTimeout(timer);
       sock.off('data', onData);

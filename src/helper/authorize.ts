@@ -20,18 +20,35 @@ export interface HelperAuthorization {
   resolved: ResolvedBridge | null;
 }
 
+/** `--br` looked up as the kernel will look it up, and the names the ACL must be decided on besides it. */
+export interface AclBridge {
+  resolved: ResolvedBridge | null;
+  /** Every other name of that device (its kernel name, its altnames): `evaluateAcl`'s `bridgeNames`. */
+  bridgeNames: string[];
+}
+
+/**
+ * Finds the device `--br` names as the tap step will ({@link resolveBridge}): the kernel name or an
+ * altname, a name of 16 bytes or more or not UTF-8 finding nothing. A tap request and a check
+ * (`qbh acl check`, the daemon's `check`) both decide on what this returns, so they always agree.
+ */
+export function resolveAclBridge(bridge: Buffer, rtnl: RouteHandle): AclBridge {
+  const text = bridge.toString('utf8');
+  // A name that is not UTF-8 is refused by the tap step; it cannot name a device here.
+  const utf8 = sameBytes(Buffer.from(text, 'utf8'), bridge);
+  const resolved = utf8 && bridge.length < 16 ? resolveBridge(text, rtnl) : null;
+  return { resolved, bridgeNames: bridgeNames(resolved) };
+}
+
 /**
  * Steps 3 and 4 of the C helper's `main()` (name length, ACL), hardened: `--br` is resolved first
- * ({@link resolveBridge}) and a deny naming the device's kernel name or any of its altnames denies,
+ * ({@link resolveAclBridge}) and a deny naming the device's kernel name or any of its altnames denies,
  * and `--ifname` must be allowed by the ACL (`allow-ifname`; `tap…`/`vnet…` by default). `acl`
  * passes through to {@link evaluateAcl} (the daemon gives the peer's `credentials` and `cwd`).
  * Never throws for anything in the ACL files; pass `resolved` on to `makeHelperTap`.
  */
 export function authorizeHelper(req: HelperAuthRequest, rtnl: RouteHandle, acl: EvaluateAclOptions = {}): HelperAuthorization {
-  const text = req.bridge.toString('utf8');
-  // A name that is not UTF-8 is refused by the tap step; it cannot name a device here.
-  const utf8 = sameBytes(Buffer.from(text, 'utf8'), req.bridge);
-  const resolved = utf8 && req.bridge.length < 16 ? resolveBridge(text, rtnl) : null;
-  const verdict = evaluateAcl(req.bridge, { ...acl, bridgeNames: bridgeNames(resolved), ifname: req.ifname });
+  const { resolved, bridgeNames: names } = resolveAclBridge(req.bridge, rtnl);
+  const verdict = evaluateAcl(req.bridge, { ...acl, bridgeNames: names, ifname: req.ifname });
   return { verdict, resolved };
 }

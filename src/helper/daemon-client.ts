@@ -6,7 +6,7 @@
  * which would drop the SCM_RIGHTS fd.
  * @module
  */
-import { lstatSync, writeSync } from 'node:fs';
+import { lstatSync, statSync, writeSync } from 'node:fs';
 import { native } from '../native.js';
 import { DAEMON_SOCKET, ERRNO, MAX_REPLY_BYTES, encodeRequest, parseReply, type DaemonReply, type DaemonRequest } from '../daemon/protocol.js';
 import type { HelperArgs } from './argv.js';
@@ -43,12 +43,39 @@ function reason(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/**
+ * Why connect() on the daemon's socket failed with EACCES, as far as this user can see: not whether
+ * a daemon runs (the permission check comes first), but that connecting needs write permission on the
+ * socket and search permission on every directory on its path.
+ */
+function refusedBy(path: string): string {
+  const uid = process.getuid?.() ?? 0;
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    return `the qbh daemon's socket ${path} cannot be reached by uid ${uid} (connect: Permission denied): a directory on its path does not let this user search it`;
+  }
+  const groups = [process.getgid?.() ?? 0, ...(process.getgroups?.() ?? [])];
+  const mode = st.mode & 0o7777;
+  const writable = ((st.uid === uid ? mode >> 6 : groups.includes(st.gid) ? mode >> 3 : mode) & 0o2) !== 0;
+  const what = `mode 0${mode.toString(8)}, owner uid ${st.uid}, group gid ${st.gid}`;
+  if (writable) {
+    return `the qbh daemon's socket ${path} (${what}) refuses uid ${uid} (connect: Permission denied) although its mode lets this user write: a directory on its path, a POSIX ACL or a security module refuses`;
+  }
+  return (
+    `the qbh daemon's socket ${path} does not let uid ${uid} connect (connect: Permission denied): it is ${what}, and connecting needs write permission; ` +
+    'to let every user ask (the ACL decides), make it 0666: SocketMode=0666 in qbhd.socket, `qbh daemon --socket-mode 0666`, or chmod 0666 after systemd-socket-activate made it (docs/daemon.md)'
+  );
+}
+
 /** One connection: send the request, read the reply line and the fds that came with it. */
 function exchange(path: string, request: Buffer, timeoutMs: number): { reply: DaemonReply; fds: number[] } {
   let sock: number;
   try {
     sock = native.unixConnect(path, timeoutMs);
   } catch (err) {
+    if ((err as { code?: string }).code === 'EACCES') throw new DaemonUnreachableError(`qbh: ${refusedBy(path)}`);
     throw new DaemonUnreachableError(`qbh: cannot reach the qbh daemon at ${path} (${reason(err)}); is it running? (systemctl status qbhd.socket)`);
   }
   const fds: number[] = [];

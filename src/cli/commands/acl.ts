@@ -4,7 +4,7 @@
  * @module
  */
 import { AclError, checkAcl, DEFAULT_ACL_FILE, type AclCheck, type CheckAclOptions } from '../../acl/index.js';
-import { bridgeNames, resolveBridge } from '../../helper/tap.js';
+import { resolveAclBridge } from '../../helper/authorize.js';
 import { Rtnl } from '../../netlink/rtnl.js';
 import { JSON_OPTION, parse } from '../args.js';
 import { output, type Command } from '../command.js';
@@ -41,12 +41,12 @@ Exit status 0 when allowed, 1 when denied.`,
     const opts: CheckAclOptions = { bridge: values.bridge };
     if (values.user !== undefined) opts.user = values.user;
     if (values.ifname !== undefined) opts.ifname = values.ifname;
-    // As the helper decides: on every name the kernel knows the bridge by (an altname is denied
-    // when its kernel name is). No rtnetlink (odd sandbox): decided on the name as given.
+    // As the helper decides, with its very lookup: on every name the kernel knows the bridge by (an
+    // altname is denied when its kernel name is). No rtnetlink (odd sandbox): decided on the name as given.
     try {
       const rtnl = Rtnl.openSync();
       try {
-        opts.bridgeNames = bridgeNames(resolveBridge(values.bridge, rtnl));
+        opts.bridgeNames = resolveAclBridge(Buffer.from(values.bridge, 'utf8'), rtnl).bridgeNames;
       } finally {
         rtnl.close();
       }

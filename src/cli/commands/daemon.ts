@@ -29,8 +29,10 @@ const daemonCommand: Command = {
   summary: 'Run the privileged service that gives unprivileged (and sandboxed) QEMU its taps.',
   usage: 'qbh daemon [--socket PATH] [--acl FILE] [--socket-mode MODE] [--socket-group GROUP]',
   options: `  --socket PATH         where to listen (default ${DAEMON_SOCKET}, the path the helper asks;
-                        its directory is made 0755 if missing). Ignored under systemd socket
-                        activation (LISTEN_FDS/LISTEN_PID: the socket is fd 3).
+                        its directory is made 0755 if missing, and it and every directory
+                        above must be root's and not group/world-writable unless sticky).
+                        Ignored under systemd socket activation (LISTEN_FDS/LISTEN_PID: the
+                        socket is fd 3; systemd-socket-activate makes it 0644: chmod it).
   --acl FILE            the ACL (default ${DEFAULT_ACL_FILE}), read afresh for every request
   --socket-mode MODE    the socket's mode (default 0666: anyone may ask, the ACL decides)
   --socket-group GROUP  the socket's group (name or gid), e.g. with --socket-mode 0660
@@ -39,7 +41,9 @@ Runs in the foreground as root (it needs CAP_NET_ADMIN, and reads ACL files for 
 logs to stderr: one audit line per decision (time, peer uid/gid/groups/pid and command,
 bridge, tap, allowed/denied and the rule FILE:LINE that decided). The peer's identity comes
 from the kernel (SO_PEERCRED, SO_PEERGROUPS); the ACL is evaluated for it, hardened (every
-ACL file and directory must be root's and not group- or world-writable).
+ACL file and directory must be root's and not group- or world-writable). What the peer may
+read is what the kernel lets it read: files are opened with its credentials (with CAP_SETUID
+and CAP_SETGID), else mode bits and POSIX ACLs are evaluated as the kernel does.
 
 One request per connection, one line of JSON each way (docs/daemon.md). Limits: a request of
 at most 4096 bytes within ${REQUEST_DEADLINE_MS / 1000} s of connecting, ${MAX_CONNECTIONS} connections, ${MAX_CONNECTIONS_PER_UID} per uid (more get an
