@@ -49,6 +49,11 @@ export class QbhError extends Error {
   readonly target: string | undefined;
   /** What to do about it, when qbh knows. Already part of `message` for errors that have one. */
   readonly hint: string | undefined;
+  /**
+   * An error raised while undoing what the operation had done, after this one (which is the one
+   * thrown: the first error is kept, the cleanup's attached).
+   */
+  cleanupError: unknown;
 
   constructor(message: string, init: QbhErrorInit) {
     super(message, init.cause !== undefined ? { cause: init.cause } : undefined);

@@ -48,7 +48,8 @@ export type {
 } from './netlink/iproute.js';
 export { kernelAttributes } from './netlink/iproute.js';
 export type { AttrSet, RawAttr } from './netlink/attr.js';
-export { NetlinkError, NetlinkDecodeError, DumpInterruptedError, errnoName, strerror } from './netlink/errors.js';
+export { NetlinkError, NoSuchDeviceError, NetlinkDecodeError, DumpInterruptedError, errnoName, strerror } from './netlink/errors.js';
+export type { DeviceKind } from './netlink/errors.js';
 
 const handle = sharedRtnl;
 

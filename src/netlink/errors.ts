@@ -5,6 +5,9 @@
 import { createRequire } from 'node:module';
 import { QbhError, hintFor, type ErrnoCode } from '../errors.js';
 
+/** ENODEV: no such device. */
+const ENODEV = 19;
+
 let errnoValues: Readonly<Record<string, number>> | undefined;
 let errnoNames: Map<number, string> | undefined;
 
@@ -113,6 +116,40 @@ export class NetlinkError extends QbhError {
     this.kernelMessage = kernelMessage;
     this.kernelOffset = kernelOffset;
   }
+}
+
+/** What a missing device was wanted as: the first word of `bridge br9 does not exist`. */
+export type DeviceKind = 'bridge' | 'device' | 'tap' | 'master';
+
+/**
+ * A device the operation needs does not exist (ENODEV): `device` names it and `kind` says what it
+ * was wanted as. The message reads `getBridge: bridge br9 does not exist`, or with the operation's
+ * own target when that is another object: `setLink v0: master br9 does not exist`. `problem` is the
+ * same words without the operation, which the CLI prints.
+ */
+export class NoSuchDeviceError extends NetlinkError {
+  override name = 'NoSuchDeviceError';
+  declare readonly code: 'ENODEV';
+  /** The missing device's name (or ifindex). */
+  readonly device: string;
+  /** What it was wanted as. */
+  readonly kind: DeviceKind;
+  /** `bridge br9 does not exist`: the words without the operation. */
+  readonly problem: string;
+
+  constructor(ctx: NetlinkErrorContext, kind: DeviceKind, device: string) {
+    super(ENODEV, ctx);
+    this.device = device;
+    this.kind = kind;
+    this.problem = `${kind} ${device} does not exist`;
+    const what = ctx.target !== undefined && ctx.target !== device ? `${ctx.op} ${ctx.target}` : ctx.op;
+    this.message = `${what}: ${this.problem}`;
+  }
+}
+
+/** Turns an ENODEV NetlinkError about `device` into a {@link NoSuchDeviceError}; anything else is returned as it is. @internal */
+export function missingDevice(e: unknown, ctx: NetlinkErrorContext, kind: DeviceKind, device: string): unknown {
+  return e instanceof NetlinkError && e.errno === ENODEV && !(e instanceof NoSuchDeviceError) ? new NoSuchDeviceError(ctx, kind, device) : e;
 }
 
 /** Bytes that are not a well-formed netlink message (`code` 'EBADMSG'). The only error the decoder throws. */

@@ -22,8 +22,8 @@ import {
   RT_SCOPE_LINK,
   RT_SCOPE_UNIVERSE,
 } from './constants.js';
-import { BridgeNotEmptyError } from '../errors.js';
-import { NetlinkError, type NetlinkErrorContext } from './errors.js';
+import { BridgeNotEmptyError, QbhError } from '../errors.js';
+import { missingDevice, NetlinkError, NoSuchDeviceError, type DeviceKind, type NetlinkErrorContext } from './errors.js';
 import { remember, toAddrInfo, toAddress, toBridgePort, toLink, type AddrInfo, type Address, type BridgeLinkInfo, type BridgePort, type Link, type LinkLookup } from './iproute.js';
 import { decodeAddr, decodeLink, decodeLinkHead, decodeLinkShown, decodePortShown, encodeAddr, encodeLink, type AddrMessage, type LinkMessage, type Message, type RawMessage } from './message.js';
 import { NetlinkSocket } from './socket.js';
@@ -60,8 +60,21 @@ export interface CreateBridgeOptions {
   stp?: boolean;
   /** Bring the bridge up. Default true. */
   up?: boolean;
-  /** If a bridge of this name exists, return it instead of failing with EEXIST. Default false. */
+  /**
+   * If a bridge of this name exists, return it instead of failing with EEXIST, provided it has the
+   * `mtu`, `address` and `stp` given here (those not given are not compared; nor is up or down):
+   * one that differs fails with EEXIST naming the differences, and nothing is changed. Default false.
+   */
   existOk?: boolean;
+  /**
+   * Addresses to add, as {@link Rtnl.addAddress} takes them (`10.0.0.1/24`), all checked before
+   * anything is made. If one cannot be added, nothing is left half-made: a bridge this call created
+   * is deleted again, and on an existing bridge (`existOk`) the addresses this call added are
+   * removed; the error is addAddress's, its message saying what was undone (and `cleanupError`
+   * holding the undo's own error, if it failed too). With `existOk`, an address the bridge already
+   * has is not an error.
+   */
+  addresses?: readonly string[];
 }
 
 /** Options of {@link Rtnl.deleteBridge}: what to do with the ports a bridge still has. */
@@ -92,6 +105,19 @@ export interface Bridge extends Link {
   linkinfo?: BridgeLinkInfo;
   ports: BridgePort[];
   addr_info: AddrInfo[];
+}
+
+/**
+ * How an existing bridge differs from the settings asked for (only those given): `mtu 1500 not
+ * 1400`, `stp off not on`, `address … not …`.
+ */
+function bridgeDifferences(b: Bridge, opts: CreateBridgeOptions): string[] {
+  const out: string[] = [];
+  if (opts.mtu !== undefined && b.mtu !== opts.mtu) out.push(`mtu ${b.mtu} not ${opts.mtu}`);
+  if (opts.address !== undefined && b.address?.toLowerCase() !== opts.address.toLowerCase()) out.push(`address ${b.address ?? '-'} not ${opts.address.toLowerCase()}`);
+  const stp = (b.linkinfo?.info_data?.stp_state ?? 0) !== 0;
+  if (opts.stp !== undefined && stp !== opts.stp) out.push(`stp ${stp ? 'on' : 'off'} not ${opts.stp ? 'on' : 'off'}`);
+  return out;
 }
 
 function linkSelector(ref: LinkRef): Partial<LinkMessage> {
@@ -155,10 +181,14 @@ export class Rtnl {
 
   /**
    * One link's raw RTM_NEWLINK (no iproute2 object, no name resolution): the cheap lookup the tap
-   * layer and the helper use. ENODEV if there is none. @internal
+   * layer and the helper use. None: a {@link NoSuchDeviceError} naming it as `kind`. @internal
    */
-  async getLinkMessage(ref: LinkRef, ctx: NetlinkErrorContext = { op: 'getLink', target: String(ref) }): Promise<LinkMessage> {
-    return Rtnl.oneLink(await this.socket.request(RTM_GETLINK, 0, Rtnl.getLinkRequest(ref), ctx), ctx);
+  async getLinkMessage(ref: LinkRef, ctx: NetlinkErrorContext = { op: 'getLink', target: String(ref) }, kind: DeviceKind = 'device'): Promise<LinkMessage> {
+    try {
+      return Rtnl.oneLink(await this.socket.request(RTM_GETLINK, 0, Rtnl.getLinkRequest(ref), ctx), ctx);
+    } catch (e) {
+      throw missingDevice(e, ctx, kind, String(ref));
+    }
   }
 
   /** The blocking form of {@link getLinkMessage}, for short-lived processes (the helper). @internal */
@@ -241,7 +271,7 @@ export class Rtnl {
       master =
         typeof filter.master === 'number'
           ? filter.master
-          : (await this.getLinkMessage(filter.master, { op, target: filter.master })).index;
+          : (await this.getLinkMessage(filter.master, { op, target: filter.master }, 'master')).index;
     }
     const attrs: AttrSet = {};
     if (family !== AF_BRIDGE) {
@@ -282,15 +312,21 @@ export class Rtnl {
   /**
    * Creates a bridge, up by default, with a MAC that never changes: `address`, or else one derived
    * from the machine id and the name ({@link CreateBridgeOptions.persistentMac}), the same each
-   * time a bridge of this name is created on this machine. With `existOk`, an existing bridge is
-   * returned as it is (its MAC included).
-   * Equivalent to `ip link add NAME [mtu N] address MAC type bridge [stp_state 1] && ip link set NAME up`.
+   * time a bridge of this name is created on this machine. With `existOk`, an existing bridge with
+   * the settings asked for is returned as it is (its MAC included); `addresses` are then added.
+   * Equivalent to `ip link add NAME [mtu N] address MAC type bridge [stp_state 1] && ip link set NAME up`
+   * (+ `ip addr add CIDR dev NAME` for each address).
    */
   async createBridge(name: string, opts: CreateBridgeOptions = {}): Promise<Bridge> {
     const ctx = { op: 'createBridge', target: name };
     checkIfname(name, ctx, 'bridge name');
     if (opts.mtu !== undefined) checkInteger(opts.mtu, 'MTU', BRIDGE_MIN_MTU, BRIDGE_MAX_MTU, ctx);
     if (opts.address !== undefined) checkMac(opts.address, ctx);
+    const addresses = opts.addresses ?? [];
+    if (addresses.length > 0) {
+      const { parseCidr } = await import('./cidr.js');
+      for (const a of addresses) parseCidr(a, ctx);
+    }
     const up = opts.up ?? true;
     const attrs: AttrSet = {
       ifname: name,
@@ -301,6 +337,7 @@ export class Rtnl {
     // Loaded on first use, like cidr.js: the helper, which creates no bridges, starts without node:crypto.
     else if (opts.persistentMac ?? true) attrs.address = (await import('./mac.js')).persistentMac(name).address;
     const body = encodeLink({ family: AF_UNSPEC, flags: up ? IFF_UP : 0, change: up ? IFF_UP : 0, attrs });
+    let created = true;
     try {
       await this.socket.request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, body, ctx);
     } catch (e) {
@@ -309,15 +346,51 @@ export class Rtnl {
       if (existing.linkinfo?.info_kind !== 'bridge') {
         throw new NetlinkError(17, ctx, `${name} exists and is a ${existing.linkinfo?.info_kind ?? 'device'}, not a bridge`);
       }
+      const differs = bridgeDifferences(existing as Bridge, opts);
+      if (differs.length > 0) throw new NetlinkError(17, ctx, `${name} exists with other settings: ${differs.join(', ')}`);
+      created = false;
+    }
+    const added: string[] = [];
+    for (const a of addresses) {
+      try {
+        await this.addAddress(name, a);
+        added.push(a);
+      } catch (e) {
+        if (!created && e instanceof NetlinkError && e.code === 'EEXIST') continue;
+        throw await this.undoCreate(e, name, created, added);
+      }
     }
     return this.getBridge(name);
+  }
+
+  /**
+   * Undoes a createBridge whose address `e` failed: deletes the bridge it created, or removes the
+   * addresses it added to an existing one. Returns `e`, its message ending with what was undone.
+   */
+  private async undoCreate(e: unknown, name: string, created: boolean, added: readonly string[]): Promise<unknown> {
+    if (!(e instanceof QbhError)) return e;
+    try {
+      if (created) await this.deleteLink(name);
+      else for (const a of added) await this.deleteAddress(name, a);
+      if (created) e.message += `; bridge ${name} was removed again`;
+      else if (added.length > 0) e.message += `; the address${added.length > 1 ? 'es' : ''} added (${added.join(', ')}) ${added.length > 1 ? 'were' : 'was'} removed again`;
+    } catch (cleanup) {
+      e.cleanupError = cleanup;
+      e.message += `; ${created ? `removing bridge ${name}` : 'removing the addresses added'} again failed too: ${cleanup instanceof Error ? cleanup.message : String(cleanup)}`;
+    }
+    return e;
   }
 
   /** Deletes a link. Equivalent to `ip link delete NAME`. */
   async deleteLink(ref: LinkRef): Promise<void> {
     checkLinkRef(ref, { op: 'deleteLink' });
     const sel = linkSelector(ref);
-    await this.socket.request(RTM_DELLINK, 0, encodeLink(sel), { op: 'deleteLink', target: String(ref) });
+    const ctx = { op: 'deleteLink', target: String(ref) };
+    try {
+      await this.socket.request(RTM_DELLINK, 0, encodeLink(sel), ctx);
+    } catch (e) {
+      throw missingDevice(e, ctx, 'device', String(ref));
+    }
   }
 
   /**
@@ -342,7 +415,7 @@ export class Rtnl {
     const byName = new Map(all.map((l) => [l.attrs.ifname as string, l]));
     const targets = refs.map((r) => {
       const m = typeof r === 'number' ? byIndex.get(r) : byName.get(r);
-      if (!m) throw new NetlinkError(19, { op: 'deleteLinks', target: String(r) });
+      if (!m) throw new NoSuchDeviceError({ op: 'deleteLinks', target: String(r) }, 'device', String(r));
       return m;
     });
     await this.deleteInGroup(all, targets);
@@ -377,7 +450,7 @@ export class Rtnl {
   async deleteBridge(name: string, opts: DeleteBridgeOptions = {}): Promise<void> {
     const ctx = { op: 'deleteBridge', target: name };
     checkIfname(name, ctx, 'bridge name');
-    const br = await this.getLinkMessage(name, ctx);
+    const br = await this.getLinkMessage(name, ctx, 'bridge');
     const kind = (br.attrs.linkinfo as AttrSet | undefined)?.kind;
     if (kind !== 'bridge') throw new NetlinkError(22, ctx, `${name} is a ${kind ?? 'device'}, not a bridge`);
     if (opts.withPorts) {
@@ -424,17 +497,17 @@ export class Rtnl {
     else if (typeof opts.master === 'string') {
       const master = opts.master;
       // The error names the link being changed; the missing master is the cause.
-      masterIndex = (
-        await this.getLinkMessage(master, ctx).catch((e: unknown) => {
-          throw e instanceof NetlinkError && e.code === 'ENODEV' ? new NetlinkError(e.errno, ctx, `no such master ${master}`) : e;
-        })
-      ).index;
+      masterIndex = (await this.getLinkMessage(master, ctx, 'master')).index;
     }
     const body =
       typeof ref === 'number'
         ? this.setLinkBody(ref, undefined, opts, masterIndex)
         : this.setLinkBody(0, ref, opts, masterIndex);
-    await this.socket.request(RTM_NEWLINK, 0, body, ctx);
+    try {
+      await this.socket.request(RTM_NEWLINK, 0, body, ctx);
+    } catch (e) {
+      throw missingDevice(e, ctx, 'device', String(ref));
+    }
   }
 
   /**
@@ -509,7 +582,7 @@ export class Rtnl {
   async getBridge(name: LinkRef): Promise<Bridge> {
     const ctx = { op: 'getBridge', target: String(name) };
     checkLinkRef(name, ctx, 'bridge name');
-    const m = await this.getLinkMessage(name, ctx);
+    const m = await this.getLinkMessage(name, ctx, 'bridge');
     const kind = (m.attrs.linkinfo as AttrSet | undefined)?.kind;
     if (kind !== 'bridge') throw new NetlinkError(22, ctx, `${m.attrs.ifname as string} is a ${kind ?? 'device'}, not a bridge`);
     const [ports, addrs] = await Promise.all([

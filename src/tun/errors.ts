@@ -92,7 +92,7 @@ function describe(c: TapErrorContext): string {
       return c.detail ?? `${c.bridge} is not a bridge: ${why}`;
     case 'bridge-mtu':
       // Checked before any tap exists: name the bridge, not a tap%d template.
-      return c.errno === 19 && c.detail === undefined ? `bridge ${c.bridge} does not exist` : `cannot use bridge ${c.bridge}: ${why}`;
+      return c.errno === 19 && c.detail === undefined ? `cannot create ${tap}: bridge ${c.bridge} does not exist` : `cannot use bridge ${c.bridge}: ${why}`;
     default:
       return c.bridge !== undefined
         ? `cannot add ${tap} to bridge ${c.bridge}: ${stepText(c)}${why}`
@@ -119,8 +119,6 @@ export class TapError extends QbhError {
   readonly bridge: string | undefined;
   readonly mtu: number | undefined;
   readonly kernelMessage: string | undefined;
-  /** An error raised while rolling back, after this one. */
-  cleanupError: unknown;
 
   constructor(ctx: TapErrorContext) {
     const code = errnoName(ctx.errno);

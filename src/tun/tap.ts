@@ -36,8 +36,10 @@ import {
   TUNSETPERSIST,
 } from './constants.js';
 import {
+  EBUSY,
   EINVAL,
   ENODEV,
+  linkKind,
   EOPNOTSUPP,
   HELPER_PREFIX,
   checkName,
@@ -299,13 +301,30 @@ async function planTaps(opts: OpenTapOptions, rtnl: Rtnl, op: string, name?: str
   let mtu = checked.mtu;
   if (bridge !== undefined) {
     try {
-      br = await rtnl.getLinkMessage(bridge, { op, target: bridge });
+      br = await rtnl.getLinkMessage(bridge, { op, target: tap }, 'bridge');
     } catch (e) {
       throw stepError('bridge-mtu', e, tap, bridge);
     }
     mtu = checkBridgeLink(br, tap, bridge, mtu);
   }
   return { opts, bridge, br, queues, mtu, prefix, name: checked.name };
+}
+
+/**
+ * What holds the name a new tap could not take (EBUSY under IFF_TUN_EXCL), in words:
+ * `name t0 is taken by a veth device`. Undefined when nothing does any more (it went in between).
+ */
+function takenBy(name: string, rtnl: Rtnl): string | undefined {
+  let m: LinkMessage;
+  try {
+    m = rtnl.getLinkMessageSync(name);
+  } catch {
+    return undefined;
+  }
+  const kind = linkKind(m);
+  const tunType = kind === 'tun' ? ((m.attrs.linkinfo as AttrSet | undefined)?.data as AttrSet | undefined)?.type : undefined;
+  const what = kind === 'tun' ? (tunType === 1 ? 'tun' : 'tap') : kind;
+  return `name ${name} is taken by ${what === undefined ? 'an existing device' : `a ${what} device`}`;
 }
 
 /** A tap made by {@link makeTap}, before its one RTM_NEWLINK and its persistence. */
@@ -345,6 +364,10 @@ function makeTap(plan: TapPlan, template: string, rtnl: Rtnl): MadeTap {
       // IFF_TUN_EXCL: never attach to (and then, on rollback, destroy) someone else's device.
       name = (plan.numbers && pickName(plan.numbers, fds[0]!, name, flags | IFF_TUN_EXCL, rtnl)) || setIff(fds[0]!, name, flags | IFF_TUN_EXCL);
     } catch (e) {
+      if (errnoOf(e) === EBUSY) {
+        const taken = takenBy(name, rtnl);
+        if (taken !== undefined) throw new TapError({ step: 'create', errno: EBUSY, tap: name, bridge, detail: taken, cause: e });
+      }
       throw stepError('create', e, name, bridge);
     }
     for (let i = 1; i < queues; i++) {
@@ -566,7 +589,7 @@ export async function destroyTaps(taps: Pick<Tap, 'name' | 'fds' | 'persist'>[],
 
 /** Looks a tap up and checks that it is one (so deleteTap never removes, say, a bridge). */
 async function tapIndex(rtnl: Rtnl, name: string): Promise<number> {
-  const link = await rtnl.getLinkMessage(name, { op: 'deleteTap', target: name });
+  const link = await rtnl.getLinkMessage(name, { op: 'deleteTap', target: name }, 'tap');
   const info = link.attrs.linkinfo as AttrSet | undefined;
   const kind = info?.kind as string | undefined;
   const type = (info?.data as AttrSet | undefined)?.type; // IFLA_TUN_TYPE: 1 tun, 2 tap

@@ -37,7 +37,7 @@ export const READY_LINE = 'qbh: monitor: ready, listening (Ctrl-C stops)';
 const monitorCommand: Command = {
   name: 'monitor',
   summary: 'Print link, address and bridge-port events as they happen, until Ctrl-C.',
-  usage: 'qbh monitor [--json]',
+  usage: 'qbh monitor [-j|--json]',
   options: `  -j, --json   one JSON object per line: first {"type":"ready"}, then
                {"type":"link"|"dellink","link":{…}}, {"type":"port"|"delport","port":{…}},
                {"type":"addr"|"deladdr","address":{…}},
