@@ -38,6 +38,7 @@ export interface QbhErrorInit {
  * 'EEXIST', 'EINVAL', 'ENOTEMPTY', or a layer's own codes), `op` the operation, `target` the
  * object, `hint` what to do about it. The message names the object and the cause; the CLI prints
  * the same words.
+ * @category Errors
  */
 export class QbhError extends Error {
   override name = 'QbhError';
@@ -64,7 +65,10 @@ export class QbhError extends Error {
   }
 }
 
-/** The hint for a missing privilege: the same words in the API, the CLI and the daemon. */
+/**
+ * The hint for a missing privilege: the same words in the API, the CLI and the daemon.
+ * @category Errors
+ */
 export const NEED_NET_ADMIN = 'this needs CAP_NET_ADMIN: run as root, or with the capability in the ambient set';
 
 /** The fix qbh knows for an errno name, or undefined. @internal */
@@ -77,6 +81,7 @@ export function hintFor(code: string | undefined): string | undefined {
  * parse, an MTU out of range): `code` is 'EINVAL', `op` the function, `target` the object, and
  * `problem` the words without the operation, which the CLI prints as its usage error:
  * `invalid bridge name "averyverylongname0": longer than 15 bytes`.
+ * @category Errors
  */
 export class InvalidArgumentError extends QbhError {
   override name = 'InvalidArgumentError';
@@ -92,6 +97,7 @@ export class InvalidArgumentError extends QbhError {
 /**
  * A bridge still has ports and the caller did not say what to do with them: `code` 'ENOTEMPTY',
  * `ports` their names. The message names them and the two ways on.
+ * @category Errors
  */
 export class BridgeNotEmptyError extends QbhError {
   override name = 'BridgeNotEmptyError';

@@ -11,7 +11,10 @@ import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, readlin
 import type { BigIntStats } from 'node:fs';
 import { byteStringBuffer, displayBytes, toByteString } from './bytes.js';
 
-/** Largest single ACL file read (16 MiB); anything bigger is refused (docs/acl.md, deviations). */
+/**
+ * Largest single ACL file read (16 MiB); anything bigger is refused (docs/acl.md, deviations).
+ * @category Bridge helper ACL
+ */
 export const ACL_MAX_FILE_BYTES = 16 * 1024 * 1024;
 
 /** What opening one ACL path gave. */
@@ -149,6 +152,7 @@ const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTT
 /**
  * A reader that opens files as the current process: what the kernel lets this process read is
  * readable. This is the C helper's model (it reads after dropping to the caller's ids, spec §4.2).
+ * @category Bridge helper ACL
  */
 export function callerReader(): AclReader {
   return (path, maxBytes) => {
@@ -215,6 +219,7 @@ const MAX_SYMLINKS = 40; // the kernel's limit per path walk
  * permission on the file, and then reads it with its own privileges. Hardened (the default), a file
  * or directory that someone other than root could change makes the whole check fail. The file read
  * is the one that was checked (device and inode compared after opening).
+ * @category Bridge helper ACL
  */
 export function credentialReader(cred: AclCredentials, options: CredentialReaderOptions = {}): AclReader {
   const harden = options.harden ?? true;
@@ -330,6 +335,7 @@ export function credentialReader(cred: AclCredentials, options: CredentialReader
  * A reader over files held in memory: keys are paths exactly as the loader asks for them (the main
  * path, include paths as written or joined to `cwd`). A string value is UTF-8 text, a Buffer raw
  * bytes, an {@link AclSource} any outcome (e.g. `{ status: 'unreadable' }`). Absent paths are missing.
+ * @category Bridge helper ACL
  */
 export function memoryReader(files: Readonly<Record<string, string | Buffer | AclSource>>): AclReader {
   const table = new Map<string, AclSource>();

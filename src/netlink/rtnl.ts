@@ -155,6 +155,7 @@ export function closeSharedRtnl(): void {
 /**
  * An rtnetlink handle: one socket for requests. Open with {@link Rtnl.open}, close with
  * {@link Rtnl.close}. The module-level functions (`listLinks()`, …) use a shared default handle.
+ * @category Handles
  */
 export class Rtnl {
   /** @internal */

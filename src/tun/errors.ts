@@ -107,6 +107,7 @@ function describe(c: TapErrorContext): string {
  * error is the one thrown). The message reads `cannot add tap3 to bridge br0: Operation not
  * supported`; for EPERM/EACCES it ends with what to do (`hint`). For the steps the C helper has,
  * the helper prints that helper's text instead ({@link helperMessage}).
+ * @category Errors
  */
 export class TapError extends QbhError {
   override name = 'TapError';
@@ -150,6 +151,7 @@ export function errnoOf(e: unknown): number {
  * The line the C qemu-bridge-helper prints to stderr for a failed tap step (spec §8), without the
  * newline: e.g. ``failed to add interface `tap0' to bridge `notbr': Operation not supported``.
  * Steps the C helper has no message for (openTap-only ones) get the TapError's own message.
+ * @category Errors
  */
 export function helperMessage(err: TapError): string {
   const why = strerror(err.errno);
