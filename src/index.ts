@@ -33,7 +33,7 @@ export { parseCidr } from './netlink/cidr.js';
 export { persistentMac } from './netlink/mac.js';
 export type { PersistentMac, PersistentMacSource } from './netlink/mac.js';
 export type { Cidr } from './netlink/cidr.js';
-export type { Bridge, CreateBridgeOptions, DeleteBridgeOptions, LinkFilter, LinkRef, SetLinkOptions } from './netlink/rtnl.js';
+export type { Bridge, CreateBridgeOptions, DeleteBridgeOptions, LinkFilter, LinkRef, RtnlOptions, SetLinkOptions } from './netlink/rtnl.js';
 export type { NetlinkErrorContext } from './netlink/errors.js';
 export type {
   Address,

@@ -22,8 +22,9 @@ import {
   RT_SCOPE_LINK,
   RT_SCOPE_UNIVERSE,
 } from './constants.js';
-import { BridgeNotEmptyError, QbhError } from '../errors.js';
-import { missingDevice, NetlinkError, NoSuchDeviceError, type DeviceKind, type NetlinkErrorContext } from './errors.js';
+import { closeSync, constants as fsConstants, openSync } from 'node:fs';
+import { BridgeNotEmptyError, InvalidArgumentError, QbhError, type ErrnoCode } from '../errors.js';
+import { errnoConstants, errnoName, missingDevice, NetlinkError, NoSuchDeviceError, strerror, type DeviceKind, type NetlinkErrorContext } from './errors.js';
 import { remember, toAddrInfo, toAddress, toBridgePort, toLink, type AddrInfo, type Address, type BridgeLinkInfo, type BridgePort, type Link, type LinkLookup } from './iproute.js';
 import { decodeAddr, decodeLink, decodeLinkHead, decodeLinkShown, decodePortShown, encodeAddr, encodeLink, type AddrMessage, type LinkMessage, type Message, type RawMessage } from './message.js';
 import { NetlinkSocket } from './socket.js';
@@ -136,6 +137,36 @@ interface DumpedLink {
   payload: Buffer;
 }
 
+/** Options of {@link Rtnl.open}. */
+export interface RtnlOptions {
+  /**
+   * The network namespace the handle acts in: a name under /run/netns (`ip netns add NAME`), a
+   * path (`/run/netns/NAME`, `/proc/PID/ns/net`), or an open fd of one (kept open by the caller;
+   * the handle does not need it after opening). Default: the process's own. Joining another
+   * namespace needs CAP_SYS_ADMIN. Links, bridges and addresses: yes; taps no — the kernel makes a
+   * tap in the namespace that opened /dev/net/tun, the process's own, so pass such a handle to
+   * no tap function.
+   */
+  netns?: string | number;
+}
+
+/**
+ * A NetlinkSocket in the network namespace `nsFd` refers to (`what` names it in errors): the addon
+ * makes it on a thread of its own that joins the namespace, so no thread of the process moves.
+ */
+function openIn(nsFd: number, what: string): NetlinkSocket {
+  try {
+    return NetlinkSocket.open({ netnsFd: nsFd });
+  } catch (e) {
+    const x = e as { errno?: unknown; syscall?: unknown };
+    if (x.syscall !== 'setns' || typeof x.errno !== 'number') throw e;
+    const code = errnoName(x.errno);
+    const why = code === 'EINVAL' ? 'not a network namespace' : strerror(x.errno);
+    const hint = code === 'EPERM' ? 'this needs CAP_SYS_ADMIN' : undefined;
+    throw new QbhError(`Rtnl.open: cannot enter network namespace ${what}: ${why}${hint ? `; ${hint}` : ''}`, { code, op: 'Rtnl.open', target: what, hint, cause: e });
+  }
+}
+
 let shared: Rtnl | undefined;
 
 /**
@@ -165,14 +196,46 @@ export class Rtnl {
     this.socket = socket;
   }
 
-  /** Opens a handle (NETLINK_EXT_ACK and NETLINK_GET_STRICT_CHK on). */
-  static async open(): Promise<Rtnl> {
-    return new Rtnl(NetlinkSocket.open());
+  /**
+   * Opens a handle (NETLINK_EXT_ACK and NETLINK_GET_STRICT_CHK on). With `netns`, every request
+   * of the handle acts in that network namespace, as `ip -n NAME` or `ip -netns` do; the shared
+   * handle and the rest of the process stay where they are.
+   *
+   * ```ts
+   * const rtnl = await Rtnl.open({ netns: 'blue' }); // /run/netns/blue, as `ip netns add blue` made it
+   * await rtnl.createBridge('br0');
+   * rtnl.close();
+   * ```
+   */
+  static async open(opts: RtnlOptions = {}): Promise<Rtnl> {
+    return Rtnl.openSync(opts);
   }
 
-  /** Opens a handle synchronously, for short-lived processes. */
-  static openSync(): Rtnl {
-    return new Rtnl(NetlinkSocket.open());
+  /** {@link Rtnl.open}, synchronously, for short-lived processes. */
+  static openSync(opts: RtnlOptions = {}): Rtnl {
+    if (opts.netns === undefined) return new Rtnl(NetlinkSocket.open());
+    const { netns } = opts;
+    const op = 'Rtnl.open';
+    if (typeof netns === 'number') {
+      checkInteger(netns, 'netns fd', 0, 0x7fffffff, { op });
+      return new Rtnl(openIn(netns, `fd ${netns}`));
+    }
+    if (typeof netns !== 'string' || netns === '' || netns.includes('\0') || (!netns.includes('/') && (netns === '.' || netns === '..'))) {
+      throw new InvalidArgumentError(`invalid netns ${JSON.stringify(netns)}: expected a name under /run/netns, a path such as /proc/PID/ns/net, or an open fd`, { op });
+    }
+    const path = netns.includes('/') ? netns : `/run/netns/${netns}`;
+    let fd: number;
+    try {
+      fd = openSync(path, fsConstants.O_RDONLY); // libuv opens every fd close-on-exec
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
+      throw new QbhError(`${op}: cannot open network namespace ${path}: ${strerror(errnoConstants()[code] ?? 5)}`, { code: code as ErrnoCode, op, target: path, cause: e });
+    }
+    try {
+      return new Rtnl(openIn(fd, path));
+    } finally {
+      closeSync(fd);
+    }
   }
 
   /** Closes the handle's socket. */
