@@ -60,6 +60,9 @@ const GLOBAL_OPTIONS: Record<string, string> = {
   '-details': '--details',
 };
 
+/** The options before the command, as completion offers them. */
+export const GLOBAL_FLAGS = ['-j', '--json', '-p', '--pretty', '-d', '--details'];
+
 /** `word`, or the one of `names` it is an alias or a unique prefix of; several: ambiguous. */
 export function matchWord(word: string, names: readonly string[]): { name?: string; ambiguous?: string[] } {
   if (names.includes(word)) return { name: word };

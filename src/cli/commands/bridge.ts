@@ -188,6 +188,10 @@ again, addresses it added to an existing one (--exist-ok) are removed again.`,
       if (e instanceof NetlinkError && e.op === 'addAddress') {
         throw new CliError(`cannot add address ${e.target?.split(' on ')[0] ?? ''} to bridge ${name}: ${e.message.slice(e.message.indexOf(': ') + 2)}`);
       }
+      // --exist-ok on a device that is not such a bridge: qbh's own words, without the errno's.
+      if (e instanceof NetlinkError && e.code === 'EEXIST' && e.kernelMessage !== undefined && values['exist-ok']) {
+        throw new CliError(`cannot create bridge ${name}: ${e.kernelMessage}`);
+      }
       throw cannot(`create bridge ${name}`, e);
     }
     return output(bridgeJson(b), values, () => '');
