@@ -42,6 +42,8 @@
 #include <linux/sockios.h>
 #include <net/if.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -173,14 +175,32 @@ int WaitReadable(int fd, int timeout) {
   return r;
 }
 
-// nlOpen(protocol) -> { fd, portId }: a non-blocking, close-on-exec netlink socket bound to a
-// kernel-chosen port id.
-Napi::Value NlOpen(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
+// What a thread of its own does for nlOpenIn: join the network namespace nsFd refers to, then
+// make the socket there. setns(CLONE_NEWNET) changes only the calling thread's namespace, and a
+// socket belongs for good to the namespace of the thread that called socket(): the process's
+// other threads, the JavaScript one included, never leave their own.
+struct SocketInNetns {
+  int nsFd;
   int protocol;
-  CHECK_ARG(Int32Arg(info, 0, "protocol", &protocol));
-  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, protocol);
-  if (fd < 0) THROW_ERRNO(env, "socket");
+  int fd = -1;
+  int err = 0;
+  const char* failed = nullptr;
+};
+
+void* MakeSocketInNetns(void* arg) {
+  auto* job = static_cast<SocketInNetns*>(arg);
+  if (setns(job->nsFd, CLONE_NEWNET) < 0) {
+    job->err = errno;
+    job->failed = "setns";
+  } else if ((job->fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, job->protocol)) < 0) {
+    job->err = errno;
+    job->failed = "socket";
+  }
+  return nullptr;
+}
+
+// Binds fd to a kernel-chosen port id and returns { fd, portId }; on failure closes fd and throws.
+Napi::Value BindNetlink(Napi::Env env, int fd) {
   sockaddr_nl addr{};
   addr.nl_family = AF_NETLINK;
   socklen_t len = sizeof addr;
@@ -197,6 +217,38 @@ Napi::Value NlOpen(const Napi::CallbackInfo& info) {
   out.Set("fd", fd);
   out.Set("portId", Napi::Number::New(env, addr.nl_pid));
   return out;
+}
+
+// nlOpen(protocol) -> { fd, portId }: a non-blocking, close-on-exec netlink socket bound to a
+// kernel-chosen port id.
+Napi::Value NlOpen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int protocol;
+  CHECK_ARG(Int32Arg(info, 0, "protocol", &protocol));
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, protocol);
+  if (fd < 0) THROW_ERRNO(env, "socket");
+  return BindNetlink(env, fd);
+}
+
+// nlOpenIn(protocol, nsFd) -> { fd, portId }: nlOpen's socket, in the network namespace that nsFd
+// (an open /run/netns/NAME or /proc/PID/ns/net) refers to. Made by a short-lived thread that joins
+// that namespace (MakeSocketInNetns); the calling thread waits for it.
+Napi::Value NlOpenIn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  SocketInNetns job{};
+  CHECK_ARG(Int32Arg(info, 0, "protocol", &job.protocol) && FdArg(info, 1, "nsFd", &job.nsFd));
+  pthread_t thread;
+  int err = pthread_create(&thread, nullptr, MakeSocketInNetns, &job);
+  if (err != 0) {
+    ErrnoError(env, err, "pthread_create").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  pthread_join(thread, nullptr);
+  if (job.failed != nullptr) {
+    ErrnoError(env, job.err, job.failed).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  return BindNetlink(env, job.fd);
 }
 
 // setsockoptInt(fd, level, name, value)
@@ -815,6 +867,7 @@ namespace {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("nlOpen", Napi::Function::New(env, NlOpen));
+  exports.Set("nlOpenIn", Napi::Function::New(env, NlOpenIn));
   exports.Set("setsockoptInt", Napi::Function::New(env, SetsockoptInt));
   exports.Set("getsockoptInt", Napi::Function::New(env, GetsockoptInt));
   exports.Set("nlSend", Napi::Function::New(env, NlSend));

@@ -39,6 +39,7 @@ export interface QbhErrorInit {
  * 'EEXIST', 'EINVAL', 'ENOTEMPTY', or a layer's own codes), `op` the operation, `target` the
  * object, `hint` what to do about it. The message names the object and the cause; the CLI prints
  * the same words.
+ * @category Errors
  */
 export class QbhError extends Error {
   override name = 'QbhError';
@@ -50,6 +51,11 @@ export class QbhError extends Error {
   readonly target: string | undefined;
   /** What to do about it, when qbh knows. Already part of `message` for errors that have one. */
   readonly hint: string | undefined;
+  /**
+   * An error raised while undoing what the operation had done, after this one (which is the one
+   * thrown: the first error is kept, the cleanup's attached).
+   */
+  cleanupError: unknown;
 
   constructor(message: string, init: QbhErrorInit) {
     super(message, init.cause !== undefined ? { cause: init.cause } : undefined);
@@ -64,6 +70,7 @@ export class QbhError extends Error {
  * The hint for a missing privilege, when this process lacks CAP_NET_ADMIN: the same words in the
  * API, the CLI and the daemon. An error raised where the capability is present, or where the mode
  * of /dev/net/tun refused, says that instead ({@link privilegeHint}).
+ * @category Errors
  */
 export const NEED_NET_ADMIN = 'this needs CAP_NET_ADMIN: run as root, or with the capability in the ambient set';
 
@@ -137,6 +144,7 @@ export function hintFor(code: string | undefined): string | undefined {
  * parse, an MTU out of range): `code` is 'EINVAL', `op` the function, `target` the object, and
  * `problem` the words without the operation, which the CLI prints as its usage error:
  * `invalid bridge name "averyverylongname0": longer than 15 bytes`.
+ * @category Errors
  */
 export class InvalidArgumentError extends QbhError {
   override name = 'InvalidArgumentError';
@@ -152,6 +160,7 @@ export class InvalidArgumentError extends QbhError {
 /**
  * A bridge still has ports and the caller did not say what to do with them: `code` 'ENOTEMPTY',
  * `ports` their names. The message names them and the two ways on.
+ * @category Errors
  */
 export class BridgeNotEmptyError extends QbhError {
   override name = 'BridgeNotEmptyError';

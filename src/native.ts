@@ -24,6 +24,8 @@ export interface SyscallError extends Error {
 export interface NativeAddon {
   /** A non-blocking, close-on-exec netlink socket bound to a kernel-chosen port id. */
   nlOpen(protocol: number): { fd: number; portId: number };
+  /** nlOpen's socket, made in the network namespace `nsFd` refers to (by a thread that joins it). */
+  nlOpenIn(protocol: number, nsFd: number): { fd: number; portId: number };
   setsockoptInt(fd: number, level: number, name: number, value: number): void;
   getsockoptInt(fd: number, level: number, name: number): number;
   /** Sends to the kernel (port 0); returns the bytes sent. */

@@ -75,7 +75,7 @@ t.test('bridge list --json: the bridges ip -j -d lists, with the same values', a
 t.test('a usage error: exit 2, the message, the usage line, nothing else', async (t) => {
   for (const [args, message, usage] of [
     [['frobnicate'], 'qbh: no command "frobnicate"; `qbh help` lists them', 'usage: qbh COMMAND [ARGS...] [--help]'],
-    [['bridge', 'list', '--bogus'], "qbh: bridge list: unknown option '--bogus'", 'usage: qbh bridge list [--json] [-d|--details]'],
+    [['bridge', 'list', '--bogus'], "qbh: bridge list: unknown option '--bogus'", 'usage: qbh bridge list [-j|--json] [-p|--pretty] [-d|--details]'],
     [['bridge', 'create'], 'qbh: bridge create: missing NAME', /^usage: qbh bridge create NAME /],
   ] as const) {
     const r = qbh(...args);
@@ -101,4 +101,18 @@ t.test('what the bundle loads on first need: ip-address, node:crypto, node:os', 
   t.match(again.stderr, /^qbh: .*sbl0.*File exists.*\n$/);
   t.notMatch(again.stderr, /\n\s+at /, 'no stack trace');
   sh('ip', 'link', 'del', 'sbl0');
+});
+
+t.test("iproute2 habits through both bodies of dist/qbh: the bridge group's and the whole CLI's", async (t) => {
+  sh('ip', 'link', 'add', 'hb9', 'type', 'bridge');
+  // `qbh bridge …` runs the bridge group's body; `qbh br …` and `qbh -j …` the whole CLI's.
+  const names = (r: { stdout: string }) => (JSON.parse(r.stdout) as { ifname: string }[]).map((b) => b.ifname);
+  for (const argv of [['bridge', 'ls', '-j'], ['bridge', '-j'], ['br', 'li', '-j'], ['-j', 'bridge'], ['-j', 'b', 'sh']]) {
+    const r = qbh(...argv);
+    t.equal(r.code, 0, `qbh ${argv.join(' ')}: ${r.stderr}`);
+    t.ok(names(r).includes('hb9'), `qbh ${argv.join(' ')}`);
+    t.equal(r.stdout.split('\n').length, 2, 'one line of JSON');
+  }
+  t.match(qbh('bridge', 'de', 'hb9'), { code: 2, stderr: /^qbh: "de" is ambiguous: bridge delete, bridge detach\n/ });
+  sh('ip', 'link', 'del', 'hb9');
 });

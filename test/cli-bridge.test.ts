@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { bridgej, ipj, linkNames, sh } from './harness.js';
 import { qbh } from './cli-lib.js';
+import { run } from '../src/cli/run.js';
 
 
 /**
@@ -115,12 +116,37 @@ t.test('bridge create --exist-ok', async (t) => {
   sh('ip', 'link', 'add', 'notbr', 'type', 'veth', 'peer', 'name', 'notbrp');
   const r = await qbh('bridge', 'create', 'notbr', '--exist-ok');
   t.equal(r.code, 1);
-  t.equal(r.stderr, 'qbh: cannot create bridge notbr: notbr is a veth, not a bridge\n');
+  t.equal(r.stderr, 'qbh: cannot create bridge notbr: notbr exists and is a veth, not a bridge\n');
+});
+
+t.test('bridge create --exist-ok on a bridge with other settings: refused, naming them; nothing changed', async (t) => {
+  // cb0: mtu 1400, MAC 02:00:00:00:00:0a, STP on (made above).
+  const before = ipj('addr', 'show', 'dev', 'cb0')[0].addr_info.length;
+  const r = await qbh('bridge', 'create', 'cb0', '--exist-ok', '--mtu', '1500', '--mac', '02:00:00:00:00:0b', '--address', '10.8.9.1/24');
+  t.equal(r.code, 1);
+  t.equal(r.stderr, 'qbh: cannot create bridge cb0: cb0 exists with other settings: mtu 1400 not 1500, address 02:00:00:00:00:0a not 02:00:00:00:00:0b\n');
+  t.equal(ipj('addr', 'show', 'dev', 'cb0')[0].addr_info.length, before, 'no address added');
+  t.equal(ipj('link', 'show', 'cb0')[0].mtu, 1400, 'the MTU is left as it was');
+  const stp = await qbh('bridge', 'create', 'cb1', '--exist-ok', '--stp');
+  t.equal(stp.stderr, 'qbh: cannot create bridge cb1: cb1 exists with other settings: stp off not on\n');
+  // The same settings, or none given: fine, as before.
+  t.equal((await qbh('bridge', 'create', 'cb0', '--exist-ok', '--mtu', '1400', '--stp', '--mac', '02:00:00:00:00:0A')).code, 0);
+  t.equal((await qbh('bridge', 'create', 'cb0', '--exist-ok')).code, 0);
+});
+
+t.test('bridge create --exist-ok: an address the kernel refuses removes the addresses this command added', async (t) => {
+  const global = () => ipj('addr', 'show', 'dev', 'cb0')[0].addr_info.filter((x: any) => x.scope === 'global').map((x: any) => x.local).sort();
+  const before = global();
+  const r = await qbh('bridge', 'create', 'cb0', '--exist-ok', '--address', '10.8.5.1/24', '--address', 'ff02::1/64');
+  t.equal(r.code, 1);
+  t.match(r.stderr, /^qbh: cannot add address ff02::1\/64 to bridge cb0: .*; the address added \(10\.8\.5\.1\/24\) was removed again\n$/);
+  t.same(global(), before, 'the addresses are as they were');
+  t.ok(linkNames().includes('cb0'), 'the existing bridge stays');
 });
 
 t.test('error cases: the documented message and exit code, nothing left behind', async (t) => {
   const before = linkNames().sort();
-  const usage = 'usage: qbh bridge create NAME [--mtu N] [--address CIDR]... [--mac MAC | --no-persistent-mac] [--stp] [--down] [--exist-ok] [--json]\n';
+  const usage = 'usage: qbh bridge create NAME [--mtu N] [--address CIDR]... [--mac MAC | --no-persistent-mac] [--stp] [--down] [--exist-ok] [-j|--json] [-p|--pretty]\n';
   const cases: [string[], number, string][] = [
     [['bridge', 'create', 'lb0'], 1, 'qbh: cannot create bridge lb0: File exists\n'],
     [['bridge', 'create', 'eb0', '--mtu', '10'], 2, `qbh: bridge create: invalid MTU 10: expected a whole number from 68 to 65535\n${usage}`],
@@ -133,12 +159,15 @@ t.test('error cases: the documented message and exit code, nothing left behind',
     [['bridge', 'create', 'eb0', '--colour'], 2, `qbh: bridge create: unknown option '--colour'\n${usage}`],
     [['bridge', 'create', 'eb0', '--address', '10.7.0.1/24', '--address', '10.7.0.1/24'], 1,
       'qbh: cannot add address 10.7.0.1/24 to bridge eb0: File exists (ipv4: Address already assigned); bridge eb0 was removed again\n'],
-    [['bridge', 'show', 'missing0'], 1, 'qbh: cannot show bridge missing0: No such device\n'],
+    [['bridge', 'show', 'missing0'], 1, 'qbh: bridge missing0 does not exist\n'],
     [['bridge', 'show', 'notbr'], 1, 'qbh: cannot show bridge notbr: notbr is a veth, not a bridge\n'],
-    [['bridge', 'delete', 'missing0'], 1, 'qbh: cannot delete bridge missing0: No such device\n'],
+    [['bridge', 'delete', 'missing0'], 1, 'qbh: bridge missing0 does not exist\n'],
     [['bridge', 'delete', 'lb0'], 1, 'qbh: cannot delete bridge lb0: it still has 2 ports (va, vb); --force releases them, --with-ports deletes them too\n'],
-    [['bridge', 'attach', 'missing0', 'va'], 1, 'qbh: cannot attach va to bridge missing0: No such device\n'],
-    [['bridge', 'attach', 'lb1', 'nope0'], 1, 'qbh: cannot attach nope0 to bridge lb1: No such device\n'],
+    [['bridge', 'attach', 'missing0', 'va'], 1, 'qbh: bridge missing0 does not exist\n'],
+    [['bridge', 'attach', 'lb1', 'nope0'], 1, 'qbh: device nope0 does not exist\n'],
+    [['bridge', 'detach', 'nope0'], 1, 'qbh: device nope0 does not exist\n'],
+    [['bridge', 'de', 'lb0'], 2, ''],
+    [['d'], 2, 'qbh: "d" is ambiguous: doctor, daemon\nusage: qbh COMMAND [ARGS...] [--help]\n'],
     [['bridge', 'attach', 'lb1', 'lb0'], 1, 'qbh: cannot attach lb0 to bridge lb1: Too many levels of symbolic links (Can not enslave a bridge to a bridge)\n'],
     [['bridge', 'detach', 'notbr'], 1, 'qbh: cannot detach notbr: it is not attached to a bridge\n'],
     [['bridge', 'frobnicate'], 2, ''],
@@ -178,6 +207,44 @@ t.test('delete: --force releases ports, --with-ports deletes them in one go', as
   const names = linkNames();
   for (const n of ['lb0', 'va', 'vb', 'vap', 'vbp']) t.notOk(names.includes(n), `${n} gone`);
   t.equal((await qbh('bridge', 'delete', 'cb1')).code, 0);
+});
+
+t.test("iproute2 habits: prefixes, ls, a group alone, options before the command, one-line JSON unless -p", async (t) => {
+  sh('ip', 'link', 'add', 'hb0', 'type', 'bridge');
+  sh('ip', 'link', 'add', 'hv0', 'type', 'veth', 'peer', 'name', 'hv1');
+  const list = await qbh('bridge', 'list');
+  t.equal(list.code, 0);
+  for (const argv of [['br', 'li'], ['b', 'l'], ['bridge', 'ls'], ['bridge', 'lst'], ['bridge', 'show'], ['bridge', 'sh'], ['bridge']]) {
+    t.same(await qbh(...argv), list, `qbh ${argv.join(' ')} is qbh bridge list`);
+  }
+  t.same(await qbh('-d', 'bridge', 'list'), await qbh('bridge', 'list', '-d'), '-d before the command');
+  // Bridge timers tick between two runs: compared as 0.
+  const calm = (r: { code: number; stdout: string; stderr: string }) => ({ ...r, stdout: r.stdout.replace(/"(hello_timer|tcn_timer|topology_change_timer|gc_timer)": ?[\d.]+/g, '"$1":0') });
+  const json = calm(await qbh('bridge', 'list', '--json'));
+  t.equal(json.stdout.indexOf('\n'), json.stdout.length - 1, 'JSON on one line, as ip -j');
+  for (const argv of [['-j', 'bridge', 'list'], ['--json', 'br', 'ls'], ['-json', 'bridge'], ['bridge', '-j']]) {
+    t.same(calm(await qbh(...argv)), json, `qbh ${argv.join(' ')} is qbh bridge list --json`);
+  }
+  const pretty = calm(await qbh('-j', '-p', 'bridge', 'list'));
+  t.same(JSON.parse(pretty.stdout), JSON.parse(json.stdout), '-p: the same JSON');
+  t.match(pretty.stdout, /^\[\n  \{\n    "ifindex": /, '-p: indented');
+  t.same(calm(await qbh('-jp', 'bridge', 'list')), pretty, '-jp');
+  t.same(calm(await qbh('bridge', 'list', '-j', '--pretty')), pretty, '--pretty after the command');
+  t.same(JSON.parse((await qbh('-j', 'br', 'sh', 'hb0')).stdout).ifname, 'hb0', 'show NAME with -j before it');
+  // On a terminal too: one line, as `ip -j` prints there.
+  const out: string[] = [];
+  const code = await run(['-j', 'bridge', 'show', 'hb0'], { stdout: { write: (x: string) => out.push(x) }, stderr: { write: () => true }, stdoutIsTTY: true, stderrIsTTY: true, env: {} });
+  t.equal(code, 0);
+  t.equal(out.join('').split('\n').length, 2, 'one line on a terminal');
+  // A command without such an option ignores it, as ip does: `qbh -j bridge attach` prints nothing.
+  t.same(await qbh('-j', 'bridge', 'attach', 'hb0', 'hv0'), { code: 0, stdout: '', stderr: '' });
+  t.equal(ipj('link', 'show', 'hv0')[0].master, 'hb0');
+  const amb = await qbh('bridge', 'de', 'hb0');
+  t.equal(amb.code, 2);
+  t.match(amb.stderr, /^qbh: "de" is ambiguous: bridge delete, bridge detach\nusage:\n/);
+  t.ok(linkNames().includes('hb0'), 'nothing deleted');
+  t.same(await qbh('help', 'br', 'ls'), await qbh('bridge', 'list', '--help'));
+  t.same(await qbh('help', 'br'), await qbh('bridge', '--help'));
 });
 
 t.test('help and version', async (t) => {

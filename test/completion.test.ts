@@ -29,10 +29,22 @@ t.test('commands, subcommands, help topics and completion shells', async (t) => 
   t.same(complete('bridge', 'de'), ['delete', 'detach']);
   t.same(complete('help', 'ta'), ['tap']);
   t.same(complete('completion', ''), ['bash', 'zsh']);
+  t.same(complete('tap', ''), ['list', 'show', 'create', 'delete']);
+});
+
+t.test("the dispatcher's forms: prefixes, ls, options before the command", async (t) => {
+  t.same(complete('-'), ['-j', '--json', '-p', '--pretty', '-d', '--details', '--version', '--help'], 'options before the command');
+  t.same(complete('-j', ''), ['bridge', 'tap', 'acl', 'monitor', 'doctor', 'daemon', 'completion', 'help', '--version', '--help']);
+  t.same(complete('-j', '-p', 'bridge', 'd'), ['delete', 'detach']);
+  t.same(complete('br', ''), ['list', 'show', 'create', 'delete', 'attach', 'detach'], 'a unique prefix of the group');
+  t.same(complete('br', 'li', '--j'), ['--json'], "a prefix of both words: the command's options");
+  t.same(complete('bridge', 'ls', '--d'), ['--details'], 'ls');
+  t.same(complete('help', 'br', 'cr'), ['create']);
+  t.same(complete('comp', ''), ['bash', 'zsh']);
 });
 
 t.test("options from each command's usage line", async (t) => {
-  t.same(complete('bridge', 'list', '-'), ['--json', '-d', '--details', '--help']);
+  t.same(complete('bridge', 'list', '-'), ['-j', '--json', '-p', '--pretty', '-d', '--details', '--help']);
   t.same(complete('bridge', 'create', 'br9', '--m'), ['--mtu', '--mac']);
   t.same(complete('doctor', '--d'), ['--daemon-socket']);
 });
@@ -46,6 +58,10 @@ t.test("live names from this namespace: bridges, taps, links; files for a file o
   t.same(complete('bridge', 'show', 'cbr1'), ['cbr1']);
   t.same(complete('bridge', 'attach', 'cbr0', 'cv'), ['cveth0', 'cveth1'], 'the port: any link');
   t.same(complete('tap', 'delete', ''), ['ctap0']);
+  t.same(complete('tap', 'show', ''), ['ctap0']);
+  t.same(complete('ta', 'sh', 'c'), ['ctap0']);
+  t.same(complete('b', 'sh', ''), ['cbr0', 'cbr1']);
+  t.same(complete('acl', 'check', ''), ['cbr0', 'cbr1'], 'acl check BRIDGE');
   t.same(complete('tap', 'create', 'tapx', '--bridge', 'c'), ['cbr0', 'cbr1']);
   t.same(complete('acl', 'check', '--bridge', ''), ['cbr0', 'cbr1']);
   // --acl takes a file: qbh offers nothing and bash's default (-o default) completes the file name.

@@ -3,6 +3,7 @@ import './harness.js';
 import t from 'tap';
 import {
   QbhError,
+  NoSuchDeviceError,
   addAddress,
   createBridge,
   deleteBridge,
@@ -50,15 +51,45 @@ t.test('a bad tap name: the same words from openTap, deleteTap and qbh tap creat
   }
 });
 
-t.test('a missing bridge: the kernel\'s words in the API and the CLI', async (t) => {
-  await t.rejects(getBridge('missing0'), { code: 'ENODEV', message: /No such device/ });
-  for (const [argv, action] of [
-    [['bridge', 'show', 'missing0'], 'show bridge missing0'],
-    [['bridge', 'delete', 'missing0'], 'delete bridge missing0'],
-  ] as const) {
-    const r = await qbh(...argv);
-    t.equal(r.stderr, `qbh: cannot ${action}: No such device\n`);
+t.test('a missing device: one wording naming it, from every API call and every command', async (t) => {
+  sh('ip', 'link', 'add', 'mv0', 'type', 'veth', 'peer', 'name', 'mv1');
+  sh('ip', 'link', 'add', 'mbr0', 'type', 'bridge');
+  const api: [string, () => Promise<unknown>, string, string, string][] = [
+    ['getBridge', () => getBridge('br9'), 'bridge', 'br9', 'getBridge: bridge br9 does not exist'],
+    ['deleteBridge', () => deleteBridge('br9'), 'bridge', 'br9', 'deleteBridge: bridge br9 does not exist'],
+    ['getLink', () => getLink('lo0'), 'device', 'lo0', 'getLink: device lo0 does not exist'],
+    ['deleteLink', () => deleteLink('lo0'), 'device', 'lo0', 'deleteLink: device lo0 does not exist'],
+    ['setLink', () => setLink('lo0', { up: true }), 'device', 'lo0', 'setLink: device lo0 does not exist'],
+    ['setLink master', () => setLink('mv0', { master: 'br9' }), 'master', 'br9', 'setLink mv0: master br9 does not exist'],
+    ['addAddress', () => addAddress('lo0', '10.0.0.1/24'), 'device', 'lo0', 'addAddress 10.0.0.1/24 on lo0: device lo0 does not exist'],
+    ['deleteTap', () => deleteTap('t9'), 'tap', 't9', 'deleteTap: tap t9 does not exist'],
+  ];
+  for (const [what, call, kind, device, message] of api) {
+    await t.rejects(call(), { constructor: NoSuchDeviceError, code: 'ENODEV', errno: 19, kind, device, message, problem: `${kind} ${device} does not exist` }, what);
   }
+  // openTap names the operation and the tap; its cause is the same NoSuchDeviceError.
+  let tapErr: unknown;
+  await openTap({ name: 't0', bridge: 'br9' }).catch((e: unknown) => (tapErr = e));
+  t.match(tapErr, { name: 'TapError', code: 'ENODEV', op: 'openTap', step: 'bridge-mtu', message: 'cannot create t0: bridge br9 does not exist' });
+  t.ok((tapErr as Error).cause instanceof NoSuchDeviceError, 'the cause: the missing bridge');
+  for (const [argv, stderr] of [
+    [['bridge', 'show', 'br9'], 'bridge br9 does not exist'],
+    [['bridge', 'delete', 'br9'], 'bridge br9 does not exist'],
+    [['bridge', 'attach', 'br9', 'lo'], 'bridge br9 does not exist'],
+    [['bridge', 'attach', 'mbr0', 'lo0'], 'device lo0 does not exist'],
+    [['bridge', 'detach', 'lo0'], 'device lo0 does not exist'],
+    [['tap', 'create', 't0', '--bridge', 'br9'], 'bridge br9 does not exist'],
+    [['tap', 'delete', 't9'], 'tap t9 does not exist'],
+    [['tap', 'show', 't9'], 'tap t9 does not exist'],
+  ] as const) {
+    t.same(await qbh(...argv), { code: 1, stdout: '', stderr: `qbh: ${stderr}\n` }, `qbh ${argv.join(' ')}`);
+  }
+});
+
+t.test('a tap name another device holds: the API says which kind holds it', async (t) => {
+  sh('ip', 'link', 'add', 'tv0', 'type', 'veth', 'peer', 'name', 'tv1');
+  await t.rejects(openTap({ name: 'tv0' }), { name: 'TapError', code: 'EBUSY', step: 'create', message: 'cannot create tv0: name tv0 is taken by a veth device' });
+  await t.rejects(openTap({ name: 'mbr0' }), { message: 'cannot create mbr0: name mbr0 is taken by a bridge device' });
 });
 
 t.test('common mistakes: every error is a QbhError with a code and op', async (t) => {

@@ -2,6 +2,7 @@
 import './harness.js';
 import t, { type Test } from 'tap';
 import { execFileSync, spawn } from 'node:child_process';
+import { closeSync, openSync, readlinkSync } from 'node:fs';
 import { bridgej, ipj, linkNames, sh } from './harness.js';
 import {
   Rtnl,
@@ -81,6 +82,77 @@ t.test('createBridge with up: false leaves it down; existOk returns the existing
   await t.rejects(createBridge('qb1'), { code: 'EEXIST', op: 'createBridge', target: 'qb1' });
   sh('ip', 'link', 'add', 'v0', 'type', 'veth', 'peer', 'name', 'v1');
   await t.rejects(createBridge('v0', { existOk: true }), { code: 'EEXIST', message: /v0 exists and is a veth, not a bridge/ });
+});
+
+t.test('createBridge existOk: the settings given must match; others are not compared', async (t) => {
+  await createBridge('qx0', { mtu: 1400, stp: true, address: '02:00:00:00:00:aa' });
+  t.equal((await createBridge('qx0', { existOk: true, mtu: 1400, stp: true, address: '02:00:00:00:00:AA' })).mtu, 1400);
+  t.equal((await createBridge('qx0', { existOk: true, up: false })).ifname, 'qx0', 'up is not compared');
+  await t.rejects(createBridge('qx0', { existOk: true, mtu: 1500, stp: false, addresses: ['10.3.0.1/24'] }), {
+    constructor: NetlinkError,
+    code: 'EEXIST',
+    op: 'createBridge',
+    target: 'qx0',
+    message: 'createBridge qx0: File exists (qx0 exists with other settings: mtu 1400 not 1500, stp on not off)',
+  });
+  t.equal(ipj('link', 'show', 'qx0')[0].mtu, 1400, 'left as it was');
+  t.same(ipj('addr', 'show', 'dev', 'qx0')[0].addr_info.filter((a: any) => a.family === 'inet'), [], 'no address added');
+});
+
+t.test('createBridge addresses: added with the bridge; on a failure nothing is left half-made', async (t) => {
+  const b = await createBridge('qa0', { addresses: ['10.4.0.1/24', 'fd00:4::1/64'] });
+  t.same(b.addr_info.filter((a) => a.scope === 'global').map((a) => `${a.local}/${a.prefixlen}`), ['10.4.0.1/24', 'fd00:4::1/64']);
+  t.same(ipj('addr', 'show', 'dev', 'qa0')[0].addr_info.filter((a: any) => a.scope === 'global').map((a: any) => a.local), ['10.4.0.1', 'fd00:4::1'], 'as ip shows them');
+  // A CIDR that does not parse: refused before anything is made.
+  await t.rejects(createBridge('qa1', { addresses: ['10.4.1.1/24', '10.4.1.1/33'] }), { name: 'InvalidArgumentError', op: 'createBridge' });
+  t.notOk(linkNames().includes('qa1'));
+  // An address the kernel refuses (a multicast one): the bridge this call made is deleted again.
+  const e = await createBridge('qa1', { addresses: ['10.4.1.1/24', 'ff02::1/64'] }).catch((x: unknown) => x);
+  t.type(e, NetlinkError);
+  t.match(e, { op: 'addAddress', target: 'ff02::1/64 on qa1', message: /^addAddress ff02::1\/64 on qa1: .*; bridge qa1 was removed again$/, cleanupError: undefined });
+  t.notOk(linkNames().includes('qa1'), 'the bridge is gone');
+  // On an existing bridge (existOk): one it has is fine; the ones this call added are removed again.
+  t.equal((await createBridge('qa0', { existOk: true, addresses: ['10.4.0.1/24', '10.4.2.1/24'] })).addr_info.filter((a) => a.family === 'inet').length, 2);
+  const again = await createBridge('qa0', { existOk: true, addresses: ['10.4.3.1/24', 'ff02::1/64'] }).catch((x: unknown) => x);
+  t.match(again, { message: /; the address added \(10\.4\.3\.1\/24\) was removed again$/ });
+  t.same(ipj('addr', 'show', 'dev', 'qa0')[0].addr_info.filter((a: any) => a.family === 'inet').map((a: any) => a.local), ['10.4.0.1', '10.4.2.1']);
+});
+
+t.test('Rtnl.open({ netns }): a handle acting in another network namespace; the shared one stays here', async (t) => {
+  // A namespace of this test's own, held by a child: /proc/PID/ns/net names it (as /run/netns/NAME would).
+  const holder = spawn('unshare', ['--net', 'sleep', '600'], { stdio: 'ignore' });
+  t.teardown(() => void holder.kill('SIGKILL'));
+  const path = `/proc/${holder.pid}/ns/net`;
+  const inNs = (...args: string[]) => JSON.parse(execFileSync('nsenter', [`--net=${path}`, 'ip', '-j', ...args], { encoding: 'utf8' }) || '[]');
+  for (let i = 0; i < 100 && readlinkSync(path) === readlinkSync('/proc/self/ns/net'); i++) await new Promise((r) => setTimeout(r, 20));
+  t.not(readlinkSync(path), readlinkSync('/proc/self/ns/net'), 'the child has a namespace of its own');
+  const before = linkNames().sort();
+  const other = await Rtnl.open({ netns: path });
+  await other.createBridge('nsbr0', { mtu: 1400, addresses: ['10.6.0.1/24'] });
+  const [link] = inNs('-d', 'link', 'show', 'nsbr0');
+  t.match(link, { ifname: 'nsbr0', mtu: 1400, linkinfo: { info_kind: 'bridge' } }, 'ip in that namespace sees the bridge');
+  t.same(inNs('addr', 'show', 'dev', 'nsbr0')[0].addr_info.filter((a: any) => a.family === 'inet').map((a: any) => a.local), ['10.6.0.1']);
+  t.same((await other.listLinks()).map((l) => l.ifname).sort(), ['lo', 'nsbr0'], "the handle lists that namespace's links");
+  // The shared handle, and this process's namespace, are untouched.
+  t.same(linkNames().sort(), before, 'nothing new here');
+  t.notOk((await listLinks()).some((l) => l.ifname === 'nsbr0'), 'the shared handle does not see it');
+  await createBridge('herebr0');
+  t.same(inNs('link', 'show').map((l: any) => l.ifname).sort(), ['lo', 'nsbr0'], 'the shared handle acts here, not there');
+  await deleteBridge('herebr0');
+  // An open fd works the same; the caller keeps and closes it.
+  const fd = openSync(path, 'r');
+  const byFd = Rtnl.openSync({ netns: fd });
+  closeSync(fd);
+  await byFd.deleteBridge('nsbr0');
+  t.same(inNs('link', 'show').map((l: any) => l.ifname), ['lo']);
+  byFd.close();
+  other.close();
+  // What is not a network namespace, or is not there: one line naming it.
+  await t.rejects(Rtnl.open({ netns: '/proc/self/ns/mnt' }), { constructor: QbhError, code: 'EINVAL', op: 'Rtnl.open', message: 'Rtnl.open: cannot enter network namespace /proc/self/ns/mnt: not a network namespace' });
+  await t.rejects(Rtnl.open({ netns: 'qbh-nosuch' }), { code: 'ENOENT', message: 'Rtnl.open: cannot open network namespace /run/netns/qbh-nosuch: No such file or directory' });
+  await t.rejects(Rtnl.open({ netns: 1 << 30 }), { code: 'EBADF' });
+  await t.rejects(Rtnl.open({ netns: -1 }), { name: 'InvalidArgumentError' });
+  await t.rejects(Rtnl.open({ netns: '' }), { name: 'InvalidArgumentError' });
 });
 
 t.test('getLink and listLinks agree with ip -j -d for bridges, veths and their ports', async (t) => {
@@ -240,7 +312,7 @@ t.test('one error family: input refused before the kernel, in the CLI’s words;
   sh('ip', 'link', 'add', 'v0', 'type', 'veth', 'peer', 'name', 'v1');
   const nomaster = await setLink('v0', { master: 'nope' }).catch((x: unknown) => x);
   t.type(nomaster, NetlinkError);
-  t.match(nomaster, { code: 'ENODEV', op: 'setLink', target: 'v0', message: 'setLink v0: No such device (no such master nope)' });
+  t.match(nomaster, { code: 'ENODEV', op: 'setLink', target: 'v0', message: 'setLink v0: master nope does not exist' });
 
   // Every layer's error shares the base: one instanceof for the caller.
   const tapErr = await openTap({ bridge: 'nosuchbr' }).catch((x: unknown) => x);

@@ -211,3 +211,42 @@ t.test("a CommonJS script loads the ESM package with import()", async (t) => {
   t.ok(r.stdout.trim().split(',').includes('pkbr2'), r.stdout);
   t.ok(readdirSync(join(consumer, 'node_modules')).includes('qbh'));
 });
+
+t.test("require('qbh') from CommonJS: the ES module where this Node can require() one, else one clear message", async (t) => {
+  writeFileSync(join(consumer, 'require.cjs'), "const { listBridges, helperPath } = require('qbh');\nlistBridges().then((bs) => console.log(bs.map((b) => b.ifname).join(','), helperPath()));\n");
+  sh('ip', 'link', 'add', 'pkbr4', 'type', 'bridge');
+  const node = (...args: string[]) => spawnSync(process.execPath, args, { cwd: consumer, env: { PATH: SYSTEM_PATH }, encoding: 'utf8' });
+  const canRequireEsm = node('-e', "require('node:process').exit(typeof require('node:module').findPackageJSON === 'function' || process.features.require_module ? 0 : 1)").status === 0;
+  const [bridges, helper] = node(join(consumer, 'require.cjs')).stdout.trim().split(' ');
+  if (canRequireEsm) {
+    t.ok(bridges?.split(',').includes('pkbr4'), 'require() gives the API');
+    // The package's own helper, wherever the package manager put it.
+    t.equal(helper, join(realpathSync(join(consumer, 'node_modules', 'qbh')), 'dist', 'qemu-bridge-helper.cjs'));
+  }
+  // A Node that cannot require() an ES module (or is told not to): one line saying to use import().
+  const flag = process.allowedNodeEnvironmentFlags.has('--no-experimental-require-module') ? ['--no-experimental-require-module'] : [];
+  const old = node(...flag, join(consumer, 'require.cjs'));
+  t.equal(old.status, 1);
+  t.match(old.stderr, "qbh is an ES module, and this Node cannot require() one (Node 20.19 or 22.12 and later can). From CommonJS, load it with import(): `const { listBridges } = await import('qbh')`");
+  t.notMatch(old.stderr, /ERR_PACKAGE_PATH_NOT_EXPORTED/);
+  sh('ip', 'link', 'del', 'pkbr4');
+});
+
+t.test('a CommonJS TypeScript project: `import { listBridges } from "qbh"` compiles to require() and runs', async (t) => {
+  const project = join(consumer, 'ts-cjs');
+  mkdirSync(project);
+  symlinkSync(join(consumer, 'node_modules'), join(project, 'node_modules'));
+  writeFileSync(join(project, 'package.json'), JSON.stringify({ type: 'commonjs', private: true }));
+  writeFileSync(join(project, 'index.ts'), "import { listBridges } from 'qbh';\nlistBridges().then((bs) => console.log(bs.length >= 0 ? 'ok' : 'no'));\n");
+  writeFileSync(
+    join(project, 'tsconfig.json'),
+    JSON.stringify({ compilerOptions: { strict: true, module: 'commonjs', moduleResolution: 'node10', target: 'es2022', outDir: 'out', types: ['node'] }, files: ['index.ts'] }),
+  );
+  const tsc = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', project], { encoding: 'utf8' });
+  t.equal(tsc.status, 0, tsc.stdout + tsc.stderr);
+  t.match(readFileSync(join(project, 'out', 'index.js'), 'utf8'), /require\("qbh"\)/, 'the import became require()');
+  const flag = process.allowedNodeEnvironmentFlags.has('--no-experimental-require-module') ? ['--no-experimental-require-module'] : [];
+  const r = spawnSync(process.execPath, [...flag, join(project, 'out', 'index.js')], { cwd: project, env: { PATH: SYSTEM_PATH }, encoding: 'utf8' });
+  t.equal(r.status, 1);
+  t.match(r.stderr, /qbh is an ES module, and this Node cannot require\(\) one/, 'the clear message, not ERR_PACKAGE_PATH_NOT_EXPORTED');
+});

@@ -105,7 +105,7 @@ t.test('openTaps refuses bad requests before making anything', async (t) => {
   await t.rejects(openTaps(-1), InvalidArgumentError);
   await t.rejects(openTaps(MAX_TAPS_PER_CALL + 1), InvalidArgumentError);
   await t.rejects(openTaps(1.5), InvalidArgumentError);
-  await t.rejects(openTaps(3, { bridge: 'nobr' }), { name: 'TapError', step: 'bridge-mtu', message: 'bridge nobr does not exist' });
+  await t.rejects(openTaps(3, { bridge: 'nobr' }), { name: 'TapError', step: 'bridge-mtu', message: 'cannot create tap%d: bridge nobr does not exist' });
   t.same(tunNames(), []);
   t.equal(fdCount(), fds);
 });
@@ -116,7 +116,7 @@ t.test('a name taken midway: nothing is left, the error names that tap', async (
   const names = Array.from({ length: 20 }, (_, i) => (i === 12 ? 'taken' : `b${i}`));
   const e = await openTaps(names, { bridge: 'br0' }).catch((x: unknown) => x);
   t.type(e, TapError);
-  t.match(e, { step: 'create', tap: 'taken', bridge: 'br0', code: 'EBUSY', message: 'cannot create taken: Device or resource busy' });
+  t.match(e, { step: 'create', tap: 'taken', bridge: 'br0', code: 'EBUSY', message: 'cannot create taken: name taken is taken by a veth device' });
   t.same(tunNames(), [], 'the 12 taps made before it are gone');
   t.equal(fdCount(), fds, 'and their fds closed');
   t.equal(ipj('-d', 'link', 'show', 'taken')[0].linkinfo.info_kind, 'veth', 'the device of that name is untouched');

@@ -18,6 +18,10 @@ import {
   type Tap,
 } from '../src/tun/index.js';
 import { InvalidArgumentError } from '../src/errors.js';
+import { helperPath } from '../src/index.js';
+import { spawnSync } from 'node:child_process';
+import { isAbsolute, join } from 'node:path';
+import { ROOT } from './helper-lib.js';
 import { native } from '../src/native.js';
 import type { SetLinkOptions } from '../src/netlink/rtnl.js';
 
@@ -84,7 +88,25 @@ t.test('options: name, vnetHdr off, mtu, macPrefix, owner, group, no bridge', as
   t.equal(f.linkinfo.info_data.user, sh('id', '-nu', '65534').trim(), 'owner (iproute2 prints the name)');
   t.equal(f.linkinfo.info_data.group, sh('getent', 'group', '65534').split(':')[0], 'group');
   closeTap(free);
+  // By name, as ip tuntap add's user and group: resolved from /etc/passwd and /etc/group.
+  const user = sh('id', '-nu', '65534').trim();
+  const group = sh('getent', 'group', '65534').split(':')[0]!;
+  const named = await openTap({ owner: user, group, up: false });
+  t.match(show(named.name).linkinfo.info_data, { user, group });
+  closeTap(named);
+  const digits = await openTap({ owner: '65534', up: false });
+  t.match(show(digits.name).linkinfo.info_data, { user }, 'a name of digits is the number');
+  closeTap(digits);
   t.same(taps(), []);
+});
+
+t.test("helperPath(): the package's own helper, for QEMU's helper=", async (t) => {
+  const path = helperPath();
+  t.ok(isAbsolute(path), path);
+  t.equal(path, join(ROOT, 'dist', 'qemu-bridge-helper.cjs'));
+  // It is the helper: run with no arguments it prints the C helper's usage.
+  const r = spawnSync(path, [], { encoding: 'utf8' });
+  t.match(r.stderr, /^Usage: qemu-bridge-helper /);
 });
 
 t.test('persistent taps outlive their fds; deleteTap / deleteTaps remove them', async (t) => {
@@ -120,10 +142,13 @@ t.test('bad input: clear errors, nothing left behind', async (t) => {
     ['mtu too small', { bridge: 'br0', mtu: 10 }, { step: 'validate' }],
     ['multicast prefix', { macPrefix: 0x01 }, { step: 'validate', message: /multicast/ }],
     ['bad prefix', { macPrefix: 'zz' }, { step: 'validate' }],
-    ['unknown bridge', { bridge: 'nope' }, { step: 'bridge-mtu', code: 'ENODEV', message: 'bridge nope does not exist' }],
+    ['unknown bridge', { bridge: 'nope' }, { step: 'bridge-mtu', code: 'ENODEV', message: 'cannot create tap%d: bridge nope does not exist' }],
+    ['unknown bridge, a named tap', { name: 't0', bridge: 'nope' }, { step: 'bridge-mtu', code: 'ENODEV', op: 'openTap', message: 'cannot create t0: bridge nope does not exist' }],
+    ['unknown owner', { owner: 'qbh-no-such-user' }, { step: 'validate', message: 'invalid tap request: owner: no user "qbh-no-such-user" in /etc/passwd' }],
+    ['unknown group', { group: 'qbh-no-such-group' }, { step: 'validate', message: 'invalid tap request: group: no group "qbh-no-such-group" in /etc/group' }],
     ['non-bridge', { bridge: 'v1' }, { step: 'bridge', code: 'EOPNOTSUPP', message: 'v1 is a veth, not a bridge' }],
     ['lo as bridge', { bridge: 'lo' }, { step: 'bridge' }],
-    ['existing name', { name: 'v0' }, { step: 'create', code: 'EBUSY' }],
+    ['existing name', { name: 'v0' }, { step: 'create', code: 'EBUSY', message: 'cannot create v0: name v0 is taken by a veth device' }],
   ];
   for (const [what, opts, want] of cases) {
     const e = await openTap(opts).then(

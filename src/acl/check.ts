@@ -234,6 +234,7 @@ function collectWarnings(files: readonly AclFileRecord[], rules: readonly AclRul
  * given by `user` or `uid` (then readability as the kernel decides it for them, hardened, as the daemon does). Throws
  * {@link AclError} only for an unknown or inconsistent identity; problems in the ACL are reported.
  * Equivalent to running `qemu-bridge-helper --br=BRIDGE` and reading its stderr, with an explanation.
+ * @category Bridge helper ACL
  */
 export function checkAcl(options: CheckAclOptions): AclCheck {
   let db: UserDb | undefined = options.userDb;

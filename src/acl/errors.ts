@@ -25,6 +25,7 @@ export type AclErrorCode =
 /**
  * The one error type of the ACL layer. Fatal ACL conditions (the C helper exits 1 after printing
  * `stderr`) and bad input to the evaluator are reported with it; the parser throws nothing else.
+ * @category Errors
  */
 export class AclError extends QbhError {
   override readonly name = 'AclError';

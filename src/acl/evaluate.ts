@@ -17,6 +17,7 @@ export const ACCESS_DENIED_MESSAGE = 'access denied by acl file\n';
  * Tap names a caller may always choose with `--ifname`, whatever the ACL says: the kernel's and the
  * C helper's own `tap%d`, and libvirt's `vnet%d`. Anything else needs an `allow-ifname` rule, so
  * that nobody can take a name the system will want later (`eth%d`, `virbr0`, `br9`).
+ * @category Bridge helper ACL
  */
 export const DEFAULT_IFNAME_PREFIXES: readonly string[] = ['tap', 'vnet'];
 
@@ -114,6 +115,7 @@ export function decideBytes(rules: readonly AclRule[], bridge: string, options: 
  * written): it must start with one of {@link DEFAULT_IFNAME_PREFIXES} or with the prefix of an
  * `allow-ifname` rule that applies to the caller (`allow-ifname-user`/`-group` by identity, with the
  * identity rules' meaning of an unknown caller or principal: such an allow allows nobody).
+ * @category Bridge helper ACL
  */
 export function decideIfname(ifnameRules: readonly AclIfnameRule[], ifname: string | Buffer, options: DecideOptions = {}): AclIfnameDecision {
   const name = toByteString(ifname);
@@ -141,6 +143,7 @@ export function ifnameDeniedMessage(d: AclIfnameDecision): string {
 /**
  * Decides whether `bridge` (text, or raw bytes) may be used under `rules`: allowed by some rule and
  * denied by none (spec §4.4). Names compare byte for byte; `all` matches every name.
+ * @category Bridge helper ACL
  */
 export function decideAcl(rules: readonly AclRule[], bridge: string | Buffer, options: DecideOptions = {}): AclDecision {
   return decideBytes(rules, toByteString(bridge), options);
@@ -148,7 +151,8 @@ export function decideAcl(rules: readonly AclRule[], bridge: string | Buffer, op
 
 /**
  * The C helper's check on `--br` before it reads the ACL (CVE-2019-13164): returns the exact stderr
- * bytes ``name `X' too long: N\n`` when the name is {@link IFNAMSIZ} bytes or longer, else null.
+ * bytes ``name `X' too long: N\n`` when the name is IFNAMSIZ (16) bytes or longer, else null.
+ * @category Bridge helper ACL
  */
 export function bridgeNameError(bridge: string | Buffer): Buffer | null {
   const name = toByteString(bridge);
@@ -231,6 +235,7 @@ export function readerFor(options: EvaluateAclOptions): AclReader {
  * if (v.stderr.length > 0) writeSync(2, v.stderr);
  * if (!v.permitted) process.exit(1);
  * ```
+ * @category Bridge helper ACL
  */
 export function evaluateAcl(bridge: string | Buffer, options: EvaluateAclOptions = {}): AclVerdict {
   const name = toByteString(bridge);
@@ -282,6 +287,7 @@ export interface ParseAclOptions {
  * Parses ACL bytes held in memory as the main file, following includes through `options.reader` only
  * (the disk is never touched unless that reader does). Throws {@link AclError} for the fatal cases and
  * nothing else; decide with {@link decideAcl}.
+ * @category Bridge helper ACL
  */
 export function parseAcl(data: Buffer | string, options: ParseAclOptions = {}): AclRuleSet {
   const path = toByteString(options.path ?? DEFAULT_ACL_FILE);

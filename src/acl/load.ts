@@ -9,14 +9,26 @@ import { AclError, type AclErrorCode } from './errors.js';
 import { tokenizeAcl, type AclPrincipal, type AclSyntaxError } from './parse.js';
 import { ACL_MAX_FILE_BYTES, type AclReader, type AclSource } from './read.js';
 
-/** The ACL file the helper reads. Fixed: never taken from argv, the environment or the executable's location (spec §4.1). */
+/**
+ * The ACL file the helper reads. Fixed: never taken from argv, the environment or the executable's location (spec §4.1).
+ * @category Bridge helper ACL
+ */
 export const DEFAULT_ACL_FILE = '/etc/qemu/bridge.conf';
 
-/** Deepest include nesting accepted (the main file is depth 0). Deeper is an error, not a crash (docs/acl.md). */
+/**
+ * Deepest include nesting accepted (the main file is depth 0). Deeper is an error, not a crash (docs/acl.md).
+ * @category Bridge helper ACL
+ */
 export const ACL_MAX_DEPTH = 32;
-/** Most `include` lines followed in one evaluation (includes of includes multiply; the C helper has no bound). */
+/**
+ * Most `include` lines followed in one evaluation (includes of includes multiply; the C helper has no bound).
+ * @category Bridge helper ACL
+ */
 export const ACL_MAX_INCLUDES = 4096;
-/** Most bytes read in one evaluation, over all files. */
+/**
+ * Most bytes read in one evaluation, over all files.
+ * @category Bridge helper ACL
+ */
 export const ACL_MAX_TOTAL_BYTES = 64 * 1024 * 1024;
 
 /** One rule, where it came from, ready to evaluate. Strings are byte strings (one char per byte). */
@@ -218,6 +230,7 @@ class Loader {
  * Returns the rules in file order and the messages printed so far. Throws {@link AclError} (and
  * nothing else) when the C helper would fail (`failed to parse default acl file …`) or a qbh
  * deviation applies (include cycle, depth, size limits, hardening, non-regular files).
+ * @category Bridge helper ACL
  */
 export function loadAcl(path: string, reader: AclReader, options: LoadOptions = {}): AclRuleSet {
   const loader = new Loader(reader, options.extensions ?? true, options.cwd === undefined ? undefined : toByteString(options.cwd));

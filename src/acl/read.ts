@@ -14,7 +14,10 @@ import type { BigIntStats } from 'node:fs';
 import { isErrno, native } from '../native.js';
 import { byteStringBuffer, displayBytes, toByteString } from './bytes.js';
 
-/** Largest single ACL file read (16 MiB); anything bigger is refused (docs/acl.md, deviations). */
+/**
+ * Largest single ACL file read (16 MiB); anything bigger is refused (docs/acl.md, deviations).
+ * @category Bridge helper ACL
+ */
 export const ACL_MAX_FILE_BYTES = 16 * 1024 * 1024;
 
 /** What opening one ACL path gave. */
@@ -158,6 +161,7 @@ const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTT
 /**
  * A reader that opens files as the current process: what the kernel lets this process read is
  * readable. This is the C helper's model (it reads after dropping to the caller's ids, spec §4.2).
+ * @category Bridge helper ACL
  */
 export function callerReader(): AclReader {
   return (path, maxBytes) => {
@@ -337,6 +341,7 @@ export function credentialAccessMode(): 'kernel' | 'posix-acl' {
  * ({@link credentialAccessMode}) decides from owner, group, mode bits and POSIX ACLs along the path
  * and opens the file with its own. Either way, the file read is the one that was checked (device and
  * inode compared after opening).
+ * @category Bridge helper ACL
  */
 export function credentialReader(cred: AclCredentials, options: CredentialReaderOptions = {}): AclReader {
   const harden = options.harden ?? true;
@@ -491,6 +496,7 @@ export function credentialReader(cred: AclCredentials, options: CredentialReader
  * A reader over files held in memory: keys are paths exactly as the loader asks for them (the main
  * path, include paths as written or joined to `cwd`). A string value is UTF-8 text, a Buffer raw
  * bytes, an {@link AclSource} any outcome (e.g. `{ status: 'unreadable' }`). Absent paths are missing.
+ * @category Bridge helper ACL
  */
 export function memoryReader(files: Readonly<Record<string, string | Buffer | AclSource>>): AclReader {
   const table = new Map<string, AclSource>();

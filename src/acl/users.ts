@@ -34,7 +34,10 @@ function dataLines(text: string): string[][] {
   return out;
 }
 
-/** An in-memory view of /etc/passwd and /etc/group. The first entry for a name or id wins, as with glibc. */
+/**
+ * An in-memory view of /etc/passwd and /etc/group. The first entry for a name or id wins, as with glibc.
+ * @category Bridge helper ACL
+ */
 export class UserDb {
   private readonly usersByName = new Map<string, UserEntry>();
   private readonly usersById = new Map<number, UserEntry>();
@@ -98,7 +101,10 @@ export class UserDb {
   }
 }
 
-/** Reads /etc/passwd and /etc/group (or the given files); a file that cannot be read counts as empty. */
+/**
+ * Reads /etc/passwd and /etc/group (or the given files); a file that cannot be read counts as empty.
+ * @category Bridge helper ACL
+ */
 export function readUserDb(files: { passwd?: string; group?: string } = {}): UserDb {
   const read = (p: string) => {
     try {

@@ -15,9 +15,10 @@ export const COMMON_OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const satisfies Options;
 
-/** Options of commands that print objects. */
+/** Options of commands that print objects: JSON on one line, or over several with `--pretty`. */
 export const JSON_OPTION = {
   json: { type: 'boolean', short: 'j' },
+  pretty: { type: 'boolean', short: 'p' },
 } as const satisfies Options;
 
 /**

@@ -14,6 +14,8 @@ export interface Output<T = unknown> {
   text: (value: T) => string;
   /** Print JSON rather than text. */
   json: boolean;
+  /** JSON over several indented lines (`-p`, as iproute2's); else one line, also on a terminal. */
+  pretty?: boolean;
   /** Default 0. */
   exitCode?: number;
 }
@@ -40,7 +42,14 @@ export function helpText(cmd: Command): string {
   return `usage: ${cmd.usage}\n\n${cmd.summary}\n${cmd.options ? `\n${cmd.options.replace(/\n*$/, '\n')}` : ''}`;
 }
 
-/** Builds an Output. */
-export function output<T>(value: T, json: boolean | undefined, text: (value: T) => string, exitCode = 0): Output<T> {
-  return { value, json: json === true, text, exitCode };
+/** The output options a command parsed: `--json`, and `--pretty` for the JSON. */
+export interface OutputFlags {
+  json?: boolean | undefined;
+  pretty?: boolean | undefined;
+}
+
+/** Builds an Output; `flags` are the parsed `--json`/`--pretty` (or just whether to print JSON). */
+export function output<T>(value: T, flags: OutputFlags | boolean | undefined, text: (value: T) => string, exitCode = 0): Output<T> {
+  const f = typeof flags === 'object' ? flags : { json: flags };
+  return { value, json: f.json === true, pretty: f.pretty === true, text, exitCode };
 }

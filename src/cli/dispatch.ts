@@ -15,7 +15,7 @@ import { version } from './version.js';
 
 const GROUPS: Record<string, string> = {
   bridge: 'manage bridges (list, show, create, delete, attach, detach)',
-  tap: 'persistent tap devices: list, create, delete',
+  tap: "manage tap devices, QEMU's and persistent ones (list, show, create, delete)",
   acl: 'explain what the bridge helper ACL allows',
   monitor: 'print link, address and bridge-port events as they happen',
   doctor: 'check this machine is set up for qemu-bridge-helper',
@@ -34,21 +34,98 @@ export function generalHelp(commands: Command[]): string {
     `  ${'help [COMMAND]'.padEnd(width)}  show help for a command`,
     '',
     'options: --version, --help. `qbh COMMAND --help` shows the options of a command.',
+    'Before COMMAND, as with ip: -j, --json  JSON output; -p, --pretty  indented JSON; -d, --details.',
+    'Words may be shortened to a unique prefix (`qbh br li`); `ls` is list; `qbh bridge` alone lists.',
     'Exit status: 0 success, 1 the operation failed (or: denied, a doctor check failed), 2 usage error.',
     '',
   ].join('\n');
 }
 
-/** The command named by the leading words of argv, and the arguments after them. */
-function lookup(commands: Command[], argv: string[]): { cmd?: Command; rest: string[]; group?: string } {
-  for (const words of [2, 1]) {
-    const name = argv.slice(0, words).join(' ');
-    const cmd = commands.find((c) => c.name === name);
-    if (cmd) return { cmd, rest: argv.slice(words) };
-  }
+/** Other names of a command's last word, as iproute2 has them (`ip link ls`). */
+const ALIASES: Record<string, string> = { ls: 'list', lst: 'list' };
+
+/**
+ * Options given before the command, as `ip -j -p -d link`, and the command option each stands for;
+ * iproute2's single-dash long forms too. A command that has no such option ignores it, as ip does.
+ */
+const GLOBAL_OPTIONS: Record<string, string> = {
+  '-j': '--json',
+  '--json': '--json',
+  '-json': '--json',
+  '-p': '--pretty',
+  '--pretty': '--pretty',
+  '-pretty': '--pretty',
+  '-d': '--details',
+  '--details': '--details',
+  '-details': '--details',
+};
+
+/** The options before the command, as completion offers them. */
+export const GLOBAL_FLAGS = ['-j', '--json', '-p', '--pretty', '-d', '--details'];
+
+/** `word`, or the one of `names` it is an alias or a unique prefix of; several: ambiguous. */
+export function matchWord(word: string, names: readonly string[]): { name?: string; ambiguous?: string[] } {
+  if (names.includes(word)) return { name: word };
+  if (Object.hasOwn(ALIASES, word) && names.includes(ALIASES[word]!)) return { name: ALIASES[word]! };
+  if (word === '' || word.startsWith('-')) return {};
+  const found = names.filter((n) => n.startsWith(word));
+  return found.length === 1 ? { name: found[0]! } : found.length > 1 ? { ambiguous: found } : {};
+}
+
+/** The outcome of reading a command off argv: the command, or its group, or what went wrong. */
+export interface Lookup {
+  cmd?: Command;
+  /** The arguments after the command words. */
+  rest: string[];
+  /** The group named (`bridge`) when no command of it was. */
+  group?: string;
+  /** A usage error: an ambiguous abbreviation. */
+  error?: string;
+}
+
+/**
+ * The command named by the leading words of argv: whole words, aliases (`ls`) or unique prefixes
+ * (`qbh br li`), as iproute2 reads `ip li sh`. A group alone, or followed by an option other than
+ * --help, is its `list` (`qbh bridge` as `ip link`).
+ */
+export function lookup(commands: Command[], argv: string[]): Lookup {
   const first = argv[0];
-  if (first !== undefined && Object.hasOwn(GROUPS, first)) return { rest: argv.slice(1), group: first };
-  return { rest: argv };
+  if (first === undefined) return { rest: argv };
+  const firsts = [...new Set(commands.map((c) => c.name.split(' ')[0]!))];
+  const m = matchWord(first, firsts);
+  if (m.ambiguous) return { rest: argv, error: `"${first}" is ambiguous: ${m.ambiguous.join(', ')}` };
+  if (m.name === undefined) return { rest: argv };
+  const word = m.name;
+  const single = commands.find((c) => c.name === word);
+  if (single) return { cmd: single, rest: argv.slice(1) };
+  const seconds = commands.filter((c) => c.name.startsWith(`${word} `)).map((c) => c.name.slice(word.length + 1));
+  const second = argv[1];
+  const list = seconds.includes('list') ? commands.find((c) => c.name === `${word} list`) : undefined;
+  if (second === undefined || (second.startsWith('-') && second !== '--help' && second !== '-h')) {
+    return list ? { cmd: list, rest: argv.slice(1) } : { rest: argv.slice(1), group: word };
+  }
+  const s = matchWord(second, seconds);
+  if (s.ambiguous) return { rest: argv.slice(1), group: word, error: `"${second}" is ambiguous: ${s.ambiguous.map((n) => `${word} ${n}`).join(', ')}` };
+  const cmd = s.name === undefined ? undefined : commands.find((c) => c.name === `${word} ${s.name}`);
+  return cmd ? { cmd, rest: argv.slice(2) } : { rest: argv.slice(1), group: word };
+}
+
+/** Splits the options before the command off argv (`qbh -j -p bridge list`). */
+export function globalOptions(argv: string[]): { options: string[]; rest: string[] } {
+  const options: string[] = [];
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (Object.hasOwn(GLOBAL_OPTIONS, a)) options.push(GLOBAL_OPTIONS[a]!);
+    else if (/^-[jpd]{2,}$/.test(a)) for (const c of a.slice(1)) options.push(GLOBAL_OPTIONS[`-${c}`]!);
+    else break;
+  }
+  return { options: [...new Set(options)], rest: argv.slice(i) };
+}
+
+/** The options of `cmd` among `options` (the ones before the command): a command without one ignores it. */
+function accepted(cmd: Command, options: string[]): string[] {
+  return options.filter((o) => new RegExp(`(?<![\\w-])${o}(?![\\w-])`).test(cmd.usage));
 }
 
 function groupHelp(commands: Command[], group: string): string {
@@ -72,7 +149,8 @@ function wantsHelp(argv: string[]): boolean {
 export async function dispatch(commands: Command[], argv: string[], io: CliIo): Promise<number> {
   const out = (s: string) => io.stdout.write(s);
   const err = (s: string) => io.stderr.write(s);
-  const first = argv[0];
+  const { options, rest: words } = globalOptions(argv);
+  const first = words[0];
   if (first === undefined) {
     err(generalHelp(commands));
     return 2;
@@ -82,33 +160,40 @@ export async function dispatch(commands: Command[], argv: string[], io: CliIo): 
     return 0;
   }
   if (first === 'help' || first === '--help' || first === '-h') {
-    const topic = argv.slice(1);
+    const topic = words.slice(1);
     if (topic.length === 0) {
       out(generalHelp(commands));
       return 0;
     }
-    const { cmd, group } = lookup(commands, topic);
-    if (cmd) out(helpText(cmd));
-    else if (group) out(groupHelp(commands, group));
+    const { cmd, group, error } = lookup(commands, topic);
+    // One word naming a group (`help bridge`) is the group's help, not its list's.
+    if (cmd && (topic.length > 1 || !cmd.name.includes(' '))) out(helpText(cmd));
+    else if (group || cmd) out(groupHelp(commands, group ?? cmd!.name.split(' ')[0]!));
     else {
-      err(`qbh: no command "${topic.join(' ')}"\nusage: qbh help [COMMAND]\n`);
+      err(`qbh: ${error ?? `no command "${topic.join(' ')}"`}\nusage: qbh help [COMMAND]\n`);
       return 2;
     }
     return 0;
   }
-  const { cmd, rest, group } = lookup(commands, argv);
+  const { cmd, rest: after, group, error } = lookup(commands, words);
   if (!cmd) {
     if (group) {
-      if (rest.length === 0 || wantsHelp(rest)) {
-        (rest.length === 0 ? err : out)(groupHelp(commands, group));
-        return rest.length === 0 ? 2 : 0;
+      if (error) {
+        err(`qbh: ${error}\n${groupHelp(commands, group)}`);
+        return 2;
       }
-      err(`qbh: no command "${group} ${rest[0]}"\n${groupHelp(commands, group)}`);
+      if (after.length === 0 || wantsHelp(after)) {
+        (after.length === 0 ? err : out)(groupHelp(commands, group));
+        return after.length === 0 ? 2 : 0;
+      }
+      err(`qbh: no command "${group} ${after[0]}"\n${groupHelp(commands, group)}`);
       return 2;
     }
-    err(`qbh: no command "${first}"; \`qbh help\` lists them\nusage: qbh COMMAND [ARGS...] [--help]\n`);
+    if (error) err(`qbh: ${error}\nusage: qbh COMMAND [ARGS...] [--help]\n`);
+    else err(`qbh: no command "${first}"; \`qbh help\` lists them\nusage: qbh COMMAND [ARGS...] [--help]\n`);
     return 2;
   }
+  const rest = [...accepted(cmd, options), ...after];
   if (wantsHelp(rest)) {
     out(helpText(cmd));
     return 0;
@@ -117,7 +202,7 @@ export async function dispatch(commands: Command[], argv: string[], io: CliIo): 
     const result = await cmd.run(rest, io);
     if (typeof result === 'number') return result;
     if (result.json) {
-      if (result.value !== undefined) out(`${JSON.stringify(result.value, null, io.stdoutIsTTY ? 2 : undefined)}\n`);
+      if (result.value !== undefined) out(`${JSON.stringify(result.value, null, result.pretty ? 2 : undefined)}\n`);
     } else {
       const text = result.text(result.value);
       if (text) out(text.endsWith('\n') ? text : `${text}\n`);

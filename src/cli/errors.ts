@@ -3,7 +3,7 @@
  * could not be done (exit 1, one line naming the object and the cause). Neither prints a stack.
  * @module
  */
-import { InvalidArgumentError, NetlinkError, QbhError, strerror } from '../index.js';
+import { InvalidArgumentError, NetlinkError, NoSuchDeviceError, QbhError, strerror } from '../index.js';
 import { hintFor } from '../errors.js';
 
 /** The command line is wrong: exit 2, print the message and the command's usage line. */
@@ -68,10 +68,13 @@ export function describeCause(e: unknown): string {
 
 /**
  * Wraps any failure of `action` ("create bridge br0") as `cannot ACTION: CAUSE`. Input the API
- * refused before the kernel saw it is a usage error, in the API's words.
+ * refused before the kernel saw it is a usage error, in the API's words; a missing device is the
+ * API's `bridge br9 does not exist` as it is.
  */
 export function cannot(action: string, e: unknown): CliError | UsageError {
   if (e instanceof CliError || e instanceof UsageError) return e;
+  // A missing device reads the same in every command: `bridge br9 does not exist`.
+  if (e instanceof NoSuchDeviceError) return new CliError(e.problem);
   if (e instanceof InvalidArgumentError) return new UsageError(e.problem);
   if (!isOperationalError(e)) throw e;
   return new CliError(`cannot ${action}: ${describeCause(e)}`);

@@ -30,6 +30,7 @@ export interface Cidr {
  * prefix to get a subnet route. Anything else throws an {@link InvalidArgumentError} (`code`
  * 'EINVAL') whose `problem` reads `invalid address "10.0.0.1/33": prefix length must be 0-32`.
  * `where` names the operation for the error (default `parseCidr`).
+ * @category Addresses
  */
 export function parseCidr(cidr: string, where: { op: string; target?: string } = { op: 'parseCidr' }): Cidr {
   if (typeof cidr !== 'string') throw new InvalidArgumentError(`invalid address ${String(cidr)}: expected a string such as 10.0.0.1/24`, { op: where.op, target: where.target });

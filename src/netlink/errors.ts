@@ -5,6 +5,9 @@
 import { createRequire } from 'node:module';
 import { QbhError, hintFor, type ErrnoCode } from '../errors.js';
 
+/** ENODEV: no such device. */
+const ENODEV = 19;
+
 let errnoValues: Readonly<Record<string, number>> | undefined;
 let errnoNames: Map<number, string> | undefined;
 
@@ -16,7 +19,10 @@ export function errnoConstants(): Readonly<Record<string, number>> {
   return (errnoValues ??= (createRequire(import.meta.url)('node:os') as typeof import('node:os')).constants.errno);
 }
 
-/** The conventional name of an errno value: 17 → 'EEXIST'. */
+/**
+ * The conventional name of an errno value: 17 → 'EEXIST'.
+ * @category Errors
+ */
 export function errnoName(errno: number): ErrnoCode {
   if (errnoNames === undefined) {
     errnoNames = new Map(Object.entries(errnoConstants()).map(([name, n]) => [n, name]));
@@ -69,7 +75,10 @@ const STRERROR: Record<string, string> = {
   ESRCH: 'No such process',
 };
 
-/** The C library's text for an errno value ('No such device'). */
+/**
+ * The C library's text for an errno value ('No such device').
+ * @category Errors
+ */
 export function strerror(errno: number): string {
   return STRERROR[errnoName(errno)] ?? `Unknown error ${errno}`;
 }
@@ -88,6 +97,7 @@ export interface NetlinkErrorContext {
  * `createBridge br0: File exists` or `setLink qb0: Invalid argument (mtu less than device minimum)`;
  * a missing privilege (EPERM, EACCES) adds what to do: `…: Operation not permitted; this needs
  * CAP_NET_ADMIN: …` (the `hint`).
+ * @category Errors
  */
 export class NetlinkError extends QbhError {
   override name = 'NetlinkError';
@@ -115,7 +125,45 @@ export class NetlinkError extends QbhError {
   }
 }
 
-/** Bytes that are not a well-formed netlink message (`code` 'EBADMSG'). The only error the decoder throws. */
+/** What a missing device was wanted as: the first word of `bridge br9 does not exist`. */
+export type DeviceKind = 'bridge' | 'device' | 'tap' | 'master';
+
+/**
+ * A device the operation needs does not exist (ENODEV): `device` names it and `kind` says what it
+ * was wanted as. The message reads `getBridge: bridge br9 does not exist`, or with the operation's
+ * own target when that is another object: `setLink v0: master br9 does not exist`. `problem` is the
+ * same words without the operation, which the CLI prints.
+ * @category Errors
+ */
+export class NoSuchDeviceError extends NetlinkError {
+  override name = 'NoSuchDeviceError';
+  declare readonly code: 'ENODEV';
+  /** The missing device's name (or ifindex). */
+  readonly device: string;
+  /** What it was wanted as. */
+  readonly kind: DeviceKind;
+  /** `bridge br9 does not exist`: the words without the operation. */
+  readonly problem: string;
+
+  constructor(ctx: NetlinkErrorContext, kind: DeviceKind, device: string) {
+    super(ENODEV, ctx);
+    this.device = device;
+    this.kind = kind;
+    this.problem = `${kind} ${device} does not exist`;
+    const what = ctx.target !== undefined && ctx.target !== device ? `${ctx.op} ${ctx.target}` : ctx.op;
+    this.message = `${what}: ${this.problem}`;
+  }
+}
+
+/** Turns an ENODEV NetlinkError about `device` into a {@link NoSuchDeviceError}; anything else is returned as it is. @internal */
+export function missingDevice(e: unknown, ctx: NetlinkErrorContext, kind: DeviceKind, device: string): unknown {
+  return e instanceof NetlinkError && e.errno === ENODEV && !(e instanceof NoSuchDeviceError) ? new NoSuchDeviceError(ctx, kind, device) : e;
+}
+
+/**
+ * Bytes that are not a well-formed netlink message (`code` 'EBADMSG'). The only error the decoder throws.
+ * @category Errors
+ */
 export class NetlinkDecodeError extends QbhError {
   override name = 'NetlinkDecodeError';
   constructor(message: string) {
@@ -126,6 +174,7 @@ export class NetlinkDecodeError extends QbhError {
 /**
  * A dump kept being interrupted (NLM_F_DUMP_INTR: the set changed while it was read) after the
  * bounded number of retries. `partial` holds the last, possibly inconsistent, result.
+ * @category Errors
  */
 export class DumpInterruptedError extends QbhError {
   override name = 'DumpInterruptedError';

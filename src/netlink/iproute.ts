@@ -571,6 +571,7 @@ export function remember<T extends object>(obj: T, from: AttrSet | Buffer): T {
  * with attributes the tables do not know under `unknown` as raw `{ type, data }`. Undefined for
  * objects qbh did not make (copies included: the link is remembered by identity, not by value).
  * No iproute2 equivalent (`ip -d` prints what it knows; this is everything the kernel sent).
+ * @category Links and bridges
  */
 export function kernelAttributes(obj: Link | BridgePort): Readonly<AttrSet> | undefined {
   const kept = KERNEL_ATTRIBUTES.get(obj);

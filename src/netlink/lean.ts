@@ -63,8 +63,8 @@ export const le = (b: Uint8Array): DataView => new DataView(b.buffer, b.byteOffs
  * off) and a 1 MiB receive buffer: every qbh netlink socket, `NetlinkSocket.open()`'s included.
  * Close it with `native.close`.
  */
-export function openRouteSocket(opts: { extAck?: boolean; strict?: boolean } = {}): { fd: number; portId: number } {
-  const sock = native.nlOpen(NETLINK_ROUTE);
+export function openRouteSocket(opts: { extAck?: boolean; strict?: boolean; netnsFd?: number } = {}): { fd: number; portId: number } {
+  const sock = opts.netnsFd === undefined ? native.nlOpen(NETLINK_ROUTE) : native.nlOpenIn(NETLINK_ROUTE, opts.netnsFd);
   try {
     if (opts.extAck ?? true) native.setsockoptInt(sock.fd, SOL_NETLINK, NETLINK_EXT_ACK, 1);
     if (opts.strict ?? true) native.setsockoptInt(sock.fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1);

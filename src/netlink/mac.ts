@@ -92,6 +92,7 @@ function machineSecret(): { id: Buffer; source: PersistentMacSource } {
  * qbh's app id, as sd_id128_get_machine_app_specific(3) derives one), over the name; its first six
  * bytes, with the multicast bit cleared and the locally-administered bit set.
  * No iproute2 equivalent (systemd-networkd's `MACAddressPolicy=persistent` for netdevs).
+ * @category Links and bridges
  */
 export function persistentMac(name: string): PersistentMac {
   const { id, source } = machineSecret();

@@ -78,6 +78,17 @@ const GROUPS = { link: RTNLGRP_LINK, ipv4: RTNLGRP_IPV4_IFADDR, ipv6: RTNLGRP_IP
  *   if (ev.type === 'link') console.log(ev.link.ifname);
  * }
  * ```
+ *
+ * A monitor in the background, and a script that goes on once it listens: the first `next()` is
+ * the awaitable "ready" (it resolves with the `ready` event once subscribed).
+ *
+ * ```ts
+ * const events = monitor({ signal });
+ * await events.next(); // { value: { type: 'ready' } }: listening from here on
+ * const seen = (async () => { for await (const ev of events) console.log(ev.type); })();
+ * await createBridge('br0'); // seen by the loop above
+ * ```
+ * @category Events
  */
 export async function* monitor(options: MonitorOptions = {}): AsyncGenerator<MonitorEvent, void, undefined> {
   const { signal } = options;

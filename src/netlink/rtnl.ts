@@ -22,8 +22,9 @@ import {
   RT_SCOPE_LINK,
   RT_SCOPE_UNIVERSE,
 } from './constants.js';
-import { BridgeNotEmptyError } from '../errors.js';
-import { NetlinkError, type NetlinkErrorContext } from './errors.js';
+import { closeSync, constants as fsConstants, openSync } from 'node:fs';
+import { BridgeNotEmptyError, InvalidArgumentError, QbhError, type ErrnoCode } from '../errors.js';
+import { errnoConstants, errnoName, missingDevice, NetlinkError, NoSuchDeviceError, strerror, type DeviceKind, type NetlinkErrorContext } from './errors.js';
 import { remember, toAddrInfo, toAddress, toBridgePort, toLink, type AddrInfo, type Address, type BridgeLinkInfo, type BridgePort, type Link, type LinkLookup } from './iproute.js';
 import { decodeAddr, decodeLink, decodeLinkHead, decodeLinkShown, decodePortShown, encodeAddr, encodeLink, type AddrMessage, type LinkMessage, type Message, type RawMessage } from './message.js';
 import { NetlinkSocket } from './socket.js';
@@ -60,8 +61,21 @@ export interface CreateBridgeOptions {
   stp?: boolean;
   /** Bring the bridge up. Default true. */
   up?: boolean;
-  /** If a bridge of this name exists, return it instead of failing with EEXIST. Default false. */
+  /**
+   * If a bridge of this name exists, return it instead of failing with EEXIST, provided it has the
+   * `mtu`, `address` and `stp` given here (those not given are not compared; nor is up or down):
+   * one that differs fails with EEXIST naming the differences, and nothing is changed. Default false.
+   */
   existOk?: boolean;
+  /**
+   * Addresses to add, as {@link Rtnl.addAddress} takes them (`10.0.0.1/24`), all checked before
+   * anything is made. If one cannot be added, nothing is left half-made: a bridge this call created
+   * is deleted again, and on an existing bridge (`existOk`) the addresses this call added are
+   * removed; the error is addAddress's, its message saying what was undone (and `cleanupError`
+   * holding the undo's own error, if it failed too). With `existOk`, an address the bridge already
+   * has is not an error.
+   */
+  addresses?: readonly string[];
 }
 
 /** Options of {@link Rtnl.deleteBridge}: what to do with the ports a bridge still has. */
@@ -94,6 +108,19 @@ export interface Bridge extends Link {
   addr_info: AddrInfo[];
 }
 
+/**
+ * How an existing bridge differs from the settings asked for (only those given): `mtu 1500 not
+ * 1400`, `stp off not on`, `address … not …`.
+ */
+function bridgeDifferences(b: Bridge, opts: CreateBridgeOptions): string[] {
+  const out: string[] = [];
+  if (opts.mtu !== undefined && b.mtu !== opts.mtu) out.push(`mtu ${b.mtu} not ${opts.mtu}`);
+  if (opts.address !== undefined && b.address?.toLowerCase() !== opts.address.toLowerCase()) out.push(`address ${b.address ?? '-'} not ${opts.address.toLowerCase()}`);
+  const stp = (b.linkinfo?.info_data?.stp_state ?? 0) !== 0;
+  if (opts.stp !== undefined && stp !== opts.stp) out.push(`stp ${stp ? 'on' : 'off'} not ${opts.stp ? 'on' : 'off'}`);
+  return out;
+}
+
 function linkSelector(ref: LinkRef): Partial<LinkMessage> {
   return typeof ref === 'number' ? { index: ref, attrs: {} } : { index: 0, attrs: { ifname: ref } };
 }
@@ -108,6 +135,36 @@ const links = (replies: Message[]): LinkMessage[] =>
 interface DumpedLink {
   head: LinkMessage;
   payload: Buffer;
+}
+
+/** Options of {@link Rtnl.open}. */
+export interface RtnlOptions {
+  /**
+   * The network namespace the handle acts in: a name under /run/netns (`ip netns add NAME`), a
+   * path (`/run/netns/NAME`, `/proc/PID/ns/net`), or an open fd of one (kept open by the caller;
+   * the handle does not need it after opening). Default: the process's own. Joining another
+   * namespace needs CAP_SYS_ADMIN. Links, bridges and addresses: yes; taps no — the kernel makes a
+   * tap in the namespace that opened /dev/net/tun, the process's own, so pass such a handle to
+   * no tap function.
+   */
+  netns?: string | number;
+}
+
+/**
+ * A NetlinkSocket in the network namespace `nsFd` refers to (`what` names it in errors): the addon
+ * makes it on a thread of its own that joins the namespace, so no thread of the process moves.
+ */
+function openIn(nsFd: number, what: string): NetlinkSocket {
+  try {
+    return NetlinkSocket.open({ netnsFd: nsFd });
+  } catch (e) {
+    const x = e as { errno?: unknown; syscall?: unknown };
+    if (x.syscall !== 'setns' || typeof x.errno !== 'number') throw e;
+    const code = errnoName(x.errno);
+    const why = code === 'EINVAL' ? 'not a network namespace' : strerror(x.errno);
+    const hint = code === 'EPERM' ? 'this needs CAP_SYS_ADMIN' : undefined;
+    throw new QbhError(`Rtnl.open: cannot enter network namespace ${what}: ${why}${hint ? `; ${hint}` : ''}`, { code, op: 'Rtnl.open', target: what, hint, cause: e });
+  }
 }
 
 let shared: Rtnl | undefined;
@@ -129,6 +186,7 @@ export function closeSharedRtnl(): void {
 /**
  * An rtnetlink handle: one socket for requests. Open with {@link Rtnl.open}, close with
  * {@link Rtnl.close}. The module-level functions (`listLinks()`, …) use a shared default handle.
+ * @category Handles
  */
 export class Rtnl {
   /** @internal */
@@ -138,14 +196,46 @@ export class Rtnl {
     this.socket = socket;
   }
 
-  /** Opens a handle (NETLINK_EXT_ACK and NETLINK_GET_STRICT_CHK on). */
-  static async open(): Promise<Rtnl> {
-    return new Rtnl(NetlinkSocket.open());
+  /**
+   * Opens a handle (NETLINK_EXT_ACK and NETLINK_GET_STRICT_CHK on). With `netns`, every request
+   * of the handle acts in that network namespace, as `ip -n NAME` or `ip -netns` do; the shared
+   * handle and the rest of the process stay where they are.
+   *
+   * ```ts
+   * const rtnl = await Rtnl.open({ netns: 'blue' }); // /run/netns/blue, as `ip netns add blue` made it
+   * await rtnl.createBridge('br0');
+   * rtnl.close();
+   * ```
+   */
+  static async open(opts: RtnlOptions = {}): Promise<Rtnl> {
+    return Rtnl.openSync(opts);
   }
 
-  /** Opens a handle synchronously, for short-lived processes. */
-  static openSync(): Rtnl {
-    return new Rtnl(NetlinkSocket.open());
+  /** {@link Rtnl.open}, synchronously, for short-lived processes. */
+  static openSync(opts: RtnlOptions = {}): Rtnl {
+    if (opts.netns === undefined) return new Rtnl(NetlinkSocket.open());
+    const { netns } = opts;
+    const op = 'Rtnl.open';
+    if (typeof netns === 'number') {
+      checkInteger(netns, 'netns fd', 0, 0x7fffffff, { op });
+      return new Rtnl(openIn(netns, `fd ${netns}`));
+    }
+    if (typeof netns !== 'string' || netns === '' || netns.includes('\0') || (!netns.includes('/') && (netns === '.' || netns === '..'))) {
+      throw new InvalidArgumentError(`invalid netns ${JSON.stringify(netns)}: expected a name under /run/netns, a path such as /proc/PID/ns/net, or an open fd`, { op });
+    }
+    const path = netns.includes('/') ? netns : `/run/netns/${netns}`;
+    let fd: number;
+    try {
+      fd = openSync(path, fsConstants.O_RDONLY); // libuv opens every fd close-on-exec
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
+      throw new QbhError(`${op}: cannot open network namespace ${path}: ${strerror(errnoConstants()[code] ?? 5)}`, { code: code as ErrnoCode, op, target: path, cause: e });
+    }
+    try {
+      return new Rtnl(openIn(fd, path));
+    } finally {
+      closeSync(fd);
+    }
   }
 
   /** Closes the handle's socket. */
@@ -155,10 +245,14 @@ export class Rtnl {
 
   /**
    * One link's raw RTM_NEWLINK (no iproute2 object, no name resolution): the cheap lookup the tap
-   * layer and the helper use. ENODEV if there is none. @internal
+   * layer and the helper use. None: a {@link NoSuchDeviceError} naming it as `kind`. @internal
    */
-  async getLinkMessage(ref: LinkRef, ctx: NetlinkErrorContext = { op: 'getLink', target: String(ref) }): Promise<LinkMessage> {
-    return Rtnl.oneLink(await this.socket.request(RTM_GETLINK, 0, Rtnl.getLinkRequest(ref), ctx), ctx);
+  async getLinkMessage(ref: LinkRef, ctx: NetlinkErrorContext = { op: 'getLink', target: String(ref) }, kind: DeviceKind = 'device'): Promise<LinkMessage> {
+    try {
+      return Rtnl.oneLink(await this.socket.request(RTM_GETLINK, 0, Rtnl.getLinkRequest(ref), ctx), ctx);
+    } catch (e) {
+      throw missingDevice(e, ctx, kind, String(ref));
+    }
   }
 
   /** The blocking form of {@link getLinkMessage}, for short-lived processes (the helper). @internal */
@@ -249,7 +343,7 @@ export class Rtnl {
       master =
         typeof filter.master === 'number'
           ? filter.master
-          : (await this.getLinkMessage(filter.master, { op, target: filter.master })).index;
+          : (await this.getLinkMessage(filter.master, { op, target: filter.master }, 'master')).index;
     }
     const attrs: AttrSet = {};
     if (family !== AF_BRIDGE) {
@@ -290,15 +384,21 @@ export class Rtnl {
   /**
    * Creates a bridge, up by default, with a MAC that never changes: `address`, or else one derived
    * from the machine id and the name ({@link CreateBridgeOptions.persistentMac}), the same each
-   * time a bridge of this name is created on this machine. With `existOk`, an existing bridge is
-   * returned as it is (its MAC included).
-   * Equivalent to `ip link add NAME [mtu N] address MAC type bridge [stp_state 1] && ip link set NAME up`.
+   * time a bridge of this name is created on this machine. With `existOk`, an existing bridge with
+   * the settings asked for is returned as it is (its MAC included); `addresses` are then added.
+   * Equivalent to `ip link add NAME [mtu N] address MAC type bridge [stp_state 1] && ip link set NAME up`
+   * (+ `ip addr add CIDR dev NAME` for each address).
    */
   async createBridge(name: string, opts: CreateBridgeOptions = {}): Promise<Bridge> {
     const ctx = { op: 'createBridge', target: name };
     checkIfname(name, ctx, 'bridge name');
     if (opts.mtu !== undefined) checkInteger(opts.mtu, 'MTU', BRIDGE_MIN_MTU, BRIDGE_MAX_MTU, ctx);
     if (opts.address !== undefined) checkMac(opts.address, ctx);
+    const addresses = opts.addresses ?? [];
+    if (addresses.length > 0) {
+      const { parseCidr } = await import('./cidr.js');
+      for (const a of addresses) parseCidr(a, ctx);
+    }
     const up = opts.up ?? true;
     const attrs: AttrSet = {
       ifname: name,
@@ -309,6 +409,7 @@ export class Rtnl {
     // Loaded on first use, like cidr.js: the helper, which creates no bridges, starts without node:crypto.
     else if (opts.persistentMac ?? true) attrs.address = (await import('./mac.js')).persistentMac(name).address;
     const body = encodeLink({ family: AF_UNSPEC, flags: up ? IFF_UP : 0, change: up ? IFF_UP : 0, attrs });
+    let created = true;
     try {
       await this.socket.request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, body, ctx);
     } catch (e) {
@@ -317,15 +418,51 @@ export class Rtnl {
       if (existing.linkinfo?.info_kind !== 'bridge') {
         throw new NetlinkError(17, ctx, `${name} exists and is a ${existing.linkinfo?.info_kind ?? 'device'}, not a bridge`);
       }
+      const differs = bridgeDifferences(existing as Bridge, opts);
+      if (differs.length > 0) throw new NetlinkError(17, ctx, `${name} exists with other settings: ${differs.join(', ')}`);
+      created = false;
+    }
+    const added: string[] = [];
+    for (const a of addresses) {
+      try {
+        await this.addAddress(name, a);
+        added.push(a);
+      } catch (e) {
+        if (!created && e instanceof NetlinkError && e.code === 'EEXIST') continue;
+        throw await this.undoCreate(e, name, created, added);
+      }
     }
     return this.getBridge(name);
+  }
+
+  /**
+   * Undoes a createBridge whose address `e` failed: deletes the bridge it created, or removes the
+   * addresses it added to an existing one. Returns `e`, its message ending with what was undone.
+   */
+  private async undoCreate(e: unknown, name: string, created: boolean, added: readonly string[]): Promise<unknown> {
+    if (!(e instanceof QbhError)) return e;
+    try {
+      if (created) await this.deleteLink(name);
+      else for (const a of added) await this.deleteAddress(name, a);
+      if (created) e.message += `; bridge ${name} was removed again`;
+      else if (added.length > 0) e.message += `; the address${added.length > 1 ? 'es' : ''} added (${added.join(', ')}) ${added.length > 1 ? 'were' : 'was'} removed again`;
+    } catch (cleanup) {
+      e.cleanupError = cleanup;
+      e.message += `; ${created ? `removing bridge ${name}` : 'removing the addresses added'} again failed too: ${cleanup instanceof Error ? cleanup.message : String(cleanup)}`;
+    }
+    return e;
   }
 
   /** Deletes a link. Equivalent to `ip link delete NAME`. */
   async deleteLink(ref: LinkRef): Promise<void> {
     checkLinkRef(ref, { op: 'deleteLink' });
     const sel = linkSelector(ref);
-    await this.socket.request(RTM_DELLINK, 0, encodeLink(sel), { op: 'deleteLink', target: String(ref) });
+    const ctx = { op: 'deleteLink', target: String(ref) };
+    try {
+      await this.socket.request(RTM_DELLINK, 0, encodeLink(sel), ctx);
+    } catch (e) {
+      throw missingDevice(e, ctx, 'device', String(ref));
+    }
   }
 
   /**
@@ -350,7 +487,7 @@ export class Rtnl {
     const byName = new Map(all.map((l) => [l.attrs.ifname as string, l]));
     const targets = refs.map((r) => {
       const m = typeof r === 'number' ? byIndex.get(r) : byName.get(r);
-      if (!m) throw new NetlinkError(19, { op: 'deleteLinks', target: String(r) });
+      if (!m) throw new NoSuchDeviceError({ op: 'deleteLinks', target: String(r) }, 'device', String(r));
       return m;
     });
     await this.deleteInGroup(all, targets);
@@ -385,7 +522,7 @@ export class Rtnl {
   async deleteBridge(name: string, opts: DeleteBridgeOptions = {}): Promise<void> {
     const ctx = { op: 'deleteBridge', target: name };
     checkIfname(name, ctx, 'bridge name');
-    const br = await this.getLinkMessage(name, ctx);
+    const br = await this.getLinkMessage(name, ctx, 'bridge');
     const kind = (br.attrs.linkinfo as AttrSet | undefined)?.kind;
     if (kind !== 'bridge') throw new NetlinkError(22, ctx, `${name} is a ${kind ?? 'device'}, not a bridge`);
     if (opts.withPorts) {
@@ -432,17 +569,17 @@ export class Rtnl {
     else if (typeof opts.master === 'string') {
       const master = opts.master;
       // The error names the link being changed; the missing master is the cause.
-      masterIndex = (
-        await this.getLinkMessage(master, ctx).catch((e: unknown) => {
-          throw e instanceof NetlinkError && e.code === 'ENODEV' ? new NetlinkError(e.errno, ctx, `no such master ${master}`) : e;
-        })
-      ).index;
+      masterIndex = (await this.getLinkMessage(master, ctx, 'master')).index;
     }
     const body =
       typeof ref === 'number'
         ? this.setLinkBody(ref, undefined, opts, masterIndex)
         : this.setLinkBody(0, ref, opts, masterIndex);
-    await this.socket.request(RTM_NEWLINK, 0, body, ctx);
+    try {
+      await this.socket.request(RTM_NEWLINK, 0, body, ctx);
+    } catch (e) {
+      throw missingDevice(e, ctx, 'device', String(ref));
+    }
   }
 
   /**
@@ -517,7 +654,7 @@ export class Rtnl {
   async getBridge(name: LinkRef): Promise<Bridge> {
     const ctx = { op: 'getBridge', target: String(name) };
     checkLinkRef(name, ctx, 'bridge name');
-    const m = await this.getLinkMessage(name, ctx);
+    const m = await this.getLinkMessage(name, ctx, 'bridge');
     const kind = (m.attrs.linkinfo as AttrSet | undefined)?.kind;
     if (kind !== 'bridge') throw new NetlinkError(22, ctx, `${m.attrs.ifname as string} is a ${kind ?? 'device'}, not a bridge`);
     const [ports, addrs] = await Promise.all([

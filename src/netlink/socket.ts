@@ -40,6 +40,8 @@ export interface SocketOptions {
   extAck?: boolean;
   /** NETLINK_GET_STRICT_CHK: strict header checks and kernel-side dump filters. Default true. */
   strict?: boolean;
+  /** An open fd of a network namespace to make the socket in (default: the calling thread's). */
+  netnsFd?: number;
 }
 
 /** The collected answer to one request. */

@@ -33,17 +33,27 @@ export const IFF_TUN_EXCL = 0x8000;
 /** struct ifreq: 16-byte name, then a 24-byte union. */
 export const IFREQ_SIZE = 40;
 export const IFNAMSIZ = 16;
-/** The kernel's limit on queues of one multiqueue tap (drivers/net/tun.c MAX_TAP_QUEUES). */
+/**
+ * The kernel's limit on queues of one multiqueue tap (drivers/net/tun.c MAX_TAP_QUEUES).
+ * @category Taps for QEMU
+ */
 export const MAX_TAP_QUEUES = 256;
-/** A tap's largest MTU: 65535 minus the Ethernet header (tun.c: MAX_MTU - dev->hard_header_len). */
+/**
+ * A tap's largest MTU: 65535 minus the Ethernet header (tun.c: MAX_MTU - dev->hard_header_len).
+ * @category Taps for QEMU
+ */
 export const TAP_MAX_MTU = 65521;
 /** The smallest MTU the kernel accepts on an Ethernet device (ETH_MIN_MTU). */
 export const TAP_MIN_MTU = 68;
-/** The most fds one SCM_RIGHTS message may carry (include/net/scm.h SCM_MAX_FD). */
+/**
+ * The most fds one SCM_RIGHTS message may carry (include/net/scm.h SCM_MAX_FD).
+ * @category Taps for QEMU
+ */
 export const SCM_MAX_FD = 253;
 /**
  * The largest payload {@link recvFds} accepts (the addon's cap too): the library's messages are one
  * byte (QEMU, spec §2.2) or a small daemon request, and the cap bounds what one call allocates.
+ * @category Taps for QEMU
  */
 export const RECV_MAX_BYTES = 65536;
 

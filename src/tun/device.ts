@@ -20,6 +20,8 @@ import { TapError, errnoOf, type TapStep } from './errors.js';
 
 export const EINVAL = 22;
 export const ENODEV = 19;
+/** Device or resource busy: under IFF_TUN_EXCL, the name is taken. */
+export const EBUSY = 16;
 export const EOPNOTSUPP = 95;
 
 export function openTun(nonBlocking = false): number {

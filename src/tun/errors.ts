@@ -92,7 +92,7 @@ function describe(c: TapErrorContext): string {
       return c.detail ?? `${c.bridge} is not a bridge: ${why}`;
     case 'bridge-mtu':
       // Checked before any tap exists: name the bridge, not a tap%d template.
-      return c.errno === 19 && c.detail === undefined ? `bridge ${c.bridge} does not exist` : `cannot use bridge ${c.bridge}: ${why}`;
+      return c.errno === 19 && c.detail === undefined ? `cannot create ${tap}: bridge ${c.bridge} does not exist` : `cannot use bridge ${c.bridge}: ${why}`;
     default:
       return c.bridge !== undefined
         ? `cannot add ${tap} to bridge ${c.bridge}: ${stepText(c)}${why}`
@@ -108,6 +108,7 @@ function describe(c: TapErrorContext): string {
  * supported`; for EPERM/EACCES it ends with what to do (`hint`), true of the process that failed:
  * the capability it lacks, or the mode of /dev/net/tun that refused it. For the steps the C helper has,
  * the helper prints that helper's text instead ({@link helperMessage}).
+ * @category Errors
  */
 export class TapError extends QbhError {
   override name = 'TapError';
@@ -120,8 +121,6 @@ export class TapError extends QbhError {
   readonly bridge: string | undefined;
   readonly mtu: number | undefined;
   readonly kernelMessage: string | undefined;
-  /** An error raised while rolling back, after this one. */
-  cleanupError: unknown;
 
   constructor(ctx: TapErrorContext) {
     const code = errnoName(ctx.errno);
@@ -153,6 +152,7 @@ export function errnoOf(e: unknown): number {
  * The line the C qemu-bridge-helper prints to stderr for a failed tap step (spec §8), without the
  * newline: e.g. ``failed to add interface `tap0' to bridge `notbr': Operation not supported``.
  * Steps the C helper has no message for (openTap-only ones) get the TapError's own message.
+ * @category Errors
  */
 export function helperMessage(err: TapError): string {
   const why = strerror(err.errno);

@@ -26,6 +26,7 @@ function checkCount(what: string, n: unknown, min: number, max: number, op: stri
  * A message that did not fit what {@link recvFds} was told to accept: more than `maxFds` fds, or
  * (on a datagram or seqpacket socket) more than `maxBytes` bytes. Every fd that arrived with it
  * has been closed. `code` is 'EMSGSIZE', so it reads like the errno a syscall would give.
+ * @category Errors
  */
 export class FdMessageTruncatedError extends QbhError {
   override name = 'FdMessageTruncatedError';
@@ -48,6 +49,7 @@ export class FdMessageTruncatedError extends QbhError {
  * carries no fds on a stream socket). The default, one 0x00 byte with one fd, is exactly what
  * qemu-bridge-helper sends QEMU (spec §2.2). A closed peer is an EPIPE error, never SIGPIPE.
  * Returns the number of payload bytes sent. No iproute2 equivalent (`sendmsg(2)` with SCM_RIGHTS).
+ * @category Taps for QEMU
  */
 export function sendFds(socketFd: number, fds: readonly number[], payload: Uint8Array = Buffer.of(0)): number {
   checkFd('socketFd', socketFd, 'sendFds');
@@ -81,6 +83,7 @@ export interface RecvFdsOptions {
  * `maxBytes` stay queued and the next call reads them. An empty `data` with no fds means the peer
  * closed the socket. Returns null when `timeoutMs` passes first. Works the same on a blocking and a
  * non-blocking socket. No iproute2 equivalent (`recvmsg(2)` with SCM_RIGHTS).
+ * @category Taps for QEMU
  */
 export function recvFds(socketFd: number, maxFds: number, opts: RecvFdsOptions = {}): { data: Buffer; fds: number[] } | null {
   checkFd('socketFd', socketFd, 'recvFds');

@@ -42,6 +42,7 @@ export interface QemuNetdev {
  * await handOff(tap, qemu); // our copies closed: the tap dies with QEMU
  * ```
  * Equivalent to QEMU's `-netdev tap,id=ID,fds=A:B` with the fds inherited.
+ * @category Taps for QEMU
  */
 export function qemuNetdev(tap: Pick<Tap, 'fds'>, opts: QemuNetdevOptions): QemuNetdev {
   const where = { op: 'qemuNetdev', target: opts.id };
@@ -61,6 +62,7 @@ export function qemuNetdev(tap: Pick<Tap, 'fds'>, opts: QemuNetdevOptions): Qemu
  * tap is then gone too). Without this, the parent's copies keep the tap, and its place on the
  * bridge, alive after the guest is gone.
  * Equivalent to closing the fds after fork/exec, as libvirt does after starting QEMU.
+ * @category Taps for QEMU
  */
 export function handOff(tap: Pick<Tap, 'fds'>, child: ChildProcess): Promise<void> {
   closeTap(tap);

@@ -36,8 +36,10 @@ import {
   TUNSETPERSIST,
 } from './constants.js';
 import {
+  EBUSY,
   EINVAL,
   ENODEV,
+  linkKind,
   EOPNOTSUPP,
   HELPER_PREFIX,
   checkName,
@@ -80,7 +82,10 @@ export interface TunFeatures {
   raw: number;
 }
 
-/** Decodes TUNGETFEATURES (or TUNGETIFF) flags. */
+/**
+ * Decodes TUNGETFEATURES (or TUNGETIFF) flags.
+ * @category Taps for QEMU
+ */
 export function decodeTunFlags(raw: number): TunFeatures {
   const has = (bit: number) => (raw & bit) !== 0;
   return {
@@ -102,6 +107,7 @@ export function decodeTunFlags(raw: number): TunFeatures {
 /**
  * The kernel's tun/tap features (TUNGETFEATURES on a fresh /dev/net/tun fd).
  * Equivalent to `ip -d tuntap show` listing what a new tap may use.
+ * @category Taps for QEMU
  */
 export function tunFeatures(): TunFeatures {
   let fd: number;
@@ -176,6 +182,7 @@ async function attribute(rtnl: Rtnl, ifindex: number, c: LinkChanges, first: unk
  * closed and the kernel removes the tap.
  *
  * Equivalent to `ip tuntap add tap%d mode tap [vnet_hdr]` + `ip link set TAP mtu N address fe:… master BR up`.
+ * @category Taps for QEMU
  */
 export function openTapSync(opts: HelperTapOptions, rtnl: Rtnl): HelperTap {
   // The helper's own path (src/tun/helper-tap.ts): the same steps without the generic codec.
@@ -194,10 +201,10 @@ export interface OpenTapOptions {
   queues?: number;
   /** Keep the tap after its fds are closed (TUNSETPERSIST); remove it with {@link deleteTap}. Default false. */
   persist?: boolean;
-  /** uid allowed to attach to the tap (TUNSETOWNER). */
-  owner?: number;
-  /** gid allowed to attach to the tap (TUNSETGROUP). */
-  group?: number;
+  /** User allowed to attach to the tap (TUNSETOWNER): a uid, or a name from /etc/passwd. */
+  owner?: number | string;
+  /** Group allowed to attach to the tap (TUNSETGROUP): a gid, or a name from /etc/group. */
+  group?: number | string;
   /** MTU; default the bridge's (or the kernel's 1500 without a bridge). */
   mtu?: number;
   /** Octet(s) laid over the start of the kernel's random MAC. Default 0xfe with a bridge, none without. */
@@ -231,10 +238,10 @@ function checkOptions(opts: OpenTapOptions, op = 'openTap') {
   const bridge = opts.bridge === undefined ? undefined : checkName('bridge', opts.bridge, false, op);
   const queues = checkInt('queues', opts.queues ?? 1, 1, MAX_TAP_QUEUES);
   const mtu = opts.mtu === undefined ? undefined : checkInt('mtu', opts.mtu, TAP_MIN_MTU, TAP_MAX_MTU);
-  if (opts.owner !== undefined) checkInt('owner', opts.owner, 0, 0xfffffffe);
-  if (opts.group !== undefined) checkInt('group', opts.group, 0, 0xfffffffe);
+  const owner = opts.owner === undefined ? undefined : checkInt('owner', opts.owner, 0, 0xfffffffe);
+  const group = opts.group === undefined ? undefined : checkInt('group', opts.group, 0, 0xfffffffe);
   const prefix = opts.macPrefix !== undefined ? parseMacPrefix(opts.macPrefix) : bridge !== undefined ? HELPER_PREFIX : undefined;
-  return { name, bridge, queues, mtu, prefix };
+  return { name, bridge, queues, mtu, prefix, owner, group };
 }
 
 /** What every tap of one openTap/openTaps call shares: the checked options and the bridge. */
@@ -246,6 +253,9 @@ interface TapPlan {
   queues: number;
   mtu: number | undefined;
   prefix: Uint8Array | undefined;
+  /** uid and gid (TUNSETOWNER, TUNSETGROUP), names resolved. */
+  owner: number | undefined;
+  group: number | undefined;
   /** openTaps: where {@link pickName} resumes its search for each `%d` template. */
   numbers?: Map<string, number>;
 }
@@ -291,21 +301,64 @@ function pickName(numbers: Map<string, number>, fd: number, template: string, fl
  * bridge, a device that is not one, or an MTU no tap can take is refused with nothing made.
  * `name` is the tap the errors name (the template, or a batch's first name).
  */
-async function planTaps(opts: OpenTapOptions, rtnl: Rtnl, op: string, name?: string): Promise<TapPlan & { name: string }> {
+async function planTaps(given: OpenTapOptions, rtnl: Rtnl, op: string, name?: string): Promise<TapPlan & { name: string }> {
+  const opts = await resolvePrincipals(given);
   const checked = checkOptions(opts, op);
-  const { bridge, queues, prefix } = checked;
+  const { bridge, queues, prefix, owner, group } = checked;
   const tap = name ?? checked.name;
   let br: LinkMessage | undefined;
   let mtu = checked.mtu;
   if (bridge !== undefined) {
     try {
-      br = await rtnl.getLinkMessage(bridge, { op, target: bridge });
+      br = await rtnl.getLinkMessage(bridge, { op, target: tap }, 'bridge');
     } catch (e) {
       throw stepError('bridge-mtu', e, tap, bridge);
     }
     mtu = checkBridgeLink(br, tap, bridge, mtu);
   }
-  return { opts, bridge, br, queues, mtu, prefix, name: checked.name };
+  return { opts, bridge, br, queues, mtu, prefix, owner, group, name: checked.name };
+}
+
+/**
+ * What holds the name a new tap could not take (EBUSY under IFF_TUN_EXCL), in words:
+ * `name t0 is taken by a veth device`. Undefined when nothing does any more (it went in between).
+ */
+function takenBy(name: string, rtnl: Rtnl): string | undefined {
+  let m: LinkMessage;
+  try {
+    m = rtnl.getLinkMessageSync(name);
+  } catch {
+    return undefined;
+  }
+  const kind = linkKind(m);
+  const tunType = kind === 'tun' ? ((m.attrs.linkinfo as AttrSet | undefined)?.data as AttrSet | undefined)?.type : undefined;
+  const what = kind === 'tun' ? (tunType === 1 ? 'tun' : 'tap') : kind;
+  return `name ${name} is taken by ${what === undefined ? 'an existing device' : `a ${what} device`}`;
+}
+
+/**
+ * `owner` and `group` given by name, as uid and gid: read from /etc/passwd and /etc/group directly
+ * (no NSS), with the reader the ACL uses for names in its rules — loaded only when a name is given.
+ * A name that is all digits is the number.
+ */
+async function resolvePrincipals(opts: OpenTapOptions): Promise<OpenTapOptions> {
+  const named = (v: unknown): v is string => typeof v === 'string' && !/^[0-9]+$/.test(v);
+  const number = (v: number | string | undefined) => (typeof v === 'string' && /^[0-9]+$/.test(v) ? Number(v) : v);
+  const out = { ...opts, owner: number(opts.owner), group: number(opts.group) };
+  if (!named(out.owner) && !named(out.group)) return out;
+  const { readUserDb } = await import('../acl/users.js');
+  const db = readUserDb();
+  if (named(out.owner)) {
+    const uid = db.user(out.owner)?.uid;
+    if (uid === undefined) throw badInput(`owner: no user "${out.owner}" in /etc/passwd`, opts.name);
+    out.owner = uid;
+  }
+  if (named(out.group)) {
+    const gid = db.group(out.group)?.gid;
+    if (gid === undefined) throw badInput(`group: no group "${out.group}" in /etc/group`, opts.name);
+    out.group = gid;
+  }
+  return out;
 }
 
 /** A tap made by {@link makeTap}, before its one RTM_NEWLINK and its persistence. */
@@ -322,7 +375,7 @@ interface MadeTap {
  * a TapError naming the step is thrown.
  */
 function makeTap(plan: TapPlan, template: string, rtnl: Rtnl): MadeTap {
-  const { opts, bridge, br, queues, mtu, prefix } = plan;
+  const { opts, bridge, br, queues, mtu, prefix, owner, group } = plan;
   let name = template;
   const fds: number[] = [];
   try {
@@ -345,6 +398,10 @@ function makeTap(plan: TapPlan, template: string, rtnl: Rtnl): MadeTap {
       // IFF_TUN_EXCL: never attach to (and then, on rollback, destroy) someone else's device.
       name = (plan.numbers && pickName(plan.numbers, fds[0]!, name, flags | IFF_TUN_EXCL, rtnl)) || setIff(fds[0]!, name, flags | IFF_TUN_EXCL);
     } catch (e) {
+      if (errnoOf(e) === EBUSY) {
+        const taken = takenBy(name, rtnl);
+        if (taken !== undefined) throw new TapError({ step: 'create', errno: EBUSY, tap: name, bridge, detail: taken, cause: e });
+      }
       throw stepError('create', e, name, bridge);
     }
     for (let i = 1; i < queues; i++) {
@@ -359,16 +416,16 @@ function makeTap(plan: TapPlan, template: string, rtnl: Rtnl): MadeTap {
         throw stepError('queue', e, name, bridge);
       }
     }
-    if (opts.owner !== undefined) {
+    if (owner !== undefined) {
       try {
-        native.ioctlInt(fds[0]!, TUNSETOWNER, opts.owner);
+        native.ioctlInt(fds[0]!, TUNSETOWNER, owner);
       } catch (e) {
         throw stepError('owner', e, name, bridge);
       }
     }
-    if (opts.group !== undefined) {
+    if (group !== undefined) {
       try {
-        native.ioctlInt(fds[0]!, TUNSETGROUP, opts.group);
+        native.ioctlInt(fds[0]!, TUNSETGROUP, group);
       } catch (e) {
         throw stepError('group', e, name, bridge);
       }
@@ -417,6 +474,7 @@ function persist(made: MadeTap): void {
  * Equivalent to `ip tuntap add NAME mode tap [vnet_hdr] [multi_queue] [user U] [group G]` +
  * `ip link set NAME mtu N address fe:… master BR up` (with the fds held open, and without
  * `persist` unless asked).
+ * @category Taps for QEMU
  */
 export async function openTap(opts: OpenTapOptions = {}, rtnl: Rtnl = defaultRtnl()): Promise<Tap> {
   const plan = await planTaps(opts, rtnl, 'openTap');
@@ -437,7 +495,10 @@ export async function openTap(opts: OpenTapOptions = {}, rtnl: Rtnl = defaultRtn
   }
 }
 
-/** The most taps one {@link openTaps} call makes. */
+/**
+ * The most taps one {@link openTaps} call makes.
+ * @category Taps for QEMU
+ */
 export const MAX_TAPS_PER_CALL = 65536;
 
 /**
@@ -480,6 +541,7 @@ async function undoBatch(made: MadeTap[], rtnl: Rtnl): Promise<unknown> {
  *
  * Equivalent to `ip -batch` of `tuntap add NAME mode tap …` + `link set NAME mtu N address fe:… master BR up`
  * lines (with the fds held open).
+ * @category Taps for QEMU
  */
 export async function openTaps(taps: number | readonly string[], opts: OpenTapOptions = {}, rtnl: Rtnl = defaultRtnl()): Promise<Tap[]> {
   const op = 'openTaps';
@@ -530,6 +592,7 @@ export async function openTaps(taps: number | readonly string[], opts: OpenTapOp
  * Closes a tap's fds. A non-persistent tap then disappears (and leaves its bridge); a persistent
  * one stays until {@link deleteTap}. Idempotent: the fds array is emptied.
  * Equivalent to QEMU closing its tap fds.
+ * @category Taps for QEMU
  */
 export function closeTap(tap: Pick<Tap, 'fds'>): void {
   // Every fd is closed, even after one fails (EBADF: the caller closed it already): one left open keeps the tap.
@@ -544,6 +607,7 @@ export function closeTap(tap: Pick<Tap, 'fds'>): void {
  * Deletes the devices even if another process (QEMU) still holds fds of them: use {@link closeTap}
  * for taps handed over to someone else.
  * Equivalent to `ip link set TAP group N` for each, then `ip link delete group N`.
+ * @category Taps for QEMU
  */
 export async function destroyTaps(taps: Pick<Tap, 'name' | 'fds' | 'persist'>[], rtnl: Rtnl = defaultRtnl()): Promise<void> {
   // A non-persistent tap whose fds are already closed is gone: nothing to delete.
@@ -566,7 +630,7 @@ export async function destroyTaps(taps: Pick<Tap, 'name' | 'fds' | 'persist'>[],
 
 /** Looks a tap up and checks that it is one (so deleteTap never removes, say, a bridge). */
 async function tapIndex(rtnl: Rtnl, name: string): Promise<number> {
-  const link = await rtnl.getLinkMessage(name, { op: 'deleteTap', target: name });
+  const link = await rtnl.getLinkMessage(name, { op: 'deleteTap', target: name }, 'tap');
   const info = link.attrs.linkinfo as AttrSet | undefined;
   const kind = info?.kind as string | undefined;
   const type = (info?.data as AttrSet | undefined)?.type; // IFLA_TUN_TYPE: 1 tun, 2 tap
@@ -578,6 +642,7 @@ async function tapIndex(rtnl: Rtnl, name: string): Promise<number> {
 /**
  * Deletes a (persistent) tap with RTM_DELLINK; refuses links that are not taps. Any fds still open
  * on it are detached by the kernel. Equivalent to `ip tuntap del NAME mode tap`.
+ * @category Taps for QEMU
  */
 export async function deleteTap(name: string, rtnl: Rtnl = defaultRtnl()): Promise<void> {
   checkName('tap', name, false, 'deleteTap');
@@ -589,6 +654,7 @@ export async function deleteTap(name: string, rtnl: Rtnl = defaultRtnl()): Promi
  * kernel waits for one RCU grace period in all instead of one per tap (1000 taps: under a second
  * rather than ~17 s). Refuses names that are not taps, before deleting anything.
  * Equivalent to `ip link set TAP group N` for each, then `ip link delete group N`.
+ * @category Taps for QEMU
  */
 export async function deleteTaps(names: string[], rtnl: Rtnl = defaultRtnl()): Promise<void> {
   if (names.length === 0) return;
@@ -606,6 +672,7 @@ export async function deleteTaps(names: string[], rtnl: Rtnl = defaultRtnl()): P
 /**
  * The tap an fd is attached to (TUNGETIFF): its name and flags. Works on any tun fd, including one
  * received over a socket. Equivalent to QEMU's `tap_probe_vnet_hdr` / reading `/proc/PID/fdinfo/FD`'s `iff:`.
+ * @category Taps for QEMU
  */
 export function tapInfo(fd: number): { name: string; flags: TunFeatures } {
   const b = Buffer.alloc(IFREQ_SIZE);

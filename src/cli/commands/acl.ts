@@ -6,7 +6,7 @@
 import { AclError, checkAcl, DEFAULT_ACL_FILE, type AclCheck, type CheckAclOptions } from '../../acl/index.js';
 import { resolveAclBridge } from '../../helper/authorize.js';
 import { Rtnl } from '../../netlink/rtnl.js';
-import { JSON_OPTION, parse } from '../args.js';
+import { ifname, JSON_OPTION, parse } from '../args.js';
 import { output, type Command } from '../command.js';
 import { CliError, UsageError } from '../errors.js';
 
@@ -27,18 +27,27 @@ function checkText(c: AclCheck): string {
 const checkCommand: Command = {
   name: 'acl check',
   summary: 'Explain whether the bridge helper would allow a user a bridge: the rule that decided, the files read.',
-  usage: 'qbh acl check --bridge B [--ifname NAME] [--user U] [--acl FILE] [--json]',
-  options: `  --bridge B    the bridge, as QEMU passes it with --br=
+  usage: 'qbh acl check [BRIDGE | --bridge B] [--ifname NAME] [--user U] [--acl FILE] [-j|--json] [-p|--pretty]',
+  options: `  BRIDGE, --bridge B
+                the bridge, as QEMU passes it with --br= (a name the kernel would refuse is
+                a usage error)
   --ifname NAME a tap name chosen with the helper's --ifname (checked against allow-ifname rules)
   --user U      check for this user (default: the current one, with real file access)
   --acl FILE    the ACL file (default ${DEFAULT_ACL_FILE})
   -j, --json    print the full result: {allowed, reason, rule, overridden, fatal, files, messages, warnings, caller}
+  -p, --pretty  with --json: indented, over several lines
 
 Exit status 0 when allowed, 1 when denied.`,
   async run(argv) {
-    const { values } = parse(argv, { ...JSON_OPTION, bridge: { type: 'string' }, ifname: { type: 'string' }, user: { type: 'string' }, acl: { type: 'string' } }, { required: [] });
-    if (values.bridge === undefined) throw new UsageError('missing --bridge B');
-    const opts: CheckAclOptions = { bridge: values.bridge };
+    const { values, args } = parse(argv, { ...JSON_OPTION, bridge: { type: 'string' }, ifname: { type: 'string' }, user: { type: 'string' }, acl: { type: 'string' } }, { required: [], optional: ['BRIDGE'] });
+    if (args[0] !== undefined && values.bridge !== undefined && args[0] !== values.bridge) {
+      throw new UsageError(`two bridges: "${args[0]}" and --bridge "${values.bridge}"`);
+    }
+    const given = args[0] ?? values.bridge;
+    if (given === undefined) throw new UsageError('missing BRIDGE (or --bridge B)');
+    // A name no bridge can have: say so, rather than "no rule allows" it.
+    const bridge = ifname(given, 'bridge name');
+    const opts: CheckAclOptions = { bridge };
     if (values.user !== undefined) opts.user = values.user;
     if (values.ifname !== undefined) opts.ifname = values.ifname;
     // As the helper decides, with its very lookup: on every name the kernel knows the bridge by (an
@@ -46,7 +55,7 @@ Exit status 0 when allowed, 1 when denied.`,
     try {
       const rtnl = Rtnl.openSync();
       try {
-        opts.bridgeNames = resolveAclBridge(Buffer.from(values.bridge, 'utf8'), rtnl).bridgeNames;
+        opts.bridgeNames = resolveAclBridge(Buffer.from(bridge, 'utf8'), rtnl).bridgeNames;
       } finally {
         rtnl.close();
       }
@@ -58,11 +67,11 @@ Exit status 0 when allowed, 1 when denied.`,
     try {
       result = checkAcl(opts);
     } catch (e) {
-      if (e instanceof AclError) throw new CliError(`cannot check bridge ${values.bridge}: ${e.message}`);
+      if (e instanceof AclError) throw new CliError(`cannot check bridge ${bridge}: ${e.message}`);
       throw e;
     }
     const { stderr: _bytes, ...json } = result;
-    return output(json as Omit<AclCheck, 'stderr'>, values.json, (v) => checkText(v as AclCheck), result.allowed ? 0 : 1);
+    return output(json as Omit<AclCheck, 'stderr'>, values, (v) => checkText(v as AclCheck), result.allowed ? 0 : 1);
   },
 };
 

@@ -5,11 +5,9 @@
  * @module
  */
 import {
-  addAddress,
   BridgeNotEmptyError,
   createBridge,
   deleteBridge,
-  deleteLink,
   getBridge,
   getLink,
   listBridges,
@@ -22,7 +20,7 @@ import {
 } from '../../index.js';
 import { cidr, ifname, integer, JSON_OPTION, mac, parse } from '../args.js';
 import { output, type Command } from '../command.js';
-import { cannot, CliError, describeCause, hasCode, UsageError } from '../errors.js';
+import { cannot, CliError, UsageError } from '../errors.js';
 import { formatTable, progress } from '../io.js';
 import { BRIDGE_MAX_MTU, BRIDGE_MIN_MTU } from '../../netlink/validate.js';
 
@@ -78,27 +76,32 @@ function bridgeDetails(b: BridgeJson): string {
 const listCommand: Command = {
   name: 'bridge list',
   summary: 'List every bridge with its state, addresses and ports.',
-  usage: 'qbh bridge list [--json] [-d|--details]',
+  usage: 'qbh bridge list [-j|--json] [-p|--pretty] [-d|--details]',
   options: `  -j, --json      print the bridges as JSON (the objects of \`ip -j -d link show type bridge\`,
                   each with "ports" as \`bridge -j -d link show\` and "addr_info" as \`ip -j addr show\`)
+  -p, --pretty    with --json: indented, over several lines (default: one line, as \`ip -j\`)
   -d, --details   one block per bridge with a line per port
 
 With no bridge, it prints "no bridges" on a terminal and nothing on a pipe (as ip does); --json
-prints [].`,
+prints []. Also \`qbh bridge ls\`, \`qbh bridge show\` without NAME, or \`qbh bridge\` alone.`,
   async run(argv, io) {
     const { values } = parse(argv, { ...JSON_OPTION, details: { type: 'boolean', short: 'd' } }, { required: [] });
-    let bridges: Bridge[];
-    try {
-      bridges = await listBridges();
-    } catch (e) {
-      throw cannot('list bridges', e);
-    }
-    const details = values.details === true;
-    // None: a person at a terminal is told so; a pipe gets nothing, as from `ip link show type bridge`.
-    const none = io.stdoutIsTTY ? 'no bridges\n' : '';
-    return output(bridges.map(bridgeJson), values.json, (v) => (v.length === 0 ? none : bridgeTable(v, details)));
+    return listOutput(values, io);
   },
 };
+
+async function listOutput(values: { json?: boolean | undefined; pretty?: boolean | undefined; details?: boolean | undefined }, io: { stdoutIsTTY: boolean }) {
+  let bridges: Bridge[];
+  try {
+    bridges = await listBridges();
+  } catch (e) {
+    throw cannot('list bridges', e);
+  }
+  const details = values.details === true;
+  // None: a person at a terminal is told so; a pipe gets nothing, as from `ip link show type bridge`.
+  const none = io.stdoutIsTTY ? 'no bridges\n' : '';
+  return output(bridges.map(bridgeJson), values, (v) => (v.length === 0 ? none : bridgeTable(v, details)));
+}
 
 /**
  * Fetches a bridge for `action`. A missing bridge reads as the API says it (the kernel's "No such
@@ -118,20 +121,25 @@ async function fetchBridge(name: string, action: string): Promise<Bridge> {
 const showCommand: Command = {
   name: 'bridge show',
   summary: 'Show one bridge: its settings, addresses and ports.',
-  usage: 'qbh bridge show NAME [--json]',
-  options: '  -j, --json   print the bridge as JSON (one object, as in `qbh bridge list --json`)',
-  async run(argv) {
-    const { values, args } = parse(argv, JSON_OPTION, { required: ['NAME'] });
-    const name = ifname(args[0]!, 'bridge name');
+  usage: 'qbh bridge show [NAME] [-j|--json] [-p|--pretty] [-d|--details]',
+  options: `  -j, --json     print the bridge as JSON (one object, as in \`qbh bridge list --json\`)
+  -p, --pretty   with --json: indented, over several lines (default: one line, as \`ip -j\`)
+  -d, --details  without NAME: as \`qbh bridge list --details\`
+
+Without NAME, every bridge, as \`qbh bridge list\` (\`ip link show\` lists them all too).`,
+  async run(argv, io) {
+    const { values, args } = parse(argv, { ...JSON_OPTION, details: { type: 'boolean', short: 'd' } }, { required: [], optional: ['NAME'] });
+    if (args[0] === undefined) return listOutput(values, io);
+    const name = ifname(args[0], 'bridge name');
     const b = bridgeJson(await fetchBridge(name, `show bridge ${name}`));
-    return output(b, values.json, (v) => bridgeDetails(v));
+    return output(b, values, (v) => bridgeDetails(v));
   },
 };
 
 const createCommand: Command = {
   name: 'bridge create',
   summary: 'Create a bridge, up unless --down; with --address, add addresses (all or nothing).',
-  usage: 'qbh bridge create NAME [--mtu N] [--address CIDR]... [--mac MAC | --no-persistent-mac] [--stp] [--down] [--exist-ok] [--json]',
+  usage: 'qbh bridge create NAME [--mtu N] [--address CIDR]... [--mac MAC | --no-persistent-mac] [--stp] [--down] [--exist-ok] [-j|--json] [-p|--pretty]',
   options: `  --mtu N           MTU of the bridge, ${BRIDGE_MIN_MTU}-${BRIDGE_MAX_MTU}
   --address CIDR    add an IPv4 or IPv6 address (repeatable), e.g. 10.0.0.1/24; without a
                     prefix length it is a host address (/32 or /128), as with \`ip addr add\`
@@ -142,12 +150,15 @@ const createCommand: Command = {
                     as ports come and go
   --stp             turn on the kernel's spanning tree protocol
   --down            leave the bridge down
-  --exist-ok        succeed if a bridge of that name exists (its settings are left as they are;
-                    missing addresses are added)
+  --exist-ok        succeed if a bridge of that name exists with the --mtu, --mac and --stp given
+                    (one with other settings is refused, naming them, and left as it is; up or
+                    down is not compared); missing addresses are added
   -j, --json        print the bridge as JSON
+  -p, --pretty      with --json: indented, over several lines
 
-If an address cannot be added, a bridge this command created is deleted again: nothing half-made.`,
-  async run(argv, io) {
+If an address cannot be added, nothing is left half-made: a bridge this command created is deleted
+again, addresses it added to an existing one (--exist-ok) are removed again.`,
+  async run(argv) {
     const { values, args } = parse(
       argv,
       {
@@ -172,33 +183,21 @@ If an address cannot be added, a bridge this command created is deleted again: n
       ...(values.stp ? { stp: true } : {}),
     };
     const addresses = (values.address ?? []).map(cidr);
-    let created = true;
+    let b: Bridge;
     try {
-      await createBridge(name, opts);
+      b = await createBridge(name, { ...opts, addresses, existOk: values['exist-ok'] === true });
     } catch (e) {
-      if (!(values['exist-ok'] && hasCode(e, 'EEXIST'))) throw cannot(`create bridge ${name}`, e);
-      created = false;
-      await fetchBridge(name, `create bridge ${name}`);
-    }
-    for (const a of addresses) {
-      try {
-        await addAddress(name, a);
-      } catch (e) {
-        if (!created && hasCode(e, 'EEXIST')) continue;
-        let undo = '';
-        if (created) {
-          try {
-            await deleteLink(name);
-            undo = `; bridge ${name} was removed again`;
-          } catch (cleanup) {
-            undo = `; removing bridge ${name} again failed too: ${describeCause(cleanup)}`;
-          }
-        }
-        throw new CliError(`cannot add address ${a} to bridge ${name}: ${describeCause(e)}${undo}`);
+      // An address that failed: the API's error, its message ending with what was undone.
+      if (e instanceof NetlinkError && e.op === 'addAddress') {
+        throw new CliError(`cannot add address ${e.target?.split(' on ')[0] ?? ''} to bridge ${name}: ${e.message.slice(e.message.indexOf(': ') + 2)}`);
       }
+      // --exist-ok on a device that is not such a bridge: qbh's own words, without the errno's.
+      if (e instanceof NetlinkError && e.code === 'EEXIST' && e.kernelMessage !== undefined && values['exist-ok']) {
+        throw new CliError(`cannot create bridge ${name}: ${e.kernelMessage}`);
+      }
+      throw cannot(`create bridge ${name}`, e);
     }
-    const b = bridgeJson(await fetchBridge(name, `show bridge ${name}`));
-    return output(b, values.json, () => '');
+    return output(bridgeJson(b), values, () => '');
   },
 };
 

@@ -10,6 +10,7 @@ import { listLinks } from '../../index.js';
 import { output, type Command } from '../command.js';
 import type { CliIo } from '../io.js';
 import { UsageError } from '../errors.js';
+import { GLOBAL_FLAGS, globalOptions, lookup, matchWord } from '../dispatch.js';
 
 /** What a positional argument or an option's value names. */
 type NameKind = 'bridge' | 'tap' | 'link' | 'file';
@@ -17,6 +18,8 @@ type NameKind = 'bridge' | 'tap' | 'link' | 'file';
 /** The positional arguments that name an existing interface, by command. */
 const POSITIONALS: Record<string, NameKind[]> = {
   'bridge show': ['bridge'],
+  'tap show': ['tap'],
+  'acl check': ['bridge'],
   'bridge delete': ['bridge'],
   'bridge attach': ['bridge', 'link'],
   'bridge detach': ['link'],
@@ -66,20 +69,25 @@ export async function completions(commands: Command[], words: string[], cur: str
   return [...new Set(all)].filter((c) => c.startsWith(cur));
 }
 
-async function candidates(commands: Command[], words: string[], cur: string): Promise<string[]> {
+async function candidates(commands: Command[], typed: string[], cur: string): Promise<string[]> {
   const names = commands.map((c) => c.name.split(' '));
   const firsts = [...new Set(names.map((n) => n[0]!))];
-  if (words.length === 0) return [...firsts, ...EXTRA_TOP];
-  if (words[0] === 'completion') return words.length === 1 ? ['bash', 'zsh'] : [];
+  // Words as the dispatcher reads them: options before the command (`-j`), prefixes (`br`), `ls`.
+  const words = globalOptions(typed).rest;
+  const seconds = (word: string | undefined) => names.filter((n) => n[0] === word && n.length > 1).map((n) => n[1]!);
+  if (words.length === 0) return cur.startsWith('-') ? [...GLOBAL_FLAGS, '--version', '--help'] : [...firsts, ...EXTRA_TOP];
   if (words[0] === 'help') {
     const topic = words.slice(1);
     if (topic.length === 0) return firsts;
-    return topic.length === 1 ? names.filter((n) => n[0] === topic[0] && n.length > 1).map((n) => n[1]!) : [];
+    return topic.length === 1 ? seconds(matchWord(topic[0]!, firsts).name) : [];
   }
-  const cmd = [2, 1].map((k) => commands.find((c) => c.name === words.slice(0, k).join(' '))).find((c) => c !== undefined);
-  if (!cmd) return words.length === 1 ? names.filter((n) => n[0] === words[0] && n.length > 1).map((n) => n[1]!) : [];
+  const first = matchWord(words[0]!, firsts).name;
+  if (first === 'completion') return words.length === 1 ? ['bash', 'zsh'] : [];
+  if (first === undefined) return [];
+  if (words.length === 1 && !commands.some((c) => c.name === first)) return seconds(first);
+  const { cmd, rest } = lookup(commands, words);
+  if (!cmd) return [];
   const opts = usageOptions(cmd.usage);
-  const rest = words.slice(cmd.name.split(' ').length);
   const prev = rest.at(-1);
   if (prev !== undefined && opts.get(prev) === true) {
     const kind = OPTION_VALUES[prev];

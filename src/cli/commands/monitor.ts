@@ -37,7 +37,7 @@ export const READY_LINE = 'qbh: monitor: ready, listening (Ctrl-C stops)';
 const monitorCommand: Command = {
   name: 'monitor',
   summary: 'Print link, address and bridge-port events as they happen, until Ctrl-C.',
-  usage: 'qbh monitor [--json]',
+  usage: 'qbh monitor [-j|--json]',
   options: `  -j, --json   one JSON object per line: first {"type":"ready"}, then
                {"type":"link"|"dellink","link":{…}}, {"type":"port"|"delport","port":{…}},
                {"type":"addr"|"deladdr","address":{…}},
@@ -47,7 +47,7 @@ Ready signal: once the subscription is in place, it prints "${READY_LINE}" on st
 --json: {"type":"ready"} as the first line on stdout). Every change made after that is printed.
 If the kernel drops events (the reader fell behind), a resync event carries the full state.`,
   async run(argv, io) {
-    const { values } = parse(argv, JSON_OPTION, { required: [] });
+    const { values } = parse(argv, { json: JSON_OPTION.json }, { required: [] }); // JSON Lines: never indented
     try {
       for await (const ev of monitor(io.signal ? { signal: io.signal } : {})) {
         if (values.json) io.stdout.write(`${JSON.stringify(ev)}\n`);

@@ -1,9 +1,10 @@
 /**
- * `qbh tap …`: persistent taps for scripts (list, create, delete) through src/tun. QEMU normally
- * gets its taps from the helper or from `openTap`; these are for set-ups that name taps up front.
+ * `qbh tap …`: tap devices (list, show, create, delete) through src/tun. `list` and `show` see every
+ * tap, QEMU's too; `create` makes persistent ones for set-ups that name taps up front (QEMU normally
+ * gets its taps from the helper or from `openTap`).
  * @module
  */
-import { listLinks, type Link } from '../../index.js';
+import { getLink, listLinks, NoSuchDeviceError, type Link } from '../../index.js';
 import { closeTap, deleteTap, openTap, TapError, MAX_TAP_QUEUES, type OpenTapOptions } from '../../tun/index.js';
 import { readUserDb } from '../../acl/index.js';
 import { ifname, integer, JSON_OPTION, parse } from '../args.js';
@@ -34,21 +35,53 @@ export function tapTable(taps: Link[]): string {
   );
 }
 
+/** Every tap (not tun) device, persistent or held open by a program such as QEMU. */
+async function listTaps(action: string): Promise<Link[]> {
+  let links: Link[];
+  try {
+    links = await listLinks({ kind: 'tun' });
+  } catch (e) {
+    throw cannot(action, e);
+  }
+  return links.filter((l) => !(l.linkinfo?.info_kind === 'tun' && l.linkinfo.info_data?.type === 'tun'));
+}
+
 const listCommand: Command = {
   name: 'tap list',
-  summary: 'List tap devices with owner, group, vnet_hdr, multi_queue, persist and master.',
-  usage: 'qbh tap list [--json]',
-  options: '  -j, --json   print the taps as JSON: the objects of `ip -j -d link show type tun` (tap devices only)',
+  summary: 'List tap devices (persistent ones and those QEMU holds open) with owner, group, vnet_hdr, multi_queue, persist and master.',
+  usage: 'qbh tap list [-j|--json] [-p|--pretty]',
+  options: `  -j, --json     print the taps as JSON: the objects of \`ip -j -d link show type tun\` (tap devices only)
+  -p, --pretty   with --json: indented, over several lines (default: one line, as \`ip -j\`)
+
+Also \`qbh tap ls\`, \`qbh tap show\` without NAME, or \`qbh tap\` alone.`,
   async run(argv) {
     const { values } = parse(argv, JSON_OPTION, { required: [] });
-    let links: Link[];
+    return output(await listTaps('list taps'), values, tapTable);
+  },
+};
+
+const showCommand: Command = {
+  name: 'tap show',
+  summary: 'Show one tap device: owner, group, vnet_hdr, multi_queue, persist and master.',
+  usage: 'qbh tap show [NAME] [-j|--json] [-p|--pretty]',
+  options: `  -j, --json     print the tap as JSON (one object, as in \`qbh tap list --json\`)
+  -p, --pretty   with --json: indented, over several lines (default: one line, as \`ip -j\`)
+
+Without NAME, every tap, as \`qbh tap list\`.`,
+  async run(argv) {
+    const { values, args } = parse(argv, JSON_OPTION, { required: [], optional: ['NAME'] });
+    if (args[0] === undefined) return output(await listTaps('list taps'), values, tapTable);
+    const name = ifname(args[0], 'tap name');
+    let link: Link;
     try {
-      links = await listLinks({ kind: 'tun' });
+      link = await getLink(name);
     } catch (e) {
-      throw cannot('list taps', e);
+      throw cannot(`show tap ${name}`, e instanceof NoSuchDeviceError ? new NoSuchDeviceError({ op: 'showTap', target: name }, 'tap', name) : e);
     }
-    const taps = links.filter((l) => !(l.linkinfo?.info_kind === 'tun' && l.linkinfo.info_data?.type === 'tun'));
-    return output(taps, values.json, tapTable);
+    const kind = link.linkinfo?.info_kind;
+    if (kind !== 'tun') throw new CliError(`cannot show tap ${name}: ${name} is a ${kind ?? 'device'}, not a tap`);
+    if (link.linkinfo?.info_data?.type === 'tun') throw new CliError(`cannot show tap ${name}: ${name} is a tun device, not a tap`);
+    return output(link, values, (v) => tapTable([v]));
   },
 };
 
@@ -62,12 +95,12 @@ function principal(text: string, kind: 'user' | 'group'): number {
 }
 
 function tapFailure(action: string, e: unknown): CliError | UsageError {
+  // A missing bridge (or tap): in the words every command uses, `bridge br9 does not exist`.
+  if (e instanceof TapError && e.cause instanceof NoSuchDeviceError) return cannot(action, e.cause);
   if (e instanceof TapError) {
     // TapError reads "cannot create t1: …"; keep its cause, name the object the way the CLI does.
     const i = e.message.indexOf(': ');
-    const cause = i >= 0 ? e.message.slice(i + 2) : e.message;
-    const hint = e.code === 'EBUSY' && e.step === 'create' ? ' (a device of that name exists)' : '';
-    return new CliError(`cannot ${action}: ${cause}${hint}`);
+    return new CliError(`cannot ${action}: ${i >= 0 ? e.message.slice(i + 2) : e.message}`);
   }
   return cannot(action, e);
 }
@@ -75,13 +108,18 @@ function tapFailure(action: string, e: unknown): CliError | UsageError {
 const createCommand: Command = {
   name: 'tap create',
   summary: 'Create a persistent tap, optionally attached to a bridge (for scripts; remove with `qbh tap delete`).',
-  usage: 'qbh tap create NAME [--bridge B] [--owner U] [--group G] [--queues N] [--vnet-hdr] [--json]',
-  options: `  --bridge B    attach it to bridge B (it takes B's MTU and an fe:… MAC, and comes up)
+  usage: 'qbh tap create NAME [--bridge B] [--owner U] [--group G] [--queues N] [--vnet-hdr] [-j|--json] [-p|--pretty]',
+  options: `  --bridge B    attach it to bridge B (it takes B's MTU and an fe:… MAC, and comes up;
+                without --bridge it stays down, as with \`ip tuntap add\`)
   --owner U     user (name or uid) allowed to open it without CAP_NET_ADMIN
   --group G     group (name or gid) allowed to open it
   --queues N    a multiqueue tap with N queues (1-${MAX_TAP_QUEUES})
   --vnet-hdr    frames carry a virtio-net header (IFF_VNET_HDR), as QEMU's virtio-net wants
-  -j, --json    print the tap as JSON (as \`qbh tap list --json\`)`,
+  -j, --json    print the tap as JSON (as \`qbh tap list --json\`)
+  -p, --pretty  with --json: indented, over several lines
+
+NAME may hold a %d (\`vm%d\`): the kernel picks the lowest free number, and the name it made is
+printed.`,
   async run(argv) {
     const { values, args } = parse(
       argv,
@@ -96,18 +134,22 @@ const createCommand: Command = {
       { required: ['NAME'] },
     );
     const name = ifname(args[0]!, 'tap name');
-    const opts: OpenTapOptions = { name, persist: true, vnetHdr: values['vnet-hdr'] === true };
+    const opts: OpenTapOptions = { name, persist: true, vnetHdr: values['vnet-hdr'] === true, up: values.bridge !== undefined };
     if (values.bridge !== undefined) opts.bridge = ifname(values.bridge, 'bridge name');
     if (values.owner !== undefined) opts.owner = principal(values.owner, 'user');
     if (values.group !== undefined) opts.group = principal(values.group, 'group');
     if (values.queues !== undefined) opts.queues = integer(values.queues, 'number of queues', 1, MAX_TAP_QUEUES);
+    let made: string;
     try {
-      closeTap(await openTap(opts));
+      const tap = await openTap(opts);
+      made = tap.name;
+      closeTap(tap);
     } catch (e) {
       throw tapFailure(`create tap ${name}`, e);
     }
-    const [tap] = (await listLinks({ kind: 'tun' })).filter((l) => l.ifname === name);
-    return output(tap, values.json, () => '');
+    const [tap] = (await listLinks({ kind: 'tun' })).filter((l) => l.ifname === made);
+    // A template's name is news to the caller; a name given in full is not (mutations are quiet, like ip's).
+    return output(tap, values, () => (made !== name ? made : ''));
   },
 };
 
@@ -127,4 +169,4 @@ const deleteCommand: Command = {
   },
 };
 
-export const tapCommands: Command[] = [listCommand, createCommand, deleteCommand];
+export const tapCommands: Command[] = [listCommand, showCommand, createCommand, deleteCommand];
