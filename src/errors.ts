@@ -69,7 +69,7 @@ export class QbhError extends Error {
 /**
  * The hint for a missing privilege, when this process lacks CAP_NET_ADMIN: the same words in the
  * API, the CLI and the daemon. An error raised where the capability is present, or where the mode
- * of /dev/net/tun refused, says that instead ({@link privilegeHint}).
+ * of /dev/net/tun refused, says that instead (`privilegeHint`).
  * @category Errors
  */
 export const NEED_NET_ADMIN = 'this needs CAP_NET_ADMIN: run as root, or with the capability in the ambient set';

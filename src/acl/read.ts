@@ -338,7 +338,7 @@ export function credentialAccessMode(): 'kernel' | 'posix-acl' {
  * under root's sole control, else the whole check fails. Then the kernel decides: the path is opened
  * with the peer's credentials (fsuid, fsgid, supplementary groups) in a thread made for that one open,
  * exactly the open the C helper makes as that user. A process that may not take on other credentials
- * ({@link credentialAccessMode}) decides from owner, group, mode bits and POSIX ACLs along the path
+ * (`credentialAccessMode`) decides from owner, group, mode bits and POSIX ACLs along the path
  * and opens the file with its own. Either way, the file read is the one that was checked (device and
  * inode compared after opening).
  * @category Bridge helper ACL
