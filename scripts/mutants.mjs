@@ -167,7 +167,7 @@ export const MUTANTS = [
   {
     id: 'daemon-peer-as-root',
     what: "qbhd takes every peer's uid as 0 (root's rules, root's per-uid share) instead of SO_PEERCRED's",
-    patches: [{ file: 'src/daemon/peer.ts', search: 'return { uid: cred.uid, gid: cred.gid,', replace: 'return { uid: 0, gid: cred.gid,' }],
+    patches: [{ file: 'src/daemon/peer.ts', search: 'return { uid: cred.uid, person: cred.uid,', replace: 'return { uid: 0, person: 0,' }],
     tests: ['test/daemon-identity.test.ts'],
   },
   {

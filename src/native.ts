@@ -38,7 +38,7 @@ export interface NativeAddon {
   watch(fd: number, onReadable: (status: number) => void): () => void;
   /**
    * ioctl with a buffer read and written in place. Only the requests the addon knows the argument
-   * of (tun's TUNSETIFF/TUNGETIFF/TUNGETFEATURES…, SIOC* ifreq requests on a socket); `arg` must be
+   * of (tun's TUNSETIFF/TUNGETIFF/TUNGETFEATURES…, SIOC* ifreq requests and SIOCOUTQ on a socket); `arg` must be
    * at least that long (40 bytes for a struct ifreq). Another request is a TypeError with code
    * `ERR_INVALID_ARG_VALUE`; an fd of the wrong kind fails with ENOTTY.
    */
@@ -70,6 +70,13 @@ export interface NativeAddon {
    * send and receive each wait at most `timeoutMs` (1…600000), then fail with EAGAIN.
    */
   unixConnect(path: string, timeoutMs: number): number;
+  /**
+   * A non-blocking, close-on-exec AF_UNIX stream socket bound to `path` (with the process's umask)
+   * and listening with `backlog` (1..65535). Accept from it with {@link NativeAddon.unixAccept}.
+   */
+  unixListen(path: string, backlog: number): number;
+  /** One pending connection (non-blocking, close-on-exec), or null when none is pending. */
+  unixAccept(fd: number): number | null;
 }
 
 /**

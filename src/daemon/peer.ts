@@ -11,6 +11,11 @@ import { native } from '../native.js';
 /** A connected client, as the kernel describes it. */
 export interface Peer {
   uid: number;
+  /**
+   * The person behind the connection: the uid every per-user limit (share of connections, rates,
+   * audit lines) is counted against.
+   */
+  person: number;
   gid: number;
   /** Supplementary groups at connect() time. */
   groups: number[];
@@ -57,5 +62,5 @@ export function peerOf(fd: number): Peer {
       cwd = null;
     }
   }
-  return { uid: cred.uid, gid: cred.gid, groups, pid: cred.pid, comm: comm(cred.pid), parentComm: comm(parentPid(cred.pid)), cwd };
+  return { uid: cred.uid, person: cred.uid, gid: cred.gid, groups, pid: cred.pid, comm: comm(cred.pid), parentComm: comm(parentPid(cred.pid)), cwd };
 }
