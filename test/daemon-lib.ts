@@ -27,9 +27,12 @@ export interface Daemon {
   exited: Promise<number | string | null>;
 }
 
-/** Starts dist/qbhd.cjs (run as an executable, as a unit's ExecStart= would) with `args`; waits for its "listening" line. */
-export async function startDaemon(args: string[] = [], env: Record<string, string> = {}): Promise<Daemon> {
-  const child = spawn(CLEAN[0]!, [...CLEAN.slice(1), ...Object.entries(env).map(([k, v]) => `${k}=${v}`), QBHD, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+/**
+ * Starts dist/qbhd.cjs (run as an executable, as a unit's ExecStart= would) with `args`, after
+ * `prefix` (prlimit, setpriv …); waits for its "listening" line.
+ */
+export async function startDaemon(args: string[] = [], env: Record<string, string> = {}, prefix: string[] = []): Promise<Daemon> {
+  const child = spawn(CLEAN[0]!, [...CLEAN.slice(1), ...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...prefix, QBHD, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   child.stderr!.setEncoding('utf8');
   const exited = new Promise<number | string | null>((resolve) => child.on('exit', (code, sig) => resolve(code ?? sig)));
