@@ -13,6 +13,7 @@
  * rate per person.
  * @module
  */
+import { unlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type net from 'node:net';
 import { native } from '../native.js';
@@ -139,6 +140,8 @@ type Job = { conn: Connection; line: Buffer } | { conn: Connection; errno: numbe
 export class DaemonServer {
   private readonly Socket: typeof net.Socket;
   private listenFd = -1;
+  /** The socket file this server made (removed when it stops listening), or null. */
+  private listenPath: string | null = null;
   private stopWatch: (() => void) | null = null;
   private retry: NodeJS.Timeout | null = null;
   private readonly open = new Set<net.Socket>();
@@ -166,6 +169,7 @@ export class DaemonServer {
   /** Listens on a path (already prepared by the caller) or on an inherited listening fd. */
   async listen(target: { path: string } | { fd: number }): Promise<void> {
     this.listenFd = 'fd' in target ? target.fd : native.unixListen(target.path, LISTEN_BACKLOG);
+    if ('path' in target) this.listenPath = target.path;
     this.watchListener();
   }
 
@@ -204,6 +208,14 @@ export class DaemonServer {
   async close(): Promise<void> {
     this.stopWatch?.();
     if (this.retry !== null) clearTimeout(this.retry);
+    // The file first, then the fd: the other way round, a new daemon's socket made in between
+    // could be the one removed. A client then gets ENOENT at once ("no daemon").
+    try {
+      if (this.listenPath !== null) unlinkSync(this.listenPath);
+    } catch {
+      // already gone
+    }
+    this.listenPath = null;
     if (this.listenFd >= 0) native.close(this.listenFd);
     this.listenFd = -1;
     for (const sock of this.delivering) sock.destroy();
