@@ -102,7 +102,8 @@ t.test('finding 4: four looping clients of an allowed uid do not starve another 
   try {
     await new Promise((resolve) => setTimeout(resolve, 2000)); // the listen queue fills in milliseconds
     const runs = [];
-    for (let i = 0; i < 3; i++) runs.push(await victim());
+    // Three tries, unless one fails (a starved helper waits its whole 15 s).
+    while (runs.length < 3 && runs.at(-1)?.status !== 1) runs.push(await victim());
     t.comment(`victim's helper: ${quiet.ms} ms alone, ${runs.map((r) => r.ms).join(', ')} ms under the attack`);
     for (const r of runs) {
       t.equal(r.status, 0, `the victim got its tap (${r.stderr.trim() || 'ok'})`);
@@ -118,7 +119,9 @@ t.test('finding 4: six looping clients of a uid with no rights are answered at a
   daemon = await startDaemon();
   const quiet = await victim();
   const replies = () => daemon.log().match(new RegExp(`uid=${NOBODY_UID} `, 'g'))?.length ?? 0;
-  const procs = Array.from({ length: 6 }, () => attacker(NOBODY_UID, 'read'));
+  // Tap requests the ACL denies, and requests refused before any ACL is read (cheap to answer: a
+  // daemon without a refusal rate answers them by the hundred per second even on a loaded machine).
+  const procs = [...Array.from({ length: 3 }, () => attacker(NOBODY_UID, 'read')), ...Array.from({ length: 3 }, () => attacker(NOBODY_UID, 'read', 'garbage\n'))];
   const started = Date.now();
   try {
     await until(() => replies() > 0, 20000);

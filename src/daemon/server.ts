@@ -440,8 +440,8 @@ export class DaemonServer {
       this.delivering.delete(sock);
     });
     // A helper reads, then closes: the end of its stream is the moment to look. Anything it sends
-    // meanwhile is not a request (one per connection) and is dropped.
-    sock.on('data', () => {});
+    // meanwhile is not a request (one per connection): reading stops there, and the looks go on.
+    sock.on('data', () => sock.pause());
     sock.on('end', look);
     sock.resume();
     look();
