@@ -180,7 +180,7 @@ export class DaemonServer {
 
   /** Accepts up to {@link ACCEPT_BATCH} connections; the watch calls again while more are pending. */
   private acceptSome(): void {
-    for (let i = 0; i < ACCEPT_BATCH; i++) {
+    for (let i = 0; i < ACCEPT_BATCH && this.listenFd >= 0; i++) {
       let fd: number | null;
       try {
         fd = native.unixAccept(this.listenFd);
