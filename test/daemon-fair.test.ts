@@ -14,6 +14,7 @@ import { privateEtcQemu, privateRunQbh, sh } from './harness.js';
 import { ROOT, SOCKET, logged, startDaemon, taps, until, type Daemon } from './daemon-lib.js';
 import { handOffAsync } from './helper-lib.js';
 import { native } from '../src/native.js';
+import { TokenBuckets } from '../src/daemon/fair.js';
 
 execFileSync(process.execPath, [join(ROOT, 'scripts', 'bundle.mjs')], { stdio: 'inherit' });
 privateEtcQemu();
@@ -223,4 +224,13 @@ for req in [b'{"v":1,"op":"check"}\\n', '{"v":1,"op":"\\u009b31m\\u2028x"}\\n'.e
   t.match(log, /qbhd: check uid=65534 .* comm="\\x9b\\u\{9b\}J\\u\{1b\}\[1m\\u\{7f\}q\\xff" /, 'the command name, escaped');
   t.match(log, /error="unknown op \\"\\u\{9b\}31m\\u\{2028\}x\\" \(tap, check\)"/, 'the request\'s op, escaped');
   t.notMatch(log, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029\ufffd]/u, 'no control character, separator or replacement character in the log');
+});
+
+t.test('per-user rate state is bounded: beyond its table, users share one budget', async (t) => {
+  const rates = new TokenBuckets(2, 0.001, 4);
+  for (let uid = 1; uid <= 4; uid++) t.ok(rates.take(uid), `uid ${uid} has its own budget`);
+  // The table is full of budgets not yet refilled: every further uid counts against one shared budget.
+  t.ok(rates.take(1000) && rates.take(2000), 'the shared budget: two tokens');
+  t.notOk(rates.take(3000), 'spent by other uids beyond the table');
+  t.ok(rates.take(1), 'the uids in the table keep their own');
 });
