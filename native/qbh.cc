@@ -463,6 +463,8 @@ constexpr IoctlSpec kIoctls[] = {
     {SIOCGIFTXQLEN, IoctlSpec::kSocket, sizeof(ifreq)},
     {SIOCBRADDIF, IoctlSpec::kSocket, sizeof(ifreq)},
     {SIOCBRDELIF, IoctlSpec::kSocket, sizeof(ifreq)},
+    // Bytes sent on a socket that its peer has not read yet (an int): qbhd's unread tap replies.
+    {SIOCOUTQ, IoctlSpec::kSocket, sizeof(int)},
 };
 constexpr bool SizesCoverIoc() {
   for (const IoctlSpec& s : kIoctls)

@@ -6,6 +6,7 @@
 #include <uv.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <string>
 
@@ -69,8 +70,59 @@ Napi::Value UnixConnect(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, fd);
 }
 
+// unixListen(path, backlog) -> fd: a non-blocking, close-on-exec AF_UNIX stream socket bound to
+// `path` (created with the caller's umask) and listening with `backlog`. The caller accepts with
+// unixAccept, at the pace it chooses (libuv's own accept loop runs until the queue is empty, and a
+// client that refills it as fast keeps it running).
+Napi::Value UnixListen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() != 2 || !info[0].IsString() || !info[1].IsNumber())
+    return TypeFail(env, "unixListen(path: string, backlog: number)");
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  sockaddr_un addr{};
+  if (path.empty() || path.size() >= sizeof addr.sun_path || path.find('\0') != std::string::npos)
+    return TypeFail(env, "unixListen: path must be 1-107 bytes without NUL");
+  double b = info[1].As<Napi::Number>().DoubleValue();
+  if (!(b >= 1 && b <= 65535) || b != static_cast<double>(static_cast<int>(b)))
+    return TypeFail(env, "unixListen: backlog must be an integer from 1 to 65535");
+  addr.sun_family = AF_UNIX;
+  memcpy(addr.sun_path, path.data(), path.size());
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return Fail(env, errno, "socket");
+  const char* step = "bind";
+  int r = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  if (r == 0) {
+    step = "listen";
+    r = listen(fd, static_cast<int>(b));
+  }
+  if (r < 0) {
+    int err = errno;
+    close(fd);
+    return Fail(env, err, step);
+  }
+  return Napi::Number::New(env, fd);
+}
+
+// unixAccept(fd) -> fd | null: one pending connection of a listening socket, non-blocking and
+// close-on-exec; null when none is pending (or the one pending was aborted by its client).
+Napi::Value UnixAccept(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() != 1 || !info[0].IsNumber()) return TypeFail(env, "unixAccept(fd: number)");
+  double d = info[0].As<Napi::Number>().DoubleValue();
+  if (!(d >= 0 && d <= INT32_MAX) || d != static_cast<double>(static_cast<int>(d)))
+    return TypeFail(env, "unixAccept: fd must be an integer from 0 to 2147483647");
+  int fd;
+  do fd = accept4(static_cast<int>(d), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+  while (fd < 0 && errno == EINTR);
+  if (fd < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ECONNABORTED)) return env.Null();
+  if (fd < 0) return Fail(env, errno, "accept4");
+  return Napi::Number::New(env, fd);
+}
+
 }  // namespace
 
 void InitUnix(Napi::Env env, Napi::Object exports) {
   exports.Set("unixConnect", Napi::Function::New(env, UnixConnect));
+  exports.Set("unixListen", Napi::Function::New(env, UnixListen));
+  exports.Set("unixAccept", Napi::Function::New(env, UnixAccept));
 }

@@ -201,6 +201,18 @@ export const MUTANTS = [
     tests: ['test/daemon-hostile.test.ts'],
   },
   {
+    id: 'daemon-queue-not-round-robin',
+    what: "qbhd's request queue serves the first person with requests until they have none left, not one person after the other",
+    patches: [{ file: 'src/daemon/fair.ts', search: '      this.queues.delete(person);\n      if (q.length > 0) this.queues.set(person, q);', replace: '      if (q.length === 0) this.queues.delete(person);' }],
+    tests: ['test/daemon-fair.test.ts'],
+  },
+  {
+    id: 'daemon-tap-reply-not-held',
+    what: "qbhd closes a connection as soon as its tap reply is sent, so unread replies (fds in flight, counted against root) are no longer part of the client's share",
+    patches: [{ file: 'src/daemon/server.ts', search: 'if (sendError === null) this.holdUntilRead(conn);', replace: 'if (sendError === null) sock.destroy();' }],
+    tests: ['test/daemon-fair.test.ts'],
+  },
+  {
     id: 'daemon-unknown-field-taken',
     what: 'a request with an unknown field (say "uid") is accepted and the field ignored',
     patches: [{ file: 'src/daemon/protocol.ts', search: 'if (!required.includes(key) && !optional.includes(key)) throw', replace: 'if (false as boolean) throw' }],

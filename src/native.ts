@@ -40,7 +40,7 @@ export interface NativeAddon {
   watch(fd: number, onReadable: (status: number) => void): () => void;
   /**
    * ioctl with a buffer read and written in place. Only the requests the addon knows the argument
-   * of (tun's TUNSETIFF/TUNGETIFF/TUNGETFEATURES…, SIOC* ifreq requests on a socket); `arg` must be
+   * of (tun's TUNSETIFF/TUNGETIFF/TUNGETFEATURES…, SIOC* ifreq requests and SIOCOUTQ on a socket); `arg` must be
    * at least that long (40 bytes for a struct ifreq). Another request is a TypeError with code
    * `ERR_INVALID_ARG_VALUE`; an fd of the wrong kind fails with ENOTTY.
    */
@@ -92,6 +92,13 @@ export interface NativeAddon {
   openAs(path: Uint8Array, uid: number, gid: number, groups: readonly number[], flags: number): number;
   /** lgetxattr(2) of `system.posix_acl_access` or `system.posix_acl_default`; null when there is none. */
   lgetxattr(path: Uint8Array, name: 'system.posix_acl_access' | 'system.posix_acl_default'): Buffer | null;
+  /**
+   * A non-blocking, close-on-exec AF_UNIX stream socket bound to `path` (with the process's umask)
+   * and listening with `backlog` (1..65535). Accept from it with {@link NativeAddon.unixAccept}.
+   */
+  unixListen(path: string, backlog: number): number;
+  /** One pending connection (non-blocking, close-on-exec), or null when none is pending. */
+  unixAccept(fd: number): number | null;
 }
 
 /**

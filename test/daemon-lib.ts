@@ -29,7 +29,7 @@ export interface Daemon {
 
 /**
  * Starts dist/qbhd.cjs (run as an executable, as a unit's ExecStart= would) with `args`, after
- * `prefix` (setpriv …) if given; waits for its "listening" line.
+ * `prefix` (prlimit, setpriv …); waits for its "listening" line.
  */
 export async function startDaemon(args: string[] = [], env: Record<string, string> = {}, prefix: string[] = []): Promise<Daemon> {
   const child = spawn(CLEAN[0]!, [...CLEAN.slice(1), ...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...prefix, QBHD, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });

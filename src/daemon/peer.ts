@@ -29,8 +29,9 @@ export interface NamespaceIds {
 /** A connected client, as the kernel describes it. */
 export interface Peer {
   /**
-   * The person: the uid the ACL decides for and every per-user count is kept by. Equal to `uid`;
-   * for a peer in the daemon's own user namespace it is SO_PEERCRED's uid.
+   * The person: the uid the ACL decides for and every per-user limit (share of connections, rates,
+   * audit lines) is counted against. Equal to `uid`; for a peer in the daemon's own user namespace
+   * it is SO_PEERCRED's uid.
    */
   person: number;
   /** The person's uid, gid and groups: the identity the ACL evaluates. */

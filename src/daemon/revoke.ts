@@ -21,7 +21,7 @@ import type { LinkMessage } from '../netlink/message.js';
 import { decideTap } from './decide.js';
 import type { Peer } from './peer.js';
 import type { TapRequest } from './protocol.js';
-import { auditLine } from './server.js';
+import { auditLine } from './audit.js';
 
 /** A tap the daemon made, as it was handed out. */
 export interface HandedTap {
