@@ -11,10 +11,11 @@ import './harness.js';
 import { privateEtcQemu } from './harness.js';
 import t from 'tap';
 import { spawnSync, execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildSync } from 'esbuild';
 import { evaluateAcl, type AclCredentials } from '../src/acl/index.js';
+import { addonPath } from '../src/native.js';
 
 const HELPER = '/usr/lib/qemu/qemu-bridge-helper';
 const ETC = '/etc/qemu';
@@ -249,9 +250,12 @@ const cases: Case[] = [
 ];
 
 // One bundle of the ACL code, so an unprivileged caller can run it without the TypeScript loader.
+// Laid out as the package is (dist/ beside build/Release/), since the ACL code loads the addon.
 const bundleDir = mkdtempSync('/tmp/qbh-acl-diff-');
 chmodSync(bundleDir, 0o755);
-const runner = join(bundleDir, 'evaluate-as-caller.mjs');
+mkdirSync(join(bundleDir, 'build', 'Release'), { recursive: true, mode: 0o755 });
+copyFileSync(addonPath(), join(bundleDir, 'build', 'Release', 'qbh.node'));
+const runner = join(bundleDir, 'dist', 'evaluate-as-caller.mjs');
 buildSync({ entryPoints: ['test/fixtures/acl/evaluate-as-caller.ts'], bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile: runner, logLevel: 'silent' });
 t.teardown(() => rmSync(bundleDir, { recursive: true, force: true }));
 
