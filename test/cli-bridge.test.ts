@@ -241,7 +241,7 @@ t.test("iproute2 habits: prefixes, ls, a group alone, options before the command
   t.equal(ipj('link', 'show', 'hv0')[0].master, 'hb0');
   const amb = await qbh('bridge', 'de', 'hb0');
   t.equal(amb.code, 2);
-  t.match(amb.stderr, /^qbh: "de" is ambiguous: bridge delete, bridge detach\nusage:\n/);
+  t.match(amb.stderr, /^qbh: "de" is ambiguous: bridge delete, bridge detach\nqbh bridge: manage bridges [^\n]*\n\nusage:\n/);
   t.ok(linkNames().includes('hb0'), 'nothing deleted');
   t.same(await qbh('help', 'br', 'ls'), await qbh('bridge', 'list', '--help'));
   t.same(await qbh('help', 'br'), await qbh('bridge', '--help'));
