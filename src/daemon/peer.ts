@@ -10,7 +10,9 @@
  * — a subordinate uid (/etc/subuid, through the setuid newuidmap), or its uid without the
  * supplementary groups it dropped there — so it is the user who owns that namespace (a kernel fact),
  * with that user's groups from the account database and every group the process still holds.
- * docs/daemon.md, "Identity and decision", says why.
+ * With CAP_SYS_PTRACE the kernel names that user (NS_GET_OWNER_UID); without it (qbhd.service) the
+ * namespace's id maps and /etc/subuid, /etc/subgid do, when they are one user's ids only, and the
+ * peer is refused otherwise (personFromMaps). docs/daemon.md, "Identity and decision", says why.
  * @module
  */
 import { readFileSync, readlinkSync } from 'node:fs';
@@ -94,7 +96,7 @@ function parentPid(pid: number): number {
 function unknownNamespace(err: unknown, pid: number): string {
   const who = `the caller (pid ${pid})`;
   if (isErrno(err, 'ESRCH')) return `${who} exited before it could be identified`;
-  if (isErrno(err, 'EACCES')) return `${who} runs in a user namespace, and qbhd cannot see whose without CAP_SYS_PTRACE`;
+  if (isErrno(err, 'EACCES')) return `${who} runs in a user namespace, and qbhd, itself outside the initial user namespace and without CAP_SYS_PTRACE, cannot see whose`;
   if (isErrno(err, 'EPERM')) return `${who} is in a user namespace outside the daemon's`;
   if (isErrno(err, 'ENOPROTOOPT')) return `this kernel cannot tell the user namespace of ${who} (SO_PEERPIDFD: Linux 6.5 or later is needed)`;
   return `cannot read the user namespace of ${who}: ${err instanceof Error ? err.message : String(err)}`;
