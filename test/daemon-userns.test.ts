@@ -70,9 +70,12 @@ function outcome(who: string[], bridge = 'br0'): string {
   return r.status === 0 && r.fds === 1 ? 'ok' : r.stderr;
 }
 
-/** A Python client (docs/daemon.md): one request line, the reply line. For callers the helper would not send to the daemon. */
+/**
+ * A Python client (docs/daemon.md): one request line, the reply line. For callers the helper would
+ * not send to the daemon. A refusal may come, and the daemon close, before the request is sent.
+ */
 function pyAsk(who: string[], line: string): any {
-  const py = `import socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.connect(${JSON.stringify(SOCKET)})\ns.sendall(sys.argv[1].encode()+b"\\n")\nb=b""\nwhile not b.endswith(b"\\n"):\n  c=s.recv(65536)\n  if not c: break\n  b+=c\nprint(b.decode(),end="")`;
+  const py = `import socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.connect(${JSON.stringify(SOCKET)})\ntry: s.sendall(sys.argv[1].encode()+b"\\n")\nexcept BrokenPipeError: pass\nb=b""\nwhile not b.endswith(b"\\n"):\n  c=s.recv(65536)\n  if not c: break\n  b+=c\nprint(b.decode(),end="")`;
   const r = spawnSync(CLEAN[0]!, [...CLEAN.slice(1), ...who, 'python3', '-c', py, line], { encoding: 'utf8' });
   if (r.stdout === '') throw new Error(`no reply (exit ${r.status}): ${r.stderr}`);
   return JSON.parse(r.stdout);
