@@ -132,14 +132,14 @@ function accountOf(owner: number, db: UserDb, kernelGid: number, kernelGroups: r
  * its own gid, with setgroups denied, so it cannot drop a group); the setuid newuidmap/newgidmap
  * map only the caller's own id and its subordinate ranges; anything else needs root. A nested
  * namespace maps only ids its parent maps. So if every uid the maps hold is one user's own uid or
- * subordinate ids, and every gid that user's groups or subordinate gids, that user made the
- * outermost namespace — the person NS_GET_OWNER_UID names when the daemon may ask. (Namespaces
- * root made never come here: their owner is the daemon's euid, which holds every capability in
- * them and below, so the kernel lets it open them.) Anything else — two users' ids, ids no user
- * may map (root wrote them), overlapping subordinate ranges, a subordinate line of an unknown
- * name, no map yet — throws: qbhd cannot tell whose, and refuses. The files are read at each request: if an admin
- * gives a range to another user, a namespace still holding it is that user's from then on; if the
- * range is removed, it is refused.
+ * subordinate ids, and every gid that user's groups or subordinate gids, only that user (or root
+ * on its behalf) gave them: it made the outermost namespace, the person NS_GET_OWNER_UID names
+ * when the daemon may ask. (Namespaces root made never come here: their owner is the daemon's
+ * euid, which holds every capability in them and below, so the kernel lets it open them.)
+ * Anything else — two users' ids, ids no user may map (root wrote them), overlapping subordinate
+ * ranges, a subordinate line of an unknown name, no map yet — throws: qbhd cannot tell whose, and
+ * refuses. The files are read at each request: if an admin gives a range to another user, a
+ * namespace still holding it is that user's from then on; if the range is removed, it is refused.
  */
 function personFromMaps(uidMap: string, gidMap: string, kernelGid: number, kernelGroups: readonly number[]): { uid: number; gid: number; groups: number[] } {
   const db = readUserDb();
