@@ -186,7 +186,7 @@ export const MUTANTS = [
     id: 'daemon-userns-idmap-uids-unchecked',
     what: "without CAP_SYS_PTRACE, qbhd takes a namespace's uid map as one user's without checking every range is that user's own or subordinate uids (a map joining two users' ranges is one of them)",
     patches: [{ file: 'src/daemon/idmap.ts', search: '    if (!uidMap.every((r) => covered(interval(r), uids))) return false;\n', replace: '' }],
-    tests: ['test/daemon-userns.test.ts'],
+    tests: ['test/daemon-idmap.test.ts', 'test/daemon-userns.test.ts'],
   },
   {
     id: 'daemon-request-uncapped',
