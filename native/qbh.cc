@@ -684,9 +684,10 @@ constexpr char kIdentityMap[] = "         0          0 4294967295\n";
 // An id map has at most 340 lines of 33 bytes (the kernel's limit on extents).
 constexpr size_t kMaxIdMapBytes = 16384;
 
-// Reads a /proc file of at most kMaxIdMapBytes whole; false (errno set) if it cannot.
-bool ReadProcFile(const std::string& path, std::string* out) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+// Reads a /proc file of at most kMaxIdMapBytes whole, `name` relative to the directory `dir`
+// (AT_FDCWD: the working directory); false (errno set) if it cannot.
+bool ReadProcFile(int dir, const char* name, std::string* out) {
+  int fd = openat(dir, name, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return false;
   char buf[kMaxIdMapBytes];
   size_t len = 0;
@@ -703,24 +704,42 @@ bool ReadProcFile(const std::string& path, std::string* out) {
   return true;
 }
 
-// Whether the peer on `sock` (its pidfd: `pidfd`) is, as this process is, in the initial user
-// namespace, judged without ptrace access to it: its uid_map and gid_map, which anyone may read,
-// both map every id to itself, and only a process with CAP_SETUID and CAP_SETGID over every id of
-// the initial namespace can write that into another. The maps are read through the pid of
-// SO_PEERCRED (the same process as the pidfd), and the pidfd then shows the process still running:
-// so the pid was not yet another process's when they were read. Any failure answers false.
-bool InitialByIdMaps(int sock, int pidfd) {
+// Whether this process is in the initial user namespace: its own maps map every id to itself.
+bool SelfInitial() {
   std::string map;
-  if (!ReadProcFile("/proc/self/uid_map", &map) || map != kIdentityMap) return false;
-  if (!ReadProcFile("/proc/self/gid_map", &map) || map != kIdentityMap) return false;
+  return ReadProcFile(AT_FDCWD, "/proc/self/uid_map", &map) && map == kIdentityMap &&
+         ReadProcFile(AT_FDCWD, "/proc/self/gid_map", &map) && map == kIdentityMap;
+}
+
+// The uid_map and gid_map of the peer on `sock` (its pidfd: `pidfd`), read without ptrace access
+// to it (anyone may read them; read from the initial user namespace, their outside ids are the
+// kernel's). Race-free: /proc/PID of SO_PEERCRED's pid is opened as a directory and the maps are
+// read relative to it (that fd stays bound to the process it was opened for), and the pidfd then
+// shows the process still running, so that pid was the peer's, not a successor's, when it was
+// opened. false with errno on failure (ESRCH: the peer has exited or its pid cannot be seen).
+bool PeerIdMaps(int sock, int pidfd, std::string* uid, std::string* gid) {
   ucred cred{};
   socklen_t len = sizeof cred;
-  if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.pid <= 0) return false;
-  std::string dir = "/proc/" + std::to_string(cred.pid);
-  if (!ReadProcFile(dir + "/uid_map", &map) || map != kIdentityMap) return false;
-  if (!ReadProcFile(dir + "/gid_map", &map) || map != kIdentityMap) return false;
+  if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) return false;
+  if (cred.pid <= 0) {
+    errno = ESRCH;
+    return false;
+  }
+  int dir = open(("/proc/" + std::to_string(cred.pid)).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return false;
+  bool ok = ReadProcFile(dir, "uid_map", uid) && ReadProcFile(dir, "gid_map", gid);
+  int err = errno;
+  close(dir);
+  if (!ok) {
+    errno = err == ENOENT ? ESRCH : err;
+    return false;
+  }
   pollfd p{pidfd, POLLIN, 0};
-  return poll(&p, 1, 0) == 0;  // not readable: it has not exited
+  if (poll(&p, 1, 0) != 0) {  // readable: it has exited
+    errno = ESRCH;
+    return false;
+  }
+  return true;
 }
 
 // The user namespace of the peer on `sock` (its pidfd: `pidfd`) through /proc/PID/ns/user, for
@@ -755,9 +774,12 @@ int UsernsByProc(int sock, int pidfd) {
 // namespace) of each namespace from the child of ours down to the peer's, outermost first
 // (NS_GET_PARENT walks up; it fails with EPERM above our own, so a peer outside our subtree fails).
 // The kernel lets us open another process's namespace only with ptrace read access to it
-// (CAP_SYS_PTRACE for another uid's process). Without it, a daemon in the initial user namespace
-// still recognises a peer there by its id maps (InitialByIdMaps); any other peer then fails with
-// EACCES. Every fd this opens is closed before it returns, on every path.
+// (CAP_SYS_PTRACE for another uid's process). Without it, and only in the initial user namespace,
+// the answer comes from the peer's id maps (PeerIdMaps): `sameNs` when both map every id to
+// itself, which only a process with CAP_SETUID and CAP_SETGID over every id of the initial
+// namespace could write into another; otherwise `owners` is null and `uidMap`/`gidMap` are the
+// maps' text, for the caller to judge whose ids they are. Any other peer then fails with EACCES.
+// Every fd this opens is closed before it returns, on every path.
 Napi::Value PeerUserns(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int sock;
@@ -770,14 +792,28 @@ Napi::Value PeerUserns(const Napi::CallbackInfo& info) {
   int ns = ioctl(pidfd, kPidfdGetUserNamespace, 0);
   if (ns < 0 && errno == ENOTTY) ns = UsernsByProc(sock, pidfd);
   int err = errno;
-  bool initial = ns < 0 && err == EACCES && InitialByIdMaps(sock, pidfd);
-  close(pidfd);
-  if (initial) {
+  if (ns < 0 && err == EACCES && SelfInitial()) {
+    std::string uidMap, gidMap;
+    bool read = PeerIdMaps(sock, pidfd, &uidMap, &gidMap);
+    err = errno;
+    close(pidfd);
+    if (!read) {
+      ErrnoError(env, err, "read /proc/PID/uid_map").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    bool initial = uidMap == kIdentityMap && gidMap == kIdentityMap;
     Napi::Object out = Napi::Object::New(env);
-    out.Set("sameNs", Napi::Boolean::New(env, true));
-    out.Set("owners", Napi::Array::New(env));
+    out.Set("sameNs", Napi::Boolean::New(env, initial));
+    if (initial) {
+      out.Set("owners", Napi::Array::New(env));
+    } else {
+      out.Set("owners", env.Null());
+      out.Set("uidMap", Napi::String::New(env, uidMap));
+      out.Set("gidMap", Napi::String::New(env, gidMap));
+    }
     return out;
   }
+  close(pidfd);
   if (ns < 0) {
     errno = err;
     THROW_ERRNO(env, "ioctl(PIDFD_GET_USER_NAMESPACE)");

@@ -173,7 +173,7 @@ export const MUTANTS = [
   {
     id: 'daemon-userns-ignored',
     what: "qbhd takes a peer in a user namespace as the ids it holds there (a subordinate uid, its groups dropped), not as the person who owns the namespace",
-    patches: [{ file: 'src/daemon/peer.ts', search: 'if (where.sameNs) return peer;', replace: 'if (where.sameNs || where.owners.length > 0) return peer;' }],
+    patches: [{ file: 'src/daemon/peer.ts', search: 'if (where.sameNs) return peer;', replace: 'if (where.sameNs || where.owners?.length !== 0) return peer;' }],
     tests: ['test/daemon-userns.test.ts'],
   },
   {
@@ -181,6 +181,12 @@ export const MUTANTS = [
     what: "the person behind a user namespace gets only the groups its process still holds, not its account's (a dropped deny-group escapes)",
     patches: [{ file: 'src/daemon/peer.ts', search: 'const groups = db.groupsOf(user);', replace: 'const groups = [user.gid];' }],
     tests: ['test/daemon-userns.test.ts'],
+  },
+  {
+    id: 'daemon-userns-idmap-uids-unchecked',
+    what: "without CAP_SYS_PTRACE, qbhd takes a namespace's uid map as one user's without checking every range is that user's own or subordinate uids (a map joining two users' ranges is one of them)",
+    patches: [{ file: 'src/daemon/idmap.ts', search: '    if (!uidMap.every((r) => covered(interval(r), uids))) return false;\n', replace: '' }],
+    tests: ['test/daemon-idmap.test.ts', 'test/daemon-userns.test.ts'],
   },
   {
     id: 'daemon-request-uncapped',

@@ -70,9 +70,11 @@ export interface NativeAddon {
    * namespaces from the child of ours down to the peer's, outermost first. Throws ESRCH for a peer
    * that has exited, EPERM for a namespace outside ours, ENOPROTOOPT before Linux 6.5, and
    * EACCES without ptrace read access to the peer (CAP_SYS_PTRACE for another uid's process) —
-   * unless both are in the initial user namespace, which the peer's id maps show without it.
+   * unless this process is in the initial user namespace: then the peer's id maps (anyone may read
+   * them, read through its pid while its pidfd shows it running) answer instead, `sameNs` when
+   * they map every id to itself, else `owners` null and the maps' text.
    */
-  peerUserns(sock: number): { sameNs: boolean; owners: number[] };
+  peerUserns(sock: number): { sameNs: boolean; owners: number[] } | { sameNs: false; owners: null; uidMap: string; gidMap: string };
   socketpair(type: number): [number, number];
   capEffective(): bigint;
   /** close(2), stopping this thread's watches of fd first. */

@@ -90,7 +90,7 @@ export function auditLine(peer: Peer, what: string, fields: Record<string, strin
     `gid=${peer.gid}`,
     `groups=${peer.groups.join(',') || '-'}`,
     // A peer in a user namespace below ours: the kernel's ids there, and who owns the namespaces.
-    ...(peer.ns === null ? [] : [`ns_uid=${peer.ns.uid}`, `ns_gid=${peer.ns.gid}`, `userns=owner:${peer.ns.owners.join(',')}`]),
+    ...(peer.ns === null ? [] : [`ns_uid=${peer.ns.uid}`, `ns_gid=${peer.ns.gid}`, peer.ns.owners === null ? `userns=idmap:${peer.ns.byMaps ?? '-'}` : `userns=owner:${peer.ns.owners.join(',')}`]),
     `pid=${peer.pid}`,
     // /proc/PID/comm is whatever bytes the peer chose (prctl PR_SET_NAME), read as latin1: its bytes.
     `comm=${auditValue(Buffer.from(peer.comm, 'latin1'))}`,
