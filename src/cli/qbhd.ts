@@ -13,6 +13,9 @@ const onSignal = (sig: NodeJS.Signals) => {
 };
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
+// A reload (SIGHUP) that comes before the daemon has set up its own handler must not end it (Node's
+// default): systemd counts that exit as clean and would not restart the service.
+process.on('SIGHUP', () => undefined);
 
 void run(['daemon', ...process.argv.slice(2)], processIo(abort.signal)).then((code) => {
   process.exitCode = code;

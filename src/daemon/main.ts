@@ -9,7 +9,7 @@
 import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, realpathSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { credentialAccessMode } from '../acl/index.js';
-import { native } from '../native.js';
+import { isErrno, native } from '../native.js';
 import { DaemonServer } from './server.js';
 import { PROTOCOL_VERSION } from './protocol.js';
 import { TapRegistry } from './revoke.js';
@@ -118,10 +118,33 @@ function hasNetAdmin(): boolean {
   return ((native.capEffective() >> CAP_NET_ADMIN) & 1n) === 1n;
 }
 
+/**
+ * Why this kernel cannot tell the daemon who asks, or null. The daemon identifies every caller by
+ * its pidfd (SO_PEERPIDFD, Linux 6.5); without it every request would be refused, so it does not
+ * start, and says why, instead of refusing everyone later.
+ */
+function identityUnsupported(): string | null {
+  const [a, b] = native.socketpair(SOCK_STREAM);
+  try {
+    native.peerUserns(a);
+    return null;
+  } catch (err) {
+    return isErrno(err, 'ENOPROTOOPT') ? 'this kernel cannot give the pidfd of a caller (SO_PEERPIDFD, Linux 6.5 or later): qbhd could not tell who asks, so it does not start' : null;
+  } finally {
+    native.close(a);
+    native.close(b);
+  }
+}
+
 /** Runs the daemon until the signal; returns the exit status (0 after a clean stop, 1 if it could not start). */
 export async function runDaemon(config: DaemonConfig, rt: DaemonRuntime): Promise<number> {
   if (!hasNetAdmin()) {
     rt.log('qbh daemon: this process lacks CAP_NET_ADMIN; run it as root (or with AmbientCapabilities=CAP_NET_ADMIN and read access to the ACL files)');
+    return 1;
+  }
+  const unsupported = identityUnsupported();
+  if (unsupported !== null) {
+    rt.log(`qbh daemon: ${unsupported}`);
     return 1;
   }
   const taps = new TapRegistry({ aclPath: config.acl, log: rt.log });

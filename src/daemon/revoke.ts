@@ -21,7 +21,7 @@ import type { LinkMessage } from '../netlink/message.js';
 import { decideTap } from './decide.js';
 import type { Peer } from './peer.js';
 import type { TapRequest } from './protocol.js';
-import { auditLine } from './audit.js';
+import { auditLine, auditValue } from './audit.js';
 
 /** A tap the daemon made, as it was handed out. */
 export interface HandedTap {
@@ -98,14 +98,15 @@ export class TapRegistry {
 
   /** Forgets the taps that are gone, by one link dump; then waits for twice as many before the next. */
   private prune(): void {
-    const rtnl = Rtnl.openSync();
+    let rtnl: Rtnl | null = null;
     try {
+      rtnl = Rtnl.openSync();
       const live = this.liveTaps(rtnl);
       for (const [ifindex, tap] of this.taps) if (live.get(ifindex)?.attrs.ifname !== tap.name) this.taps.delete(ifindex);
     } catch (err) {
       this.log(`qbhd: cannot list taps to forget those gone: ${err instanceof Error ? err.message : String(err)}`);
     } finally {
-      rtnl.close();
+      rtnl?.close();
       this.pruneAt = Math.max(PRUNE_MIN, 2 * this.taps.size);
     }
   }
@@ -126,8 +127,9 @@ export class TapRegistry {
    */
   sweep(): SweepResult {
     const out: SweepResult = { kept: 0, revoked: 0, gone: 0, failed: 0 };
-    const rtnl = Rtnl.openSync();
+    let rtnl: Rtnl | null = null;
     try {
+      rtnl = Rtnl.openSync();
       const live = this.liveTaps(rtnl);
       for (const [ifindex, tap] of this.taps) {
         const link = live.get(ifindex);
@@ -142,7 +144,7 @@ export class TapRegistry {
         } catch (err) {
           // Not the ACL's doing (a decision that cannot be made denies): the kernel, or a bug.
           out.failed++;
-          this.log(`qbhd: cannot decide again for ${tap.name} (ifindex ${ifindex}) of uid ${tap.peer.person}: ${err instanceof Error ? err.message : String(err)}`);
+          this.log(`qbhd: cannot decide again for ${auditValue(tap.name)} (ifindex ${ifindex}) of uid ${tap.peer.person}: ${err instanceof Error ? err.message : String(err)}`);
           continue;
         }
         const reason = !decision.permitted ? 'acl' : persistent(link) && !attached(link) ? 'persistent' : null;
@@ -158,7 +160,7 @@ export class TapRegistry {
             out.gone++;
           } else {
             out.failed++;
-            this.log(`qbhd: cannot revoke ${tap.name} (ifindex ${ifindex}) of uid ${tap.peer.person}: ${err instanceof Error ? err.message : String(err)}`);
+            this.log(`qbhd: cannot revoke ${auditValue(tap.name)} (ifindex ${ifindex}) of uid ${tap.peer.person}: ${err instanceof Error ? err.message : String(err)}`);
           }
           continue;
         }
@@ -168,7 +170,7 @@ export class TapRegistry {
         this.log(auditLine(tap.peer, 'revoked', { bridge, ...(ifname === null ? {} : { ifname }), tap: tap.name, reason, rule: decision.rule }));
       }
     } finally {
-      rtnl.close();
+      rtnl?.close();
       this.pruneAt = Math.max(PRUNE_MIN, 2 * this.taps.size);
     }
     return out;

@@ -104,6 +104,12 @@ export const ACCEPT_BATCH = 64;
 /** After accept() fails (EMFILE: out of fds), the pause before the daemon tries again. */
 export const ACCEPT_RETRY_MS = 100;
 
+/**
+ * The key under which callers the daemon could not identify are audited: one for all of them (a
+ * uid no process has), since the ids they show are theirs to choose.
+ */
+export const UNIDENTIFIED_PERSON = -1;
+
 /** What the server needs to know. */
 export interface ServerOptions {
   /** The main ACL file, read afresh for every request. */
@@ -251,7 +257,9 @@ export class DaemonServer {
       // Who is asking cannot be known: refused, in words (fail closed), within their audit rate.
       if (err instanceof UnidentifiedPeerError) {
         sendReply(fd, errorReply(ERRNO.EACCES, `qbhd: ${err.message}\n`));
-        this.log(err.peer, 'refused', { error: err.message });
+        // Under one key for all such callers: their ids are the ones they chose, so keyed by those, a
+        // user with subordinate ids would get one audit budget per id.
+        this.log({ ...err.peer, person: UNIDENTIFIED_PERSON }, 'refused', { error: err.message });
       }
       native.close(fd); // else gone already: nobody to answer
       return;
@@ -418,7 +426,12 @@ export class DaemonServer {
     const fields: Record<string, string> = { bridge: req.bridge, ...(req.ifname === null ? {} : { ifname: req.ifname }) };
     if (tap === null) return this.answerNothing(conn, ERRNO.EACCES, decision.message, 'tap', { ...fields, tap: '-', outcome: 'denied', rule: decision.rule });
     if (!tap.ok) return this.answerNothing(conn, tap.errno, decision.message + tap.message, 'tap', { ...fields, tap: '-', outcome: 'failed', rule: decision.rule, error: tap.message.trimEnd() });
-    this.options.onTap?.({ ifindex: tap.ifindex, name: tap.name, request: req, peer });
+    try {
+      this.options.onTap?.({ ifindex: tap.ifindex, name: tap.name, request: req, peer });
+    } catch (err) {
+      native.close(tap.fd); // not handed out unless remembered (revocable): a bug, answered as one
+      throw err;
+    }
     // The socket may have been closed while the tap was made: its fd number could now be another
     // connection's, so never send on it then. Checked and sent in the same tick.
     let sendError: string | null = 'client went away';
