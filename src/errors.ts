@@ -8,7 +8,6 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import type { constants } from 'node:os';
-import type { AclErrorCode } from './acl/errors.js';
 
 /**
  * An errno name as the kernel and libc spell it: 'EEXIST', 'ENODEV', 'EPERM'… (`E<n>` for a
@@ -16,6 +15,27 @@ import type { AclErrorCode } from './acl/errors.js';
  * to compile.
  */
 export type ErrnoCode = keyof typeof constants.errno | 'EXFULL' | `E${number}`;
+
+/** What kind of failure an `AclError` (src/acl/errors.ts) reports. */
+export type AclErrorCode =
+  /** the bridge name is 16 bytes or longer (checked before the ACL is read) */
+  | 'name'
+  /** a syntax error in the main ACL file (the C helper's `failed to parse default acl file`) */
+  | 'parse'
+  /** the main ACL file is missing or the caller cannot read it (same C message) */
+  | 'unreadable'
+  /** qbh deviation: an include names a file that is already being read */
+  | 'cycle'
+  /** qbh deviation: includes nested deeper than 32 levels */
+  | 'depth'
+  /** qbh deviation: more include lines or bytes than the evaluator is willing to read */
+  | 'limit'
+  /** qbh hardening: an ACL file or a directory above it could be changed by someone other than root */
+  | 'insecure'
+  /** qbh deviation: an ACL path names a FIFO, socket or device, or reading it failed midway */
+  | 'io'
+  /** the caller's identity given to the evaluator is incomplete or inconsistent */
+  | 'credentials';
 
 /** Every `code` a {@link QbhError} can have: an errno name, or an ACL failure kind. */
 export type QbhErrorCode = ErrnoCode | AclErrorCode;

@@ -1,26 +1,7 @@
-import { QbhError } from '../errors.js';
+import { QbhError, type AclErrorCode } from '../errors.js';
 import type { AclFileRecord } from './load.js';
 
-/** What kind of failure an {@link AclError} reports. */
-export type AclErrorCode =
-  /** the bridge name is 16 bytes or longer (checked before the ACL is read) */
-  | 'name'
-  /** a syntax error in the main ACL file (the C helper's `failed to parse default acl file`) */
-  | 'parse'
-  /** the main ACL file is missing or the caller cannot read it (same C message) */
-  | 'unreadable'
-  /** qbh deviation: an include names a file that is already being read */
-  | 'cycle'
-  /** qbh deviation: includes nested deeper than 32 levels */
-  | 'depth'
-  /** qbh deviation: more include lines or bytes than the evaluator is willing to read */
-  | 'limit'
-  /** qbh hardening: an ACL file or a directory above it could be changed by someone other than root */
-  | 'insecure'
-  /** qbh deviation: an ACL path names a FIFO, socket or device, or reading it failed midway */
-  | 'io'
-  /** the caller's identity given to the evaluator is incomplete or inconsistent */
-  | 'credentials';
+export type { AclErrorCode } from '../errors.js';
 
 /**
  * The one error type of the ACL layer. Fatal ACL conditions (the C helper exits 1 after printing
