@@ -50,9 +50,9 @@ const RTEXT_FILTER_SKIP_STATS = 1 << 3;
 export const IFINFOMSG_LEN = 16;
 /** How long a blocking request waits for the kernel before giving up (here and in NetlinkSocket). */
 export const SYNC_TIMEOUT_MS = 30_000;
-/** Receive buffer, as iproute2 uses: large enough for a dump burst (netlink-notes pitfall 1). */
+/** Receive buffer, as iproute2 uses: large enough for a dump burst (docs/netlink-pitfalls.md, §1). */
 const RCVBUF = 1024 * 1024;
-/** How many times a dump interrupted by concurrent changes is run (pitfall 3; here and in NetlinkSocket). */
+/** How many times a dump interrupted by concurrent changes is run (docs/netlink-pitfalls.md, §3; here and in NetlinkSocket). */
 export const DUMP_RETRIES = 8;
 
 /** A little-endian reader and writer over `b`'s bytes. */

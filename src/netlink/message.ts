@@ -199,7 +199,7 @@ export function encodeAddr(m: Partial<AddrMessage>): Buffer {
 /**
  * Decodes NLMSG_ERROR or NLMSG_DONE. An error echoes the request's header (whole request unless
  * NLM_F_CAPPED), then extended-ack TLVs if NLM_F_ACK_TLVS; a DONE carries only the status and TLVs
- * (dump errors arrive there: netlink-notes pitfall 4).
+ * (dump errors arrive there: docs/netlink-pitfalls.md, §4).
  */
 export function decodeError(msg: RawMessage): ErrorMessage {
   const p = msg.payload;

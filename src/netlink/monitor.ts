@@ -1,11 +1,10 @@
 /**
  * Link, address and bridge-port events from the kernel's rtnetlink multicast groups, as an async
- * iterator. Events arrive on a socket of their own (kernel intro.rst "Multicast notifications";
- * netlink-notes pitfall 6); dumps (names at start, resyncs) go through a separate request handle.
+ * iterator. Events arrive on a socket of their own (docs/netlink-pitfalls.md, §6); dumps (names at start, resyncs) go through a separate request handle.
  *
  * Reading is pulled by the consumer: while nobody asks for the next event, nothing is read and the
  * kernel queues. If its queue overflows, the next read fails with ENOBUFS; the monitor then
- * re-dumps links and addresses and yields one `resync` event with the full state (pitfall 1),
+ * re-dumps links and addresses and yields one `resync` event with the full state (§1),
  * instead of silently losing events.
  * @module
  */

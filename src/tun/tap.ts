@@ -1,6 +1,6 @@
 /**
  * Tap devices the way QEMU needs them: /dev/net/tun + TUNSETIFF (rtnetlink cannot create taps:
- * netlink-notes pitfall 11), then one RTM_NEWLINK that copies the bridge's MTU, gives the tap a
+ * docs/netlink-pitfalls.md, §7), then one RTM_NEWLINK that copies the bridge's MTU, gives the tap a
  * high MAC, enslaves it and brings it up.
  * @module
  */
@@ -411,7 +411,7 @@ function makeTap(plan: TapPlan, template: string, rtnl: Rtnl): MadeTap {
         throw stepError('open', e, name, bridge);
       }
       try {
-        setIff(fds[i]!, name, flags); // every queue repeats the same flags (pitfall 12)
+        setIff(fds[i]!, name, flags); // every queue repeats the same flags (docs/netlink-pitfalls.md, §8)
       } catch (e) {
         throw stepError('queue', e, name, bridge);
       }
