@@ -130,6 +130,14 @@ export function addonPath(root: string = PACKAGE_ROOT): string {
  */
 export const native: NativeAddon = loadAddon(addonPath());
 
+/** Bit 12 of the capability sets (linux/capability.h). */
+const CAP_NET_ADMIN = 12n;
+
+/** Whether this process may create taps and change links itself: CAP_NET_ADMIN in its effective set (root, or an ambient or file capability). */
+export function hasNetAdmin(): boolean {
+  return ((native.capEffective() >> CAP_NET_ADMIN) & 1n) === 1n;
+}
+
 function loadAddon(file: string): NativeAddon {
   const module = { exports: {} };
   process.dlopen(module, file);

@@ -9,13 +9,11 @@
 import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, realpathSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { credentialAccessMode } from '../acl/index.js';
-import { isErrno, native } from '../native.js';
+import { hasNetAdmin, isErrno, native } from '../native.js';
 import { DaemonServer } from './server.js';
 import { PROTOCOL_VERSION } from './protocol.js';
 import { TapRegistry } from './revoke.js';
 
-/** Bit 12 of the capability sets (linux/capability.h). */
-const CAP_NET_ADMIN = 12n;
 /** The first fd systemd passes (sd_listen_fds(3): SD_LISTEN_FDS_START). */
 const SD_LISTEN_FDS_START = 3;
 const SOL_SOCKET = 1;
@@ -113,10 +111,6 @@ function prepareSocketPath(path: string): string {
   throw new Error(`another daemon is already listening on ${path}`);
 }
 
-/** Whether this process may create taps (CAP_NET_ADMIN in its effective set). */
-function hasNetAdmin(): boolean {
-  return ((native.capEffective() >> CAP_NET_ADMIN) & 1n) === 1n;
-}
 
 /**
  * Why this kernel cannot tell the daemon who asks, or null. The daemon identifies every caller by

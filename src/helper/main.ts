@@ -8,7 +8,7 @@
 import { fstatSync } from 'node:fs';
 import { bridgeNameError } from '../acl/evaluate.js';
 import { tunModeRefusal } from '../errors.js';
-import { native } from '../native.js';
+import { hasNetAdmin, native } from '../native.js';
 import { openRouteSocketSync } from '../netlink/lean.js';
 import { TapError, helperMessage } from '../tun/errors.js';
 import { USAGE_MESSAGE, parseHelperArgs } from './argv.js';
@@ -20,8 +20,6 @@ import { makeHelperTap, utf8Name } from './tap.js';
 
 export { EXIT_FAILURE };
 
-/** Bit 12 of the capability sets (linux/capability.h). */
-const CAP_NET_ADMIN = 12n;
 
 /**
  * The line printed after the C helper's own `failed to create tun device: Operation not permitted`
@@ -41,10 +39,6 @@ export function tunModeHint(refusal: string): string {
   return `qbh: ${refusal}; make it 0666, the distributions' default (creating a tap still needs CAP_NET_ADMIN)\n`;
 }
 
-/** Whether this process may create taps itself (root, or an ambient/file capability). */
-export function hasNetAdmin(): boolean {
-  return ((native.capEffective() >> CAP_NET_ADMIN) & 1n) === 1n;
-}
 
 /**
  * Why sending on `fd` would fail, judged before the helper opens any fd of its own: a number that

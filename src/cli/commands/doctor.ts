@@ -14,7 +14,7 @@ import { DEFAULT_ACL_FILE, decideAcl, displayBytes, evaluateAcl, processCredenti
 import type { AclCredentials } from '../../acl/index.js';
 import { DAEMON_SOCKET, PROTOCOL_VERSION, type CheckReply } from '../../daemon/protocol.js';
 import { DaemonUnreachableError, askDaemon, daemonListening } from '../../helper/daemon-client.js';
-import { native } from '../../native.js';
+import { hasNetAdmin, native } from '../../native.js';
 import { PACKAGE_ROOT } from '../../root.js';
 import { JSON_OPTION, parse } from '../args.js';
 import { output, type Command } from '../command.js';
@@ -91,9 +91,6 @@ function probeDaemon(ctx: DoctorContext): DaemonProbe {
   return probe;
 }
 
-function hasNetAdmin(): boolean {
-  return ((native.capEffective() >> CAP_NET_ADMIN) & 1n) === 1n;
-}
 
 /**
  * The set-up a helper started by this user would use: `direct` (it holds CAP_NET_ADMIN and makes
@@ -115,8 +112,6 @@ export type DoctorCheck = (ctx: DoctorContext) => CheckResult | CheckResult[];
 /** QEMU's compiled-in helper paths on common distributions (Debian, Fedora, source builds). */
 export const QEMU_HELPER_PATHS = ['/usr/lib/qemu/qemu-bridge-helper', '/usr/libexec/qemu-bridge-helper', '/usr/local/libexec/qemu-bridge-helper'];
 
-/** Bit 12 of the capability sets (linux/capability.h). */
-const CAP_NET_ADMIN = 12n;
 /** The tun device's numbers (Documentation/admin-guide/devices.txt: misc 10, minor 200). */
 const TUN_MAJOR = 10;
 const TUN_MINOR = 200;
