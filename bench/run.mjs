@@ -9,8 +9,9 @@
 // Each suite runs in fresh network and mount namespaces of its own (this file re-executes itself
 // under `unshare`); nothing touches the host's interfaces or its /etc. Every Node process it times
 // (`node -e 0`, the helper, `qbh`, and the suite processes that time the library in-process) runs
-// with an environment of PATH only: no NODE_EXTRA_CA_CERTS (this machine's CA bundle adds ~37 ms to
-// each Node start: shared/spec/performance-notes.md), no NODE_OPTIONS.
+// with an environment of PATH only: no NODE_EXTRA_CA_CERTS (this machine's CA bundle, parsed at each
+// Node start, would hide a program's own cost inside the floor: docs/performance.md), no
+// NODE_OPTIONS.
 // The older single-purpose scripts (bench/helper.mjs, tun.mjs, netlink.mjs, cli.mjs, daemon.mjs,
 // acl.mjs) remain for the details they print (launcher variants, teardown one by one, the daemon).
 import { execFileSync, spawnSync } from 'node:child_process';

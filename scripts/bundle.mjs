@@ -91,7 +91,8 @@ async function writeBody(base, { entry, stdin }, external, flags, forbidden = []
     // import.meta.url does not exist in CommonJS: stand in the bundle's own file URL.
     define: { 'import.meta.url': '__qbh_import_meta_url' },
     // A plain absolute path (no `.`/`..` segment, nothing a URL escapes) is its file URL as it is,
-    // without pathToFileURL's first call (≈1.4 M instructions of a `qbh bridge list`).
+    // without pathToFileURL's first call, a measurable share of a `qbh bridge list` (docs/performance.md,
+    // "Listing").
     banner: {
       js: ["'use strict';", `var __qbh_import_meta_url = ${FILE_URL}.test(__filename) ? 'file://' + __filename : require('node:url').pathToFileURL(__filename).href;`].join('\n'),
     },
