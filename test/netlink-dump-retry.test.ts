@@ -1,5 +1,5 @@
 // A link dump interrupted by concurrent changes (the kernel sets NLM_F_DUMP_INTR when the link list
-// changes between the datagrams of one dump, netlink-notes pitfall 3) is retried, and what the
+// changes between the datagrams of one dump: docs/netlink-pitfalls.md, §3) is retried, and what the
 // caller gets is a complete, consistent list — never the interrupted one. 1000 taps make a dump span
 // many datagrams; another process adds and deletes a bridge in a loop meanwhile. The wire is watched
 // at the addon (nlSend/nlRecv, observed, not changed): which dump requests each listLinks() sent and
