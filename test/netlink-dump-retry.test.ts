@@ -15,7 +15,7 @@ const RTM_GETLINK = 18;
 const NLM_F_DUMP = 0x300;
 const NLM_F_DUMP_INTR = 0x10;
 const TAPS = 1000;
-/** listLinks() calls tried before giving up on seeing a retry (each ~0.1 s; a retry shows within a few). */
+/** listLinks() calls tried before giving up on seeing a retry (each is short; a retry shows within a few). */
 const MAX_CALLS = 60;
 
 function* messages(buf: Uint8Array): Generator<{ type: number; flags: number; seq: number }> {
