@@ -31,7 +31,7 @@ const allowed = (stderr = '') => ({ permitted: true, fatal: false, stderr });
 const denied = (stderr = '') => ({ permitted: false, fatal: false, stderr: stderr + DENIED });
 const fatal = (stderr: string) => ({ permitted: false, fatal: true, stderr });
 
-// The worked examples of docs/qemu-bridge-helper.md, §4.5.
+// The worked examples of docs/qemu-bridge-helper.md, §4.6.
 t.test('the C helper\'s worked examples', async (t) => {
   t.same(run('allow br0\n', 'br0'), allowed());
   t.same(run('allow br0\n', 'br1'), denied());
@@ -68,7 +68,7 @@ t.test('the C helper\'s worked examples', async (t) => {
   t.same(run('include /etc/qemu/secret.conf\n', 'br0', { '/etc/qemu/secret.conf': { status: 'unreadable' } }), denied(), 'unreadable include silently ignored');
 });
 
-// Messages: docs/qemu-bridge-helper.md, §6.
+// Messages: docs/qemu-bridge-helper.md, §8.
 t.test('the C helper\'s messages of the ACL step', async (t) => {
   t.same(run('allow all\n', '0123456789abcdef'), fatal("name `0123456789abcdef' too long: 16\n"), '--br of 16 bytes');
   const untouched = evaluateAcl('0123456789abcdef', {
@@ -144,7 +144,7 @@ t.test('tokenising quirks', async (t) => {
   t.equal(tokens.error, null);
 });
 
-// docs/qemu-bridge-helper.md, §4.3–§4.4.
+// docs/qemu-bridge-helper.md, §4.3, §4.5.
 t.test('includes: in place, errors printed but not fatal', async (t) => {
   const inc = { '/a': 'allow br0\nbad x\nallow br1\n' };
   t.same(run('include /a\n', 'br0', inc), allowed("Unknown command `bad'\n"), 'rules before the error kept');

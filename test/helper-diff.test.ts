@@ -45,7 +45,7 @@ sh('ip', 'link', 'add', 'br0', 'type', 'bridge');
 // Set after creation, so the bridge keeps it when its last port leaves (BROPT_MTU_SET_BY_USER).
 sh('ip', 'link', 'set', 'br0', 'mtu', '1400');
 sh('ip', 'link', 'add', 'br1', 'type', 'bridge');
-sh('ip', 'tuntap', 'add', 'dev', 'notbr', 'mode', 'tap'); // persistent, a non-bridge (docs/qemu-bridge-helper.md, §6)
+sh('ip', 'tuntap', 'add', 'dev', 'notbr', 'mode', 'tap'); // persistent, a non-bridge (docs/qemu-bridge-helper.md, §8)
 sh('ip', 'link', 'add', 'vx0', 'type', 'veth', 'peer', 'name', 'vx1'); // another kind of non-bridge
 sh('ip', 'link', 'property', 'add', 'dev', 'br1', 'altname', 'lan1'); // br1 also answers to lan1
 const FIXTURE_LINKS = new Set(linkNames());
@@ -388,7 +388,7 @@ for (const c of cases) {
   });
 }
 
-// The C helper's observed messages (docs/qemu-bridge-helper.md, §6).
+// The C helper's observed messages (docs/qemu-bridge-helper.md, §8).
 t.test('the outcomes observed of the C helper, as a check on the harness itself', async (tt) => {
   const o = (args: string[], files?: Files | null) => runHelper(OURS, { name: '', args, ...(files !== undefined ? { files } : {}) });
   tt.equal(o(['--help']).stderr, USAGE);

@@ -26,7 +26,7 @@ export function displayBytes(bytes: string): string {
 
 /**
  * GLib's `g_ascii_isspace`: space, \t, \n, \f, \r; never a byte ≥ 0x80 (locale-independent
- * since 2019: docs/qemu-bridge-helper.md, §7). Not \v: GLib's table leaves VT out, unlike C's
+ * since 2019: docs/qemu-bridge-helper.md, §6). Not \v: GLib's table leaves VT out, unlike C's
  * isspace(); the real helper reads `allow br0\v` as the name "br0\v" and `\vallow br0` as the
  * command "\vallow" (observed; see docs/acl.md and test/acl-diff.test.ts).
  */

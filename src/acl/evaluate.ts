@@ -10,7 +10,7 @@ import { IFNAMSIZ, nameTooLongMessage, type AclPrincipal } from './parse.js';
 import { callerReader, credentialReader, type AclCredentials, type AclReader } from './read.js';
 import { readUserDb, type UserDb } from './users.js';
 
-/** The C helper's denial line (docs/qemu-bridge-helper.md, §6). */
+/** The C helper's denial line (docs/qemu-bridge-helper.md, §8). */
 export const ACCESS_DENIED_MESSAGE = 'access denied by acl file\n';
 
 /**

@@ -1,6 +1,6 @@
 /**
  * Loading an ACL: the main file and its includes, in place and in order, into one rule list, with the
- * stderr bytes the C helper would print along the way (docs/qemu-bridge-helper.md, §4.3–§4.4). Fatal
+ * stderr bytes the C helper would print along the way (docs/qemu-bridge-helper.md, §4.3–§4.5). Fatal
  * outcomes throw {@link AclError}; everything else (missing or unreadable includes, errors inside
  * includes) is recorded and skipped exactly like the C helper skips it.
  */
@@ -201,7 +201,7 @@ class Loader {
         this.ifnameRules.push(rule);
         continue;
       }
-      // include: errors in the included file are printed, never fatal (docs/qemu-bridge-helper.md, §4.4)
+      // include: errors in the included file are printed, never fatal (docs/qemu-bridge-helper.md, §4.5)
       if (++this.includes > ACL_MAX_INCLUDES) {
         this.fail('limit', `too many includes: more than ${ACL_MAX_INCLUDES} at \`${path}' line ${st.line}`, { file: path, line: st.line });
       }

@@ -139,7 +139,7 @@ export function tokenizeAcl(data: Buffer | string, options: TokenizeOptions = {}
   let nextNul = s.indexOf('\0');
   const invalid = (from: number, to: number, at: number): AclTokens => ({
     statements,
-    // The raw line, leading whitespace and own newline included (docs/qemu-bridge-helper.md, §6).
+    // The raw line, leading whitespace and own newline included (docs/qemu-bridge-helper.md, §8).
     error: { line: at, message: `Invalid config line:\n  ${s.slice(from, to)}\n` },
   });
   while (pos < n) {

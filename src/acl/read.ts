@@ -68,7 +68,7 @@ function errnoCode(err: unknown): string {
 const NOT_FOUND = new Set(['ENOENT', 'ENOTDIR', 'ELOOP', 'ENAMETOOLONG']);
 /**
  * Open errors that mean "this caller may not read it": skipped like the C helper skips them, which is
- * the point of per-user include files (docs/qemu-bridge-helper.md, §4.5). Every other error (EMFILE,
+ * the point of per-user include files (docs/qemu-bridge-helper.md, §4.6). Every other error (EMFILE,
  * ENFILE, ENOMEM, EIO, a lease not released, …) says nothing about what the file holds: skipping it
  * could skip a deny, so it is fatal (docs/acl.md, deviations).
  */
