@@ -201,9 +201,11 @@ export function hintFor(code: string | undefined): string | undefined {
 
 /**
  * Input refused before anything reached the kernel (a name over 15 bytes, a CIDR that does not
- * parse, an MTU out of range): `code` is 'EINVAL', `op` the function, `target` the object, and
- * `problem` the words without the operation, which the CLI prints as its usage error:
- * `invalid bridge name "averyverylongname0": longer than 15 bytes`.
+ * parse, an MTU or a queue count out of range): `code` is 'EINVAL', `op` the function, `target` the
+ * object, and `problem` the words without the operation, which the CLI prints as its usage error:
+ * `invalid bridge name "averyverylongname0": longer than 15 bytes`. The same mistake is this class,
+ * in the same words, from every function that checks it (createBridge, setLink, openTap, openTaps,
+ * recvFds…): the tap functions raise it too, not a TapError, and before anything is made.
  * @category Errors
  */
 export class InvalidArgumentError extends QbhError {
