@@ -112,7 +112,7 @@ export class NetlinkError extends QbhError {
   readonly kernelMessage: string | undefined;
   /** Offset into the request of the attribute the kernel objected to (NLMSGERR_ATTR_OFFS). */
   readonly kernelOffset: number | undefined;
-  /** qbh's own words about the failure, when qbh raised it rather than the kernel (see {@link NetlinkError.fromQbh}). */
+  /** qbh's own words about the failure, when qbh raised it rather than the kernel: `no answer from the kernel`. */
   readonly detail: string | undefined;
 
   /**
@@ -141,6 +141,14 @@ export class NetlinkError extends QbhError {
   }
 }
 
+/**
+ * The start of a message about `device`: the operation, and its target when that is another
+ * object (`setLink v0` for a missing master br9; `getBridge` alone when br9 is the target).
+ */
+function opAbout(ctx: NetlinkErrorContext, device: string): string {
+  return ctx.target !== undefined && ctx.target !== device ? `${ctx.op} ${ctx.target}` : ctx.op;
+}
+
 /** What a missing device was wanted as: the first word of `bridge br9 does not exist`. */
 export type DeviceKind = 'bridge' | 'device' | 'tap' | 'master';
 
@@ -166,8 +174,7 @@ export class NoSuchDeviceError extends NetlinkError {
     this.device = device;
     this.kind = kind;
     this.problem = `${kind} ${device} does not exist`;
-    const what = ctx.target !== undefined && ctx.target !== device ? `${ctx.op} ${ctx.target}` : ctx.op;
-    this.message = `${what}: ${this.problem}`;
+    this.message = `${opAbout(ctx, device)}: ${this.problem}`;
   }
 }
 
@@ -196,8 +203,7 @@ export class NotABridgeError extends NetlinkError {
     this.device = device;
     this.kind = kind;
     this.problem = problem;
-    const what = ctx.target !== undefined && ctx.target !== device ? `${ctx.op} ${ctx.target}` : ctx.op;
-    this.message = `${what}: ${problem}`;
+    this.message = `${opAbout(ctx, device)}: ${problem}`;
   }
 }
 
@@ -228,8 +234,7 @@ export class NameTakenError extends NetlinkError {
     this.kind = kind;
     this.wanted = wanted;
     this.problem = problem;
-    const what = ctx.target !== undefined && ctx.target !== device ? `${ctx.op} ${ctx.target}` : ctx.op;
-    this.message = `${what}: ${problem}`;
+    this.message = `${opAbout(ctx, device)}: ${problem}`;
   }
 }
 
