@@ -189,7 +189,8 @@ again, addresses it added to an existing one (--exist-ok) are removed again.`,
       if (e instanceof AddressError) {
         throw new CliError(`cannot add address ${e.address} to bridge ${name}: ${describeCause(e)}${e.undone !== undefined ? `; ${e.undone}` : ''}`);
       }
-      // --exist-ok on a bridge with other settings: qbh's own words, without the errno's.
+      // The name is held by a device of another kind, or (--exist-ok) by a bridge with other
+      // settings: qbh's own words, without the errno's.
       if (e instanceof NetlinkError && e.code === 'EEXIST' && e.detail !== undefined) {
         throw new CliError(`cannot create bridge ${name}: ${e.detail}`);
       }
