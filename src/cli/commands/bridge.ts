@@ -17,7 +17,6 @@ import {
   type AddrInfo,
   type Bridge,
   type BridgePort,
-  type Link,
 } from '../../index.js';
 import { cidr, ifname, integer, JSON_OPTION, mac, parse } from '../args.js';
 import { output, type Command } from '../command.js';
