@@ -56,7 +56,7 @@ export type {
 } from './netlink/iproute.js';
 export { kernelAttributes } from './netlink/iproute.js';
 export type { AttrSet, RawAttr } from './netlink/attr.js';
-export { NetlinkError, NoSuchDeviceError, NetlinkDecodeError, DumpInterruptedError, errnoName, strerror } from './netlink/errors.js';
+export { NetlinkError, NoSuchDeviceError, NotABridgeError, NameTakenError, AddressError, NetlinkDecodeError, DumpInterruptedError, errnoName, strerror } from './netlink/errors.js';
 export type { DeviceKind } from './netlink/errors.js';
 
 const handle = sharedRtnl;
