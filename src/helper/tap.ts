@@ -6,8 +6,8 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 import type { AttrSet } from '../netlink/attr.js';
-import { openRouteSocketSync } from '../netlink/lean.js';
-import { lookupLinkSync } from '../netlink/lookup.js';
+import { lookupLinkSync } from '../netlink/link-requests.js';
+import { openRouteSocketSync } from '../netlink/wire.js';
 import type { LinkMessage } from '../netlink/message.js';
 import { native } from '../native.js';
 import { linkKind } from '../tun/device.js';

@@ -2,8 +2,8 @@
  * The tap steps every way of making a tap shares (openTap, openTaps, openTapSync, the helper): the
  * /dev/net/tun fd, TUNGETFEATURES, TUNSETIFF, SIOCGIFINDEX, the MAC, the step errors and how a
  * failed RTM_NEWLINK is attributed to a step. Nothing here loads the generic netlink codec: the
- * helper's bundle takes this module without rtnl.ts (src/netlink/lean.ts). Integers in a struct
- * ifreq are read and written with a DataView, as lean.ts does (Buffer's methods cost a compile each).
+ * helper's bundle takes this module without rtnl.ts (src/netlink/link-requests.ts). Integers in a
+ * struct ifreq are read and written with a DataView, as the wire core's are (src/netlink/wire.ts).
  * @internal
  * @module
  */
@@ -11,7 +11,8 @@ import { closeSync, constants as fsConstants, openSync } from 'node:fs';
 import { native } from '../native.js';
 import { InvalidArgumentError } from '../errors.js';
 import { NetlinkError } from '../netlink/errors.js';
-import { le, setLinkSync } from '../netlink/lean.js';
+import { setLinkSync } from '../netlink/link-requests.js';
+import { le } from '../netlink/wire.js';
 import { checkIfname } from '../netlink/validate.js';
 import type { AttrSet } from '../netlink/attr.js';
 import type { LinkMessage } from '../netlink/message.js';

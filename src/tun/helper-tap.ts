@@ -10,8 +10,7 @@
 // .d.ts: that import must be one the declarations do not need.)
 import { NetlinkError } from '../netlink/errors.js';
 import type { LinkMessage } from '../netlink/message.js';
-import { linkNamesSync, setLinkSync } from '../netlink/lean.js';
-import { lookupLinkSync } from '../netlink/lookup.js';
+import { linkNamesSync, lookupLinkSync, setLinkSync } from '../netlink/link-requests.js';
 import { IFF_NO_PI, IFF_TAP, IFF_TUN_EXCL, IFF_VNET_HDR, TAP_MAX_MTU } from './constants.js';
 import {
   EINVAL,

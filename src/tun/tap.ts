@@ -9,7 +9,8 @@ import { native } from '../native.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { AttrSet } from '../netlink/attr.js';
 import type { LinkMessage } from '../netlink/message.js';
-import { Rtnl, sharedRtnl } from '../netlink/rtnl.js';
+import { RTM_GETLINK } from '../netlink/constants.js';
+import { Rtnl, getLinkBody, sharedRtnl } from '../netlink/rtnl.js';
 import {
   IFF_ATTACH_QUEUE,
   IFF_DETACH_QUEUE,
@@ -324,12 +325,14 @@ async function planTaps(given: OpenTapOptions, rtnl: Rtnl, op: string, name?: st
  * `name t0 is taken by a veth device`. Undefined when nothing does any more (it went in between).
  */
 function takenBy(name: string, rtnl: Rtnl): string | undefined {
-  let m: LinkMessage;
+  let m: LinkMessage | undefined;
   try {
-    m = rtnl.getLinkMessageSync(name);
+    const replies = rtnl.socket.requestSync(RTM_GETLINK, 0, getLinkBody(name), { op: 'getLink', target: name });
+    for (const r of replies) if (r.kind === 'link') m ??= r.link;
   } catch {
     return undefined;
   }
+  if (m === undefined) return undefined;
   const kind = linkKind(m);
   const tunType = kind === 'tun' ? ((m.attrs.linkinfo as AttrSet | undefined)?.data as AttrSet | undefined)?.type : undefined;
   const what = kind === 'tun' ? (tunType === 1 ? 'tun' : 'tap') : kind;
