@@ -174,14 +174,24 @@ export class FakeKernel implements Transport {
   }
 }
 
+/** What a {@link RecordingTransport} shows each datagram to. */
+export interface Observer {
+  onSend?(data: Buffer): void;
+  /** Each datagram received (not kept: a dump's are megabytes). */
+  onReceive?(data: Buffer): void;
+}
+
 /**
- * The addon's transport with every datagram sent and received recorded: for tests that watch what
- * goes over a real socket. `socket()` opens one as NetlinkSocket.open() does.
+ * The addon's transport with every datagram sent recorded in `sent`, and each one sent and
+ * received shown to the observer: for tests that watch what goes over a real socket, without
+ * changing it. `socket()` opens one as NetlinkSocket.open() does.
  */
 export class RecordingTransport implements Transport {
   readonly sent: Buffer[] = [];
-  readonly received: Buffer[] = [];
-  constructor(private readonly inner: Transport = addonTransport) {}
+  constructor(
+    private readonly observer: Observer = {},
+    private readonly inner: Transport = addonTransport,
+  ) {}
 
   socket(): NetlinkSocket {
     const { fd, portId } = openRouteSocket();
@@ -189,13 +199,15 @@ export class RecordingTransport implements Transport {
   }
 
   nlSend(fd: number, msg: Uint8Array): number {
-    this.sent.push(Buffer.from(msg));
+    const data = Buffer.from(msg);
+    this.sent.push(data);
+    this.observer.onSend?.(data);
     return this.inner.nlSend(fd, msg);
   }
 
   nlRecv(fd: number, timeoutMs: number): { data: Buffer; portId: number } | null {
     const got = this.inner.nlRecv(fd, timeoutMs);
-    if (got) this.received.push(got.data);
+    if (got) this.observer.onReceive?.(got.data);
     return got;
   }
 
