@@ -11,7 +11,7 @@ import { closeSync, constants as fsConstants, openSync } from 'node:fs';
 import { native } from '../native.js';
 import { InvalidArgumentError } from '../errors.js';
 import { NetlinkError } from '../netlink/errors.js';
-import { setLinkSync } from '../netlink/link-requests.js';
+import { setLinkSync, type LinkChanges } from '../netlink/link-requests.js';
 import { le } from '../netlink/wire.js';
 import { checkIfname } from '../netlink/validate.js';
 import type { AttrSet } from '../netlink/attr.js';
@@ -93,8 +93,8 @@ export const formatMac = (b: Uint8Array): string => Array.from(b, (x) => x.toStr
 
 /**
  * A new tap's MAC: random, unicast and locally administered, as the kernel would give it
- * (eth_random_addr), with `prefix` laid over its first octets (spec §3: the C helper sets byte 0 to
- * 0xFE on the kernel's random address). Chosen here rather than read back: the one RTM_NEWLINK then
+ * (eth_random_addr), with `prefix` laid over its first octets (the C helper sets byte 0 to 0xFE
+ * on the kernel's random address). Chosen here rather than read back: the one RTM_NEWLINK then
  * needs no RTM_GETLINK before it (bench/RESULTS.md: one round trip fewer per tap). Math.random, not
  * node:crypto: a MAC must be unlikely to repeat on a segment, not unpredictable (the kernel's own
  * choice is readable by anyone), and loading node:crypto would cost the helper's start-up.
@@ -156,8 +156,8 @@ export function checkBridgeLink(br: LinkMessage, tap: string, bridge: string, mt
   return tapMtu;
 }
 
-/** The changes of the one RTM_NEWLINK, as the C helper would apply them, step by step (spec §3 order). */
-export type LinkChanges = { mtu?: number; address?: string; master?: number; up?: boolean };
+/** The changes of the one RTM_NEWLINK; on failure replayed step by step in the C helper's order (MTU, MAC, enslave, up). */
+export type { LinkChanges };
 
 export function replaySteps(c: LinkChanges): [TapStep, LinkChanges][] {
   const steps: [TapStep, LinkChanges][] = [];

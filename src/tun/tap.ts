@@ -173,7 +173,7 @@ async function attribute(rtnl: Rtnl, ifindex: number, c: LinkChanges, first: unk
  * The qemu-bridge-helper core, blocking, for the short-lived helper process: creates `tap%d`
  * (IFF_TAP|IFF_NO_PI, plus IFF_VNET_HDR when asked for and supported), copies the bridge's MTU,
  * sets the MAC's first octet to 0xFE, enslaves it and brings it up, in the C helper's order of
- * checks (spec §3): open /dev/net/tun, TUNSETIFF, bridge lookup (missing: ENODEV), then one
+ * checks: open /dev/net/tun, TUNSETIFF, bridge lookup (missing: ENODEV), then one
  * RTM_NEWLINK for MTU + MAC + master + up. A device that is not a bridge is refused before the tap
  * is made (the C helper makes the tap and fails at SIOCBRADDIF), with the C helper's `enslave`
  * error and EOPNOTSUPP; nothing is created and no IFLA_MASTER is sent.
@@ -606,7 +606,7 @@ export function closeTap(tap: Pick<Tap, 'fds'>): void {
 /**
  * Closes many taps at once and deletes the devices, persistent or not, in one RTM_DELLINK (moved
  * into a fresh interface group first), then closes their fds. Closing fds one by one costs the
- * kernel one RCU grace period per tap (~20 ms: 1000 taps take ~20 s); this costs one in all.
+ * kernel one RCU grace period per tap (docs/performance.md); this costs one in all.
  * Deletes the devices even if another process (QEMU) still holds fds of them: use {@link closeTap}
  * for taps handed over to someone else.
  * Equivalent to `ip link set TAP group N` for each, then `ip link delete group N`.
