@@ -32,7 +32,6 @@ import { NetlinkSocket } from './socket.js';
 import { BRIDGE_MAX_MTU, BRIDGE_MIN_MTU, checkIfname, checkInteger, checkLinkRef, checkMac } from './validate.js';
 import type { Cidr } from './cidr.js';
 
-
 /** A link named by its interface name or by its ifindex. */
 export type LinkRef = string | number;
 
