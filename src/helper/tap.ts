@@ -18,7 +18,7 @@ import { sameBytes } from './argv.js';
 /**
  * An rtnetlink handle as the helper's steps use it: its socket's fd. An `Rtnl` is one (the daemon
  * passes its own); the helper passes `{ socket: { fd } }` of `openRouteSocketSync()`, so that it
- * never loads rtnl.ts and the generic codec (src/netlink/lean.ts).
+ * never loads rtnl.ts and the generic codec (src/netlink/link-requests.ts).
  */
 export interface RouteHandle {
   readonly socket: { readonly fd: number };
