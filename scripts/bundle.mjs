@@ -24,12 +24,13 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 // The helper may hold CAP_NET_ADMIN: it starts with an empty environment under this very node
 // (scripts/launcher.mjs); the install step rewrites that line for the installing machine's node.
 const targets = [
-  // The helper speaks rtnetlink through src/netlink/lean.ts: the generic codec in its bundle made
-  // each attach slower to deserialise and run (docs/performance.md, "Helper attach"), so a change
-  // that brings any of it back fails the build rather than slowing every VM start unnoticed.
+  // The helper speaks rtnetlink through src/netlink/link-requests.ts on the wire core (wire.ts): the
+  // generic codec in its bundle made each attach slower to deserialise and run (docs/performance.md,
+  // "Helper attach"), so a change that brings any of it back fails the build rather than slowing
+  // every VM start unnoticed.
   {
     entry: 'src/helper/run.ts', out: 'qemu-bridge-helper.cjs', from: 'src/helper', external: ['ip-address'], shebang: helperShebang(process.execPath, process.env.QBH_BUILD_HELPER_ENV ?? ''), flags: [],
-    forbidden: ['src/netlink/rtnl.ts', 'src/netlink/attr.ts', 'src/netlink/tables.ts', 'src/netlink/message.ts', 'src/netlink/iproute.ts', 'src/netlink/socket.ts', 'src/tun/tap.ts'],
+    forbidden: ['src/netlink/rtnl.ts', 'src/netlink/attr.ts', 'src/netlink/tables.ts', 'src/netlink/shape.ts', 'src/netlink/message.ts', 'src/netlink/iproute.ts', 'src/netlink/socket.ts', 'src/tun/tap.ts'],
   },
   { entry: 'src/cli/main.ts', out: 'qbh.cjs', from: 'src/cli', external: [], shebang: '#!/usr/bin/env node', flags: [] },
   // A long-running daemon: V8's young generation capped at 1 MiB semi-spaces keeps its RSS well

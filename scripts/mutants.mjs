@@ -45,8 +45,26 @@ export const MUTANTS = [
   {
     id: 'dump-not-retried',
     what: 'an NLM_F_DUMP_INTR dump is returned as it is, never retried',
-    patches: [{ file: 'src/netlink/socket.ts', search: 'const ex = await this.exchange(type, NLM_F_DUMP, body, ctx);\n      last = ex.replies;\n      if (!ex.interrupted) return last;', replace: 'const ex = await this.exchange(type, NLM_F_DUMP, body, ctx);\n      last = ex.replies;\n      return last;' }],
-    tests: ['test/netlink-dump-retry.test.ts'],
+    patches: [{ file: 'src/netlink/wire.ts', search: '  if (!ex.interrupted) return ex.replies;\n', replace: '  return ex.replies;\n' }],
+    tests: ['test/netlink-dump-retry.test.ts', 'test/netlink-socket.test.ts'],
+  },
+  {
+    id: 'stale-answer-taken',
+    what: "an answer with another request's sequence number (a left-over of an abandoned one) is taken as this request's",
+    patches: [{ file: 'src/netlink/wire.ts', search: '    if (m.seq !== ex.seq || ex.done) continue;', replace: '    if (ex.done) continue;' }],
+    tests: ['test/netlink-socket.test.ts'],
+  },
+  {
+    id: 'other-port-answer-taken',
+    what: 'a message from another process (a port other than the kernel\'s 0) is taken as the answer to a request',
+    patches: [{ file: 'src/netlink/wire.ts', search: '  if (fromPort !== 0) return; // only the kernel answers requests\n', replace: '' }],
+    tests: ['test/netlink-socket.test.ts'],
+  },
+  {
+    id: 'pipeline-ack-every-request',
+    what: 'every pipelined request asks for an ACK, not only the last of its window (an answer per request)',
+    patches: [{ file: 'src/netlink/socket.ts', search: 'const ack = next === last - 1 ? NLM_F_ACK : 0;', replace: 'const ack = NLM_F_ACK;' }],
+    tests: ['test/netlink-socket.test.ts'],
   },
   {
     id: 'closed-fd-unchecked',

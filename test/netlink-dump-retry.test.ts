@@ -2,14 +2,14 @@
 // changes between the datagrams of one dump: docs/netlink-pitfalls.md, §3) is retried, and what the
 // caller gets is a complete, consistent list — never the interrupted one. 1000 taps make a dump span
 // many datagrams; another process adds and deletes a bridge in a loop meanwhile. The wire is watched
-// at the addon (nlSend/nlRecv, observed, not changed): which dump requests each listLinks() sent and
-// which of their answers the kernel flagged.
+// through a recording transport over the real socket (test/fake-kernel.ts): which dump requests each
+// listLinks() sent and which of their answers the kernel flagged.
 import './harness.js';
 import t from 'tap';
 import { execFileSync, spawn } from 'node:child_process';
 import { ipj } from './harness.js';
-import { native } from '../src/native.js';
 import { Rtnl } from '../src/netlink/rtnl.js';
+import { RecordingTransport } from './fake-kernel.js';
 
 const RTM_GETLINK = 18;
 const NLM_F_DUMP = 0x300;
@@ -30,26 +30,20 @@ function* messages(buf: Uint8Array): Generator<{ type: number; flags: number; se
 
 /** Dump requests (by seq, in order) and the seqs whose answers carried NLM_F_DUMP_INTR. */
 const wire = { dumps: [] as number[], interrupted: new Set<number>() };
-const { nlSend, nlRecv } = native;
-native.nlSend = (fd, msg) => {
-  for (const m of messages(msg)) if (m.type === RTM_GETLINK && (m.flags & NLM_F_DUMP) === NLM_F_DUMP) wire.dumps.push(m.seq);
-  return nlSend(fd, msg);
-};
-native.nlRecv = (fd, timeout) => {
-  const got = nlRecv(fd, timeout);
-  if (got) for (const m of messages(got.data)) if (m.flags & NLM_F_DUMP_INTR) wire.interrupted.add(m.seq);
-  return got;
-};
-t.teardown(() => {
-  native.nlSend = nlSend;
-  native.nlRecv = nlRecv;
+const recorder = new RecordingTransport({
+  onSend(data) {
+    for (const m of messages(data)) if (m.type === RTM_GETLINK && (m.flags & NLM_F_DUMP) === NLM_F_DUMP) wire.dumps.push(m.seq);
+  },
+  onReceive(data) {
+    for (const m of messages(data)) if (m.flags & NLM_F_DUMP_INTR) wire.interrupted.add(m.seq);
+  },
 });
 
 execFileSync('ip', ['-batch', '-'], { input: Array.from({ length: TAPS }, (_, i) => `tuntap add di${i} mode tap`).join('\n') });
 
 t.test('an interrupted dump is retried, and the caller gets the complete list', async (t) => {
   const churn = spawn('sh', ['-c', 'while :; do ip link add churn0 type bridge; ip link del churn0; done'], { stdio: 'ignore' });
-  const h = await Rtnl.open();
+  const h = Rtnl.over(recorder.socket());
   const calls: { dumps: number[]; counted: number; names: string[] | null; error?: unknown }[] = [];
   try {
     for (let i = 0; i < MAX_CALLS; i++) {

@@ -1,6 +1,6 @@
 // The bytes qbh sends, against the bytes iproute2 sends for the same request. iproute2's requests
 // are captured from the real `ip` under `strace -e write=all` (a hex dump of every sendmsg buffer);
-// ours are captured at the addon's nlSend while the public API does the same thing. Both go to the
+// ours are recorded on the socket's transport (test/fake-kernel.ts) while the public API does the same thing. Both go to the
 // kernel in this file's private network namespace (both must succeed). Normalised: nlmsg_seq and
 // nlmsg_pid (per process), and the order of top-level attributes (iproute2 adds them in argv order);
 // everything else — lengths, flags, the fixed ifinfomsg/ifaddrmsg, every attribute's bytes with its
@@ -10,8 +10,8 @@ import './harness.js';
 import t, { type Test } from 'tap';
 import { spawnSync } from 'node:child_process';
 import { ipj, sh } from './harness.js';
-import { native } from '../src/native.js';
 import { Rtnl } from '../src/netlink/rtnl.js';
+import { RecordingTransport } from './fake-kernel.js';
 import { persistentMac } from '../src/netlink/mac.js';
 
 const RTM_NEWLINK = 16;
@@ -52,20 +52,13 @@ function ipSends(...args: string[]): Buffer[] {
   return bufs.flatMap((b) => split(Buffer.from(b as unknown as number[])));
 }
 
-/** Runs `fn`, returning every netlink message our library sent meanwhile (via the addon's nlSend). */
+const recorder = new RecordingTransport();
+
+/** Runs `fn`, returning every netlink message our handle `h` sent meanwhile (recorded on its transport). */
 async function ourSends(fn: () => Promise<unknown>): Promise<Buffer[]> {
-  const sent: Buffer[] = [];
-  const orig = native.nlSend;
-  native.nlSend = (fd, msg) => {
-    sent.push(Buffer.from(msg));
-    return orig(fd, msg);
-  };
-  try {
-    await fn();
-  } finally {
-    native.nlSend = orig;
-  }
-  return sent.flatMap(split);
+  const from = recorder.sent.length;
+  await fn();
+  return recorder.sent.slice(from).flatMap(split);
 }
 
 type Tlv = { type: number; data: Buffer };
@@ -139,7 +132,7 @@ function same(t: Test, ours: Buffer, theirs: Buffer, what: string) {
   t.same(normal(ours), normal(theirs, true), `${what}: the bytes iproute2 sends (seq, pid and attribute order aside)`);
 }
 
-const h = Rtnl.openSync();
+const h = Rtnl.over(recorder.socket());
 t.teardown(() => h.close());
 const index = (name: string) => ipj<{ ifindex: number }[]>('link', 'show', 'dev', name)[0]!.ifindex;
 

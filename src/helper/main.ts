@@ -9,7 +9,7 @@ import { fstatSync } from 'node:fs';
 import { bridgeNameError } from '../acl/evaluate.js';
 import { tunModeRefusal } from '../errors.js';
 import { hasNetAdmin, native } from '../native.js';
-import { openRouteSocketSync } from '../netlink/lean.js';
+import { openRouteSocketSync } from '../netlink/wire.js';
 import { TapError, helperMessage } from '../tun/errors.js';
 import { USAGE_MESSAGE, parseHelperArgs } from './argv.js';
 import { authorizeHelper } from './authorize.js';
@@ -88,7 +88,7 @@ export async function helperMain(args: readonly Buffer[]): Promise<number> {
   // them), decided on every name the bridge goes by (an altname must not escape a deny) and on a
   // chosen tap name (allow-ifname).
   // The socket is closed on every path: helperMain may run many times in one process. Not an Rtnl:
-  // the helper loads none of the generic netlink codec (src/netlink/lean.ts).
+  // the helper loads none of the generic netlink codec (src/netlink/link-requests.ts).
   const rtnl = { socket: { fd: openRouteSocketSync() } };
   let tap: { fd: number; name: string };
   try {

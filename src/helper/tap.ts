@@ -6,8 +6,8 @@
  */
 import { EINVAL, InvalidArgumentError } from '../errors.js';
 import type { AttrSet } from '../netlink/attr.js';
-import { openRouteSocketSync } from '../netlink/lean.js';
-import { lookupLinkSync } from '../netlink/lookup.js';
+import { lookupLinkSync } from '../netlink/link-requests.js';
+import { openRouteSocketSync } from '../netlink/wire.js';
 import type { LinkMessage } from '../netlink/message.js';
 import { native } from '../native.js';
 import { linkKind } from '../tun/device.js';
@@ -18,7 +18,7 @@ import { sameBytes } from './argv.js';
 /**
  * An rtnetlink handle as the helper's steps use it: its socket's fd. An `Rtnl` is one (the daemon
  * passes its own); the helper passes `{ socket: { fd } }` of `openRouteSocketSync()`, so that it
- * never loads rtnl.ts and the generic codec (src/netlink/lean.ts).
+ * never loads rtnl.ts and the generic codec (src/netlink/link-requests.ts).
  */
 export interface RouteHandle {
   readonly socket: { readonly fd: number };

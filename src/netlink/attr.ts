@@ -7,6 +7,7 @@
 import { NLA_F_NESTED, NLA_HDRLEN, NLA_TYPE_MASK } from './constants.js';
 import { NetlinkDecodeError } from './errors.js';
 import { compileBuilder } from './shape.js';
+import { attrLength, eachAttr } from './wire.js';
 
 /** Scalar attribute payloads. */
 export type ScalarKind =
@@ -106,7 +107,7 @@ const SIZES: Record<string, number> = { u8: 1, u16: 2, u32: 4, u64: 8, s32: 4, b
 export const align4 = (n: number): number => (n + 3) & ~3;
 
 // Little-endian reads by index, for the decoder's inner loops: callers have checked the bounds
-// already (attrLength), and plain loads stay cheap before the optimising compiler has run (a
+// already (wire.ts's attrLength), and plain loads stay cheap before the optimising compiler has run (a
 // CLI's first thousand links) where a call to Buffer#readUInt16LE does not.
 const u16 = (b: Buffer, off: number): number => b[off]! | (b[off + 1]! << 8);
 const u32 = (b: Buffer, off: number): number => (b[off]! | (b[off + 1]! << 8) | (b[off + 2]! << 16) | (b[off + 3]! << 24)) >>> 0;
@@ -250,29 +251,9 @@ function fixedOdd(row: AttrRow, kind: string, buf: Buffer, start: number, len: n
 
 const decodeNest = (table: AttrTable, buf: Buffer, start: number, end: number): AttrSet => decodeAttrs(table, buf.subarray(start, end));
 
-/** The length of the attribute at `off` (of attributes ending at `end`), 0 for trailing zero padding; throws on a bad one. */
-function attrLength(buf: Buffer, off: number, end = buf.length): number {
-  if (end - off < NLA_HDRLEN) {
-    for (let i = off; i < end; i++) {
-      if (buf[i] !== 0) throw new NetlinkDecodeError(`truncated attribute header at offset ${off}`);
-    }
-    return 0;
-  }
-  const len = u16(buf, off);
-  if (len < NLA_HDRLEN || off + len > end) {
-    throw new NetlinkDecodeError(`attribute type ${buf.readUInt16LE(off + 2) & NLA_TYPE_MASK} at offset ${off}: bad length ${len}`);
-  }
-  return len;
-}
-
-/** Calls `fn(type, payload)` for each attribute in `buf`; throws NetlinkDecodeError on bad lengths. */
+/** Calls `fn(type, payload)` for each attribute in `buf` (type with its flag bits); throws NetlinkDecodeError on bad lengths. */
 export function walk(buf: Buffer, fn: (type: number, payload: Buffer) => void): void {
-  for (let off = 0; off < buf.length; ) {
-    const len = attrLength(buf, off);
-    if (len === 0) return;
-    fn(buf.readUInt16LE(off + 2), buf.subarray(off + NLA_HDRLEN, off + len));
-    off += align4(len);
-  }
+  eachAttr(buf, 0, buf.length, (type, start, end) => fn(type, buf.subarray(start, end)));
 }
 
 /** Decodes the attributes in `buf` with `table`. Throws only NetlinkDecodeError. */

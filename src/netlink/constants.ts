@@ -76,3 +76,17 @@ export const RT_SCOPE_NOWHERE = 255;
 
 /** The largest interface name the kernel accepts, with its NUL: names are at most 15 bytes. */
 export const IFNAMSIZ = 16;
+
+/** struct ifinfomsg's length: the fixed head of every RTM_*LINK body. */
+export const IFINFOMSG_LEN = 16;
+export const IFLA_ADDRESS = 1;
+export const IFLA_IFNAME = 3;
+export const IFLA_MTU = 4;
+export const IFLA_MASTER = 10;
+export const IFLA_LINKINFO = 18;
+export const IFLA_EXT_MASK = 29;
+export const IFLA_PROP_LIST = 52;
+export const IFLA_ALT_IFNAME = 53;
+export const IFLA_INFO_KIND = 1;
+/** IFLA_EXT_MASK: leave the counters out (iproute2's mask for listings that do not print them). */
+export const RTEXT_FILTER_SKIP_STATS = 1 << 3;

@@ -3,16 +3,10 @@
  * fixed header followed by attributes decoded with the tables.
  * @module
  */
-import { decodeAttrs, encodeAttrs, pickAttrs, walk, type AttrSet, type AttrTable } from './attr.js';
+import { decodeAttrs, encodeAttrs, pickAttrs, type AttrSet, type AttrTable } from './attr.js';
 import {
   NLMSG_DONE,
   NLMSG_ERROR,
-  NLMSG_HDRLEN,
-  NLMSGERR_ATTR_MSG,
-  NLMSGERR_ATTR_OFFS,
-  NLM_F_ACK_TLVS,
-  NLM_F_CAPPED,
-  NLA_TYPE_MASK,
   RTM_DELADDR,
   RTM_DELLINK,
   RTM_GETADDR,
@@ -23,19 +17,10 @@ import {
 } from './constants.js';
 import { NetlinkDecodeError } from './errors.js';
 import { IFA, IFLA, IFLA_PORT_SHOWN, IFLA_REFS, IFLA_SHOWN } from './tables.js';
+import { decodeError, encodeMessage, splitMessages, type ErrorMessage, type NlHeader, type RawMessage } from './wire.js';
 
-/** struct nlmsghdr. */
-export interface NlHeader {
-  type: number;
-  flags: number;
-  seq: number;
-  pid: number;
-}
-
-/** One raw message: header and payload (without the header). */
-export interface RawMessage extends NlHeader {
-  payload: Buffer;
-}
+// The header and ack parts live in the wire core, which the helper loads without the tables.
+export { decodeError, encodeMessage, splitMessages, type ErrorMessage, type NlHeader, type RawMessage };
 
 /** struct ifinfomsg + IFLA_* attributes: RTM_NEWLINK / DELLINK / GETLINK / SETLINK. */
 export interface LinkMessage {
@@ -63,50 +48,8 @@ export interface AddrMessage {
   attrs: AttrSet;
 }
 
-/** An NLMSG_ERROR (errno 0 is an ACK) or an NLMSG_DONE with its status, plus extended-ack data. */
-export interface ErrorMessage {
-  /** Positive errno; 0 for an ACK or a clean DONE. */
-  errno: number;
-  message?: string;
-  offset?: number;
-}
-
 const IFINFOMSG_LEN = 16;
 const IFADDRMSG_LEN = 8;
-
-/** Splits a datagram into messages. Throws NetlinkDecodeError on a malformed length. */
-export function splitMessages(buf: Buffer): RawMessage[] {
-  const out: RawMessage[] = [];
-  let off = 0;
-  while (off < buf.length) {
-    if (buf.length - off < NLMSG_HDRLEN) throw new NetlinkDecodeError(`truncated message header at offset ${off}`);
-    const len = buf.readUInt32LE(off);
-    if (len < NLMSG_HDRLEN || len > buf.length - off) {
-      throw new NetlinkDecodeError(`message at offset ${off}: bad length ${len}`);
-    }
-    out.push({
-      type: buf.readUInt16LE(off + 4),
-      flags: buf.readUInt16LE(off + 6),
-      seq: buf.readUInt32LE(off + 8),
-      pid: buf.readUInt32LE(off + 12),
-      payload: buf.subarray(off + NLMSG_HDRLEN, off + len),
-    });
-    off += (len + 3) & ~3;
-  }
-  return out;
-}
-
-/** Builds one message: header + payload, length filled in. */
-export function encodeMessage(hdr: NlHeader, payload: Buffer): Buffer {
-  const b = Buffer.alloc(NLMSG_HDRLEN + payload.length);
-  b.writeUInt32LE(b.length, 0);
-  b.writeUInt16LE(hdr.type, 4);
-  b.writeUInt16LE(hdr.flags, 6);
-  b.writeUInt32LE(hdr.seq >>> 0, 8);
-  b.writeUInt32LE(hdr.pid >>> 0, 12);
-  payload.copy(b, NLMSG_HDRLEN);
-  return b;
-}
 
 /** Decodes an ifinfomsg body. Structs are read by their minimum length. */
 export function decodeLink(payload: Buffer): LinkMessage {
@@ -194,32 +137,6 @@ export function encodeAddr(m: Partial<AddrMessage>): Buffer {
   head.writeUInt8(m.scope ?? 0, 3);
   head.writeUInt32LE(m.index ?? 0, 4);
   return Buffer.concat([head, encodeAttrs(IFA, m.attrs ?? {})]);
-}
-
-/**
- * Decodes NLMSG_ERROR or NLMSG_DONE. An error echoes the request's header (whole request unless
- * NLM_F_CAPPED), then extended-ack TLVs if NLM_F_ACK_TLVS; a DONE carries only the status and TLVs
- * (dump errors arrive there: docs/netlink-pitfalls.md, §4).
- */
-export function decodeError(msg: RawMessage): ErrorMessage {
-  const p = msg.payload;
-  if (msg.type === NLMSG_DONE && p.length < 4) return { errno: 0 };
-  if (p.length < 4) throw new NetlinkDecodeError(`${msg.type === NLMSG_ERROR ? 'NLMSG_ERROR' : 'NLMSG_DONE'}: ${p.length} bytes`);
-  const errno = 0 - p.readInt32LE(0) || 0;
-  const out: ErrorMessage = { errno };
-  let tlvStart = 4;
-  if (msg.type === NLMSG_ERROR) {
-    if (p.length < 4 + NLMSG_HDRLEN) throw new NetlinkDecodeError(`NLMSG_ERROR: ${p.length} bytes`);
-    const echoed = p.readUInt32LE(4);
-    tlvStart = msg.flags & NLM_F_CAPPED ? 4 + NLMSG_HDRLEN : 4 + ((echoed + 3) & ~3);
-  }
-  if (msg.flags & NLM_F_ACK_TLVS && tlvStart <= p.length) {
-    walk(p.subarray(tlvStart), (type, data) => {
-      if ((type & NLA_TYPE_MASK) === NLMSGERR_ATTR_MSG) out.message = data.toString('utf8').replace(/\0.*$/s, '');
-      else if ((type & NLA_TYPE_MASK) === NLMSGERR_ATTR_OFFS && data.length >= 4) out.offset = data.readUInt32LE(0);
-    });
-  }
-  return out;
 }
 
 /** A decoded message of the kinds qbh reads. */

@@ -12,7 +12,6 @@ import { native, isErrno } from '../native.js';
 import {
   AF_BRIDGE,
   NETLINK_ADD_MEMBERSHIP,
-  NETLINK_ROUTE,
   RTM_DELADDR,
   RTM_DELLINK,
   RTM_NEWADDR,
@@ -21,14 +20,12 @@ import {
   RTNLGRP_IPV6_IFADDR,
   RTNLGRP_LINK,
   SOL_NETLINK,
-  SOL_SOCKET,
-  SO_RCVBUF,
-  SO_RCVBUFFORCE,
 } from './constants.js';
 import { toAddress, toBridgePort, toLink, type Address, type BridgePort, type Link, type LinkLookup } from './iproute.js';
 import { DumpInterruptedError } from './errors.js';
 import { decodeMessages, type Message } from './message.js';
 import { Rtnl } from './rtnl.js';
+import { openRouteSocket } from './wire.js';
 
 /** A monitor event. Objects use iproute2's JSON keys, as everywhere in qbh. */
 export type MonitorEvent =
@@ -92,18 +89,13 @@ const GROUPS = { link: RTNLGRP_LINK, ipv4: RTNLGRP_IPV4_IFADDR, ipv6: RTNLGRP_IP
 export async function* monitor(options: MonitorOptions = {}): AsyncGenerator<MonitorEvent, void, undefined> {
   const { signal } = options;
   if (signal?.aborted) return;
-  const { fd } = native.nlOpen(NETLINK_ROUTE);
+  // No requests go out on it: neither extended acks nor strict checking apply.
+  const { fd } = openRouteSocket({ extAck: false, strict: false, receiveBuffer: options.receiveBuffer });
   const rtnl = Rtnl.openSync();
   let stopWatch: (() => void) | undefined;
   let wake: (() => void) | undefined;
   const onAbort = () => wake?.();
   try {
-    const size = options.receiveBuffer ?? 1024 * 1024;
-    try {
-      native.setsockoptInt(fd, SOL_SOCKET, SO_RCVBUFFORCE, size);
-    } catch {
-      native.setsockoptInt(fd, SOL_SOCKET, SO_RCVBUF, size);
-    }
     for (const g of options.groups ?? ['link', 'ipv4', 'ipv6']) native.setsockoptInt(fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, GROUPS[g]);
     signal?.addEventListener('abort', onAbort);
 

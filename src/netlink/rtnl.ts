@@ -18,6 +18,7 @@ import {
   RTM_GETLINK,
   RTM_NEWADDR,
   RTM_NEWLINK,
+  RTEXT_FILTER_SKIP_STATS,
   RT_SCOPE_HOST,
   RT_SCOPE_LINK,
   RT_SCOPE_UNIVERSE,
@@ -30,9 +31,6 @@ import { decodeAddr, decodeLink, decodeLinkHead, decodeLinkShown, decodePortShow
 import { NetlinkSocket } from './socket.js';
 import { BRIDGE_MAX_MTU, BRIDGE_MIN_MTU, checkIfname, checkInteger, checkLinkRef, checkMac } from './validate.js';
 import type { Cidr } from './cidr.js';
-
-/** RTEXT_FILTER_SKIP_STATS: iproute2's ext mask for listings that do not print counters. */
-const RTEXT_FILTER_SKIP_STATS = 1 << 3;
 
 /** A link named by its interface name or by its ifindex. */
 export type LinkRef = string | number;
@@ -119,6 +117,28 @@ function bridgeDifferences(b: Bridge, opts: CreateBridgeOptions): string[] {
   const stp = (b.linkinfo?.info_data?.stp_state ?? 0) !== 0;
   if (opts.stp !== undefined && stp !== opts.stp) out.push(`stp ${stp ? 'on' : 'off'} not ${opts.stp ? 'on' : 'off'}`);
   return out;
+}
+
+/**
+ * The body of the one RTM_NEWLINK that applies {@link SetLinkOptions} to the link `index` (or, at
+ * index 0, the link called `name`), its master already resolved to `masterIndex` (0: none).
+ * @internal
+ */
+export function setLinkBody(index: number, name: string | undefined, opts: Omit<SetLinkOptions, 'master'>, masterIndex: number | undefined): Buffer {
+  const attrs: AttrSet = {};
+  if (name !== undefined) attrs.ifname = name;
+  if (opts.mtu !== undefined) attrs.mtu = opts.mtu;
+  if (opts.address !== undefined) attrs.address = opts.address;
+  if (opts.group !== undefined) attrs.group = opts.group;
+  if (masterIndex !== undefined) attrs.master = masterIndex;
+  const up = opts.up === undefined ? 0 : IFF_UP;
+  return encodeLink({ family: AF_UNSPEC, index, flags: opts.up ? IFF_UP : 0, change: up, attrs });
+}
+
+/** The body of the RTM_GETLINK of one link, by name or ifindex, counters left out. @internal */
+export function getLinkBody(ref: LinkRef): Buffer {
+  const sel = linkSelector(ref);
+  return encodeLink({ ...sel, attrs: { ...sel.attrs, extMask: RTEXT_FILTER_SKIP_STATS } });
 }
 
 function linkSelector(ref: LinkRef): Partial<LinkMessage> {
@@ -238,6 +258,11 @@ export class Rtnl {
     }
   }
 
+  /** A handle on `socket` (one over a test's transport). @internal */
+  static over(socket: NetlinkSocket): Rtnl {
+    return new Rtnl(socket);
+  }
+
   /** Closes the handle's socket. */
   close(): void {
     this.socket.close();
@@ -249,16 +274,10 @@ export class Rtnl {
    */
   async getLinkMessage(ref: LinkRef, ctx: NetlinkErrorContext = { op: 'getLink', target: String(ref) }, kind: DeviceKind = 'device'): Promise<LinkMessage> {
     try {
-      return Rtnl.oneLink(await this.socket.request(RTM_GETLINK, 0, Rtnl.getLinkRequest(ref), ctx), ctx);
+      return Rtnl.oneLink(await this.socket.request(RTM_GETLINK, 0, getLinkBody(ref), ctx), ctx);
     } catch (e) {
       throw missingDevice(e, ctx, kind, String(ref));
     }
-  }
-
-  /** The blocking form of {@link getLinkMessage}, for short-lived processes (the helper). @internal */
-  getLinkMessageSync(ref: LinkRef, op = 'getLink'): LinkMessage {
-    const ctx = { op, target: String(ref) };
-    return Rtnl.oneLink(this.socket.requestSync(RTM_GETLINK, 0, Rtnl.getLinkRequest(ref), ctx), ctx);
   }
 
   /**
@@ -267,25 +286,6 @@ export class Rtnl {
    */
   linkMessagesOfKindSync(kind: string, op = 'listLinks'): LinkMessage[] {
     return links(this.socket.dumpSync(RTM_GETLINK, encodeLink({ family: AF_UNSPEC, attrs: { extMask: RTEXT_FILTER_SKIP_STATS, linkinfo: { kind } } }), { op }));
-  }
-
-  /**
-   * Every name in use by a link, altnames included (one dump), blocking: what the kernel checks a
-   * `%d` template against. For failure paths only: it scales with the links on the machine. @internal
-   */
-  linkNamesSync(op = 'getLink'): Set<string> {
-    const names = new Set<string>();
-    const replies = this.socket.dumpSync(RTM_GETLINK, encodeLink({ family: AF_UNSPEC, attrs: { extMask: RTEXT_FILTER_SKIP_STATS } }), { op });
-    for (const m of links(replies)) {
-      names.add(m.attrs.ifname as string);
-      for (const alt of ((m.attrs.propList as AttrSet | undefined)?.altIfname as string[] | undefined) ?? []) names.add(alt);
-    }
-    return names;
-  }
-
-  private static getLinkRequest(ref: LinkRef): Buffer {
-    const sel = linkSelector(ref);
-    return encodeLink({ ...sel, attrs: { ...sel.attrs, extMask: RTEXT_FILTER_SKIP_STATS } });
   }
 
   private static oneLink(replies: Message[], ctx: NetlinkErrorContext): LinkMessage {
@@ -551,18 +551,6 @@ export class Rtnl {
     return this.deleteLink(br.index);
   }
 
-  /** Builds the one RTM_NEWLINK request that applies {@link SetLinkOptions}. */
-  private setLinkBody(index: number, name: string | undefined, opts: SetLinkOptions, masterIndex: number | undefined): Buffer {
-    const attrs: AttrSet = {};
-    if (name !== undefined) attrs.ifname = name;
-    if (opts.mtu !== undefined) attrs.mtu = opts.mtu;
-    if (opts.address !== undefined) attrs.address = opts.address;
-    if (opts.group !== undefined) attrs.group = opts.group;
-    if (masterIndex !== undefined) attrs.master = masterIndex;
-    const up = opts.up === undefined ? 0 : IFF_UP;
-    return encodeLink({ family: AF_UNSPEC, index, flags: opts.up ? IFF_UP : 0, change: up, attrs });
-  }
-
   /**
    * Changes a link's state, MTU, MAC, master and group in one request (the kernel applies MAC, MTU,
    * group, up/down, then master). Equivalent to
@@ -585,8 +573,8 @@ export class Rtnl {
     }
     const body =
       typeof ref === 'number'
-        ? this.setLinkBody(ref, undefined, opts, masterIndex)
-        : this.setLinkBody(0, ref, opts, masterIndex);
+        ? setLinkBody(ref, undefined, opts, masterIndex)
+        : setLinkBody(0, ref, opts, masterIndex);
     try {
       await this.socket.request(RTM_NEWLINK, 0, body, ctx);
     } catch (e) {
@@ -595,7 +583,7 @@ export class Rtnl {
   }
 
   /**
-   * Many {@link setLinkSync}-style changes (link and master by ifindex), pipelined on the socket:
+   * Many {@link setLink}-style changes (link and master by ifindex), pipelined on the socket:
    * one outcome per change, in order (`undefined`: applied; else its NetlinkError). @internal
    */
   setLinks(changes: readonly { index: number; opts: Omit<SetLinkOptions, 'master'> & { master?: number | null }; target?: string }[]): Promise<(NetlinkError | undefined)[]> {
@@ -603,26 +591,15 @@ export class Rtnl {
       changes.map(({ index, opts, target }) => ({
         type: RTM_NEWLINK,
         flags: 0,
-        body: this.setLinkBody(index, undefined, opts, opts.master === null ? 0 : opts.master),
+        body: setLinkBody(index, undefined, opts, opts.master === null ? 0 : opts.master),
         ctx: { op: 'setLink', target: target ?? String(index) },
       })),
     );
   }
 
-  /** The blocking form of {@link setLink}, with the link and master given by ifindex. */
-  setLinkSync(index: number, opts: Omit<SetLinkOptions, 'master'> & { master?: number | null }, target = String(index)): void {
-    const masterIndex = opts.master === null ? 0 : opts.master;
-    this.socket.requestSync(RTM_NEWLINK, 0, this.setLinkBody(index, undefined, opts, masterIndex), { op: 'setLink', target });
-  }
-
   /** The blocking form of {@link deleteLink}, by ifindex. */
   deleteLinkSync(index: number, target = String(index)): void {
     this.socket.requestSync(RTM_DELLINK, 0, encodeLink({ index }), { op: 'deleteLink', target });
-  }
-
-  /** The blocking form of {@link deleteGroup}. */
-  deleteGroupSync(group: number): void {
-    this.socket.requestSync(RTM_DELLINK, 0, encodeLink({ attrs: { group } }), { op: 'deleteGroup', target: `group ${group}` });
   }
 
   /** Bridge ports from the AF_BRIDGE dump, optionally of one bridge. Equivalent to `bridge -j -d link show [master BR]`. */

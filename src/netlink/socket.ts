@@ -5,19 +5,32 @@
  * loop) forms share one state machine.
  * @module
  */
-import { EBADF, ETIMEDOUT, QbhError } from '../errors.js';
-import { native, isErrno } from '../native.js';
+import { QbhError } from '../errors.js';
+import { NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NLMSG_ERROR } from './constants.js';
+import { NetlinkError, type NetlinkErrorContext } from './errors.js';
+import { decodeMessage, type Message, type RawMessage } from './message.js';
 import {
-  NLM_F_ACK,
-  NLM_F_DUMP,
-  NLM_F_DUMP_INTR,
-  NLM_F_REQUEST,
-  NLMSG_DONE,
-  NLMSG_ERROR,
-} from './constants.js';
-import { DumpInterruptedError, NetlinkError, type NetlinkErrorContext } from './errors.js';
-import { DUMP_RETRIES, SYNC_TIMEOUT_MS, openRouteSocket } from './lean.js';
-import { decodeError, decodeMessage, decodeMessages, encodeMessage, splitMessages, type Message, type RawMessage } from './message.js';
+  DUMP_RETRIES,
+  EBADF,
+  SYNC_TIMEOUT_MS,
+  addonTransport,
+  awaitExchangeSync,
+  beginExchange,
+  decodeError,
+  dumpResult,
+  encodeMessage,
+  feedExchange,
+  finishExchange,
+  kernelError,
+  nextSeq,
+  openRouteSocket,
+  ownError,
+  requestMessage,
+  splitMessages,
+  syscallError,
+  type Exchange,
+  type Transport,
+} from './wire.js';
 
 export { DUMP_RETRIES };
 
@@ -44,27 +57,14 @@ export interface SocketOptions {
   netnsFd?: number;
 }
 
-/** The collected answer to one request. */
-interface Exchange {
-  seq: number;
-  dump: boolean;
-  /**
-   * The answer's messages, not yet decoded: a dump's callers decode one message at a time, so
-   * that what they do not keep dies young (a 10 000-link dump decoded whole survives several
-   * garbage collections, and copying it cost more than decoding it).
-   */
-  replies: RawMessage[];
-  interrupted: boolean;
-  error?: NetlinkError;
-  done: boolean;
-  ctx: NetlinkErrorContext;
-}
-
 /** An rtnetlink socket for requests and dumps. Not for notifications: those use their own socket. */
 export class NetlinkSocket {
   readonly fd: number;
   readonly portId: number;
-  private seq: number;
+  /** The socket calls it makes: the addon's, or a test's fake kernel. */
+  private readonly transport: Transport;
+  /** How long a blocking request waits for its answer. @internal */
+  syncTimeoutMs = SYNC_TIMEOUT_MS;
   private closed = false;
   /** How many dumps came back flagged NLM_F_DUMP_INTR (each one retried, or given up on). */
   interruptedDumps = 0;
@@ -72,16 +72,24 @@ export class NetlinkSocket {
   /** Ends the exchange waiting on the event loop, if any: close() calls it, as its watch would never fire again. */
   private abortWaiting: (() => void) | undefined;
 
-  private constructor(fd: number, portId: number) {
+  private constructor(fd: number, portId: number, transport: Transport) {
     this.fd = fd;
     this.portId = portId;
-    this.seq = Math.floor(Date.now() / 1000) & 0x7fffffff;
+    this.transport = transport;
   }
 
   /** Opens and configures a NETLINK_ROUTE socket. */
   static open(opts: SocketOptions = {}): NetlinkSocket {
     const { fd, portId } = openRouteSocket(opts);
-    return new NetlinkSocket(fd, portId);
+    return new NetlinkSocket(fd, portId, addonTransport);
+  }
+
+  /**
+   * A socket over `transport` (a test's fake kernel, or a wrapper that watches the addon): `fd`
+   * and `portId` are what the transport knows it by. @internal
+   */
+  static over(transport: Transport, fd: number, portId: number): NetlinkSocket {
+    return new NetlinkSocket(fd, portId, transport);
   }
 
   /** Closes the socket. Idempotent. A request still waiting for its answer fails with EBADF. */
@@ -89,47 +97,16 @@ export class NetlinkSocket {
     if (this.closed) return;
     this.closed = true;
     this.abortWaiting?.();
-    native.close(this.fd);
+    this.transport.close(this.fd);
   }
 
   private begin(type: number, flags: number, body: Buffer, ctx: NetlinkErrorContext): Exchange {
+    this.checkOpen(ctx);
+    return beginExchange(this.transport, this.fd, requestMessage(type, flags, body), ctx);
+  }
+
+  private checkOpen(ctx: NetlinkErrorContext): void {
     if (this.closed) throw new QbhError(`${ctx.op}: the netlink socket is closed (open another handle)`, { code: 'EBADF', op: ctx.op, target: ctx.target });
-    this.seq = (this.seq + 1) >>> 0 || 1;
-    const dump = (flags & NLM_F_DUMP) === NLM_F_DUMP;
-    const msg = encodeMessage({ type, flags: flags | NLM_F_REQUEST | NLM_F_ACK, seq: this.seq, pid: 0 }, body);
-    try {
-      native.nlSend(this.fd, msg);
-    } catch (e) {
-      throw inFamily(e, ctx);
-    }
-    return { seq: this.seq, dump, replies: [], interrupted: false, done: false, ctx };
-  }
-
-  /** Feeds one datagram into an exchange. */
-  private feed(ex: Exchange, data: Buffer, fromPort: number): void {
-    if (fromPort !== 0) return; // only the kernel answers requests
-    for (const m of splitMessages(data)) {
-      if (m.seq !== ex.seq || ex.done) continue; // stale answer to an earlier, abandoned request
-      if (m.flags & NLM_F_DUMP_INTR) ex.interrupted = true;
-      if (m.type === NLMSG_ERROR || m.type === NLMSG_DONE) {
-        const error = decodeError(m);
-        if (error.errno !== 0) ex.error = new NetlinkError(error.errno, ex.ctx, error.message, error.offset);
-        // An ACK ends a "do" request; a dump ends only with DONE (or an error).
-        if (m.type === NLMSG_DONE || !ex.dump || error.errno !== 0) ex.done = true;
-        continue;
-      }
-      ex.replies.push(m);
-    }
-  }
-
-  private recvError(e: unknown, ctx: NetlinkErrorContext): never {
-    if (isErrno(e, 'ENOBUFS')) throw NetlinkError.fromQbh(e.errno, ctx, 'receive buffer overrun: kernel messages were dropped');
-    throw inFamily(e, ctx);
-  }
-
-  private finish(ex: Exchange): Exchange {
-    if (ex.error) throw ex.error;
-    return ex;
   }
 
   /** Sends a request and blocks until the kernel has answered it in full. */
@@ -143,22 +120,7 @@ export class NetlinkSocket {
   }
 
   private exchangeSync(type: number, flags: number, body: Buffer, ctx: NetlinkErrorContext): Exchange {
-    const ex = this.begin(type, flags, body, ctx);
-    const deadline = Date.now() + SYNC_TIMEOUT_MS;
-    while (!ex.done) {
-      let got;
-      try {
-        got = native.nlRecv(this.fd, Math.max(1, deadline - Date.now()));
-      } catch (e) {
-        this.recvError(e, ctx);
-      }
-      if (got === null) {
-        if (Date.now() >= deadline) throw NetlinkError.fromQbh(ETIMEDOUT, ctx, 'no answer from the kernel');
-        continue;
-      }
-      this.feed(ex, got.data, got.portId);
-    }
-    return this.finish(ex);
+    return awaitExchangeSync(this.transport, this.fd, this.begin(type, flags, body, ctx), this.syncTimeoutMs);
   }
 
   private exchange(type: number, flags: number, body: Buffer, ctx: NetlinkErrorContext): Promise<Exchange> {
@@ -179,30 +141,31 @@ export class NetlinkSocket {
         const drain = (): boolean => {
           try {
             for (;;) {
-              const got = native.nlRecv(this.fd, 0);
+              let got;
+              try {
+                got = this.transport.nlRecv(this.fd, 0);
+              } catch (e) {
+                throw syscallError(e, ctx, true);
+              }
               if (got === null) return false;
-              this.feed(ex, got.data, got.portId);
+              feedExchange(ex, got.data, got.portId);
               if (ex.done) {
                 end();
-                resolve(this.finish(ex));
+                resolve(finishExchange(ex));
                 return true;
               }
             }
           } catch (e) {
             end();
-            try {
-              this.recvError(e, ctx);
-            } catch (err) {
-              reject(err);
-            }
+            reject(e);
             return true;
           }
         };
         if (!drain()) {
-          stop = native.watch(this.fd, () => void drain());
+          stop = this.transport.watch(this.fd, () => void drain());
           this.abortWaiting = () => {
             end();
-            reject(NetlinkError.fromQbh(EBADF, ctx, 'the socket was closed while waiting for the answer'));
+            reject(ownError(EBADF, ctx, 'the socket was closed while waiting for the answer'));
           };
         }
       });
@@ -244,43 +207,49 @@ export class NetlinkSocket {
         /** Sends the next window; false when every request has been sent. */
         const sendWindow = (): boolean => {
           if (next >= requests.length) return false;
-          if (this.closed) throw new QbhError(`${requests[next]!.ctx.op}: the netlink socket is closed (open another handle)`, { code: 'EBADF', op: requests[next]!.ctx.op, target: requests[next]!.ctx.target });
+          this.checkOpen(requests[next]!.ctx);
           const last = Math.min(requests.length, next + PIPELINE_WINDOW);
           const msgs: Buffer[] = [];
           sent.clear();
           for (; next < last; next++) {
             const r = requests[next]!;
-            this.seq = (this.seq + 1) >>> 0 || 1;
-            sent.set(this.seq, next);
+            const seq = nextSeq();
+            sent.set(seq, next);
             // The kernel answers a failed request whether or not it asked for an ACK, and runs a
             // datagram's messages in order: the last one's ACK therefore closes the window.
             const ack = next === last - 1 ? NLM_F_ACK : 0;
-            msgs.push(encodeMessage({ type: r.type, flags: r.flags | NLM_F_REQUEST | ack, seq: this.seq, pid: 0 }, r.body));
+            msgs.push(encodeMessage({ type: r.type, flags: r.flags | NLM_F_REQUEST | ack, seq, pid: 0 }, r.body));
+            lastSeq = seq;
           }
-          lastSeq = this.seq;
           waiting = true;
           try {
-            native.nlSend(this.fd, msgs.length === 1 ? msgs[0]! : Buffer.concat(msgs));
+            this.transport.nlSend(this.fd, msgs.length === 1 ? msgs[0]! : Buffer.concat(msgs));
           } catch (e) {
-            throw inFamily(e, requests[next - 1]!.ctx);
+            throw syscallError(e, requests[next - 1]!.ctx, false);
           }
           return true;
         };
         const drain = (): void => {
           try {
             for (;;) {
-              const got = native.nlRecv(this.fd, 0);
+              let got;
+              try {
+                got = this.transport.nlRecv(this.fd, 0);
+              } catch (e) {
+                throw syscallError(e, requests[Math.max(0, next - 1)]!.ctx, true);
+              }
               if (got === null) {
                 // The kernel answers inside sendmsg, so this is rare: wait on the event loop.
-                stop ??= native.watch(this.fd, () => drain());
-                this.abortWaiting ??= () => fail(NetlinkError.fromQbh(EBADF, requests[0]!.ctx, 'the socket was closed while waiting for the answer'));
+                stop ??= this.transport.watch(this.fd, () => drain());
+                this.abortWaiting ??= () => fail(ownError(EBADF, requests[0]!.ctx, 'the socket was closed while waiting for the answer'));
                 return;
               }
-              if (got.portId !== 0) continue;
-              for (const m of decodeMessages(got.data)) {
+              if (got.portId !== 0) continue; // only the kernel answers requests
+              for (const m of splitMessages(got.data)) {
                 const i = sent.get(m.seq);
-                if (i === undefined || m.kind !== 'error') continue; // stale, or a reply before the ACK
-                if (m.error.errno !== 0) outcomes[i] = new NetlinkError(m.error.errno, requests[i]!.ctx, m.error.message, m.error.offset);
+                if (i === undefined || m.type !== NLMSG_ERROR) continue; // stale, or a reply before the ACK
+                const ack = decodeError(m);
+                if (ack.errno !== 0) outcomes[i] = kernelError(ack, requests[i]!.ctx);
                 if (m.seq === lastSeq) waiting = false;
               }
               if (!waiting && !sendWindow()) {
@@ -290,11 +259,7 @@ export class NetlinkSocket {
               }
             }
           } catch (e) {
-            try {
-              this.recvError(e, requests[Math.max(0, next - 1)]!.ctx);
-            } catch (err) {
-              fail(err);
-            }
+            fail(e);
           }
         };
         try {
@@ -325,36 +290,23 @@ export class NetlinkSocket {
 
   /** {@link dump}, its messages not yet decoded (for {@link decodeMessage}, one at a time). */
   async dumpRaw(type: number, body: Buffer, ctx: NetlinkErrorContext): Promise<RawMessage[]> {
-    let last: RawMessage[] = [];
-    for (let i = 0; i < DUMP_RETRIES; i++) {
-      const ex = await this.exchange(type, NLM_F_DUMP, body, ctx);
-      last = ex.replies;
-      if (!ex.interrupted) return last;
-      this.interruptedDumps++;
+    for (let attempt = 0; ; attempt++) {
+      const replies = this.dumpResult(await this.exchange(type, NLM_F_DUMP, body, ctx), attempt);
+      if (replies) return replies;
     }
-    throw new DumpInterruptedError(ctx.op, DUMP_RETRIES, last.map(decodeMessage));
   }
 
   /** The blocking form of {@link dump}. */
   dumpSync(type: number, body: Buffer, ctx: NetlinkErrorContext): Message[] {
-    let last: RawMessage[] = [];
-    for (let i = 0; i < DUMP_RETRIES; i++) {
-      const ex = this.exchangeSync(type, NLM_F_DUMP, body, ctx);
-      last = ex.replies;
-      if (!ex.interrupted) return last.map(decodeMessage);
-      this.interruptedDumps++;
+    for (let attempt = 0; ; attempt++) {
+      const replies = this.dumpResult(this.exchangeSync(type, NLM_F_DUMP, body, ctx), attempt);
+      if (replies) return replies.map(decodeMessage);
     }
-    throw new DumpInterruptedError(ctx.op, DUMP_RETRIES, last.map(decodeMessage));
   }
-}
 
-/**
- * A failed send or receive syscall as a NetlinkError naming the request, so every error the API
- * throws is a QbhError with errno and code (the addon's own errors carry errno and code only).
- * Errors already in the family (a decode error, say) pass through.
- */
-function inFamily(e: unknown, ctx: NetlinkErrorContext): unknown {
-  if (e instanceof QbhError || !(e instanceof Error)) return e;
-  const errno = (e as { errno?: unknown }).errno;
-  return typeof errno === 'number' && errno !== 0 ? new NetlinkError(Math.abs(errno), ctx) : e;
+  /** One dump attempt, counted in {@link interruptedDumps} if interrupted: the wire core's dumpResult. */
+  private dumpResult(ex: Exchange, attempt: number): RawMessage[] | undefined {
+    if (ex.interrupted) this.interruptedDumps++;
+    return dumpResult(ex, attempt, (replies) => replies.map(decodeMessage));
+  }
 }

@@ -2,8 +2,8 @@
  * The tap steps every way of making a tap shares (openTap, openTaps, openTapSync, the helper): the
  * /dev/net/tun fd, TUNGETFEATURES, TUNSETIFF, SIOCGIFINDEX, the MAC, the step errors and how a
  * failed RTM_NEWLINK is attributed to a step. Nothing here loads the generic netlink codec: the
- * helper's bundle takes this module without rtnl.ts (src/netlink/lean.ts). Integers in a struct
- * ifreq are read and written with a DataView, as lean.ts does (Buffer's methods cost a compile each).
+ * helper's bundle takes this module without rtnl.ts (src/netlink/link-requests.ts). Integers in a
+ * struct ifreq are read and written with a DataView, as the wire core's are (src/netlink/wire.ts).
  * @internal
  * @module
  */
@@ -11,7 +11,8 @@ import { closeSync, constants as fsConstants, openSync } from 'node:fs';
 import { native } from '../native.js';
 import { EBUSY, EINVAL, ELOOP, EADDRNOTAVAIL, EOPNOTSUPP, InvalidArgumentError } from '../errors.js';
 import { NetlinkError, NotABridgeError } from '../netlink/errors.js';
-import { le, setLinkSync } from '../netlink/lean.js';
+import { setLinkSync, type LinkChanges } from '../netlink/link-requests.js';
+import { le } from '../netlink/wire.js';
 import { checkIfname } from '../netlink/validate.js';
 import type { AttrSet } from '../netlink/attr.js';
 import type { LinkMessage } from '../netlink/message.js';
@@ -86,8 +87,8 @@ export const formatMac = (b: Uint8Array): string => Array.from(b, (x) => x.toStr
 
 /**
  * A new tap's MAC: random, unicast and locally administered, as the kernel would give it
- * (eth_random_addr), with `prefix` laid over its first octets (the C helper sets byte 0 to
- * 0xFE on the kernel's random address). Chosen here rather than read back: the one RTM_NEWLINK then
+ * (eth_random_addr), with `prefix` laid over its first octets (the C helper sets byte 0 to 0xFE
+ * on the kernel's random address). Chosen here rather than read back: the one RTM_NEWLINK then
  * needs no RTM_GETLINK before it (bench/RESULTS.md: one round trip fewer per tap). Math.random, not
  * node:crypto: a MAC must be unlikely to repeat on a segment, not unpredictable (the kernel's own
  * choice is readable by anyone), and loading node:crypto would cost the helper's start-up.
@@ -162,8 +163,8 @@ export function checkTapMtu(br: LinkMessage, tap: string, bridge: string, mtu?: 
   return tapMtu;
 }
 
-/** The changes of the one RTM_NEWLINK, as the C helper would apply them, step by step in its order: MTU, MAC, enslave, up. */
-export type LinkChanges = { mtu?: number; address?: string; master?: number; up?: boolean };
+/** The changes of the one RTM_NEWLINK; on failure replayed step by step in the C helper's order (MTU, MAC, enslave, up). */
+export type { LinkChanges };
 
 export function replaySteps(c: LinkChanges): [TapStep, LinkChanges][] {
   const steps: [TapStep, LinkChanges][] = [];

@@ -2,7 +2,7 @@
  * The helper's tap steps, blocking, on an rtnetlink socket's fd: `tap%d` as the C helper makes it
  * (openTapSync) and a chosen name (`--ifname`, as openTap makes one). Without the generic netlink
  * codec: the bridge lookup, the one RTM_NEWLINK and the failure paths' requests are
- * src/netlink/lean.ts's, so that the helper's bundle loads none of rtnl.ts, attr.ts or tables.ts.
+ * src/netlink/link-requests.ts's (on the wire core, wire.ts), so that the helper's bundle loads none of rtnl.ts, attr.ts or tables.ts.
  * @internal
  * @module
  */
@@ -10,8 +10,7 @@
 // .d.ts: that import must be one the declarations do not need.)
 import { NetlinkError } from '../netlink/errors.js';
 import type { LinkMessage } from '../netlink/message.js';
-import { linkNamesSync, setLinkSync } from '../netlink/lean.js';
-import { lookupLinkSync } from '../netlink/lookup.js';
+import { linkNamesSync, lookupLinkSync, setLinkSync } from '../netlink/link-requests.js';
 import { IFF_NO_PI, IFF_TAP, IFF_TUN_EXCL, IFF_VNET_HDR, TAP_MAX_MTU } from './constants.js';
 import { EINVAL, ENODEV, EOPNOTSUPP } from '../errors.js';
 import {

@@ -10,7 +10,8 @@ import { EBUSY, EINVAL, ENODEV, EOPNOTSUPP, InvalidArgumentError } from '../erro
 import { checkInteger } from '../netlink/validate.js';
 import type { AttrSet } from '../netlink/attr.js';
 import type { LinkMessage } from '../netlink/message.js';
-import { Rtnl, sharedRtnl } from '../netlink/rtnl.js';
+import { RTM_GETLINK } from '../netlink/constants.js';
+import { Rtnl, getLinkBody, sharedRtnl } from '../netlink/rtnl.js';
 import {
   IFF_ATTACH_QUEUE,
   IFF_DETACH_QUEUE,
@@ -328,12 +329,14 @@ async function planTaps(given: OpenTapOptions, rtnl: Rtnl, op: string, name?: st
  * `name t0 is taken by a veth device`. Undefined when nothing does any more (it went in between).
  */
 function takenBy(name: string, rtnl: Rtnl): string | undefined {
-  let m: LinkMessage;
+  let m: LinkMessage | undefined;
   try {
-    m = rtnl.getLinkMessageSync(name);
+    const replies = rtnl.socket.requestSync(RTM_GETLINK, 0, getLinkBody(name), { op: 'getLink', target: name });
+    for (const r of replies) if (r.kind === 'link') m ??= r.link;
   } catch {
     return undefined;
   }
+  if (m === undefined) return undefined;
   const kind = linkKind(m);
   const tunType = kind === 'tun' ? ((m.attrs.linkinfo as AttrSet | undefined)?.data as AttrSet | undefined)?.type : undefined;
   const what = kind === 'tun' ? (tunType === 1 ? 'tun' : 'tap') : kind;
@@ -607,7 +610,7 @@ export function closeTap(tap: Pick<Tap, 'fds'>): void {
 /**
  * Closes many taps at once and deletes the devices, persistent or not, in one RTM_DELLINK (moved
  * into a fresh interface group first), then closes their fds. Closing fds one by one costs the
- * kernel one RCU grace period per tap (~20 ms: 1000 taps take ~20 s); this costs one in all.
+ * kernel one RCU grace period per tap (docs/performance.md); this costs one in all.
  * Deletes the devices even if another process (QEMU) still holds fds of them: use {@link closeTap}
  * for taps handed over to someone else.
  * Equivalent to `ip link set TAP group N` for each, then `ip link delete group N`.
