@@ -6,9 +6,9 @@ import { readFileSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
 import { decodeAttrs, encodeAttrs, type AttrKind, type AttrSet, type AttrTable } from '../src/netlink/attr.js';
 import { NetlinkDecodeError } from '../src/netlink/errors.js';
-import { decodeLink, decodeLinkHead, decodeLinkShown, decodeMessages, decodePortShown, encodeTyped, splitMessages, type Message } from '../src/netlink/message.js';
+import { decodeLink, decodeMessages, encodeTyped, splitMessages, type Message } from '../src/netlink/message.js';
 import { IFA, IFLA } from '../src/netlink/tables.js';
-import { kernelAttributes, toAddress, toBridgePort, toLink } from '../src/netlink/iproute.js';
+import { IFLA_PORT_SHOWN, IFLA_REFS, IFLA_SHOWN, kernelAttributes, toAddress, toBridgePort, toLink } from '../src/netlink/present.js';
 
 const fixture = (name: string): Buffer[] =>
   readFileSync(new URL(`fixtures/netlink/${name}.hex`, import.meta.url), 'utf8')
@@ -127,18 +127,18 @@ t.test('a listing reads only what it prints (IFLA_SHOWN), and prints the same as
     for (const raw of fixture(name).flatMap(splitMessages)) {
       if (raw.type !== 16) continue; // RTM_NEWLINK
       const full = decodeLink(raw.payload);
-      const shown = decodeLinkShown(raw.payload);
+      const shown = decodeLink(raw.payload, IFLA_SHOWN);
       const convert = full.family === 7 ? toBridgePort : toLink; // AF_BRIDGE: a port
       const fromShown = convert(shown, lookup);
-      t.same(fromShown, convert(full, lookup), `${name} ${full.attrs.ifname as string}: the same object`);
-      t.same(kernelAttributes(fromShown), full.attrs, `${name} ${full.attrs.ifname as string}: kernelAttributes() decodes everything`);
+      t.same(fromShown, convert(full, lookup), `${name} ${full.attrs.ifname}: the same object`);
+      t.same(kernelAttributes(fromShown), full.attrs, `${name} ${full.attrs.ifname}: kernelAttributes() decodes everything`);
       if (full.family === 7) {
-        const port = toBridgePort(decodePortShown(raw.payload), lookup);
-        t.same(port, fromShown, `${name} ${full.attrs.ifname as string}: the same port from IFLA_PORT_SHOWN`);
-        t.same(kernelAttributes(port), full.attrs, `${name} ${full.attrs.ifname as string}: kernelAttributes() of the port`);
+        const port = toBridgePort(decodeLink(raw.payload, IFLA_PORT_SHOWN), lookup);
+        t.same(port, fromShown, `${name} ${full.attrs.ifname}: the same port from IFLA_PORT_SHOWN`);
+        t.same(kernelAttributes(port), full.attrs, `${name} ${full.attrs.ifname}: kernelAttributes() of the port`);
       }
-      const head = decodeLinkHead(raw.payload);
-      const refs = Object.fromEntries(['ifname', 'link', 'master', 'linkNetnsid'].flatMap((k) => (full.attrs[k] === undefined ? [] : [[k, full.attrs[k]]])));
+      const head = decodeLink(raw.payload, IFLA_REFS);
+      const refs = Object.fromEntries((['ifname', 'link', 'master', 'linkNetnsid'] as const).flatMap((k) => (full.attrs[k] === undefined ? [] : [[k, full.attrs[k]]])));
       t.strictSame({ ...head.attrs }, refs, 'the head: name, lower link, master');
       n++;
     }
@@ -207,7 +207,7 @@ t.test('round trip: decode(encode(x)) equals x for generated attribute sets', as
   let ok = 0;
   const N = 3000;
   for (let i = 0; i < N; i++) {
-    const table = rand(4) === 0 ? IFA : IFLA;
+    const table: AttrTable = rand(4) === 0 ? IFA : IFLA;
     const x = genSet(table);
     const wire = encodeAttrs(table, x);
     const back = decodeAttrs(table, wire);
@@ -255,7 +255,7 @@ t.test('fuzz: 100 000 mutated kernel messages give values or NetlinkDecodeError,
     try {
       decodeMessages(b);
       // The partial readers of a listing, over the same bytes (what decodes must also pick).
-      for (const m of splitMessages(b)) if (m.type === 16) decodeLinkShown(m.payload);
+      for (const m of splitMessages(b)) if (m.type === 16) decodeLink(m.payload, IFLA_SHOWN);
       decoded++;
     } catch (e) {
       if (!(e instanceof NetlinkDecodeError)) {

@@ -6,7 +6,7 @@
  */
 import { NLA_F_NESTED, NLA_HDRLEN, NLA_TYPE_MASK } from './constants.js';
 import { NetlinkDecodeError } from './errors.js';
-import { compileBuilder } from './shape.js';
+import { compileBuilder } from './fast-objects.js';
 
 /** Scalar attribute payloads. */
 export type ScalarKind =
@@ -21,17 +21,20 @@ export type ScalarKind =
   | 'mac'
   | 'flag';
 
+/** Fixed-width numbers: decoded as a JavaScript number. */
+type NumberKind = 'u8' | 'u16' | 'u32' | 'u64' | 's32' | 'be16';
+
 /** One field of a fixed C struct carried in an attribute. */
-export type StructField = readonly [name: string, kind: 'u8' | 'u16' | 'u32' | 'u64' | 'be16' | 'mac'];
+export type StructField = readonly [name: string, kind: Exclude<NumberKind, 's32'> | 'mac'];
 
 /** How an attribute's payload is read. */
 export type AttrKind =
   | ScalarKind
-  | { readonly nested: AttrTable }
+  | { readonly nested: AttrTable<any> }
   /** A nested attribute whose table depends on a sibling already decoded (IFLA_INFO_DATA by kind). */
-  | { readonly nestedBy: string; readonly tables: Readonly<Record<string, AttrTable>> }
+  | { readonly nestedBy: string; readonly tables: Readonly<Record<string, AttrTable<any>>> }
   /** A nest whose children are all of one kind, keyed by their type number (IFLA_AF_SPEC by family). */
-  | { readonly byType: Readonly<Record<number, AttrTable>> }
+  | { readonly byType: Readonly<Record<number, AttrTable<any>>> }
   /** A C struct, read by its minimum length; extra bytes a newer kernel adds are kept, not an error. */
   | { readonly struct: readonly StructField[] };
 
@@ -46,21 +49,62 @@ export interface AttrRow {
   readonly multi?: boolean;
 }
 
-/** A declarative attribute table (IFLA_*, IFLA_BR_*, …). */
-export interface AttrTable {
+/**
+ * A declarative attribute table (IFLA_*, IFLA_BR_*, …). `S` is the decoded set's type, derived
+ * from the rows by {@link defineTable}: see {@link Decoded}.
+ */
+export interface AttrTable<S extends AttrSet = AttrSet> {
   readonly name: string;
   readonly rows: readonly AttrRow[];
   /** The rows in an array indexed by type number (a lookup cheaper than a Map's on the decoder's path). */
   readonly rowByType: readonly (AttrRow | undefined)[];
   readonly byKey: ReadonlyMap<string, AttrRow>;
-  /** Makes a decoded set from values by row index (a fast object: see shape.ts). */
-  readonly build: (values: ArrayLike<unknown>) => AttrSet;
+  /** Makes a decoded set from values by row index (a fast object: see fast-objects.ts). */
+  readonly build: (values: ArrayLike<unknown>) => S;
 }
 
-type RowSpec = readonly [type: number, name: string, key: string, kind: AttrKind, opts?: { multi?: boolean }];
+/** A table row as written in a table: `[type, 'IFLA_MTU', 'mtu', 'u32']`, options last. */
+export type RowSpec = readonly [type: number, name: string, key: string, kind: AttrKind, opts?: { readonly multi?: boolean }];
 
-/** Builds a table from rows `[type, 'IFLA_MTU', 'mtu', 'u32']`. */
-export function defineTable(name: string, rows: readonly RowSpec[]): AttrTable {
+/** An object type written out (for readable hovers and messages). */
+type Flat<T> = { [K in keyof T]: T[K] } & {};
+
+/** The decoded type of a table's set. */
+type SetOf<T> = T extends AttrTable<infer S> ? S : never;
+
+/** The decoded value of one attribute of kind `K`. */
+export type KindValue<K> = K extends NumberKind
+  ? number
+  : K extends 'string' | 'mac'
+    ? string
+    : K extends 'binary'
+      ? Buffer
+      : K extends 'flag'
+        ? true
+        : K extends { readonly nested: infer T }
+          ? SetOf<T>
+          : K extends { readonly tables: infer T }
+            ? { [P in keyof T]: SetOf<T[P]> }[keyof T] | Buffer
+            : K extends { readonly byType: infer T }
+              ? { [P in keyof T]?: SetOf<T[P]> }
+              : K extends { readonly struct: infer F extends readonly StructField[] }
+                ? { [E in F[number] as E[0]]: E[1] extends 'mac' ? string : number }
+                : never;
+
+/** The decoded value of a row: its kind's value, or an array of them when the row repeats. */
+type RowValue<R extends RowSpec> = R[4] extends { readonly multi: true } ? KindValue<R[3]>[] : KindValue<R[3]>;
+
+/** The decoded set of a table with these rows: every key optional, `unknown` for attributes outside it. */
+export type DecodedRows<R extends readonly RowSpec[]> = Flat<{ [Row in R[number] as Row[2]]?: RowValue<Row> } & { unknown?: RawAttr[] }>;
+
+/**
+ * What decoding with `T` gives, and what encoding with it takes: `Decoded<typeof IFLA>` is
+ * `{ address?: string; mtu?: number; linkinfo?: { kind?: string; data?: … }; … }`.
+ */
+export type Decoded<T extends AttrTable<any>> = SetOf<T>;
+
+/** Builds a table from rows `[type, 'IFLA_MTU', 'mtu', 'u32']`; its decoded type follows from the rows. */
+export function defineTable<const R extends readonly RowSpec[]>(name: string, rows: R): AttrTable<DecodedRows<R>> {
   const out: AttrRow[] = rows.map(([type, kname, key, kind, opts], index) => ({ index, type, name: kname, key, kind, multi: opts?.multi ?? false }));
   return {
     name,
@@ -69,7 +113,7 @@ export function defineTable(name: string, rows: readonly RowSpec[]): AttrTable {
     byKey: new Map(out.map((r) => [r.key, r])),
     // Compiled on first use: a process that never decodes this family (the helper, mostly) skips it.
     get build() {
-      const build = compileBuilder([...out.map((r) => r.key), 'unknown']) as (values: ArrayLike<unknown>) => AttrSet;
+      const build = compileBuilder([...out.map((r) => r.key), 'unknown']) as (values: ArrayLike<unknown>) => DecodedRows<R>;
       Object.defineProperty(this, 'build', { value: build });
       return build;
     },
@@ -82,7 +126,10 @@ export interface RawAttr {
   data: Buffer;
 }
 
-/** A decoded attribute set: named fields, plus `unknown` for attributes outside the table. */
+/**
+ * A decoded attribute set of any table: named fields, plus `unknown` for attributes outside the
+ * table. A table's own set type ({@link Decoded}) says which fields and of what type.
+ */
 export interface AttrSet {
   [key: string]: unknown;
   unknown?: RawAttr[];
@@ -276,7 +323,7 @@ export function walk(buf: Buffer, fn: (type: number, payload: Buffer) => void): 
 }
 
 /** Decodes the attributes in `buf` with `table`. Throws only NetlinkDecodeError. */
-export function decodeAttrs(table: AttrTable, buf: Buffer): AttrSet {
+export function decodeAttrs<S extends AttrSet>(table: AttrTable<S>, buf: Buffer): S {
   const values: unknown[] = new Array(table.rows.length + 1);
   let sibling: ((key: string) => unknown) | undefined;
   let unknown: RawAttr[] | undefined;
@@ -310,10 +357,10 @@ export function decodeAttrs(table: AttrTable, buf: Buffer): AttrSet {
  * Reads only the attributes `table` names from buf[start, end), nests included (with their own
  * tables): the others are skipped, not kept, and the set does not remember its bytes (it cannot
  * re-encode what it skipped). For reading many messages when only some of their attributes are
- * used: names by ifindex in a 10 000-link dump, or what a listing prints (tables.ts: IFLA_REFS,
- * IFLA_SHOWN). Throws only NetlinkDecodeError.
+ * used: names by ifindex in a 10 000-link dump, or what a listing prints (present.ts: LINK_REFS,
+ * LINK_SHOWN). Throws only NetlinkDecodeError.
  */
-export function pickAttrs(table: AttrTable, buf: Buffer, start = 0, end = buf.length): AttrSet {
+export function pickAttrs<S extends AttrSet>(table: AttrTable<S>, buf: Buffer, start = 0, end = buf.length): S {
   const values: unknown[] = new Array(table.rows.length + 1);
   let sibling: ((key: string) => unknown) | undefined;
   for (let off = start; off < end; ) {
@@ -335,12 +382,21 @@ export function pickAttrs(table: AttrTable, buf: Buffer, start = 0, end = buf.le
  * A table of some of `table`'s rows, by key, for pickAttrs; `kinds` replaces the kind of a row
  * (a nest read with a smaller table of its own).
  */
-export function pickTable(name: string, table: AttrTable, keys: readonly string[], kinds: Readonly<Record<string, AttrKind>> = {}): AttrTable {
-  return defineTable(
-    name,
-    table.rows.filter((r) => keys.includes(r.key)).map((r) => [r.type, r.name, r.key, kinds[r.key] ?? r.kind, { multi: r.multi ?? false }] as const),
-  );
+export function pickTable<S extends AttrSet, const K extends keyof S & string, const O extends { readonly [P in K]?: AttrKind } = {}>(
+  name: string,
+  table: AttrTable<S>,
+  keys: readonly K[],
+  kinds: O = {} as O,
+): AttrTable<Picked<S, K, O>> {
+  const over: Readonly<Record<string, AttrKind | undefined>> = kinds;
+  const rows = table.rows.filter((r) => (keys as readonly string[]).includes(r.key));
+  return defineTable(name, rows.map((r) => [r.type, r.name, r.key, over[r.key] ?? r.kind, { multi: r.multi ?? false }] as const)) as AttrTable<AttrSet> as AttrTable<Picked<S, K, O>>;
 }
+
+/** The set of a table of `S`'s fields `K`, with the kinds of `O` in place of their own (pickTable). */
+export type Picked<S, K extends keyof S, O> = Flat<
+  { [P in Exclude<K, keyof O>]?: S[P] } & { [P in keyof O & K]?: KindValue<O[P]> } & { unknown?: RawAttr[] }
+>;
 
 function sameValue(a: unknown, b: unknown): boolean {
   if (a === b) return true;
@@ -414,7 +470,8 @@ function isNestKind(kind: AttrKind): boolean {
  * form (unknown ones included); fields added or changed since are encoded canonically, with
  * NLA_F_NESTED on nests; fields set to `undefined` are left out.
  */
-export function encodeAttrs(table: AttrTable, set: AttrSet): Buffer {
+export function encodeAttrs<S extends AttrSet>(table: AttrTable<S>, values: S): Buffer {
+  const set: AttrSet = values;
   const parts: Buffer[] = [];
   const done = new Set<string>();
   const doneUnknown = new Set<RawAttr>();

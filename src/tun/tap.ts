@@ -346,7 +346,7 @@ async function resolvePrincipals(opts: OpenTapOptions): Promise<OpenTapOptions> 
   const number = (v: number | string | undefined) => (typeof v === 'string' && /^[0-9]+$/.test(v) ? Number(v) : v);
   const out = { ...opts, owner: number(opts.owner), group: number(opts.group) };
   if (!named(out.owner) && !named(out.group)) return out;
-  const { readUserDb } = await import('../acl/users.js');
+  const { readUserDb } = await import('../users.js');
   const db = readUserDb();
   if (named(out.owner)) {
     const uid = db.user(out.owner)?.uid;
