@@ -23,7 +23,7 @@ const COMPILE_AFTER = 32;
  * VALUE` for every key where `VALUE` (an expression of `s`, made by `read`) is defined. Made with
  * `new`, an object gets room for all of its properties in the object itself; built from `{}`, it
  * got four there and an out-of-object array reallocated as each further property arrived — half
- * of what a 10 000-link listing allocated (≈66 of 128 MB). The prototype stays Object.prototype:
+ * of what a 10 000-link listing allocated (docs/performance.md). The prototype stays Object.prototype:
  * the objects are plain objects still.
  */
 function compileMaker(keys: readonly string[], read: (key: string, i: number) => string): (s: unknown) => Record<string, unknown> {

@@ -21,7 +21,7 @@ import { QbhError } from '../errors.js';
 /**
  * node:crypto, loaded on the first derivation: index.ts re-exports this module, so every program
  * that imports the API (the `qbh` CLI at each start) would otherwise load node:crypto and OpenSSL's
- * ciphers for nothing (measured: `qbh bridge list`, 1 bridge, −2.5 ms CPU of ~33 ms).
+ * ciphers for nothing (docs/performance.md has the measurement).
  */
 let hmac: typeof CreateHmac | undefined;
 const createHmac: typeof CreateHmac = (...args) => (hmac ??= (createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto')).createHmac)(...args);

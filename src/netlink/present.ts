@@ -380,7 +380,7 @@ const IFF_NAMES: [number, LinkFlag][] = [
 
 /**
  * The names of each `flags` value seen (a listing's links share a handful): a copy of the cached
- * array per link, not the loop over IFF_NAMES (≈3 ms of a 10 000-port listing). Bounded, as the
+ * array per link, not the loop over IFF_NAMES (docs/performance.md). Bounded, as the
  * bridge id cache is.
  */
 const FLAG_NAMES = new Map<number, readonly LinkFlag[]>();

@@ -13,7 +13,6 @@ import { InvalidArgumentError } from '../errors.js';
 import { NetlinkError } from '../netlink/errors.js';
 import { le, setLinkSync } from '../netlink/lean.js';
 import { checkIfname } from '../netlink/validate.js';
-import type { AttrSet } from '../netlink/attr.js';
 import type { LinkMessage } from '../netlink/message.js';
 import { IFNAMSIZ, IFREQ_SIZE, SIOCGIFINDEX, TAP_MAX_MTU, TUNGETFEATURES, TUNSETIFF, TUN_PATH } from './constants.js';
 import { TapError, errnoOf, type TapStep } from './errors.js';
@@ -92,8 +91,8 @@ export const formatMac = (b: Uint8Array): string => Array.from(b, (x) => x.toStr
 
 /**
  * A new tap's MAC: random, unicast and locally administered, as the kernel would give it
- * (eth_random_addr), with `prefix` laid over its first octets (spec §3: the C helper sets byte 0 to
- * 0xFE on the kernel's random address). Chosen here rather than read back: the one RTM_NEWLINK then
+ * (eth_random_addr), with `prefix` laid over its first octets (the C helper sets byte 0 to 0xFE on
+ * the kernel's random address: docs/helper.md). Chosen here rather than read back: the one RTM_NEWLINK then
  * needs no RTM_GETLINK before it (bench/RESULTS.md: one round trip fewer per tap). Math.random, not
  * node:crypto: a MAC must be unlikely to repeat on a segment, not unpredictable (the kernel's own
  * choice is readable by anyone), and loading node:crypto would cost the helper's start-up.
@@ -135,7 +134,7 @@ export function checkName(what: 'tap' | 'bridge', name: unknown, template: boole
 
 /** The kind a link's IFLA_LINKINFO names (`bridge`, `veth`, …), if any. */
 export function linkKind(m: LinkMessage): string | undefined {
-  return (m.attrs.linkinfo as AttrSet | undefined)?.kind as string | undefined;
+  return m.attrs.linkinfo?.kind;
 }
 
 /**
@@ -155,7 +154,7 @@ export function checkBridgeLink(br: LinkMessage, tap: string, bridge: string, mt
   return tapMtu;
 }
 
-/** The changes of the one RTM_NEWLINK, as the C helper would apply them, step by step (spec §3 order). */
+/** The changes of the one RTM_NEWLINK, as the C helper would apply them, step by step, in the order the kernel applies one RTM_NEWLINK's changes. */
 export type LinkChanges = { mtu?: number; address?: string; master?: number; up?: boolean };
 
 export function replaySteps(c: LinkChanges): [TapStep, LinkChanges][] {

@@ -7,9 +7,9 @@
 import { closeSync } from 'node:fs';
 import { native } from '../native.js';
 import { InvalidArgumentError } from '../errors.js';
-import type { AttrSet } from '../netlink/attr.js';
 import type { LinkMessage } from '../netlink/message.js';
 import { Rtnl, sharedRtnl } from '../netlink/rtnl.js';
+import { infoData } from '../netlink/tables.js';
 import {
   IFF_ATTACH_QUEUE,
   IFF_DETACH_QUEUE,
@@ -172,7 +172,7 @@ async function attribute(rtnl: Rtnl, ifindex: number, c: LinkChanges, first: unk
  * The qemu-bridge-helper core, blocking, for the short-lived helper process: creates `tap%d`
  * (IFF_TAP|IFF_NO_PI, plus IFF_VNET_HDR when asked for and supported), copies the bridge's MTU,
  * sets the MAC's first octet to 0xFE, enslaves it and brings it up, in the C helper's order of
- * checks (spec §3): open /dev/net/tun, TUNSETIFF, bridge lookup (missing: ENODEV), then one
+ * checks (docs/helper.md): open /dev/net/tun, TUNSETIFF, bridge lookup (missing: ENODEV), then one
  * RTM_NEWLINK for MTU + MAC + master + up. A device that is not a bridge is refused before the tap
  * is made (the C helper makes the tap and fails at SIOCBRADDIF), with the C helper's `enslave`
  * error and EOPNOTSUPP; nothing is created and no IFLA_MASTER is sent.
@@ -331,7 +331,7 @@ function takenBy(name: string, rtnl: Rtnl): string | undefined {
     return undefined;
   }
   const kind = linkKind(m);
-  const tunType = kind === 'tun' ? ((m.attrs.linkinfo as AttrSet | undefined)?.data as AttrSet | undefined)?.type : undefined;
+  const tunType = infoData(m.attrs.linkinfo, 'tun')?.type;
   const what = kind === 'tun' ? (tunType === 1 ? 'tun' : 'tap') : kind;
   return `name ${name} is taken by ${what === undefined ? 'an existing device' : `a ${what} device`}`;
 }
@@ -603,7 +603,7 @@ export function closeTap(tap: Pick<Tap, 'fds'>): void {
 /**
  * Closes many taps at once and deletes the devices, persistent or not, in one RTM_DELLINK (moved
  * into a fresh interface group first), then closes their fds. Closing fds one by one costs the
- * kernel one RCU grace period per tap (~20 ms: 1000 taps take ~20 s); this costs one in all.
+ * kernel one RCU grace period per tap (docs/performance.md); this costs one in all.
  * Deletes the devices even if another process (QEMU) still holds fds of them: use {@link closeTap}
  * for taps handed over to someone else.
  * Equivalent to `ip link set TAP group N` for each, then `ip link delete group N`.
@@ -631,9 +631,9 @@ export async function destroyTaps(taps: Pick<Tap, 'name' | 'fds' | 'persist'>[],
 /** Looks a tap up and checks that it is one (so deleteTap never removes, say, a bridge). */
 async function tapIndex(rtnl: Rtnl, name: string): Promise<number> {
   const link = await rtnl.getLinkMessage(name, { op: 'deleteTap', target: name }, 'tap');
-  const info = link.attrs.linkinfo as AttrSet | undefined;
-  const kind = info?.kind as string | undefined;
-  const type = (info?.data as AttrSet | undefined)?.type; // IFLA_TUN_TYPE: 1 tun, 2 tap
+  const info = link.attrs.linkinfo;
+  const kind = info?.kind;
+  const type = infoData(info, 'tun')?.type; // IFLA_TUN_TYPE: 1 tun, 2 tap
   if (kind !== 'tun') throw new TapError({ op: 'deleteTap', step: 'validate', errno: EINVAL, tap: name, detail: `${name} is a ${kind ?? 'device'}, not a tap` });
   if (type !== undefined && type !== 2) throw new TapError({ op: 'deleteTap', step: 'validate', errno: EINVAL, tap: name, detail: `${name} is a tun device, not a tap` });
   return link.index;
