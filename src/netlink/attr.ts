@@ -7,6 +7,7 @@
 import { NLA_F_NESTED, NLA_HDRLEN, NLA_TYPE_MASK } from './constants.js';
 import { NetlinkDecodeError } from './errors.js';
 import { compileBuilder } from './fast-objects.js';
+import { parseMac } from './mac.js';
 
 /** Scalar attribute payloads. */
 export type ScalarKind =
@@ -164,11 +165,6 @@ function decodeMac(b: Buffer, off = 0, len = 6): string {
   return s;
 }
 
-/** Parses `aa:bb:cc:dd:ee:ff` into 6 bytes; throws TypeError on anything else. */
-export function parseMac(mac: string): Buffer {
-  if (!/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(mac)) throw new TypeError(`invalid MAC address "${mac}"`);
-  return Buffer.from(mac.split(':').map((h) => parseInt(h, 16)));
-}
 
 function readFixed(kind: string, b: Buffer, off: number): unknown {
   switch (kind) {
@@ -212,7 +208,7 @@ function writeFixed(kind: string, value: unknown, b: Buffer, off: number): void 
       b.writeBigUInt64LE(BigInt(value as number), off);
       return;
     case 'mac':
-      (typeof value === 'string' ? parseMac(value) : (value as Buffer)).copy(b, off);
+      (typeof value === 'string' ? parseMac(value, SIZES.mac) : (value as Buffer)).copy(b, off);
       return;
   }
   throw new Error(`unreachable kind ${kind}`);
@@ -421,7 +417,7 @@ function encodeValue(row: AttrRow, value: unknown, parent: AttrSet): Buffer {
       case 'string':
         return Buffer.concat([Buffer.from(String(value), 'utf8'), Buffer.alloc(1)]);
       case 'mac':
-        return typeof value === 'string' ? Buffer.from(value.split(':').map((h) => parseInt(h, 16))) : Buffer.from(value as Uint8Array);
+        return typeof value === 'string' ? parseMac(value) : Buffer.from(value as Uint8Array);
       default: {
         const b = Buffer.alloc(SIZES[kind]!);
         writeFixed(kind, value, b, 0);

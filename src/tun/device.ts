@@ -12,6 +12,7 @@ import { native } from '../native.js';
 import { InvalidArgumentError } from '../errors.js';
 import { NetlinkError } from '../netlink/errors.js';
 import { le, setLinkSync } from '../netlink/lean.js';
+import { formatMac } from '../netlink/mac.js';
 import { checkIfname } from '../netlink/validate.js';
 import type { LinkMessage } from '../netlink/message.js';
 import { IFNAMSIZ, IFREQ_SIZE, SIOCGIFINDEX, TAP_MAX_MTU, TUNGETFEATURES, TUNSETIFF, TUN_PATH } from './constants.js';
@@ -87,7 +88,8 @@ export function setIff(fd: number, name: string, flags: number): string {
   return ifreqName(b);
 }
 
-export const formatMac = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(':');
+/** Bytes to MAC text (the one formatter: netlink/mac.ts). */
+export { formatMac };
 
 /**
  * A new tap's MAC: random, unicast and locally administered, as the kernel would give it

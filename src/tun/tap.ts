@@ -9,6 +9,7 @@ import { native } from '../native.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { LinkMessage } from '../netlink/message.js';
 import { Rtnl, sharedRtnl } from '../netlink/rtnl.js';
+import { parseMac } from '../netlink/mac.js';
 import { infoData } from '../netlink/tables.js';
 import {
   IFF_ATTACH_QUEUE,
@@ -135,7 +136,7 @@ function parseMacPrefix(p: number | string): Buffer {
     bytes = [p];
   } else {
     if (!/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){0,4}$/.test(p)) throw badInput(`macPrefix "${p}" is not 1-5 hex octets (fe or fe:54)`);
-    bytes = p.split(':').map((h) => parseInt(h, 16));
+    bytes = [...parseMac(p)];
   }
   if (bytes[0]! & 1) throw badInput(`macPrefix ${formatMac(Buffer.from(bytes))} is a multicast prefix`);
   return Buffer.from(bytes);
