@@ -55,7 +55,8 @@ export type {
   BridgePortInfoData,
 } from './netlink/present.js';
 export { kernelAttributes } from './netlink/present.js';
-export type { AttrSet, RawAttr } from './netlink/attr.js';
+export type { AttrSet, Decoded, RawAttr } from './netlink/attr.js';
+export type { AddrAttrs, LinkAttrs } from './netlink/tables.js';
 export { NetlinkError, NoSuchDeviceError, NetlinkDecodeError, DumpInterruptedError, errnoName, strerror } from './netlink/errors.js';
 export type { DeviceKind } from './netlink/errors.js';
 
