@@ -106,6 +106,11 @@ export type Decoded<T extends AttrTable<any>> = SetOf<T>;
 
 /** Builds a table from rows `[type, 'IFLA_MTU', 'mtu', 'u32']`; its decoded type follows from the rows. */
 export function defineTable<const R extends readonly RowSpec[]>(name: string, rows: R): AttrTable<DecodedRows<R>> {
+  return makeTable(name, rows);
+}
+
+/** A table of these rows whose sets are `S` (defineTable derives `S` from the rows, pickTable from its source). */
+function makeTable<S extends AttrSet>(name: string, rows: readonly RowSpec[]): AttrTable<S> {
   const out: AttrRow[] = rows.map(([type, kname, key, kind, opts], index) => ({ index, type, name: kname, key, kind, multi: opts?.multi ?? false }));
   return {
     name,
@@ -114,7 +119,7 @@ export function defineTable<const R extends readonly RowSpec[]>(name: string, ro
     byKey: new Map(out.map((r) => [r.key, r])),
     // Compiled on first use: a process that never decodes this family (the helper, mostly) skips it.
     get build() {
-      const build = compileBuilder([...out.map((r) => r.key), 'unknown']) as (values: ArrayLike<unknown>) => DecodedRows<R>;
+      const build = compileBuilder([...out.map((r) => r.key), 'unknown']) as (values: ArrayLike<unknown>) => S;
       Object.defineProperty(this, 'build', { value: build });
       return build;
     },
@@ -382,11 +387,12 @@ export function pickTable<S extends AttrSet, const K extends keyof S & string, c
   name: string,
   table: AttrTable<S>,
   keys: readonly K[],
-  kinds: O = {} as O,
+  kinds?: O,
 ): AttrTable<Picked<S, K, O>> {
-  const over: Readonly<Record<string, AttrKind | undefined>> = kinds;
-  const rows = table.rows.filter((r) => (keys as readonly string[]).includes(r.key));
-  return defineTable(name, rows.map((r) => [r.type, r.name, r.key, over[r.key] ?? r.kind, { multi: r.multi ?? false }] as const)) as AttrTable<AttrSet> as AttrTable<Picked<S, K, O>>;
+  const over: Readonly<Record<string, AttrKind | undefined>> = kinds ?? {};
+  const wanted = new Set<string>(keys);
+  const rows = table.rows.filter((r) => wanted.has(r.key));
+  return makeTable(name, rows.map((r) => [r.type, r.name, r.key, over[r.key] ?? r.kind, { multi: r.multi ?? false }] as const));
 }
 
 /** The set of a table of `S`'s fields `K`, with the kinds of `O` in place of their own (pickTable). */
