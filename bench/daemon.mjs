@@ -113,8 +113,8 @@ function request(kind) {
 }
 /**
  * A tap request that keeps the fd, as QEMU would: read with the addon's recvmsg on a libuv watch
- * (a Node stream would drop the fd, and the kernel's teardown of each dropped tap, ~15 ms under the
- * RTNL lock, would then be what the bench measures).
+ * (a Node stream would drop the fd, and the kernel's teardown of each dropped tap, which waits
+ * under the RTNL lock (docs/performance.md), would then be what the bench measures).
  */
 const held = [];
 function tapRequest() {

@@ -29,8 +29,9 @@ run('ip', 'link', 'add', 'br0', 'type', 'bridge');
 run('ip', 'link', 'set', 'br0', 'mtu', '1400');
 privateEtcQemu();
 
-// Every timed process gets this environment only: no NODE_EXTRA_CA_CERTS, no NODE_OPTIONS (the
-// machine's CA bundle alone adds ~37 ms to each Node start; shared/spec/performance-notes.md).
+// Every timed process gets this environment only: no NODE_EXTRA_CA_CERTS, no NODE_OPTIONS (this
+// machine's CA bundle alone would be a large share of each Node start, a cost no user of qbh pays:
+// docs/performance.md).
 const ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' };
 const OURS = join(ROOT, 'bin', 'qemu-bridge-helper');
 const BUNDLE = join(ROOT, 'dist', 'qemu-bridge-helper.cjs');

@@ -86,7 +86,7 @@ for (let run = 0; run < RUNS; run++) {
   if (tunCount() !== 0) throw new Error('taps left behind');
 }
 
-// Teardown one by one, on ONE taps (each costs a grace period; N of them take ~20 s).
+// Teardown one by one, on ONE taps (each costs a grace period, so N of them would take far too long).
 const oneByOne = { ipDel: [], deleteTap: [] };
 const ipCreateOne = batch('create1', names('iq', ONE).map((n) => `tuntap add ${n} mode tap vnet_hdr`));
 const ipDelOne = batch('del1', names('iq', ONE).map((n) => `link del ${n}`));

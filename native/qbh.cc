@@ -1,7 +1,8 @@
 // qbh native addon: the syscalls Node.js lacks, and nothing else. Policy and parsing live in TypeScript.
 //
-// Contract (issue 16). This code runs in processes holding CAP_NET_ADMIN, so every JavaScript value is
-// checked here, at the boundary, before any syscall, and the function returns at once on a bad one:
+// Contract: this code runs in processes holding CAP_NET_ADMIN, so every JavaScript value is checked
+// here, at the boundary, before any syscall, and the function returns at once on a bad one
+// (test/native-hostile.test.ts holds the addon to each item):
 //  - fds are numbers that are integers in 0..2^31-1; other numeric arguments are integers in the range
 //    their C type holds. Nothing is coerced (no valueOf/toString runs): a string, BigInt, undefined,
 //    NaN, ±Infinity or a fraction is a TypeError (code ERR_INVALID_ARG_TYPE) or RangeError
@@ -163,8 +164,9 @@ using namespace qbh;
 
 // The most fds one SCM_RIGHTS message may carry (include/net/scm.h SCM_MAX_FD).
 constexpr uint32_t kScmMaxFd = 253;
-// Largest recvFds payload: the library's messages are a byte (QEMU, spec §2.2) or a small request;
-// 64 KiB bounds what one call allocates whatever the caller asks.
+// Largest recvFds payload: the library's messages are one byte (the hand-off QEMU expects,
+// docs/qemu-bridge-helper.md, §2.2) or a small request; 64 KiB bounds what one call allocates
+// whatever the caller asks.
 constexpr uint32_t kMaxRecvBytes = 65536;
 
 // Waits for fd to be readable: 1 if it is, 0 on timeout, -1 with errno on error.

@@ -5,7 +5,7 @@
 //   src/cli/main.ts   → dist/qbh.cjs                  (bin/qbh links to it)
 //   src/cli/qbhd.ts   → dist/qbhd.cjs                 (bin/qbhd links to it; qbhd.service runs it)
 // Each is split into a small loader (dist/NAME.cjs), the body and a V8 code cache for it
-// (scripts/code-cache.mjs: the helper's own JavaScript 8.2 → 5.9 ms per attach).
+// (scripts/code-cache.mjs; what it saves per attach: docs/performance.md, "Changes kept").
 // The native addon is not bundled: it loads from build/Release or prebuilds/linux-ARCH relative to
 // the package root (src/native.ts, addonPath), and the bundles sit in dist/, one level below the
 // root like every other module (src/root.ts).
@@ -18,22 +18,24 @@ import { bodyId, groupLoader, loader, wrapBody, writeAtomic, writeCodeCache } fr
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 // ip-address is in no bundle: src/netlink/cidr.ts requires it at run time, on the first address
-// parsed (its module body alone cost every `qbh` command ≈2 ms), from the package's node_modules.
+// parsed, from the package's node_modules: its module body alone was a measurable share of every
+// `qbh` command (docs/performance.md, "Listing").
 // The helper never parses an address; `external` keeps it out should a static import come back.
 // The helper may hold CAP_NET_ADMIN: it starts with an empty environment under this very node
 // (scripts/launcher.mjs); the install step rewrites that line for the installing machine's node.
 const targets = [
-  // The helper speaks rtnetlink through src/netlink/lean.ts: the generic codec in its bundle cost
-  // each attach ≈1 ms to deserialise and run (docs/performance.md, "Helper attach"), so a change
+  // The helper speaks rtnetlink through src/netlink/lean.ts: the generic codec in its bundle made
+  // each attach slower to deserialise and run (docs/performance.md, "Helper attach"), so a change
   // that brings any of it back fails the build rather than slowing every VM start unnoticed.
   {
     entry: 'src/helper/run.ts', out: 'qemu-bridge-helper.cjs', from: 'src/helper', external: ['ip-address'], shebang: helperShebang(process.execPath, process.env.QBH_BUILD_HELPER_ENV ?? ''), flags: [],
     forbidden: ['src/netlink/rtnl.ts', 'src/netlink/attr.ts', 'src/netlink/tables.ts', 'src/netlink/message.ts', 'src/netlink/present.ts', 'src/netlink/fast-objects.ts', 'src/netlink/socket.ts', 'src/tun/tap.ts'],
   },
   { entry: 'src/cli/main.ts', out: 'qbh.cjs', from: 'src/cli', external: [], shebang: '#!/usr/bin/env node', flags: [] },
-  // A long-running daemon: V8's young generation capped at 1 MiB semi-spaces keeps its RSS near
-  // 63 MiB instead of ~105 MiB after a few thousand requests, with no loss of throughput (measured,
-  // docs/daemon.md). qbhd.service names node and this flag itself (an absolute interpreter, no PATH).
+  // A long-running daemon: V8's young generation capped at 1 MiB semi-spaces keeps its RSS well
+  // below the default's after a few thousand requests, with no loss of throughput (measured:
+  // docs/daemon.md, "Measurements"). qbhd.service names node and this flag itself (an absolute
+  // interpreter, no PATH).
   { entry: 'src/cli/qbhd.ts', out: 'qbhd.cjs', from: 'src/cli/qbhd.ts', external: [], shebang: '#!/usr/bin/env -S node --max-semi-space-size=1', flags: ['--max-semi-space-size=1'] },
 ];
 
@@ -89,7 +91,8 @@ async function writeBody(base, { entry, stdin }, external, flags, forbidden = []
     // import.meta.url does not exist in CommonJS: stand in the bundle's own file URL.
     define: { 'import.meta.url': '__qbh_import_meta_url' },
     // A plain absolute path (no `.`/`..` segment, nothing a URL escapes) is its file URL as it is,
-    // without pathToFileURL's first call (≈1.4 M instructions of a `qbh bridge list`).
+    // without pathToFileURL's first call, a measurable share of a `qbh bridge list` (docs/performance.md,
+    // "Listing").
     banner: {
       js: ["'use strict';", `var __qbh_import_meta_url = ${FILE_URL}.test(__filename) ? 'file://' + __filename : require('node:url').pathToFileURL(__filename).href;`].join('\n'),
     },

@@ -1,6 +1,6 @@
 // V8 code cache for the bundles (Node 20 has no module.enableCompileCache): a program's start is
-// mostly compiling it, and the helper has about 2 ms above `node -e 0` for all its work
-// (shared/spec/performance-notes.md). scripts/bundle.mjs splits each bundle in three:
+// mostly compiling it, and the helper's goal leaves it little time above `node -e 0` for all its
+// work (docs/performance.md, "Helper attach"). scripts/bundle.mjs splits each bundle in three:
 //
 //   dist/NAME.cjs              the #! line and the loader below: what QEMU, bin/ and units run;
 //   dist/NAME.ID.body.cjs      the esbuild output, wrapped as `(function (exports, require, module,
@@ -16,8 +16,9 @@
 //
 // The cache is made eagerly (--no-lazy while compiling, then the flag put back so the cache carries
 // the flag hash a plain `node` checks): every function is in it, not only the top level, which is
-// what pays (measured on the helper's own JavaScript per attach: 8.2 ms → 5.9 ms; a cache of the
-// top level alone: 7.2 ms). The files sit beside the loader in dist/, written by the same build:
+// what pays (measured on the helper's own JavaScript per attach, against a cache of the top level
+// alone: docs/performance.md, "Changes kept" and "Tried and dropped"). The files sit beside the
+// loader in dist/, written by the same build:
 // they are trusted exactly as the bundle is, and nothing is read from the environment or the
 // working directory (docs/helper.md, "Trust model").
 import { spawnSync } from 'node:child_process';

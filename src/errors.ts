@@ -16,6 +16,46 @@ import type { constants } from 'node:os';
  */
 export type ErrnoCode = keyof typeof constants.errno | 'EXFULL' | `E${number}`;
 
+/*
+ * The errno values qbh names in its code (Linux numbering, include/uapi/asm-generic/errno*.h): the
+ * one place they are spelled as numbers. Node's `os.constants.errno` has them too, but loading
+ * node:os costs the helper's start-up; errnoName (src/netlink/errors.ts) maps any value to its name.
+ */
+/** Operation not permitted. */
+export const EPERM = 1;
+/** I/O error; also what qbh reports for a failure that carries no errno at all. */
+export const EIO = 5;
+/** Bad file descriptor: a closed socket. */
+export const EBADF = 9;
+/** Try again. */
+export const EAGAIN = 11;
+/** Permission denied. */
+export const EACCES = 13;
+/** Device or resource busy: under IFF_TUN_EXCL, the name is taken. */
+export const EBUSY = 16;
+/** File exists. */
+export const EEXIST = 17;
+/** No such device. */
+export const ENODEV = 19;
+/** Invalid argument. */
+export const EINVAL = 22;
+/** Too many levels of symbolic links: rtnetlink's answer to enslaving a bridge to a bridge. */
+export const ELOOP = 40;
+/** Exchange full: a bridge's 1024 ports (Node's errno table leaves it out). */
+export const EXFULL = 54;
+/** Protocol error. */
+export const EPROTO = 71;
+/** Message too long. */
+export const EMSGSIZE = 90;
+/** Operation not supported: enslaving to a device that takes no ports. */
+export const EOPNOTSUPP = 95;
+/** Cannot assign requested address: a MAC the device refuses. */
+export const EADDRNOTAVAIL = 99;
+/** No buffer space available: a netlink receive buffer overrun. */
+export const ENOBUFS = 105;
+/** Connection timed out. */
+export const ETIMEDOUT = 110;
+
 /** What kind of failure an `AclError` (src/acl/errors.ts) reports. */
 export type AclErrorCode =
   /** the bridge name is 16 bytes or longer (checked before the ACL is read) */
@@ -161,9 +201,11 @@ export function hintFor(code: string | undefined): string | undefined {
 
 /**
  * Input refused before anything reached the kernel (a name over 15 bytes, a CIDR that does not
- * parse, an MTU out of range): `code` is 'EINVAL', `op` the function, `target` the object, and
- * `problem` the words without the operation, which the CLI prints as its usage error:
- * `invalid bridge name "averyverylongname0": longer than 15 bytes`.
+ * parse, an MTU or a queue count out of range): `code` is 'EINVAL', `op` the function, `target` the
+ * object, and `problem` the words without the operation, which the CLI prints as its usage error:
+ * `invalid bridge name "averyverylongname0": longer than 15 bytes`. The same mistake is this class,
+ * in the same words, from every function that checks it (createBridge, setLink, openTap, openTaps,
+ * recvFds…): the tap functions raise it too, not a TapError, and before anything is made.
  * @category Errors
  */
 export class InvalidArgumentError extends QbhError {

@@ -57,7 +57,7 @@ export type {
 export { kernelAttributes } from './netlink/present.js';
 export type { AttrSet, Decoded, RawAttr } from './netlink/attr.js';
 export type { AddrAttrs, LinkAttrs } from './netlink/tables.js';
-export { NetlinkError, NoSuchDeviceError, NetlinkDecodeError, DumpInterruptedError, errnoName, strerror } from './netlink/errors.js';
+export { NetlinkError, NoSuchDeviceError, NotABridgeError, NameTakenError, AddressError, NetlinkDecodeError, DumpInterruptedError, errnoName, strerror } from './netlink/errors.js';
 export type { DeviceKind } from './netlink/errors.js';
 
 const handle = sharedRtnl;

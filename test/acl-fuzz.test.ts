@@ -1,10 +1,11 @@
 /**
  * Fuzzing the ACL layer: ≥100 000 generated, mutated and random ACL file sets per run, evaluated in
- * memory and compared with a small reference model of the C helper written here from spec §4
- * (fgets chunks, C strings, GLib whitespace, recursion bounded only by an fd limit, as the C helper's
- * is). Properties: nothing but AclError is ever thrown; outside the documented deviations the
- * outcome and stderr bytes equal the model's; a deviation never permits. A sample is also run through
- * the real C helper, and parsing time is checked to grow linearly with the input.
+ * memory and compared with a small reference model of the C helper written here from its rules
+ * (docs/qemu-bridge-helper.md, §4; docs/acl.md): fgets chunks, C strings, GLib whitespace,
+ * recursion bounded only by an fd limit, as the C helper's is. Properties: nothing but AclError is
+ * ever thrown; outside the documented deviations the outcome and stderr bytes equal the model's; a
+ * deviation never permits. A sample is also run through the real C helper, and parsing time is
+ * checked to grow linearly with the input.
  */
 import './harness.js';
 import { privateEtcQemu } from './harness.js';
@@ -453,7 +454,7 @@ t.test('a sample of fuzz cases through the real C helper', async (t) => {
     mkdirSync(DIR);
     for (const [p, data] of c.files) writeFileSync(p, data);
     // As nobody: everything here is world-readable, and an allowed bridge then fails fast at
-    // /dev/net/tun instead of creating a tap (spec §5: the ACL is read before that).
+    // /dev/net/tun instead of creating a tap (the ACL is read before that: docs/qemu-bridge-helper.md, §1.2).
     const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', HELPER, `--br=${latin1(bridge).toString('utf8')}`, '--fd=99'], {
       cwd: DIR,
       encoding: 'buffer',

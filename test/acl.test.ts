@@ -31,7 +31,8 @@ const allowed = (stderr = '') => ({ permitted: true, fatal: false, stderr });
 const denied = (stderr = '') => ({ permitted: false, fatal: false, stderr: stderr + DENIED });
 const fatal = (stderr: string) => ({ permitted: false, fatal: true, stderr });
 
-t.test('spec §4.6 worked examples', async (t) => {
+// The worked examples of docs/qemu-bridge-helper.md, §4.6.
+t.test('the C helper\'s worked examples', async (t) => {
   t.same(run('allow br0\n', 'br0'), allowed());
   t.same(run('allow br0\n', 'br1'), denied());
   t.same(run('', 'br0'), denied(), 'empty file: default deny');
@@ -67,7 +68,8 @@ t.test('spec §4.6 worked examples', async (t) => {
   t.same(run('include /etc/qemu/secret.conf\n', 'br0', { '/etc/qemu/secret.conf': { status: 'unreadable' } }), denied(), 'unreadable include silently ignored');
 });
 
-t.test('spec §8 messages of the ACL step', async (t) => {
+// Messages: docs/qemu-bridge-helper.md, §8.
+t.test('the C helper\'s messages of the ACL step', async (t) => {
   t.same(run('allow all\n', '0123456789abcdef'), fatal("name `0123456789abcdef' too long: 16\n"), '--br of 16 bytes');
   const untouched = evaluateAcl('0123456789abcdef', {
     reader: () => {
@@ -90,7 +92,8 @@ t.test('spec §8 messages of the ACL step', async (t) => {
   t.same(run('allow \n', 'br0'), denied());
 });
 
-t.test('tokenising quirks (spec §4.2–§4.3)', async (t) => {
+// docs/qemu-bridge-helper.md, §4.2–§4.3; docs/acl.md, "The file format".
+t.test('tokenising quirks', async (t) => {
   t.same(run('allow\tbr0\t\n', 'br0'), allowed(), 'trailing tab is trimmed');
   t.same(run('allow\vbr0\n', 'br0'), fatal('Invalid config line:\n  allow\vbr0\n\n' + FAILED), 'VT is not a separator');
   t.same(run('allow br0\v\n', 'br0'), denied(), 'VT is not whitespace to GLib: the name is "br0\\v"');
@@ -141,7 +144,8 @@ t.test('tokenising quirks (spec §4.2–§4.3)', async (t) => {
   t.equal(tokens.error, null);
 });
 
-t.test('includes: in place, errors printed but not fatal (spec §4.3, §4.5)', async (t) => {
+// docs/qemu-bridge-helper.md, §4.3, §4.5.
+t.test('includes: in place, errors printed but not fatal', async (t) => {
   const inc = { '/a': 'allow br0\nbad x\nallow br1\n' };
   t.same(run('include /a\n', 'br0', inc), allowed("Unknown command `bad'\n"), 'rules before the error kept');
   t.same(run('include /a\n', 'br1', inc), denied("Unknown command `bad'\n"), 'rest of that file skipped');

@@ -45,7 +45,7 @@ sh('ip', 'link', 'add', 'br0', 'type', 'bridge');
 // Set after creation, so the bridge keeps it when its last port leaves (BROPT_MTU_SET_BY_USER).
 sh('ip', 'link', 'set', 'br0', 'mtu', '1400');
 sh('ip', 'link', 'add', 'br1', 'type', 'bridge');
-sh('ip', 'tuntap', 'add', 'dev', 'notbr', 'mode', 'tap'); // persistent, a non-bridge as in spec §8
+sh('ip', 'tuntap', 'add', 'dev', 'notbr', 'mode', 'tap'); // persistent, a non-bridge (docs/qemu-bridge-helper.md, §8)
 sh('ip', 'link', 'add', 'vx0', 'type', 'veth', 'peer', 'name', 'vx1'); // another kind of non-bridge
 sh('ip', 'link', 'property', 'add', 'dev', 'br1', 'altname', 'lan1'); // br1 also answers to lan1
 const FIXTURE_LINKS = new Set(linkNames());
@@ -192,7 +192,7 @@ const failsClosed = (tt: Test, o: Outcome, what: string) => {
 const allow = (conf: string, more: Files = {}): Files => ({ 'bridge.conf': conf, ...more });
 
 const cases: Case[] = [
-  // §1.1 argv grammar
+  // argv grammar (docs/qemu-bridge-helper.md, §1.1)
   { name: 'no arguments', args: [] },
   { name: '--help', args: ['--help'] },
   { name: '-h', args: ['-h'] },
@@ -208,12 +208,12 @@ const cases: Case[] = [
   { name: 'options are case-sensitive', args: ['--BR=br0', '--fd={FD}'] },
   { name: 'an empty argument', args: ['', '--br=br0', '--fd={FD}'] },
   { name: 'atoi overflow: 99999999999999999999 → LONG_MAX → (int) -1 → usage', args: ['--br=br0', '--fd=99999999999999999999'] },
-  // §1.2 step 3: name length before the ACL
+  // name length before the ACL (docs/qemu-bridge-helper.md, §1.2, step 3)
   { name: '16-byte bridge name, no ACL file at all', args: ['--br=0123456789abcdef', '--fd={FD}'], files: null },
   { name: '16 bytes of UTF-8 (14 characters)', args: ['--br=brücke-brücke', '--fd={FD}'] },
   { name: 'non-UTF-8 byte in a 16-byte name', args: [Buffer.from('--br=0123456789abcde\xff', 'latin1'), '--fd={FD}'] },
   { name: '15-byte name passes the check (then no such device)', args: ['--br=0123456789abcde', '--fd={FD}'] },
-  // §4 ACL outcomes
+  // ACL outcomes (docs/qemu-bridge-helper.md, §4)
   { name: 'missing bridge.conf', args: ['--br=br0', '--fd={FD}'], files: null },
   { name: 'empty bridge.conf: default deny', args: ['--br=br0', '--fd={FD}'], files: allow('') },
   { name: 'deny all', args: ['--br=br0', '--fd={FD}'], files: allow('allow br0\ndeny all\n') },
@@ -236,7 +236,7 @@ const cases: Case[] = [
   { name: 'ALL is a name', args: ['--br=br0', '--fd={FD}'], files: allow('allow ALL\n') },
   { name: 'CRLF file', args: ['--use-vnet', '--br=br0', '--fd={FD}'], files: allow('# qemu\r\nallow br0\r\n') },
   { name: 'UTF-8 BOM breaks the first line', args: ['--br=br0', '--fd={FD}'], files: allow('\ufeffallow br0\n') },
-  // §3 tap setup
+  // tap setup (docs/qemu-bridge-helper.md, §3)
   { name: 'QEMU argv order', args: ['--use-vnet', '--fd={FD}', '--br=br0'] },
   { name: 'libvirt argv order, virtio (vnet)', args: ['--use-vnet', '--br=br0', '--fd={FD}'] },
   { name: 'libvirt argv order, no vnet', args: ['--br=br0', '--fd={FD}'] },
@@ -248,7 +248,7 @@ const cases: Case[] = [
   { name: 'bridge given by its altname', args: ['--use-vnet', '--br=lan1', '--fd={FD}'] },
   { name: 'altname allowed by name, kernel name denied elsewhere: deny br0 does not touch lan1', args: ['--br=lan1', '--fd={FD}'], files: allow('allow lan1\ndeny br0\n') },
   { name: 'bridge=lo: MTU 65536 refused', args: ['--use-vnet', '--br=lo', '--fd={FD}'] },
-  // §2 the fd
+  // the fd (docs/qemu-bridge-helper.md, §2)
   { name: '--fd=99 (closed)', args: ['--br=br0', '--fd=99'] },
   { name: '--fd=-2', args: ['--br=br0', '--fd=-2'] },
   { name: '--fd=abc → 0 (stdin, /dev/null)', args: ['--br=br0', '--fd=abc'] },
@@ -262,7 +262,7 @@ const cases: Case[] = [
   { name: 'socket at fd 8, as in QEMU', args: ['--use-vnet', '--fd={FD}', '--br=br0'], slot: 8 },
   { name: 'SOCK_DGRAM socket', args: ['--use-vnet', '--br=br0', '--fd={FD}'], socketType: SOCK_DGRAM },
   { name: 'fd is a regular file', args: ['--br=br0', '--fd={FD}'], notSocket: true },
-  // §5 privilege
+  // privilege (docs/qemu-bridge-helper.md, §5)
   { name: 'uid 65534 with an ambient CAP_NET_ADMIN', args: ['--use-vnet', '--br=br0', '--fd={FD}'], user: 'ambient', files: allow('allow br0\n') },
   { name: 'uid 65534: bridge.conf unreadable (0600 root)', args: ['--br=br0', '--fd={FD}'], user: 'ambient', files: { 'bridge.conf': { data: 'allow br0\n', mode: 0o600 } } },
   { name: 'uid 65534: an unreadable include is ignored', args: ['--br=br0', '--fd={FD}'], user: 'ambient', files: allow('include /etc/qemu/secret.conf\n', { 'secret.conf': { data: 'allow br0\n', mode: 0o600 } }) },
@@ -388,7 +388,8 @@ for (const c of cases) {
   });
 }
 
-t.test('the outcomes the spec observed (§8), as a check on the harness itself', async (tt) => {
+// The C helper's observed messages (docs/qemu-bridge-helper.md, §8).
+t.test('the outcomes observed of the C helper, as a check on the harness itself', async (tt) => {
   const o = (args: string[], files?: Files | null) => runHelper(OURS, { name: '', args, ...(files !== undefined ? { files } : {}) });
   tt.equal(o(['--help']).stderr, USAGE);
   tt.equal(o(['--br=br0', '--fd={FD}'], null).stderr, PARSE_FAILED);

@@ -57,7 +57,8 @@ function handOff(args: string[], prefix: string[] = []) {
   return { status: r.status, signal: r.signal, stdout: String(r.stdout), stderr: String(r.stderr), payload: got?.data.toString('hex') ?? null, fds: got?.fds.length ?? 0, tap };
 }
 
-t.test('argv grammar (spec §1.1)', async (t) => {
+// docs/qemu-bridge-helper.md, §1.1.
+t.test('argv grammar', async (t) => {
   const b = (...a: string[]) => a.map((x) => Buffer.from(x));
   t.same(parseHelperArgs(b('--use-vnet', '--fd=8', '--br=br0')), { useVnet: true, bridge: Buffer.from('br0'), fd: 8, ifname: null });
   t.same(parseHelperArgs(b('--br=a', '--fd=1', '--br=b', '--fd=2')), { useVnet: false, bridge: Buffer.from('b'), fd: 2, ifname: null }, 'last one wins');

@@ -1,11 +1,13 @@
-// The native addon against hostile arguments (issue 16): wrong types, NaN, ±Infinity, BigInt,
-// negative and ≥2^31 numbers, detached buffers, getters that detach, odd fd counts, huge sizes.
-// Each case runs in a child process of its own (test/fixtures/native-hostile-child.cjs), so an
-// abort or a sanitizer report is a failed assertion here. Every case must end with a typed error
-// or the documented result, the child's open-fd count unchanged and fds 0-2 the same files.
-// The cases of the TypeScript wrappers import dist/tun/fds.js (plain node, no loader: a child starts
-// in ~60 ms), so run `npx tsc -p tsconfig.build.json` first when running this file alone; `npm test`
-// builds it. .ci/run runs this file again against an addon built with -fsanitize=address,undefined.
+// The native addon against hostile arguments (the contract at the top of native/qbh.cc): wrong
+// types, NaN, ±Infinity, BigInt, negative and ≥2^31 numbers, detached buffers, getters that detach,
+// odd fd counts, huge sizes. Each case runs in a child process of its own
+// (test/fixtures/native-hostile-child.cjs), so an abort or a sanitizer report is a failed assertion
+// here. Every case must end with a typed error or the documented result, the child's open-fd count
+// unchanged and fds 0-2 the same files. The cases of the TypeScript wrappers import
+// dist/tun/fds.js (plain node, no loader or coverage in each child, so that its ninety-odd children
+// stay cheap), so run `npx tsc -p tsconfig.build.json` first when running this file alone;
+// `npm test` builds it. .ci/run runs this file again against an addon built with
+// -fsanitize=address,undefined.
 import './harness.js';
 import t from 'tap';
 import { execFile } from 'node:child_process';
@@ -28,7 +30,7 @@ const REFUSED = { error: { name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE' } };
 // The public wrappers (src/tun/fds.ts) refuse with the library's own error family.
 const INVALID = { error: { name: 'InvalidArgumentError', code: 'EINVAL' } };
 
-/** What each case must give (t.match shapes), by issue 16 item. */
+/** What each case must give (t.match shapes), by item of native/qbh.cc's contract. */
 const expected: Record<string, object> = {
   // 4. Non-number arguments.
   'close(undefined)': TYPE,

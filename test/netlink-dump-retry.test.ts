@@ -1,5 +1,5 @@
 // A link dump interrupted by concurrent changes (the kernel sets NLM_F_DUMP_INTR when the link list
-// changes between the datagrams of one dump, netlink-notes pitfall 3) is retried, and what the
+// changes between the datagrams of one dump: docs/netlink-pitfalls.md, §3) is retried, and what the
 // caller gets is a complete, consistent list — never the interrupted one. 1000 taps make a dump span
 // many datagrams; another process adds and deletes a bridge in a loop meanwhile. The wire is watched
 // at the addon (nlSend/nlRecv, observed, not changed): which dump requests each listLinks() sent and
@@ -15,7 +15,7 @@ const RTM_GETLINK = 18;
 const NLM_F_DUMP = 0x300;
 const NLM_F_DUMP_INTR = 0x10;
 const TAPS = 1000;
-/** listLinks() calls tried before giving up on seeing a retry (each ~0.1 s; a retry shows within a few). */
+/** listLinks() calls tried before giving up on seeing a retry (each is short; a retry shows within a few). */
 const MAX_CALLS = 60;
 
 function* messages(buf: Uint8Array): Generator<{ type: number; flags: number; seq: number }> {

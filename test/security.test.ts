@@ -386,7 +386,8 @@ t.test('8. at every fd limit from the lowest Node runs under: one clean line, ex
   let lowest = 8;
   while (lowest < 64 && spawnSync('prlimit', [`--nofile=${lowest}:${lowest}`, '/usr/bin/env', '-i', process.execPath, '-e', '0']).status !== 0) lowest++;
   // The helper inherits one more descriptor (the socket at fd 3): its floor is one higher. Below
-  // it Node itself crashes before running any code (toolchain notes), which no launcher can change.
+  // it Node itself crashes before running any code (docs/helper.md, "Deviations from the C
+  // helper"), which no launcher can change.
   t.comment(`node -e 0 runs from RLIMIT_NOFILE ${lowest}; the helper, with its socket, from ${lowest + 1}`);
   for (let n = lowest + 1; n < lowest + 25; n++) {
     const r = handOff('prlimit', [`--nofile=${n}:${n}`, OURS, '--use-vnet', '--br=br0', '--fd=3']);

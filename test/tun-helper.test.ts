@@ -8,7 +8,7 @@ import { native } from '../src/native.js';
 const rtnl = Rtnl.openSync();
 t.teardown(() => rtnl.close());
 // A bridge as it is in real life: it has a port (whose MAC is low) and an MTU set by the admin, so
-// neither its MAC nor its MTU may move when a tap joins or leaves (spec §3).
+// neither its MAC nor its MTU may move when a tap joins or leaves (docs/qemu-bridge-helper.md, §3).
 sh('ip', 'link', 'add', 'br0', 'type', 'bridge');
 sh('ip', 'link', 'add', 'v0', 'mtu', '1400', 'address', '02:00:00:00:00:01', 'type', 'veth', 'peer', 'name', 'v1');
 sh('ip', 'link', 'set', 'v0', 'master', 'br0');

@@ -16,7 +16,7 @@ t.test(`${N} taps opened on one bridge and closed leave nothing`, async (t) => {
   t.equal(new Set(open.map((x) => x.name)).size, N, 'distinct names');
   const ports = ipj<{ ifname: string }[]>('link', 'show', 'master', 'br0');
   t.equal(ports.length, N, `all ${N} enslaved`);
-  // Closing fds one by one costs the kernel a grace period per tap (~20 ms each): close a sample
+  // Closing fds one by one costs the kernel a grace period per tap (docs/performance.md): close a sample
   // that way, and the rest with destroyTaps (one RTM_DELLINK for all).
   const ONE_BY_ONE = 100;
   for (const x of open.slice(0, ONE_BY_ONE)) closeTap(x);

@@ -18,7 +18,7 @@ import {
   type Tap,
 } from '../src/tun/index.js';
 import { InvalidArgumentError } from '../src/errors.js';
-import { helperPath } from '../src/index.js';
+import { helperPath, NotABridgeError } from '../src/index.js';
 import { spawnSync } from 'node:child_process';
 import { isAbsolute, join } from 'node:path';
 import { ROOT } from './helper-lib.js';
@@ -135,19 +135,19 @@ t.test('bad input: clear errors, nothing left behind', async (t) => {
     ['16-byte name', { name: 'a'.repeat(16) }, { code: 'EINVAL', message: `openTap: invalid tap name "${'a'.repeat(16)}": longer than 15 bytes` }],
     ['slash', { name: 'a/b' }, { code: 'EINVAL', message: /"\/", ":", whitespace/ }],
     ['two templates', { name: 'x%d%d' }, { code: 'EINVAL', message: /only one %d template/ }],
-    ['queues 0', { queues: 0 }, { step: 'validate', message: /queues must be an integer from 1 to 256/ }],
-    ['queues 257', { queues: MAX_TAP_QUEUES + 1 }, { step: 'validate' }],
-    ['queues 1.5', { queues: 1.5 }, { step: 'validate' }],
-    ['mtu too big', { mtu: 65522 }, { step: 'validate', message: /mtu must be an integer from 68 to 65521/ }],
-    ['mtu too small', { bridge: 'br0', mtu: 10 }, { step: 'validate' }],
-    ['multicast prefix', { macPrefix: 0x01 }, { step: 'validate', message: /multicast/ }],
-    ['bad prefix', { macPrefix: 'zz' }, { step: 'validate' }],
+    ['queues 0', { queues: 0 }, { code: 'EINVAL', op: 'openTap', problem: 'invalid number of queues 0: expected a whole number from 1 to 256' }],
+    ['queues 257', { queues: MAX_TAP_QUEUES + 1 }, { code: 'EINVAL', problem: /number of queues 257/ }],
+    ['queues 1.5', { queues: 1.5 }, { code: 'EINVAL', problem: /number of queues 1\.5/ }],
+    ['mtu too big', { mtu: 65522 }, { code: 'EINVAL', message: 'openTap: invalid MTU 65522: expected a whole number from 68 to 65521' }],
+    ['mtu too small', { bridge: 'br0', mtu: 10 }, { code: 'EINVAL', problem: /invalid MTU 10/ }],
+    ['multicast prefix', { macPrefix: 0x01 }, { code: 'EINVAL', problem: /multicast/ }],
+    ['bad prefix', { macPrefix: 'zz' }, { code: 'EINVAL', problem: /macPrefix "zz"/ }],
     ['unknown bridge', { bridge: 'nope' }, { step: 'bridge-mtu', code: 'ENODEV', message: 'cannot create tap%d: bridge nope does not exist' }],
     ['unknown bridge, a named tap', { name: 't0', bridge: 'nope' }, { step: 'bridge-mtu', code: 'ENODEV', op: 'openTap', message: 'cannot create t0: bridge nope does not exist' }],
-    ['unknown owner', { owner: 'qbh-no-such-user' }, { step: 'validate', message: 'invalid tap request: owner: no user "qbh-no-such-user" in /etc/passwd' }],
-    ['unknown group', { group: 'qbh-no-such-group' }, { step: 'validate', message: 'invalid tap request: group: no group "qbh-no-such-group" in /etc/group' }],
-    ['non-bridge', { bridge: 'v1' }, { step: 'bridge', code: 'EOPNOTSUPP', message: 'v1 is a veth, not a bridge' }],
-    ['lo as bridge', { bridge: 'lo' }, { step: 'bridge' }],
+    ['unknown owner', { owner: 'qbh-no-such-user' }, { code: 'EINVAL', message: 'openTap: invalid owner "qbh-no-such-user": no such user in /etc/passwd' }],
+    ['unknown group', { group: 'qbh-no-such-group' }, { code: 'EINVAL', message: 'openTap: invalid group "qbh-no-such-group": no such group in /etc/group' }],
+    ['non-bridge', { bridge: 'v1' }, { code: 'EOPNOTSUPP', device: 'v1', kind: 'veth', kernelMessage: undefined, message: 'openTap: v1 is a veth, not a bridge' }],
+    ['lo as bridge', { bridge: 'lo' }, { code: 'EOPNOTSUPP', device: 'lo', kind: undefined, problem: 'lo is a device, not a bridge' }],
     ['existing name', { name: 'v0' }, { step: 'create', code: 'EBUSY', message: 'cannot create v0: name v0 is taken by a veth device' }],
   ];
   for (const [what, opts, want] of cases) {
@@ -155,7 +155,7 @@ t.test('bad input: clear errors, nothing left behind', async (t) => {
       () => undefined,
       (err: unknown) => err,
     );
-    t.type(e, 'step' in want ? TapError : InvalidArgumentError, what);
+    t.type(e, 'step' in want ? TapError : 'device' in want ? NotABridgeError : InvalidArgumentError, what);
     t.match(e, want, what);
     t.same(taps(), [], `${what}: nothing left`);
   }

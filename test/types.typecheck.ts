@@ -6,6 +6,8 @@ import {
   NetlinkError,
   TapError,
   AclError,
+  NotABridgeError,
+  NameTakenError,
   kernelAttributes,
   openTaps,
   MAX_TAPS_PER_CALL,
@@ -84,6 +86,20 @@ if (err instanceof NetlinkError) {
   void (err.code === 'EEXISTS');
 }
 export const family: QbhError[] = [new NetlinkError(17, { op: 'x' }), new TapError({ step: 'open', errno: 13 }), new AclError('parse', 'x')];
+// The kinds of a device of the wrong kind are NetlinkErrors, with their fields typed.
+export const kinds: NetlinkError[] = [new NotABridgeError({ op: 'getBridge' }, 'v0', 'veth'), new NameTakenError({ op: 'createBridge' }, 'v0', undefined)];
+declare const wrong: unknown;
+if (wrong instanceof NotABridgeError) {
+  const kind: string | undefined = wrong.kind;
+  void kind;
+  // @ts-expect-error: a problem is words, not a number
+  const n: number = wrong.problem;
+  void n;
+}
+if (wrong instanceof TapError) {
+  const reason: string = wrong.reason;
+  void reason;
+}
 
 // Monitor events: ready first, then typed payloads.
 if (ev.type === 'ready') {

@@ -1,7 +1,8 @@
 /**
- * Byte strings: the ACL layer holds file contents, names and paths as JS strings with one character
- * per byte (latin1). The C helper works on bytes, so a name with bytes ≥ 0x80 must compare, measure and
- * print exactly as there (spec §4.3); UTF-8 decoding would change lengths and comparisons.
+ * Byte strings: the ACL layer holds file contents, names and paths as JS strings with one character per
+ * byte (latin1). The C helper works on bytes, so a name with bytes ≥ 0x80 must compare, measure and
+ * print exactly as there (docs/qemu-bridge-helper.md, §4.3); UTF-8 decoding would change lengths and
+ * comparisons.
  */
 
 /** Converts text (encoded as UTF-8, as a user typed it) or raw bytes to a byte string. */
@@ -24,10 +25,10 @@ export function displayBytes(bytes: string): string {
 }
 
 /**
- * GLib's `g_ascii_isspace`: space, \t, \n, \f, \r; never a byte ≥ 0x80 (QEMU b8c3511d08).
- * Not \v: GLib's table leaves VT out, unlike C's isspace(). Spec §4.3 lists \v, but the real helper
- * reads `allow br0\v` as the name "br0\v" and `\vallow br0` as the command "\vallow" (observed; see
- * test/acl-diff.test.ts).
+ * GLib's `g_ascii_isspace`: space, \t, \n, \f, \r; never a byte ≥ 0x80 (locale-independent
+ * since 2019: docs/qemu-bridge-helper.md, §6). Not \v: GLib's table leaves VT out, unlike C's
+ * isspace(); the real helper reads `allow br0\v` as the name "br0\v" and `\vallow br0` as the
+ * command "\vallow" (observed; see docs/acl.md and test/acl-diff.test.ts).
  */
 export function isAsciiSpace(code: number): boolean {
   return code === 0x20 || code === 0x09 || code === 0x0a || code === 0x0c || code === 0x0d;

@@ -1,7 +1,7 @@
 /**
- * Deciding: the C helper's rule (spec §4.4) — permitted when some rule allows the bridge and none
- * denies it; order and duplicates do not matter; deny wins; default deny — plus the qbh identity
- * rules, which take part only when the caller's identity is known.
+ * Deciding: the C helper's rule (docs/qemu-bridge-helper.md, §4.4) — permitted when some rule allows
+ * the bridge and none denies it; order and duplicates do not matter; deny wins; default deny — plus the
+ * qbh identity rules, which take part only when the caller's identity is known.
  */
 import { byteStringBuffer, displayBytes, toByteString } from './bytes.js';
 import { AclError } from './errors.js';
@@ -10,7 +10,7 @@ import { IFNAMSIZ, nameTooLongMessage, type AclPrincipal } from './parse.js';
 import { callerReader, credentialReader, type AclCredentials, type AclReader } from './read.js';
 import { readUserDb, type UserDb } from './users.js';
 
-/** The C helper's denial line (spec §8). */
+/** The C helper's denial line (docs/qemu-bridge-helper.md, §8). */
 export const ACCESS_DENIED_MESSAGE = 'access denied by acl file\n';
 
 /**
@@ -142,7 +142,8 @@ export function ifnameDeniedMessage(d: AclIfnameDecision): string {
 
 /**
  * Decides whether `bridge` (text, or raw bytes) may be used under `rules`: allowed by some rule and
- * denied by none (spec §4.4). Names compare byte for byte; `all` matches every name.
+ * denied by none (docs/qemu-bridge-helper.md, §4.4). Names compare byte for byte; `all` matches every
+ * name.
  * @category Bridge helper ACL
  */
 export function decideAcl(rules: readonly AclRule[], bridge: string | Buffer, options: DecideOptions = {}): AclDecision {
@@ -226,9 +227,9 @@ export function readerFor(options: EvaluateAclOptions): AclReader {
 }
 
 /**
- * The helper's hot path, steps 3 and 4 of the C helper's `main()` (spec §1.2): check the bridge
- * name's length, read the ACL (main file, includes), decide. Synchronous, never throws for anything
- * in the files. The helper writes `stderr` as is, then exits 1 unless `permitted`:
+ * The helper's hot path, steps 3 and 4 of the C helper's `main()` (docs/qemu-bridge-helper.md, §1.2):
+ * check the bridge name's length, read the ACL (main file, includes), decide. Synchronous, never throws
+ * for anything in the files. The helper writes `stderr` as is, then exits 1 unless `permitted`:
  *
  * ```ts
  * const v = evaluateAcl(bridge);

@@ -1,8 +1,8 @@
 /**
  * Loading an ACL: the main file and its includes, in place and in order, into one rule list, with the
- * stderr bytes the C helper would print along the way (spec §4.3–§4.5). Fatal outcomes throw
- * {@link AclError}; everything else (missing or unreadable includes, errors inside includes) is
- * recorded and skipped exactly like the C helper skips it.
+ * stderr bytes the C helper would print along the way (docs/qemu-bridge-helper.md, §4.3–§4.5). Fatal
+ * outcomes throw {@link AclError}; everything else (missing or unreadable includes, errors inside
+ * includes) is recorded and skipped exactly like the C helper skips it.
  */
 import { byteStringBuffer, displayBytes, toByteString } from './bytes.js';
 import { AclError, type AclErrorCode } from './errors.js';
@@ -10,7 +10,8 @@ import { tokenizeAcl, type AclPrincipal, type AclSyntaxError } from './parse.js'
 import { ACL_MAX_FILE_BYTES, type AclReader, type AclSource } from './read.js';
 
 /**
- * The ACL file the helper reads. Fixed: never taken from argv, the environment or the executable's location (spec §4.1).
+ * The ACL file the helper reads. Fixed: never taken from argv, the environment or the executable's
+ * location (docs/qemu-bridge-helper.md, §4.1).
  * @category Bridge helper ACL
  */
 export const DEFAULT_ACL_FILE = '/etc/qemu/bridge.conf';
@@ -200,7 +201,7 @@ class Loader {
         this.ifnameRules.push(rule);
         continue;
       }
-      // include: errors in the included file are printed, never fatal (spec §4.5)
+      // include: errors in the included file are printed, never fatal (docs/qemu-bridge-helper.md, §4.5)
       if (++this.includes > ACL_MAX_INCLUDES) {
         this.fail('limit', `too many includes: more than ${ACL_MAX_INCLUDES} at \`${path}' line ${st.line}`, { file: path, line: st.line });
       }

@@ -1,14 +1,18 @@
 /**
  * Tokenising one bridge.conf file exactly as qemu-bridge-helper's `parse_acl_file()` does
- * (spec §4.2–§4.3), plus the qbh identity rules (docs/acl.md). Includes are not followed here; the
- * loader (load.ts) does that so that readability, cycles and limits are decided in one place.
+ * (docs/qemu-bridge-helper.md, §4.2–§4.3), plus the qbh identity rules (docs/acl.md). Includes are not
+ * followed here; the loader (load.ts) does that so that readability, cycles and limits are decided in
+ * one place.
  */
 import { isAsciiSpace } from './bytes.js';
 
 /** `IFNAMSIZ`: a bridge name, in `--br=` or in a rule, must be shorter than this many bytes (CVE-2019-13164). */
 export const IFNAMSIZ = 16;
 
-/** `fgets(line, 4096, f)` returns at most 4095 bytes; each such chunk of a longer line is a line of its own (spec §4.2). */
+/**
+ * `fgets(line, 4096, f)` returns at most 4095 bytes; each such chunk of a longer line is a line of
+ * its own (docs/qemu-bridge-helper.md, §4.2).
+ */
 export const ACL_CHUNK_MAX = 4095;
 
 /** Who an identity rule is about: a user or a group, by name or by numeric id. */
@@ -135,7 +139,7 @@ export function tokenizeAcl(data: Buffer | string, options: TokenizeOptions = {}
   let nextNul = s.indexOf('\0');
   const invalid = (from: number, to: number, at: number): AclTokens => ({
     statements,
-    // The raw line, leading whitespace and own newline included (spec §8).
+    // The raw line, leading whitespace and own newline included (docs/qemu-bridge-helper.md, §8).
     error: { line: at, message: `Invalid config line:\n  ${s.slice(from, to)}\n` },
   });
   while (pos < n) {
@@ -147,7 +151,7 @@ export function tokenizeAcl(data: Buffer | string, options: TokenizeOptions = {}
     const chunkLine = line;
     if (s.charCodeAt(end - 1) === 0x0a) line++;
     pos = end;
-    // C string semantics: everything after an embedded NUL is invisible (spec §4.2).
+    // C string semantics: everything after an embedded NUL is invisible (docs/qemu-bridge-helper.md, §4.2).
     const stop = nextNul !== -1 && nextNul < end ? nextNul : end;
 
     let i = start;

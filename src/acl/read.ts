@@ -45,10 +45,11 @@ export type AclSource =
 export type AclReader = (path: string, maxBytes?: number) => AclSource;
 
 /**
- * How long an open waits in all for a file lease to be released (fcntl F_SETLEASE). The C helper
- * blocks until the holder releases it or the kernel breaks it (`/proc/sys/fs/lease-break-time`,
- * 45 s by default); a holder that answers its SIGIO lets go in microseconds, and a hung helper
- * hangs QEMU (spec §2.1, no timeout there), so qbh waits this long and then fails closed.
+ * How long an open waits in all for a file lease to be released (fcntl F_SETLEASE). The C helper blocks
+ * until the holder releases it or the kernel breaks it (`/proc/sys/fs/lease-break-time`, 45 s by
+ * default); a holder that answers its SIGIO lets go in microseconds, and a hung helper hangs QEMU (it
+ * waits with no timeout: docs/qemu-bridge-helper.md, §2.1), so qbh waits this long and then fails
+ * closed.
  */
 export const ACL_LEASE_WAIT_MS = 2000;
 
@@ -66,10 +67,10 @@ function errnoCode(err: unknown): string {
 /** Open errors that mean "no such file": the C helper's fopen fails and an include is skipped. */
 const NOT_FOUND = new Set(['ENOENT', 'ENOTDIR', 'ELOOP', 'ENAMETOOLONG']);
 /**
- * Open errors that mean "this caller may not read it": skipped like the C helper skips them, which
- * is the point of per-user include files (spec §4.6). Every other error (EMFILE, ENFILE, ENOMEM, EIO,
- * a lease not released, …) says nothing about what the file holds: skipping it could skip a deny, so
- * it is fatal (docs/acl.md, deviations).
+ * Open errors that mean "this caller may not read it": skipped like the C helper skips them, which is
+ * the point of per-user include files (docs/qemu-bridge-helper.md, §4.6). Every other error (EMFILE,
+ * ENFILE, ENOMEM, EIO, a lease not released, …) says nothing about what the file holds: skipping it
+ * could skip a deny, so it is fatal (docs/acl.md, deviations).
  */
 const NOT_PERMITTED = new Set(['EACCES', 'EPERM']);
 
@@ -159,8 +160,9 @@ function readOpened(fd: number, st: BigIntStats, shown: string, maxBytes = ACL_M
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY;
 
 /**
- * A reader that opens files as the current process: what the kernel lets this process read is
- * readable. This is the C helper's model (it reads after dropping to the caller's ids, spec §4.2).
+ * A reader that opens files as the current process: what the kernel lets this process read is readable.
+ * This is the C helper's model (it reads after dropping to the caller's ids:
+ * docs/qemu-bridge-helper.md, §4.2).
  * @category Bridge helper ACL
  */
 export function callerReader(): AclReader {

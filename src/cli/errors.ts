@@ -3,7 +3,7 @@
  * could not be done (exit 1, one line naming the object and the cause). Neither prints a stack.
  * @module
  */
-import { InvalidArgumentError, NetlinkError, NoSuchDeviceError, QbhError, strerror } from '../index.js';
+import { InvalidArgumentError, NameTakenError, NetlinkError, NoSuchDeviceError, NotABridgeError, QbhError, strerror, TapError } from '../index.js';
 import { hintFor } from '../errors.js';
 
 /** The command line is wrong: exit 2, print the message and the command's usage line. */
@@ -42,15 +42,20 @@ export function isOperationalError(e: unknown): boolean {
 }
 
 /**
- * The cause part of an error line: the kernel's words (strerror, and its extended-ack text when it
- * gave one), or the error's own message; then what to do, in the API's words (a missing permission:
- * `; this needs CAP_NET_ADMIN: …`, as a NetlinkError's message ends).
+ * The cause part of an error line: the kernel's words (strerror, and its extended-ack text or
+ * qbh's own words about the request when there are some), a tap step's `reason`, or the error's
+ * own message; then what to do, in the API's words (a missing permission: `; this needs
+ * CAP_NET_ADMIN: …`, as a NetlinkError's message ends).
  */
 export function describeCause(e: unknown): string {
   let text: string;
   let hint: string | undefined;
   if (e instanceof NetlinkError) {
-    text = e.kernelMessage ? `${strerror(e.errno)} (${e.kernelMessage})` : strerror(e.errno);
+    const words = [e.kernelMessage, e.detail].filter((w) => w).join('; ');
+    text = words ? `${strerror(e.errno)} (${words})` : strerror(e.errno);
+    hint = e.hint;
+  } else if (e instanceof TapError) {
+    text = e.reason;
     hint = e.hint;
   } else if (e instanceof QbhError) {
     text = e.message; // ends with its hint already
@@ -69,12 +74,16 @@ export function describeCause(e: unknown): string {
 /**
  * Wraps any failure of `action` ("create bridge br0") as `cannot ACTION: CAUSE`. Input the API
  * refused before the kernel saw it is a usage error, in the API's words; a missing device is the
- * API's `bridge br9 does not exist` as it is.
+ * API's `bridge br9 does not exist` as it is; a device of the wrong kind is the API's words
+ * (`cannot show bridge v0: v0 is a veth, not a bridge`), without the errno's. A tap step's error
+ * whose cause is one of these reads as that cause does.
  */
 export function cannot(action: string, e: unknown): CliError | UsageError {
   if (e instanceof CliError || e instanceof UsageError) return e;
+  if (e instanceof TapError && (e.cause instanceof NoSuchDeviceError || e.cause instanceof NotABridgeError)) return cannot(action, e.cause);
   // A missing device reads the same in every command: `bridge br9 does not exist`.
   if (e instanceof NoSuchDeviceError) return new CliError(e.problem);
+  if (e instanceof NotABridgeError || e instanceof NameTakenError) return new CliError(`cannot ${action}: ${e.problem}`);
   if (e instanceof InvalidArgumentError) return new UsageError(e.problem);
   if (!isOperationalError(e)) throw e;
   return new CliError(`cannot ${action}: ${describeCause(e)}`);

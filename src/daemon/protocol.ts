@@ -4,10 +4,11 @@
  * same sendmsg. Everything a client sends is bytes until {@link parseRequest} has checked it:
  * size-capped, typed, versioned, and an unknown field is an error, never ignored.
  *
- * This module is shared by the daemon and by the helper's client, so it imports nothing: the
- * helper's daemon path must stay lean (no ACL, no netlink).
+ * This module is shared by the daemon and by the helper's client, so it imports nothing but the
+ * errno constants: the helper's daemon path must stay lean (no ACL, no netlink).
  * @module
  */
+import { EACCES, EAGAIN, EINVAL, EIO, EMSGSIZE, EPROTO, ETIMEDOUT } from '../errors.js';
 
 /** The protocol version this code speaks. A request with another `v` is refused. */
 export const PROTOCOL_VERSION = 1;
@@ -30,15 +31,7 @@ export const MAX_REQUEST_BYTES = 4096;
 export const MAX_REPLY_BYTES = 64 * 1024;
 
 /** errno values used in replies (Linux numbering), with the names clients may switch on. */
-export const ERRNO = {
-  EACCES: 13,
-  EAGAIN: 11,
-  EINVAL: 22,
-  EMSGSIZE: 90,
-  EPROTO: 71,
-  ETIMEDOUT: 110,
-  EIO: 5,
-} as const;
+export const ERRNO = { EACCES, EAGAIN, EINVAL, EMSGSIZE, EPROTO, ETIMEDOUT, EIO } as const;
 
 /** `{"v":1,"op":"tap",…}`: make a tap on `bridge` and send its fd. */
 export interface TapRequest {

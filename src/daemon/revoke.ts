@@ -15,6 +15,7 @@
  * @module
  */
 import { Rtnl } from '../netlink/rtnl.js';
+import { ENODEV } from '../errors.js';
 import { NetlinkError } from '../netlink/errors.js';
 import { infoData } from '../netlink/tables.js';
 import type { LinkMessage } from '../netlink/message.js';
@@ -53,9 +54,6 @@ export interface SweepResult {
  * made, and the list never holds more than twice the live taps (or this many).
  */
 export const PRUNE_MIN = 256;
-
-/** ENODEV: the link is gone already. */
-const ENODEV = 19;
 
 /** The IFLA_TUN_PERSIST bit of a tun link's IFLA_INFO_DATA. */
 function persistent(link: LinkMessage): boolean {

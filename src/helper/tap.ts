@@ -4,7 +4,7 @@
  * the same bridge, decide on the same names and make the very same tap.
  * @module
  */
-import { InvalidArgumentError } from '../errors.js';
+import { EINVAL, InvalidArgumentError } from '../errors.js';
 import type { AttrSet } from '../netlink/attr.js';
 import { openRouteSocketSync } from '../netlink/lean.js';
 import { lookupLinkSync } from '../netlink/lookup.js';
@@ -118,7 +118,7 @@ export async function makeHelperTap(req: HelperTapRequest): Promise<HelperTapRes
     } catch (e) {
       // A name the shared check refuses: a tap step error like every other failure the helper and
       // the daemon print (they print TapErrors only), in the library's words.
-      if (e instanceof InvalidArgumentError) throw new TapError({ step: 'validate', errno: 22, detail: e.problem, tap: req.ifname, bridge });
+      if (e instanceof InvalidArgumentError) throw new TapError({ step: 'validate', errno: EINVAL, detail: e.problem, tap: req.ifname, bridge });
       throw e;
     }
     return { fd: tap.fd, name: tap.name, ifindex: tap.ifindex };
@@ -135,7 +135,7 @@ export async function makeHelperTap(req: HelperTapRequest): Promise<HelperTapRes
 export function utf8Name(what: 'bridge' | 'tap', bytes: Buffer): string {
   const text = bytes.toString('utf8');
   if (!sameBytes(Buffer.from(text, 'utf8'), bytes)) {
-    throw new TapError({ step: 'validate', errno: 22, detail: `${what} name \`${text}' is not valid UTF-8` });
+    throw new TapError({ step: 'validate', errno: EINVAL, detail: `${what} name \`${text}' is not valid UTF-8` });
   }
   return text;
 }

@@ -3,17 +3,14 @@
  * @module
  */
 import { createRequire } from 'node:module';
-import { QbhError, hintFor, type ErrnoCode } from '../errors.js';
-
-/** ENODEV: no such device. */
-const ENODEV = 19;
+import { EEXIST, EINVAL, ENODEV, EXFULL, QbhError, hintFor, type ErrnoCode } from '../errors.js';
 
 let errnoValues: Readonly<Record<string, number>> | undefined;
 let errnoNames: Map<number, string> | undefined;
 
 /**
  * Node's errno table (`os.constants.errno`: 'EEXIST' → 17), loaded when an error first needs it:
- * node:os costs the helper 0.2 ms at every start, and a successful attach makes no error. @internal
+ * loading node:os costs the helper at every start (docs/performance.md), and a successful attach makes no error. @internal
  */
 export function errnoConstants(): Readonly<Record<string, number>> {
   return (errnoValues ??= (createRequire(import.meta.url)('node:os') as typeof import('node:os')).constants.errno);
@@ -27,7 +24,7 @@ export function errnoName(errno: number): ErrnoCode {
   if (errnoNames === undefined) {
     errnoNames = new Map(Object.entries(errnoConstants()).map(([name, n]) => [n, name]));
     // Linux errno values Node's table leaves out but rtnetlink returns (EXFULL: a bridge's 1024 ports).
-    errnoNames.set(54, 'EXFULL');
+    errnoNames.set(EXFULL, 'EXFULL');
   }
   return (errnoNames.get(errno) ?? `E${errno}`) as ErrnoCode;
 }
@@ -93,10 +90,12 @@ export interface NetlinkErrorContext {
 
 /**
  * The kernel refused a request. Carries the errno, its name, the operation and the target, and the
- * kernel's extended-ack text when it gave one. The message reads
- * `createBridge br0: File exists` or `setLink qb0: Invalid argument (mtu less than device minimum)`;
- * a missing privilege (EPERM, EACCES) adds what to do: `…: Operation not permitted; this needs
- * CAP_NET_ADMIN: …` (the `hint`).
+ * kernel's extended-ack text when it gave one (`kernelMessage`: only ever the kernel's words). An
+ * error qbh raises itself about a request (no answer in time, a closed socket, a receive buffer
+ * overrun, a bridge with other settings) has qbh's words in `detail` instead. The message reads
+ * `createBridge br0: File exists`, `setLink qb0: Invalid argument (mtu less than device minimum)`
+ * or `getLink br0: Connection timed out (no answer from the kernel)`; a missing privilege (EPERM,
+ * EACCES) adds what to do: `…: Operation not permitted; this needs CAP_NET_ADMIN: …` (the `hint`).
  * @category Errors
  */
 export class NetlinkError extends QbhError {
@@ -109,20 +108,45 @@ export class NetlinkError extends QbhError {
   declare readonly op: string;
   /** The object it acted on, when there is one. */
   declare readonly target: string | undefined;
-  /** The kernel's extended-ack message, when it gave one. */
+  /** The kernel's extended-ack message (NLMSGERR_ATTR_MSG), when it gave one; never qbh's words. */
   readonly kernelMessage: string | undefined;
   /** Offset into the request of the attribute the kernel objected to (NLMSGERR_ATTR_OFFS). */
   readonly kernelOffset: number | undefined;
+  /** qbh's own words about the failure, when qbh raised it rather than the kernel: `no answer from the kernel`. */
+  readonly detail: string | undefined;
 
-  constructor(errno: number, ctx: NetlinkErrorContext, kernelMessage?: string, kernelOffset?: number) {
+  /**
+   * `kernelMessage` and `kernelOffset` are what the kernel's NLMSG_ERROR carried; `detail` is qbh's
+   * words (shown in the message where the kernel's would be).
+   */
+  constructor(errno: number, ctx: NetlinkErrorContext, kernelMessage?: string, kernelOffset?: number, detail?: string) {
     const what = ctx.target !== undefined ? `${ctx.op} ${ctx.target}` : ctx.op;
     const code = errnoName(errno);
     const hint = hintFor(code);
-    super(`${what}: ${strerror(errno)}${kernelMessage ? ` (${kernelMessage})` : ''}${hint ? `; ${hint}` : ''}`, { code, op: ctx.op, target: ctx.target, hint });
+    const words = [kernelMessage, detail].filter((w) => w).join('; ');
+    super(`${what}: ${strerror(errno)}${words ? ` (${words})` : ''}${hint ? `; ${hint}` : ''}`, { code, op: ctx.op, target: ctx.target, hint });
     this.errno = errno;
     this.kernelMessage = kernelMessage;
     this.kernelOffset = kernelOffset;
+    this.detail = detail;
   }
+
+  /**
+   * An error qbh raises itself about a netlink request, with its own words in `detail`
+   * (`kernelMessage` stays undefined): `NetlinkError.fromQbh(ETIMEDOUT, ctx, 'no answer from the kernel')`.
+   * @internal
+   */
+  static fromQbh(errno: number, ctx: NetlinkErrorContext, detail: string): NetlinkError {
+    return new NetlinkError(errno, ctx, undefined, undefined, detail);
+  }
+}
+
+/**
+ * The start of a message about `device`: the operation, and its target when that is another
+ * object (`setLink v0` for a missing master br9; `getBridge` alone when br9 is the target).
+ */
+function opAbout(ctx: NetlinkErrorContext, device: string): string {
+  return ctx.target !== undefined && ctx.target !== device ? `${ctx.op} ${ctx.target}` : ctx.op;
 }
 
 /** What a missing device was wanted as: the first word of `bridge br9 does not exist`. */
@@ -150,8 +174,91 @@ export class NoSuchDeviceError extends NetlinkError {
     this.device = device;
     this.kind = kind;
     this.problem = `${kind} ${device} does not exist`;
-    const what = ctx.target !== undefined && ctx.target !== device ? `${ctx.op} ${ctx.target}` : ctx.op;
-    this.message = `${what}: ${this.problem}`;
+    this.message = `${opAbout(ctx, device)}: ${this.problem}`;
+  }
+}
+
+/**
+ * A device is not a bridge where the operation needs one (`getBridge`, `deleteBridge`, `openTap`'s
+ * `bridge`…): `device` names it and `kind` is what it is (`veth`, `tun`; undefined for a device
+ * without IFLA_INFO_KIND, such as `lo` or a physical NIC). The errno is the one each operation has
+ * always given: EINVAL from the bridge functions, EOPNOTSUPP (what the kernel answers when a port
+ * is enslaved to it) from the tap functions. The message reads `getBridge: v0 is a veth, not a
+ * bridge`; `problem` is the same words without the operation, which the CLI prints.
+ * @category Errors
+ */
+export class NotABridgeError extends NetlinkError {
+  override name = 'NotABridgeError';
+  /** The device's name. */
+  readonly device: string;
+  /** Its kind (IFLA_INFO_KIND), undefined when it has none. */
+  readonly kind: string | undefined;
+  /** `v0 is a veth, not a bridge`: the words without the operation. */
+  readonly problem: string;
+
+  /** @internal */
+  constructor(ctx: NetlinkErrorContext, device: string, kind: string | undefined, errno = EINVAL) {
+    const problem = `${device} is a ${kind ?? 'device'}, not a bridge`;
+    super(errno, ctx, undefined, undefined, problem);
+    this.device = device;
+    this.kind = kind;
+    this.problem = problem;
+    this.message = `${opAbout(ctx, device)}: ${problem}`;
+  }
+}
+
+/**
+ * A name is taken by a device of another kind than the one asked for (`createBridge('v0')` where
+ * `v0` is a veth): `code` 'EEXIST', `device` the name, `kind` what holds it (undefined for a
+ * device without IFLA_INFO_KIND). The message reads `createBridge: v0 exists and is a veth, not a
+ * bridge`; `problem` is the same words without the operation.
+ * @category Errors
+ */
+export class NameTakenError extends NetlinkError {
+  override name = 'NameTakenError';
+  declare readonly code: 'EEXIST';
+  /** The name that is taken. */
+  readonly device: string;
+  /** The kind of the device that holds it, undefined when it has none. */
+  readonly kind: string | undefined;
+  /** What was asked for ('bridge'). */
+  readonly wanted: string;
+  /** `v0 exists and is a veth, not a bridge`: the words without the operation. */
+  readonly problem: string;
+
+  /** @internal */
+  constructor(ctx: NetlinkErrorContext, device: string, kind: string | undefined, wanted = 'bridge') {
+    const problem = `${device} exists and is a ${kind ?? 'device'}, not a ${wanted}`;
+    super(EEXIST, ctx, undefined, undefined, problem);
+    this.device = device;
+    this.kind = kind;
+    this.wanted = wanted;
+    this.problem = problem;
+    this.message = `${opAbout(ctx, device)}: ${problem}`;
+  }
+}
+
+/**
+ * The kernel refused to add or remove an address (`addAddress`, `deleteAddress`, or the
+ * `addresses` of `createBridge`): a NetlinkError that also names the address (`address`, as it was
+ * given) and the link. When createBridge undid what it had done, `undone` says what (`bridge br0
+ * was removed again`), as the message's end does.
+ * @category Errors
+ */
+export class AddressError extends NetlinkError {
+  override name = 'AddressError';
+  /** The address, as given (`10.0.0.1/24`). */
+  readonly address: string;
+  /** The link, as given. */
+  readonly link: string;
+  /** What createBridge undid after this failure (and, if undoing failed, that too), or undefined. */
+  undone: string | undefined;
+
+  /** @internal */
+  constructor(from: NetlinkError, ctx: NetlinkErrorContext, address: string, link: string) {
+    super(from.errno, ctx, from.kernelMessage, from.kernelOffset, from.detail);
+    this.address = address;
+    this.link = link;
   }
 }
 

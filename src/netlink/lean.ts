@@ -37,6 +37,7 @@ import {
   SO_RCVBUFFORCE,
 } from './constants.js';
 import { DumpInterruptedError, NetlinkDecodeError, NetlinkError, type NetlinkErrorContext } from './errors.js';
+import { ETIMEDOUT } from '../errors.js';
 
 // include/uapi/linux/if_link.h
 const IFLA_ADDRESS = 1;
@@ -179,7 +180,7 @@ function ackError(type: number, body: Buffer, flags: number, ctx: NetlinkErrorCo
 
 /** A failed send or receive as a NetlinkError naming the request (ENOBUFS: messages were dropped). */
 function syscallError(e: unknown, ctx: NetlinkErrorContext): unknown {
-  if (isErrno(e, 'ENOBUFS')) return new NetlinkError(e.errno, ctx, 'receive buffer overrun: kernel messages were dropped');
+  if (isErrno(e, 'ENOBUFS')) return NetlinkError.fromQbh(e.errno, ctx, 'receive buffer overrun: kernel messages were dropped');
   const errno = (e as { errno?: unknown }).errno;
   return typeof errno === 'number' && errno !== 0 ? new NetlinkError(Math.abs(errno), ctx) : e;
 }
@@ -211,7 +212,7 @@ export function exchangeSync(fd: number, request: Uint8Array, ctx: NetlinkErrorC
       throw syscallError(e, ctx);
     }
     if (got === null) {
-      if (Date.now() >= deadline) throw new NetlinkError(110, ctx, 'no answer from the kernel');
+      if (Date.now() >= deadline) throw NetlinkError.fromQbh(ETIMEDOUT, ctx, 'no answer from the kernel');
       continue;
     }
     if (got.portId !== 0) continue; // only the kernel answers requests

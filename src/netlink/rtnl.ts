@@ -22,8 +22,8 @@ import {
   RT_SCOPE_UNIVERSE,
 } from './constants.js';
 import { closeSync, constants as fsConstants, openSync } from 'node:fs';
-import { BridgeNotEmptyError, InvalidArgumentError, QbhError, type ErrnoCode } from '../errors.js';
-import { errnoConstants, errnoName, missingDevice, NetlinkError, NoSuchDeviceError, strerror, type DeviceKind, type NetlinkErrorContext } from './errors.js';
+import { BridgeNotEmptyError, EEXIST, EIO, ENODEV, InvalidArgumentError, QbhError, type ErrnoCode } from '../errors.js';
+import { AddressError, errnoConstants, errnoName, missingDevice, NameTakenError, NetlinkError, NoSuchDeviceError, NotABridgeError, strerror, type DeviceKind, type NetlinkErrorContext } from './errors.js';
 import { IFLA_PORT_SHOWN, IFLA_REFS, IFLA_SHOWN, remember, toAddrInfo, toAddress, toBridgePort, toLink, type AddrInfo, type Address, type BridgeLinkInfo, type BridgePort, type Link, type LinkLookup, type RefAttrs } from './present.js';
 import { decodeAddr, decodeLink, encodeAddr, encodeLink, type AddrMessage, type LinkMessage, type Message, type RawMessage } from './message.js';
 import { NetlinkSocket } from './socket.js';
@@ -229,7 +229,7 @@ export class Rtnl {
       fd = openSync(path, fsConstants.O_RDONLY); // libuv opens every fd close-on-exec
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
-      throw new QbhError(`${op}: cannot open network namespace ${path}: ${strerror(errnoConstants()[code] ?? 5)}`, { code: code as ErrnoCode, op, target: path, cause: e });
+      throw new QbhError(`${op}: cannot open network namespace ${path}: ${strerror(errnoConstants()[code] ?? EIO)}`, { code: code as ErrnoCode, op, target: path, cause: e });
     }
     try {
       return new Rtnl(openIn(fd, path));
@@ -290,7 +290,7 @@ export class Rtnl {
 
   private static oneLink(replies: Message[], ctx: NetlinkErrorContext): LinkMessage {
     const m = links(replies)[0];
-    if (!m) throw new NetlinkError(19, ctx);
+    if (!m) throw new NetlinkError(ENODEV, ctx);
     return m;
   }
 
@@ -414,13 +414,19 @@ export class Rtnl {
     try {
       await this.socket.request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, body, ctx);
     } catch (e) {
-      if (!(opts.existOk && e instanceof NetlinkError && e.code === 'EEXIST')) throw e;
-      const existing = await this.getLink(name);
-      if (existing.linkinfo?.info_kind !== 'bridge') {
-        throw new NetlinkError(17, ctx, `${name} exists and is a ${existing.linkinfo?.info_kind ?? 'device'}, not a bridge`);
+      if (!(e instanceof NetlinkError && e.code === 'EEXIST')) throw e;
+      // Failure path only: what holds the name decides the error.
+      let existing: Link;
+      try {
+        existing = await this.getLink(name);
+      } catch {
+        throw e; // gone in between: the kernel's answer stands
       }
+      const kind = existing.linkinfo?.info_kind;
+      if (kind !== 'bridge') throw new NameTakenError(ctx, name, kind);
+      if (!opts.existOk) throw e;
       const differs = bridgeDifferences(existing as Bridge, opts);
-      if (differs.length > 0) throw new NetlinkError(17, ctx, `${name} exists with other settings: ${differs.join(', ')}`);
+      if (differs.length > 0) throw NetlinkError.fromQbh(EEXIST, ctx, `${name} exists with other settings: ${differs.join(', ')}`);
       created = false;
     }
     const added: string[] = [];
@@ -438,18 +444,24 @@ export class Rtnl {
 
   /**
    * Undoes a createBridge whose address `e` failed: deletes the bridge it created, or removes the
-   * addresses it added to an existing one. Returns `e`, its message ending with what was undone.
+   * addresses it added to an existing one. Returns `e`, its message ending with what was undone
+   * (and an {@link AddressError}'s `undone` saying the same).
    */
   private async undoCreate(e: unknown, name: string, created: boolean, added: readonly string[]): Promise<unknown> {
     if (!(e instanceof QbhError)) return e;
+    let undone: string | undefined;
     try {
       if (created) await this.deleteLink(name);
       else for (const a of added) await this.deleteAddress(name, a);
-      if (created) e.message += `; bridge ${name} was removed again`;
-      else if (added.length > 0) e.message += `; the address${added.length > 1 ? 'es' : ''} added (${added.join(', ')}) ${added.length > 1 ? 'were' : 'was'} removed again`;
+      if (created) undone = `bridge ${name} was removed again`;
+      else if (added.length > 0) undone = `the address${added.length > 1 ? 'es' : ''} added (${added.join(', ')}) ${added.length > 1 ? 'were' : 'was'} removed again`;
     } catch (cleanup) {
       e.cleanupError = cleanup;
-      e.message += `; ${created ? `removing bridge ${name}` : 'removing the addresses added'} again failed too: ${cleanup instanceof Error ? cleanup.message : String(cleanup)}`;
+      undone = `${created ? `removing bridge ${name}` : 'removing the addresses added'} again failed too: ${cleanup instanceof Error ? cleanup.message : String(cleanup)}`;
+    }
+    if (undone !== undefined) {
+      e.message += `; ${undone}`;
+      if (e instanceof AddressError) e.undone = undone;
     }
     return e;
   }
@@ -525,7 +537,7 @@ export class Rtnl {
     checkIfname(name, ctx, 'bridge name');
     const br = await this.getLinkMessage(name, ctx, 'bridge');
     const kind = br.attrs.linkinfo?.kind;
-    if (kind !== 'bridge') throw new NetlinkError(22, ctx, `${name} is a ${kind ?? 'device'}, not a bridge`);
+    if (kind !== 'bridge') throw new NotABridgeError(ctx, name, kind);
     if (opts.withPorts) {
       // One dump gives both the ports and the groups in use.
       const all = await this.linkDump({}, AF_UNSPEC, 'deleteBridge');
@@ -657,7 +669,7 @@ export class Rtnl {
     checkLinkRef(name, ctx, 'bridge name');
     const m = await this.getLinkMessage(name, ctx, 'bridge');
     const kind = m.attrs.linkinfo?.kind;
-    if (kind !== 'bridge') throw new NetlinkError(22, ctx, `${m.attrs.ifname} is a ${kind ?? 'device'}, not a bridge`);
+    if (kind !== 'bridge') throw new NotABridgeError(ctx, m.attrs.ifname ?? String(name), kind);
     const [ports, addrs] = await Promise.all([
       this.linkDumpRaw({ master: m.index }, AF_BRIDGE, 'getBridge'),
       this.addressDump(m.index, 'getBridge'),
@@ -712,7 +724,11 @@ export class Rtnl {
     const scope =
       c.family === AF_INET && c.bytes[0] === 127 ? RT_SCOPE_HOST : c.family === AF_INET6 && c.bytes[0] === 0xfe && (c.bytes[1]! & 0xc0) === 0x80 ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE;
     const body = encodeAddr({ family: c.family, prefixlen: c.prefixlen, scope, index, attrs: { local: c.bytes, address: c.bytes } });
-    await this.socket.request(type, flags, body, ctx);
+    try {
+      await this.socket.request(type, flags, body, ctx);
+    } catch (e) {
+      throw e instanceof NetlinkError ? new AddressError(e, ctx, cidr, String(link)) : e;
+    }
   }
 
   /**

@@ -5,7 +5,7 @@
  * loop) forms share one state machine.
  * @module
  */
-import { QbhError } from '../errors.js';
+import { EBADF, ETIMEDOUT, QbhError } from '../errors.js';
 import { native, isErrno } from '../native.js';
 import {
   NLM_F_ACK,
@@ -123,7 +123,7 @@ export class NetlinkSocket {
   }
 
   private recvError(e: unknown, ctx: NetlinkErrorContext): never {
-    if (isErrno(e, 'ENOBUFS')) throw new NetlinkError(e.errno, ctx, 'receive buffer overrun: kernel messages were dropped');
+    if (isErrno(e, 'ENOBUFS')) throw NetlinkError.fromQbh(e.errno, ctx, 'receive buffer overrun: kernel messages were dropped');
     throw inFamily(e, ctx);
   }
 
@@ -153,7 +153,7 @@ export class NetlinkSocket {
         this.recvError(e, ctx);
       }
       if (got === null) {
-        if (Date.now() >= deadline) throw new NetlinkError(110, ctx, 'no answer from the kernel');
+        if (Date.now() >= deadline) throw NetlinkError.fromQbh(ETIMEDOUT, ctx, 'no answer from the kernel');
         continue;
       }
       this.feed(ex, got.data, got.portId);
@@ -202,7 +202,7 @@ export class NetlinkSocket {
           stop = native.watch(this.fd, () => void drain());
           this.abortWaiting = () => {
             end();
-            reject(new NetlinkError(9, ctx, 'the socket was closed while waiting for the answer'));
+            reject(NetlinkError.fromQbh(EBADF, ctx, 'the socket was closed while waiting for the answer'));
           };
         }
       });
@@ -273,7 +273,7 @@ export class NetlinkSocket {
               if (got === null) {
                 // The kernel answers inside sendmsg, so this is rare: wait on the event loop.
                 stop ??= native.watch(this.fd, () => drain());
-                this.abortWaiting ??= () => fail(new NetlinkError(9, requests[0]!.ctx, 'the socket was closed while waiting for the answer'));
+                this.abortWaiting ??= () => fail(NetlinkError.fromQbh(EBADF, requests[0]!.ctx, 'the socket was closed while waiting for the answer'));
                 return;
               }
               if (got.portId !== 0) continue;

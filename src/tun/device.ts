@@ -9,20 +9,14 @@
  */
 import { closeSync, constants as fsConstants, openSync } from 'node:fs';
 import { native } from '../native.js';
-import { InvalidArgumentError } from '../errors.js';
-import { NetlinkError } from '../netlink/errors.js';
+import { EBUSY, EINVAL, ELOOP, EADDRNOTAVAIL, EOPNOTSUPP, InvalidArgumentError } from '../errors.js';
+import { NetlinkError, NotABridgeError } from '../netlink/errors.js';
 import { le, setLinkSync } from '../netlink/lean.js';
 import { formatMac } from '../netlink/mac.js';
 import { checkIfname } from '../netlink/validate.js';
 import type { LinkMessage } from '../netlink/message.js';
 import { IFNAMSIZ, IFREQ_SIZE, SIOCGIFINDEX, TAP_MAX_MTU, TUNGETFEATURES, TUNSETIFF, TUN_PATH } from './constants.js';
 import { TapError, errnoOf, type TapStep } from './errors.js';
-
-export const EINVAL = 22;
-export const ENODEV = 19;
-/** Device or resource busy: under IFF_TUN_EXCL, the name is taken. */
-export const EBUSY = 16;
-export const EOPNOTSUPP = 95;
 
 export function openTun(nonBlocking = false): number {
   return openSync(TUN_PATH, fsConstants.O_RDWR | (nonBlocking ? fsConstants.O_NONBLOCK : 0));
@@ -93,8 +87,8 @@ export { formatMac };
 
 /**
  * A new tap's MAC: random, unicast and locally administered, as the kernel would give it
- * (eth_random_addr), with `prefix` laid over its first octets (the C helper sets byte 0 to 0xFE on
- * the kernel's random address: docs/helper.md). Chosen here rather than read back: the one RTM_NEWLINK then
+ * (eth_random_addr), with `prefix` laid over its first octets (the C helper sets byte 0 to
+ * 0xFE on the kernel's random address). Chosen here rather than read back: the one RTM_NEWLINK then
  * needs no RTM_GETLINK before it (bench/RESULTS.md: one round trip fewer per tap). Math.random, not
  * node:crypto: a MAC must be unlikely to repeat on a segment, not unpredictable (the kernel's own
  * choice is readable by anyone), and loading node:crypto would cost the helper's start-up.
@@ -140,15 +134,28 @@ export function linkKind(m: LinkMessage): string | undefined {
 }
 
 /**
- * Refuses, before any tap exists, a "bridge" that is not one (step `bridge`, EOPNOTSUPP) and an
- * MTU no tap can take (step `set-mtu`, EINVAL: a bridge's above 65521). Returns the tap's MTU:
- * `mtu` when given, else the bridge's. `tap` and `bridge` are the names the errors give.
+ * The error of a tap function given a device that is not a bridge, or undefined when `br` is one:
+ * a {@link NotABridgeError} with EOPNOTSUPP, the errno the kernel gives for enslaving to it.
+ */
+export function notABridge(br: LinkMessage, bridge: string, op: string): NotABridgeError | undefined {
+  const kind = linkKind(br);
+  return kind === 'bridge' ? undefined : new NotABridgeError({ op, target: bridge }, bridge, kind, EOPNOTSUPP);
+}
+
+/**
+ * Refuses, before any tap exists, a "bridge" that is not one (step `bridge`, EOPNOTSUPP, the
+ * {@link NotABridgeError} as its cause: the helper and the daemon print TapErrors) and an MTU no
+ * tap can take (step `set-mtu`, EINVAL: a bridge's above 65521). Returns the tap's MTU: `mtu` when
+ * given, else the bridge's. `tap` and `bridge` are the names the errors give.
  */
 export function checkBridgeLink(br: LinkMessage, tap: string, bridge: string, mtu?: number): number {
-  const kind = linkKind(br);
-  if (kind !== 'bridge') {
-    throw new TapError({ step: 'bridge', errno: EOPNOTSUPP, tap, bridge, detail: `${bridge} is a ${kind ?? 'device'}, not a bridge` });
-  }
+  const wrong = notABridge(br, bridge, 'openTap');
+  if (wrong !== undefined) throw new TapError({ step: 'bridge', errno: wrong.errno, tap, bridge, detail: wrong.problem, cause: wrong });
+  return checkTapMtu(br, tap, bridge, mtu);
+}
+
+/** The tap's MTU on bridge `br` (`mtu`, else the bridge's); refused (step `set-mtu`) when no tap can take it. */
+export function checkTapMtu(br: LinkMessage, tap: string, bridge: string, mtu?: number): number {
   const tapMtu = mtu ?? (br.attrs.mtu as number);
   if (tapMtu > TAP_MAX_MTU) {
     throw new TapError({ step: 'set-mtu', errno: EINVAL, tap, bridge, mtu: tapMtu, detail: `the bridge's MTU ${tapMtu} is above a tap's maximum ${TAP_MAX_MTU}` });
@@ -156,7 +163,7 @@ export function checkBridgeLink(br: LinkMessage, tap: string, bridge: string, mt
   return tapMtu;
 }
 
-/** The changes of the one RTM_NEWLINK, as the C helper would apply them, step by step, in the order the kernel applies one RTM_NEWLINK's changes. */
+/** The changes of the one RTM_NEWLINK, as the C helper would apply them, step by step in its order: MTU, MAC, enslave, up. */
 export type LinkChanges = { mtu?: number; address?: string; master?: number; up?: boolean };
 
 export function replaySteps(c: LinkChanges): [TapStep, LinkChanges][] {
@@ -173,8 +180,8 @@ export function guessStep(e: unknown, c: LinkChanges): TapStep {
   const msg = e instanceof NetlinkError ? (e.kernelMessage ?? '') : '';
   if (/mtu/i.test(msg) && c.mtu !== undefined) return 'set-mtu';
   const errno = errnoOf(e);
-  if (c.master !== undefined && (errno === EOPNOTSUPP || errno === 40 /* ELOOP */ || errno === 16 /* EBUSY */)) return 'enslave';
-  if (errno === 99 /* EADDRNOTAVAIL */ && c.address !== undefined) return 'mac';
+  if (c.master !== undefined && (errno === EOPNOTSUPP || errno === ELOOP || errno === EBUSY)) return 'enslave';
+  if (errno === EADDRNOTAVAIL && c.address !== undefined) return 'mac';
   return c.master !== undefined ? 'enslave' : 'up';
 }
 

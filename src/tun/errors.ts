@@ -2,18 +2,20 @@
  * Errors of the tap layer: which step of the tap setup failed, with the errno, the tap and the bridge.
  * @module
  */
-import { QbhError, privilegeHint, type ErrnoCode } from '../errors.js';
+import { EIO, ENODEV, QbhError, privilegeHint, type ErrnoCode } from '../errors.js';
 import { errnoConstants, errnoName, strerror } from '../netlink/errors.js';
 
 /**
- * The steps of tap setup, in the order the C qemu-bridge-helper runs them (spec §3), plus the
- * steps only {@link openTap} has.
+ * The steps of tap setup, in the order the C qemu-bridge-helper runs them, plus the steps only
+ * {@link openTap} has.
  * - `open`: opening /dev/net/tun
  * - `create`: TUNSETIFF (for queue 0: creating the device)
  * - `bridge-mtu`: looking the bridge up (missing: ENODEV) and reading its MTU
  * - `set-mtu`, `mac`, `enslave`, `up`: the link changes
- * - `validate`: bad input, refused before anything was created
- * - `bridge`: the named bridge is not a bridge (openTap checks this up front)
+ * - `validate`: a request the helper and the daemon refuse before anything is made (a name that is
+ *   not UTF-8 or not valid), and deleteTap's "that device is not a tap"
+ * - `bridge`: the helper's and the daemon's named tap (`--ifname`) on a device that is not a
+ *   bridge; `cause` is the {@link NotABridgeError} that {@link openTap} throws as it is
  * - `queue`: attaching queue 1…N-1 of a multiqueue tap
  * - `owner`, `group`, `persist`: TUNSETOWNER, TUNSETGROUP, TUNSETPERSIST
  * - `query`: TUNGETFEATURES or TUNGETIFF ({@link tunFeatures}, {@link tapInfo})
@@ -46,7 +48,7 @@ export interface TapErrorContext {
   mtu?: number | undefined;
   /** The kernel's extended-ack text, when it gave one. */
   kernelMessage?: string | undefined;
-  /** Explanation for errors qbh raises itself (`validate`, `bridge`). */
+  /** Explanation for errors qbh raises itself (`validate`, `bridge`): becomes the `reason`. */
   detail?: string | undefined;
   /** The underlying error. */
   cause?: unknown;
@@ -76,38 +78,45 @@ function stepText(c: TapErrorContext): string {
   }
 }
 
-function describe(c: TapErrorContext): string {
+/** The message of a TapError in two parts: what could not be done (`cannot add tap3 to bridge br0: `) and why (the `reason`). */
+function describe(c: TapErrorContext): { what: string; reason: string } {
   const why = c.detail ?? `${strerror(c.errno)}${c.kernelMessage ? ` (${c.kernelMessage})` : ''}`;
   const tap = c.tap ?? 'tap';
   switch (c.step) {
     case 'validate':
-      return `invalid tap request: ${why}`;
+      return { what: 'invalid tap request: ', reason: why };
     case 'open':
-      return `cannot open /dev/net/tun: ${why}`;
+      return { what: 'cannot open /dev/net/tun: ', reason: why };
     case 'query':
-      return `cannot query ${c.tap ?? '/dev/net/tun'}: ${why}`;
+      return { what: `cannot query ${c.tap ?? '/dev/net/tun'}: `, reason: why };
     case 'create':
-      return `cannot create ${tap}: ${why}`;
+      return { what: `cannot create ${tap}: `, reason: why };
     case 'bridge':
-      return c.detail ?? `${c.bridge} is not a bridge: ${why}`;
+      return c.detail !== undefined ? { what: '', reason: c.detail } : { what: `${c.bridge} is not a bridge: `, reason: why };
     case 'bridge-mtu':
       // Checked before any tap exists: name the bridge, not a tap%d template.
-      return c.errno === 19 && c.detail === undefined ? `cannot create ${tap}: bridge ${c.bridge} does not exist` : `cannot use bridge ${c.bridge}: ${why}`;
+      return c.errno === ENODEV && c.detail === undefined
+        ? { what: `cannot create ${tap}: `, reason: `bridge ${c.bridge} does not exist` }
+        : { what: `cannot use bridge ${c.bridge}: `, reason: why };
     default:
-      return c.bridge !== undefined
-        ? `cannot add ${tap} to bridge ${c.bridge}: ${stepText(c)}${why}`
-        : `cannot set up ${tap}: ${stepText(c)}${why}`;
+      return { what: c.bridge !== undefined ? `cannot add ${tap} to bridge ${c.bridge}: ` : `cannot set up ${tap}: `, reason: `${stepText(c)}${why}` };
   }
 }
 
 /**
- * Tap setup failed. `step` says which step, `errno`/`code` why; `tap` and `bridge` name the
- * objects (`op` is the public function, 'openTap' for tap setup; `target` the tap). Nothing is left behind: the fds were closed and a
- * persistent tap deleted. If that cleanup failed too, `cleanupError` holds its error (the first
- * error is the one thrown). The message reads `cannot add tap3 to bridge br0: Operation not
- * supported`; for EPERM/EACCES it ends with what to do (`hint`), true of the process that failed:
- * the capability it lacks, or the mode of /dev/net/tun that refused it. For the steps the C helper has,
- * the helper prints that helper's text instead ({@link helperMessage}).
+ * A step of tap setup that the system refused. `step` says which step, `errno`/`code` why, and
+ * `reason` in words; `tap` and `bridge` name the objects (`op` is the public function, 'openTap'
+ * for tap setup; `target` the tap). Nothing is left behind: the fds were closed and a persistent
+ * tap deleted. If that cleanup failed too, `cleanupError` holds its error (the first error is the
+ * one thrown). The message reads `cannot add tap3 to bridge br0: Operation not supported`; for
+ * EPERM/EACCES it ends with what to do (`hint`), true of the process that failed: the capability
+ * it lacks, or the mode of /dev/net/tun that refused it. For the steps the C helper has, the
+ * helper prints that helper's text instead ({@link helperMessage}).
+ *
+ * The caller's mistakes are not TapErrors: they raise the class the same mistake raises from every
+ * function of the library, whichever found it — bad input (a name, an MTU, a queue count, an
+ * owner that does not exist) an {@link InvalidArgumentError}, a bridge that is not one a
+ * {@link NotABridgeError} — thrown by openTap and openTaps before anything is made.
  * @category Errors
  */
 export class TapError extends QbhError {
@@ -120,12 +129,21 @@ export class TapError extends QbhError {
   readonly tap: string | undefined;
   readonly bridge: string | undefined;
   readonly mtu: number | undefined;
+  /** The kernel's extended-ack text, when it gave one. */
   readonly kernelMessage: string | undefined;
+  /**
+   * Why the step failed, the message's words after what could not be done and before the `hint`:
+   * `Device or resource busy`, `setting MTU 9000: Invalid argument (mtu greater than device
+   * maximum)`, `name t0 is taken by a veth device`.
+   */
+  readonly reason: string;
 
   constructor(ctx: TapErrorContext) {
     const code = errnoName(ctx.errno);
     const hint = ctx.detail === undefined ? privilegeHint(code, ctx.step === 'open') : undefined;
-    super(`${describe(ctx)}${hint ? `; ${hint}` : ''}`, { code, op: ctx.op ?? 'openTap', target: ctx.tap, hint, cause: ctx.cause });
+    const { what, reason } = describe(ctx);
+    super(`${what}${reason}${hint ? `; ${hint}` : ''}`, { code, op: ctx.op ?? 'openTap', target: ctx.tap, hint, cause: ctx.cause });
+    this.reason = reason;
     this.step = ctx.step;
     this.errno = ctx.errno;
     this.tap = ctx.tap;
@@ -145,11 +163,11 @@ export function errnoOf(e: unknown): number {
       if (n !== undefined) return n;
     }
   }
-  return 5; // EIO: not a system error at all
+  return EIO; // not a system error at all
 }
 
 /**
- * The line the C qemu-bridge-helper prints to stderr for a failed tap step (spec §8), without the
+ * The line the C qemu-bridge-helper prints to stderr for a failed tap step, without the
  * newline: e.g. ``failed to add interface `tap0' to bridge `notbr': Operation not supported``.
  * Steps the C helper has no message for (openTap-only ones) get the TapError's own message.
  * @category Errors

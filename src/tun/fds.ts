@@ -1,11 +1,12 @@
 /**
- * File-descriptor passing over unix sockets (SCM_RIGHTS): how a tap fd reaches QEMU (spec §2.2).
+ * File-descriptor passing over unix sockets (SCM_RIGHTS): how a tap fd reaches QEMU.
  * Every argument is checked here, with the library's errors ({@link InvalidArgumentError}, code
  * 'EINVAL'), before the addon sees it; the addon checks again at its own boundary.
  * @module
  */
 import { native } from '../native.js';
-import { InvalidArgumentError, QbhError } from '../errors.js';
+import { EMSGSIZE, InvalidArgumentError, QbhError } from '../errors.js';
+import { checkInteger } from '../netlink/validate.js';
 import { RECV_MAX_BYTES, SCM_MAX_FD } from './constants.js';
 
 function checkFd(what: string, fd: unknown, op: string): number {
@@ -13,13 +14,6 @@ function checkFd(what: string, fd: unknown, op: string): number {
     throw new InvalidArgumentError(`${what} must be a file descriptor (a non-negative integer), not ${String(fd)}`, { op });
   }
   return fd;
-}
-
-function checkCount(what: string, n: unknown, min: number, max: number, op: string): number {
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) {
-    throw new InvalidArgumentError(`${what} must be an integer ${min}-${max}, not ${typeof n === 'number' ? n : typeof n}`, { op });
-  }
-  return n;
 }
 
 /**
@@ -30,7 +24,7 @@ function checkCount(what: string, n: unknown, min: number, max: number, op: stri
  */
 export class FdMessageTruncatedError extends QbhError {
   override name = 'FdMessageTruncatedError';
-  readonly errno = 90;
+  readonly errno = EMSGSIZE;
   constructor(
     /** How many fds arrived (and were closed). */
     readonly fdsClosed: number,
@@ -47,7 +41,7 @@ export class FdMessageTruncatedError extends QbhError {
 /**
  * Sends fds in one SCM_RIGHTS message with `payload` (at least one byte: a message without data
  * carries no fds on a stream socket). The default, one 0x00 byte with one fd, is exactly what
- * qemu-bridge-helper sends QEMU (spec §2.2). A closed peer is an EPIPE error, never SIGPIPE.
+ * qemu-bridge-helper sends QEMU, which reads one byte. A closed peer is an EPIPE error, never SIGPIPE.
  * Returns the number of payload bytes sent. No iproute2 equivalent (`sendmsg(2)` with SCM_RIGHTS).
  * @category Taps for QEMU
  */
@@ -87,8 +81,8 @@ export interface RecvFdsOptions {
  */
 export function recvFds(socketFd: number, maxFds: number, opts: RecvFdsOptions = {}): { data: Buffer; fds: number[] } | null {
   checkFd('socketFd', socketFd, 'recvFds');
-  checkCount('maxFds', maxFds, 1, SCM_MAX_FD, 'recvFds');
-  const maxBytes = checkCount('maxBytes', opts.maxBytes ?? 1, 1, RECV_MAX_BYTES, 'recvFds');
+  checkInteger(maxFds, 'maxFds', 1, SCM_MAX_FD, { op: 'recvFds' });
+  const maxBytes = checkInteger(opts.maxBytes ?? 1, 'maxBytes', 1, RECV_MAX_BYTES, { op: 'recvFds' });
   let timeoutMs = opts.timeoutMs;
   if (timeoutMs !== undefined) {
     if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs) || (timeoutMs > 0x7fffffff && timeoutMs !== Infinity)) {

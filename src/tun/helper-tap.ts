@@ -13,10 +13,8 @@ import type { LinkMessage } from '../netlink/message.js';
 import { linkNamesSync, setLinkSync } from '../netlink/lean.js';
 import { lookupLinkSync } from '../netlink/lookup.js';
 import { IFF_NO_PI, IFF_TAP, IFF_TUN_EXCL, IFF_VNET_HDR, TAP_MAX_MTU } from './constants.js';
+import { EINVAL, ENODEV, EOPNOTSUPP } from '../errors.js';
 import {
-  EINVAL,
-  ENODEV,
-  EOPNOTSUPP,
   HELPER_PREFIX,
   attributeSync,
   checkBridgeLink,

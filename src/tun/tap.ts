@@ -6,7 +6,8 @@
  */
 import { closeSync } from 'node:fs';
 import { native } from '../native.js';
-import { InvalidArgumentError } from '../errors.js';
+import { EBUSY, EINVAL, ENODEV, EOPNOTSUPP, InvalidArgumentError } from '../errors.js';
+import { checkInteger } from '../netlink/validate.js';
 import type { LinkMessage } from '../netlink/message.js';
 import { Rtnl, sharedRtnl } from '../netlink/rtnl.js';
 import { parseMac } from '../netlink/mac.js';
@@ -37,14 +38,10 @@ import {
   TUNSETPERSIST,
 } from './constants.js';
 import {
-  EBUSY,
-  EINVAL,
-  ENODEV,
   linkKind,
-  EOPNOTSUPP,
   HELPER_PREFIX,
   checkName,
-  checkBridgeLink,
+  checkTapMtu,
   closeAfter,
   closeAll,
   formatMac,
@@ -53,6 +50,7 @@ import {
   ifreq,
   ifreqName,
   openTun,
+  notABridge,
   probeFeatures,
   randomMac,
   replaySteps,
@@ -129,16 +127,16 @@ export function tunFeatures(): TunFeatures {
 }
 
 /** Parses a MAC prefix: an octet (0xfe) or 1–5 `xx:` octets ('fe', 'fe:54'). Unicast only. */
-function parseMacPrefix(p: number | string): Buffer {
+function parseMacPrefix(p: number | string, where: Where): Buffer {
   let bytes: number[];
   if (typeof p === 'number') {
-    if (!Number.isInteger(p) || p < 0 || p > 255) throw badInput(`macPrefix ${p} is not an octet`);
+    if (!Number.isInteger(p) || p < 0 || p > 255) throw badInput(`invalid macPrefix ${p}: not an octet`, where);
     bytes = [p];
   } else {
-    if (!/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){0,4}$/.test(p)) throw badInput(`macPrefix "${p}" is not 1-5 hex octets (fe or fe:54)`);
+    if (!/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){0,4}$/.test(p)) throw badInput(`invalid macPrefix "${p}": expected 1-5 hex octets (fe or fe:54)`, where);
     bytes = [...parseMac(p)];
   }
-  if (bytes[0]! & 1) throw badInput(`macPrefix ${formatMac(Buffer.from(bytes))} is a multicast prefix`);
+  if (bytes[0]! & 1) throw badInput(`invalid macPrefix ${formatMac(Buffer.from(bytes))}: a multicast prefix`, where);
   return Buffer.from(bytes);
 }
 
@@ -149,13 +147,12 @@ function hwaddrOf(rtnl: Rtnl, name: string): string {
   return formatMac(b.subarray(IFNAMSIZ + 2, IFNAMSIZ + 8));
 }
 
-function badInput(detail: string, tap?: string, bridge?: string): TapError {
-  return new TapError({ step: 'validate', errno: EINVAL, detail, tap, bridge });
-}
+/** The operation and the tap an input error names. */
+type Where = { op: string; target?: string | undefined };
 
-function checkInt(what: string, v: unknown, min: number, max: number): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw badInput(`${what} must be an integer from ${min} to ${max}, not ${String(v)}`);
-  return v;
+/** Input openTap refuses: the library's {@link InvalidArgumentError}, as from every other function. */
+function badInput(problem: string, where: Where): InvalidArgumentError {
+  return new InvalidArgumentError(problem, where);
 }
 
 async function attribute(rtnl: Rtnl, ifindex: number, c: LinkChanges, first: unknown, tap: string, bridge?: string): Promise<TapError> {
@@ -173,7 +170,7 @@ async function attribute(rtnl: Rtnl, ifindex: number, c: LinkChanges, first: unk
  * The qemu-bridge-helper core, blocking, for the short-lived helper process: creates `tap%d`
  * (IFF_TAP|IFF_NO_PI, plus IFF_VNET_HDR when asked for and supported), copies the bridge's MTU,
  * sets the MAC's first octet to 0xFE, enslaves it and brings it up, in the C helper's order of
- * checks (docs/helper.md): open /dev/net/tun, TUNSETIFF, bridge lookup (missing: ENODEV), then one
+ * checks: open /dev/net/tun, TUNSETIFF, bridge lookup (missing: ENODEV), then one
  * RTM_NEWLINK for MTU + MAC + master + up. A device that is not a bridge is refused before the tap
  * is made (the C helper makes the tap and fails at SIOCBRADDIF), with the C helper's `enslave`
  * error and EOPNOTSUPP; nothing is created and no IFLA_MASTER is sent.
@@ -233,15 +230,19 @@ export interface Tap {
 
 const defaultRtnl = sharedRtnl;
 
-/** Validated openTap options. */
+/** The largest uid or gid TUNSETOWNER and TUNSETGROUP take ((uid_t)-1 means none). */
+const MAX_ID = 0xfffffffe;
+
+/** Validated openTap options; bad input is an {@link InvalidArgumentError} naming `op`. */
 function checkOptions(opts: OpenTapOptions, op = 'openTap') {
   const name = checkName('tap', opts.name ?? 'tap%d', true, op);
+  const where = { op, target: name };
   const bridge = opts.bridge === undefined ? undefined : checkName('bridge', opts.bridge, false, op);
-  const queues = checkInt('queues', opts.queues ?? 1, 1, MAX_TAP_QUEUES);
-  const mtu = opts.mtu === undefined ? undefined : checkInt('mtu', opts.mtu, TAP_MIN_MTU, TAP_MAX_MTU);
-  const owner = opts.owner === undefined ? undefined : checkInt('owner', opts.owner, 0, 0xfffffffe);
-  const group = opts.group === undefined ? undefined : checkInt('group', opts.group, 0, 0xfffffffe);
-  const prefix = opts.macPrefix !== undefined ? parseMacPrefix(opts.macPrefix) : bridge !== undefined ? HELPER_PREFIX : undefined;
+  const queues = checkInteger(opts.queues ?? 1, 'number of queues', 1, MAX_TAP_QUEUES, where);
+  const mtu = opts.mtu === undefined ? undefined : checkInteger(opts.mtu, 'MTU', TAP_MIN_MTU, TAP_MAX_MTU, where);
+  const owner = opts.owner === undefined ? undefined : checkInteger(opts.owner, 'owner', 0, MAX_ID, where);
+  const group = opts.group === undefined ? undefined : checkInteger(opts.group, 'group', 0, MAX_ID, where);
+  const prefix = opts.macPrefix !== undefined ? parseMacPrefix(opts.macPrefix, where) : bridge !== undefined ? HELPER_PREFIX : undefined;
   return { name, bridge, queues, mtu, prefix, owner, group };
 }
 
@@ -288,7 +289,7 @@ function pickName(numbers: Map<string, number>, fd: number, template: string, fl
     try {
       setIff(fd, name, flags);
     } catch (e) {
-      if (errnoOf(e) === 16 /* EBUSY: made in between */) continue;
+      if (errnoOf(e) === EBUSY) continue; // made in between
       return undefined;
     }
     numbers.set(template, n + 1);
@@ -299,11 +300,12 @@ function pickName(numbers: Map<string, number>, fd: number, template: string, fl
 
 /**
  * Checks the options and looks the bridge up (one RTM_GETLINK), before any tap exists: a missing
- * bridge, a device that is not one, or an MTU no tap can take is refused with nothing made.
- * `name` is the tap the errors name (the template, or a batch's first name).
+ * bridge (a TapError, step `bridge-mtu`), a device that is not one (a {@link NotABridgeError}), or
+ * an MTU no tap can take (step `set-mtu`) is refused with nothing made. `name` is the tap the
+ * errors name (the template, or a batch's first name).
  */
 async function planTaps(given: OpenTapOptions, rtnl: Rtnl, op: string, name?: string): Promise<TapPlan & { name: string }> {
-  const opts = await resolvePrincipals(given);
+  const opts = await resolvePrincipals(given, op);
   const checked = checkOptions(opts, op);
   const { bridge, queues, prefix, owner, group } = checked;
   const tap = name ?? checked.name;
@@ -315,7 +317,9 @@ async function planTaps(given: OpenTapOptions, rtnl: Rtnl, op: string, name?: st
     } catch (e) {
       throw stepError('bridge-mtu', e, tap, bridge);
     }
-    mtu = checkBridgeLink(br, tap, bridge, mtu);
+    const wrong = notABridge(br, bridge, op);
+    if (wrong !== undefined) throw wrong;
+    mtu = checkTapMtu(br, tap, bridge, mtu);
   }
   return { opts, bridge, br, queues, mtu, prefix, owner, group, name: checked.name };
 }
@@ -342,7 +346,7 @@ function takenBy(name: string, rtnl: Rtnl): string | undefined {
  * (no NSS), with the reader the ACL uses for names in its rules — loaded only when a name is given.
  * A name that is all digits is the number.
  */
-async function resolvePrincipals(opts: OpenTapOptions): Promise<OpenTapOptions> {
+async function resolvePrincipals(opts: OpenTapOptions, op: string): Promise<OpenTapOptions> {
   const named = (v: unknown): v is string => typeof v === 'string' && !/^[0-9]+$/.test(v);
   const number = (v: number | string | undefined) => (typeof v === 'string' && /^[0-9]+$/.test(v) ? Number(v) : v);
   const out = { ...opts, owner: number(opts.owner), group: number(opts.group) };
@@ -351,12 +355,12 @@ async function resolvePrincipals(opts: OpenTapOptions): Promise<OpenTapOptions> 
   const db = readUserDb();
   if (named(out.owner)) {
     const uid = db.user(out.owner)?.uid;
-    if (uid === undefined) throw badInput(`owner: no user "${out.owner}" in /etc/passwd`, opts.name);
+    if (uid === undefined) throw badInput(`invalid owner "${out.owner}": no such user in /etc/passwd`, { op, target: opts.name });
     out.owner = uid;
   }
   if (named(out.group)) {
     const gid = db.group(out.group)?.gid;
-    if (gid === undefined) throw badInput(`group: no group "${out.group}" in /etc/group`, opts.name);
+    if (gid === undefined) throw badInput(`invalid group "${out.group}": no such group in /etc/group`, { op, target: opts.name });
     out.group = gid;
   }
   return out;
@@ -468,8 +472,10 @@ function persist(made: MadeTap): void {
  * group and persistence; with `bridge`, the tap takes the bridge's MTU and a MAC starting with
  * 0xFE, so the bridge's own MTU and MAC do not change, and is enslaved and brought up — all in one
  * RTM_NEWLINK. Round trips: one RTM_GETLINK for the bridge (checked before the tap exists), one
- * RTM_NEWLINK. Any failure undoes everything and throws a {@link TapError} naming the tap and the
- * bridge (`cannot add tap3 to bridge br0: Operation not supported`). For many taps at once,
+ * RTM_NEWLINK. Bad options are an {@link InvalidArgumentError} and a bridge that is not one a
+ * {@link NotABridgeError}, both before anything is made; any later failure undoes everything and
+ * throws a {@link TapError} naming the step, the tap and the bridge (`cannot add tap3 to bridge
+ * br0: Operation not supported`). For many taps at once,
  * {@link openTaps} shares the bridge lookup and pipelines the RTM_NEWLINKs.
  *
  * Equivalent to `ip tuntap add NAME mode tap [vnet_hdr] [multi_queue] [user U] [group G]` +
@@ -548,9 +554,7 @@ export async function openTaps(taps: number | readonly string[], opts: OpenTapOp
   const op = 'openTaps';
   let names: string[];
   if (typeof taps === 'number') {
-    if (!Number.isInteger(taps) || taps < 0 || taps > MAX_TAPS_PER_CALL) {
-      throw new InvalidArgumentError(`the tap count must be an integer from 0 to ${MAX_TAPS_PER_CALL}, not ${taps}`, { op });
-    }
+    checkInteger(taps, 'tap count', 0, MAX_TAPS_PER_CALL, { op });
     const template = checkName('tap', opts.name ?? 'tap%d', true, op);
     if (taps > 1 && !template.includes('%d')) {
       throw new InvalidArgumentError(`invalid tap name "${template}": ${taps} taps need a %d template (such as ${template}%d)`, { op, target: template });

@@ -42,7 +42,8 @@ t.test('RLIMIT_NOFILE tiny: the helper and openTap fail with one line, nothing h
   let below = '';
   for (let n = 12; n <= 40; n++) {
     const r = handOff(['--use-vnet', '--br=br0', '--fd=3'], ['prlimit', `--nofile=${n}:${n}`]);
-    // Below ~17 fds Node itself cannot start (toolchain notes): not ours to report, but no tap either.
+    // Below Node's own floor of descriptors it cannot start at all (docs/helper.md, "Deviations from
+    // the C helper"): not ours to report, but no tap either.
     const key = r.status === 0 && r.fds === 1 ? 'ok' : r.status === 1 && /^[^\n]+\n$/.test(r.stderr) ? r.stderr.trim() : `status ${r.status ?? r.signal}`;
     if (!key.startsWith('status')) statuses.set(key, (statuses.get(key) ?? 0) + 1);
     else if (n < 18) below += `${n}:${key} `;

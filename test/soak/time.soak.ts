@@ -22,8 +22,8 @@ const MiB = (n: number) => (n / 1048576).toFixed(1);
 const handles = () => process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap' && r !== 'Timeout').sort().join(',');
 
 t.test('open/close cycles for ~60 s in one process: RSS and fds flat', async (t) => {
-  // 100 000 cycles would take ~30 min here: closing a tap waits for an RCU grace period (~20 ms on
-  // this loaded 2-core machine), so the count is what fits in 60 s, and the rate is reported.
+  // 100 000 cycles would take far too long: closing a tap waits for an RCU grace period
+  // (docs/performance.md), so the count is what fits in 60 s, and the rate is reported.
   const rtnl = Rtnl.openSync();
   for (let i = 0; i < 200; i++) closeTap(await openTap({ bridge: 'br0' }, rtnl)); // warm-up
   gc();

@@ -5,6 +5,7 @@
  * @module
  */
 import {
+  AddressError,
   BridgeNotEmptyError,
   createBridge,
   deleteBridge,
@@ -16,11 +17,10 @@ import {
   type AddrInfo,
   type Bridge,
   type BridgePort,
-  type Link,
 } from '../../index.js';
 import { cidr, ifname, integer, JSON_OPTION, mac, parse } from '../args.js';
 import { output, type Command } from '../command.js';
-import { cannot, CliError, UsageError } from '../errors.js';
+import { cannot, CliError, describeCause, UsageError } from '../errors.js';
 import { formatTable, progress } from '../io.js';
 import { BRIDGE_MAX_MTU, BRIDGE_MIN_MTU } from '../../netlink/validate.js';
 
@@ -104,16 +104,13 @@ async function listOutput(values: { json?: boolean | undefined; pretty?: boolean
 }
 
 /**
- * Fetches a bridge for `action`. A missing bridge reads as the API says it (the kernel's "No such
- * device"), so the CLI and the library word it the same; "not a bridge" gets the kernel's words.
+ * Fetches a bridge for `action`. A missing bridge and a device that is not one read as the API
+ * words them (`bridge br9 does not exist`, `v0 is a veth, not a bridge`): see {@link cannot}.
  */
 async function fetchBridge(name: string, action: string): Promise<Bridge> {
   try {
     return await getBridge(name);
   } catch (e) {
-    if (e instanceof NetlinkError && e.code === 'EINVAL' && e.kernelMessage?.includes('not a bridge')) {
-      throw new CliError(`cannot ${action}: ${e.kernelMessage}`);
-    }
     throw cannot(action, e);
   }
 }
@@ -187,13 +184,14 @@ again, addresses it added to an existing one (--exist-ok) are removed again.`,
     try {
       b = await createBridge(name, { ...opts, addresses, existOk: values['exist-ok'] === true });
     } catch (e) {
-      // An address that failed: the API's error, its message ending with what was undone.
-      if (e instanceof NetlinkError && e.op === 'addAddress') {
-        throw new CliError(`cannot add address ${e.target?.split(' on ')[0] ?? ''} to bridge ${name}: ${e.message.slice(e.message.indexOf(': ') + 2)}`);
+      // An address that failed: the kernel's refusal, then what was undone.
+      if (e instanceof AddressError) {
+        throw new CliError(`cannot add address ${e.address} to bridge ${name}: ${describeCause(e)}${e.undone !== undefined ? `; ${e.undone}` : ''}`);
       }
-      // --exist-ok on a device that is not such a bridge: qbh's own words, without the errno's.
-      if (e instanceof NetlinkError && e.code === 'EEXIST' && e.kernelMessage !== undefined && values['exist-ok']) {
-        throw new CliError(`cannot create bridge ${name}: ${e.kernelMessage}`);
+      // The name is held by a device of another kind, or (--exist-ok) by a bridge with other
+      // settings: qbh's own words, without the errno's.
+      if (e instanceof NetlinkError && e.code === 'EEXIST' && e.detail !== undefined) {
+        throw new CliError(`cannot create bridge ${name}: ${e.detail}`);
       }
       throw cannot(`create bridge ${name}`, e);
     }

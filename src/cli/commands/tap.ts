@@ -5,7 +5,7 @@
  * @module
  */
 import { getLink, listLinks, NoSuchDeviceError, type Link } from '../../index.js';
-import { closeTap, deleteTap, openTap, TapError, MAX_TAP_QUEUES, type OpenTapOptions } from '../../tun/index.js';
+import { closeTap, deleteTap, openTap, MAX_TAP_QUEUES, type OpenTapOptions } from '../../tun/index.js';
 import { readUserDb } from '../../acl/index.js';
 import { ifname, integer, JSON_OPTION, parse } from '../args.js';
 import { output, type Command } from '../command.js';
@@ -94,16 +94,6 @@ function principal(text: string, kind: 'user' | 'group'): number {
   return id;
 }
 
-function tapFailure(action: string, e: unknown): CliError | UsageError {
-  // A missing bridge (or tap): in the words every command uses, `bridge br9 does not exist`.
-  if (e instanceof TapError && e.cause instanceof NoSuchDeviceError) return cannot(action, e.cause);
-  if (e instanceof TapError) {
-    // TapError reads "cannot create t1: …"; keep its cause, name the object the way the CLI does.
-    const i = e.message.indexOf(': ');
-    return new CliError(`cannot ${action}: ${i >= 0 ? e.message.slice(i + 2) : e.message}`);
-  }
-  return cannot(action, e);
-}
 
 const createCommand: Command = {
   name: 'tap create',
@@ -145,7 +135,7 @@ printed.`,
       made = tap.name;
       closeTap(tap);
     } catch (e) {
-      throw tapFailure(`create tap ${name}`, e);
+      throw cannot(`create tap ${name}`, e);
     }
     const [tap] = (await listLinks({ kind: 'tun' })).filter((l) => l.ifname === made);
     // A template's name is news to the caller; a name given in full is not (mutations are quiet, like ip's).
@@ -163,7 +153,7 @@ const deleteCommand: Command = {
     try {
       await deleteTap(name);
     } catch (e) {
-      throw tapFailure(`delete tap ${name}`, e);
+      throw cannot(`delete tap ${name}`, e);
     }
     return output(undefined, false, () => '');
   },
