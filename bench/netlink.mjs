@@ -15,7 +15,8 @@ const sizes = values.sizes.split(',').map(Number);
 const runs = Number(values.runs);
 
 const { Rtnl } = await import('../dist/index.js');
-const { decodeMessages, decodeLinkShown, splitMessages } = await import('../dist/netlink/message.js');
+const { decodeMessages, decodeLink, splitMessages } = await import('../dist/netlink/message.js');
+const { IFLA_SHOWN } = await import('../dist/netlink/present.js');
 const { rawLinkDump } = await import('./lib.mjs');
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -60,7 +61,7 @@ const d = median(decodeRuns);
 console.log(`decode: ${links} links in ${datagrams.length} datagrams (${(bytes / 1e6).toFixed(1)} MB): ${d.toFixed(1)} ms median, ` +
   `${Math.round(links / (d / 1000))} links/s, ${(bytes / 1e6 / (d / 1000)).toFixed(0)} MB/s`);
 const shownRuns = [];
-for (let i = 0; i < runs; i++) shownRuns.push(await time(() => datagrams.forEach((g) => splitMessages(g).forEach((m) => m.type === 16 && decodeLinkShown(m.payload)))));
+for (let i = 0; i < runs; i++) shownRuns.push(await time(() => datagrams.forEach((g) => splitMessages(g).forEach((m) => m.type === 16 && decodeLink(m.payload, IFLA_SHOWN)))));
 const s = median(shownRuns);
 console.log(`listing decode (the attributes listLinks() prints, IFLA_SHOWN): ${s.toFixed(1)} ms median, ` +
   `${Math.round(links / (s / 1000))} links/s, ${(bytes / 1e6 / (s / 1000)).toFixed(0)} MB/s`);

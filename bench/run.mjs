@@ -557,7 +557,8 @@ sys.stdout.write(json.dumps(out))
 
   // listLinks() in-process against `ip -j -d link show`, at the same number of links.
   const { Rtnl } = await import('../dist/index.js');
-  const { decodeMessages, decodeLinkShown, splitMessages } = await import('../dist/netlink/message.js');
+  const { decodeMessages, decodeLink, splitMessages } = await import('../dist/netlink/message.js');
+  const { IFLA_SHOWN } = await import('../dist/netlink/present.js');
   const rtnl = await Rtnl.open();
   const ours = [];
   const theirs = [];
@@ -580,7 +581,7 @@ sys.stdout.write(json.dumps(out))
   info(`decode of a ${nLinks}-link dump`, `${grams.length} datagrams, ${(bytes / 1e6).toFixed(1)} MB: median ${d.toFixed(1)} ms, ${Math.round(nLinks / (d / 1000))} links/s, ${(bytes / 1e6 / (d / 1000)).toFixed(0)} MB/s`);
   // What a listing decodes: the attributes it prints (IFLA_SHOWN), one link at a time.
   const shown = [];
-  for (let i = 0; i < RUNS; i++) shown.push(await timeAsync(() => grams.forEach((g) => splitMessages(g).forEach((m) => m.type === 16 && decodeLinkShown(m.payload)))));
+  for (let i = 0; i < RUNS; i++) shown.push(await timeAsync(() => grams.forEach((g) => splitMessages(g).forEach((m) => m.type === 16 && decodeLink(m.payload, IFLA_SHOWN)))));
   const ds = median(shown);
   info(`listing decode of a ${nLinks}-link dump`, `the attributes listLinks() prints: median ${ds.toFixed(1)} ms, ${Math.round(nLinks / (ds / 1000))} links/s, ${(bytes / 1e6 / (ds / 1000)).toFixed(0)} MB/s`);
   rtnl.close();

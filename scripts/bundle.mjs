@@ -30,7 +30,7 @@ const targets = [
   // every VM start unnoticed.
   {
     entry: 'src/helper/run.ts', out: 'qemu-bridge-helper.cjs', from: 'src/helper', external: ['ip-address'], shebang: helperShebang(process.execPath, process.env.QBH_BUILD_HELPER_ENV ?? ''), flags: [],
-    forbidden: ['src/netlink/rtnl.ts', 'src/netlink/attr.ts', 'src/netlink/tables.ts', 'src/netlink/shape.ts', 'src/netlink/message.ts', 'src/netlink/iproute.ts', 'src/netlink/socket.ts', 'src/tun/tap.ts'],
+    forbidden: ['src/netlink/rtnl.ts', 'src/netlink/attr.ts', 'src/netlink/tables.ts', 'src/netlink/fast-objects.ts', 'src/netlink/message.ts', 'src/netlink/present.ts', 'src/netlink/socket.ts', 'src/tun/tap.ts'],
   },
   { entry: 'src/cli/main.ts', out: 'qbh.cjs', from: 'src/cli', external: [], shebang: '#!/usr/bin/env node', flags: [] },
   // A long-running daemon: V8's young generation capped at 1 MiB semi-spaces keeps its RSS well

@@ -22,7 +22,7 @@
  */
 import type { InvalidArgumentError } from './errors.js';
 import { Rtnl, sharedRtnl, closeSharedRtnl, type Bridge, type CreateBridgeOptions, type DeleteBridgeOptions, type LinkFilter, type LinkRef, type SetLinkOptions } from './netlink/rtnl.js';
-import type { Address, BridgePort, Link } from './netlink/iproute.js';
+import type { Address, BridgePort, Link } from './netlink/present.js';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from './root.js';
 
@@ -53,9 +53,10 @@ export type {
   BridgeInfoData,
   TunInfoData,
   BridgePortInfoData,
-} from './netlink/iproute.js';
-export { kernelAttributes } from './netlink/iproute.js';
-export type { AttrSet, RawAttr } from './netlink/attr.js';
+} from './netlink/present.js';
+export { kernelAttributes } from './netlink/present.js';
+export type { AttrSet, Decoded, RawAttr } from './netlink/attr.js';
+export type { AddrAttrs, LinkAttrs } from './netlink/tables.js';
 export { NetlinkError, NoSuchDeviceError, NotABridgeError, NameTakenError, AddressError, NetlinkDecodeError, DumpInterruptedError, errnoName, strerror } from './netlink/errors.js';
 export type { DeviceKind } from './netlink/errors.js';
 

@@ -17,7 +17,7 @@
 import { Rtnl } from '../netlink/rtnl.js';
 import { ENODEV } from '../errors.js';
 import { NetlinkError } from '../netlink/errors.js';
-import type { AttrSet } from '../netlink/attr.js';
+import { infoData } from '../netlink/tables.js';
 import type { LinkMessage } from '../netlink/message.js';
 import { decideTap } from './decide.js';
 import type { Peer } from './peer.js';
@@ -57,8 +57,7 @@ export const PRUNE_MIN = 256;
 
 /** The IFLA_TUN_PERSIST bit of a tun link's IFLA_INFO_DATA. */
 function persistent(link: LinkMessage): boolean {
-  const data = (link.attrs.linkinfo as AttrSet | undefined)?.data as AttrSet | undefined;
-  return data?.persist === 1;
+  return infoData(link.attrs.linkinfo, 'tun')?.persist === 1;
 }
 
 /**

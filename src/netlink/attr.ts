@@ -6,7 +6,8 @@
  */
 import { NLA_F_NESTED, NLA_HDRLEN, NLA_TYPE_MASK } from './constants.js';
 import { NetlinkDecodeError } from './errors.js';
-import { compileBuilder } from './shape.js';
+import { compileBuilder } from './fast-objects.js';
+import { parseMac } from './mac.js';
 import { attrLength, eachAttr } from './wire.js';
 
 /** Scalar attribute payloads. */
@@ -22,17 +23,20 @@ export type ScalarKind =
   | 'mac'
   | 'flag';
 
+/** Fixed-width numbers: decoded as a JavaScript number. */
+type NumberKind = 'u8' | 'u16' | 'u32' | 'u64' | 's32' | 'be16';
+
 /** One field of a fixed C struct carried in an attribute. */
-export type StructField = readonly [name: string, kind: 'u8' | 'u16' | 'u32' | 'u64' | 'be16' | 'mac'];
+export type StructField = readonly [name: string, kind: Exclude<NumberKind, 's32'> | 'mac'];
 
 /** How an attribute's payload is read. */
 export type AttrKind =
   | ScalarKind
-  | { readonly nested: AttrTable }
+  | { readonly nested: AttrTable<any> }
   /** A nested attribute whose table depends on a sibling already decoded (IFLA_INFO_DATA by kind). */
-  | { readonly nestedBy: string; readonly tables: Readonly<Record<string, AttrTable>> }
+  | { readonly nestedBy: string; readonly tables: Readonly<Record<string, AttrTable<any>>> }
   /** A nest whose children are all of one kind, keyed by their type number (IFLA_AF_SPEC by family). */
-  | { readonly byType: Readonly<Record<number, AttrTable>> }
+  | { readonly byType: Readonly<Record<number, AttrTable<any>>> }
   /** A C struct, read by its minimum length; extra bytes a newer kernel adds are kept, not an error. */
   | { readonly struct: readonly StructField[] };
 
@@ -47,21 +51,67 @@ export interface AttrRow {
   readonly multi?: boolean;
 }
 
-/** A declarative attribute table (IFLA_*, IFLA_BR_*, …). */
-export interface AttrTable {
+/**
+ * A declarative attribute table (IFLA_*, IFLA_BR_*, …). `S` is the decoded set's type, derived
+ * from the rows by {@link defineTable}: see {@link Decoded}.
+ */
+export interface AttrTable<S extends AttrSet = AttrSet> {
   readonly name: string;
   readonly rows: readonly AttrRow[];
   /** The rows in an array indexed by type number (a lookup cheaper than a Map's on the decoder's path). */
   readonly rowByType: readonly (AttrRow | undefined)[];
   readonly byKey: ReadonlyMap<string, AttrRow>;
-  /** Makes a decoded set from values by row index (a fast object: see shape.ts). */
-  readonly build: (values: ArrayLike<unknown>) => AttrSet;
+  /** Makes a decoded set from values by row index (a fast object: see fast-objects.ts). */
+  readonly build: (values: ArrayLike<unknown>) => S;
 }
 
-type RowSpec = readonly [type: number, name: string, key: string, kind: AttrKind, opts?: { multi?: boolean }];
+/** A table row as written in a table: `[type, 'IFLA_MTU', 'mtu', 'u32']`, options last. */
+export type RowSpec = readonly [type: number, name: string, key: string, kind: AttrKind, opts?: { readonly multi?: boolean }];
 
-/** Builds a table from rows `[type, 'IFLA_MTU', 'mtu', 'u32']`. */
-export function defineTable(name: string, rows: readonly RowSpec[]): AttrTable {
+/** An object type written out (for readable hovers and messages). */
+type Flat<T> = { [K in keyof T]: T[K] } & {};
+
+/** The decoded type of a table's set. */
+type SetOf<T> = T extends AttrTable<infer S> ? S : never;
+
+/** The decoded value of one attribute of kind `K`. */
+export type KindValue<K> = K extends NumberKind
+  ? number
+  : K extends 'string' | 'mac'
+    ? string
+    : K extends 'binary'
+      ? Buffer
+      : K extends 'flag'
+        ? true
+        : K extends { readonly nested: infer T }
+          ? SetOf<T>
+          : K extends { readonly tables: infer T }
+            ? { [P in keyof T]: SetOf<T[P]> }[keyof T] | Buffer
+            : K extends { readonly byType: infer T }
+              ? { [P in keyof T]?: SetOf<T[P]> }
+              : K extends { readonly struct: infer F extends readonly StructField[] }
+                ? { [E in F[number] as E[0]]: E[1] extends 'mac' ? string : number }
+                : never;
+
+/** The decoded value of a row: its kind's value, or an array of them when the row repeats. */
+type RowValue<R extends RowSpec> = R[4] extends { readonly multi: true } ? KindValue<R[3]>[] : KindValue<R[3]>;
+
+/** The decoded set of a table with these rows: every key optional, `unknown` for attributes outside it. */
+export type DecodedRows<R extends readonly RowSpec[]> = Flat<{ [Row in R[number] as Row[2]]?: RowValue<Row> } & { unknown?: RawAttr[] }>;
+
+/**
+ * What decoding with `T` gives, and what encoding with it takes: `Decoded<typeof IFLA>` is
+ * `{ address?: string; mtu?: number; linkinfo?: { kind?: string; data?: … }; … }`.
+ */
+export type Decoded<T extends AttrTable<any>> = SetOf<T>;
+
+/** Builds a table from rows `[type, 'IFLA_MTU', 'mtu', 'u32']`; its decoded type follows from the rows. */
+export function defineTable<const R extends readonly RowSpec[]>(name: string, rows: R): AttrTable<DecodedRows<R>> {
+  return makeTable(name, rows);
+}
+
+/** A table of these rows whose sets are `S` (defineTable derives `S` from the rows, pickTable from its source). */
+function makeTable<S extends AttrSet>(name: string, rows: readonly RowSpec[]): AttrTable<S> {
   const out: AttrRow[] = rows.map(([type, kname, key, kind, opts], index) => ({ index, type, name: kname, key, kind, multi: opts?.multi ?? false }));
   return {
     name,
@@ -70,7 +120,7 @@ export function defineTable(name: string, rows: readonly RowSpec[]): AttrTable {
     byKey: new Map(out.map((r) => [r.key, r])),
     // Compiled on first use: a process that never decodes this family (the helper, mostly) skips it.
     get build() {
-      const build = compileBuilder([...out.map((r) => r.key), 'unknown']) as (values: ArrayLike<unknown>) => AttrSet;
+      const build = compileBuilder([...out.map((r) => r.key), 'unknown']) as (values: ArrayLike<unknown>) => S;
       Object.defineProperty(this, 'build', { value: build });
       return build;
     },
@@ -83,7 +133,10 @@ export interface RawAttr {
   data: Buffer;
 }
 
-/** A decoded attribute set: named fields, plus `unknown` for attributes outside the table. */
+/**
+ * A decoded attribute set of any table: named fields, plus `unknown` for attributes outside the
+ * table. A table's own set type ({@link Decoded}) says which fields and of what type.
+ */
 export interface AttrSet {
   [key: string]: unknown;
   unknown?: RawAttr[];
@@ -118,11 +171,6 @@ function decodeMac(b: Buffer, off = 0, len = 6): string {
   return s;
 }
 
-/** Parses `aa:bb:cc:dd:ee:ff` into 6 bytes; throws TypeError on anything else. */
-export function parseMac(mac: string): Buffer {
-  if (!/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(mac)) throw new TypeError(`invalid MAC address "${mac}"`);
-  return Buffer.from(mac.split(':').map((h) => parseInt(h, 16)));
-}
 
 function readFixed(kind: string, b: Buffer, off: number): unknown {
   switch (kind) {
@@ -166,7 +214,7 @@ function writeFixed(kind: string, value: unknown, b: Buffer, off: number): void 
       b.writeBigUInt64LE(BigInt(value as number), off);
       return;
     case 'mac':
-      (typeof value === 'string' ? parseMac(value) : (value as Buffer)).copy(b, off);
+      (typeof value === 'string' ? parseMac(value, SIZES.mac) : (value as Buffer)).copy(b, off);
       return;
   }
   throw new Error(`unreachable kind ${kind}`);
@@ -257,7 +305,7 @@ export function walk(buf: Buffer, fn: (type: number, payload: Buffer) => void): 
 }
 
 /** Decodes the attributes in `buf` with `table`. Throws only NetlinkDecodeError. */
-export function decodeAttrs(table: AttrTable, buf: Buffer): AttrSet {
+export function decodeAttrs<S extends AttrSet>(table: AttrTable<S>, buf: Buffer): S {
   const values: unknown[] = new Array(table.rows.length + 1);
   let sibling: ((key: string) => unknown) | undefined;
   let unknown: RawAttr[] | undefined;
@@ -291,10 +339,10 @@ export function decodeAttrs(table: AttrTable, buf: Buffer): AttrSet {
  * Reads only the attributes `table` names from buf[start, end), nests included (with their own
  * tables): the others are skipped, not kept, and the set does not remember its bytes (it cannot
  * re-encode what it skipped). For reading many messages when only some of their attributes are
- * used: names by ifindex in a 10 000-link dump, or what a listing prints (tables.ts: IFLA_REFS,
- * IFLA_SHOWN). Throws only NetlinkDecodeError.
+ * used: names by ifindex in a 10 000-link dump, or what a listing prints (present.ts: LINK_REFS,
+ * LINK_SHOWN). Throws only NetlinkDecodeError.
  */
-export function pickAttrs(table: AttrTable, buf: Buffer, start = 0, end = buf.length): AttrSet {
+export function pickAttrs<S extends AttrSet>(table: AttrTable<S>, buf: Buffer, start = 0, end = buf.length): S {
   const values: unknown[] = new Array(table.rows.length + 1);
   let sibling: ((key: string) => unknown) | undefined;
   for (let off = start; off < end; ) {
@@ -316,12 +364,22 @@ export function pickAttrs(table: AttrTable, buf: Buffer, start = 0, end = buf.le
  * A table of some of `table`'s rows, by key, for pickAttrs; `kinds` replaces the kind of a row
  * (a nest read with a smaller table of its own).
  */
-export function pickTable(name: string, table: AttrTable, keys: readonly string[], kinds: Readonly<Record<string, AttrKind>> = {}): AttrTable {
-  return defineTable(
-    name,
-    table.rows.filter((r) => keys.includes(r.key)).map((r) => [r.type, r.name, r.key, kinds[r.key] ?? r.kind, { multi: r.multi ?? false }] as const),
-  );
+export function pickTable<S extends AttrSet, const K extends keyof S & string, const O extends { readonly [P in K]?: AttrKind } = {}>(
+  name: string,
+  table: AttrTable<S>,
+  keys: readonly K[],
+  kinds?: O,
+): AttrTable<Picked<S, K, O>> {
+  const over: Readonly<Record<string, AttrKind | undefined>> = kinds ?? {};
+  const wanted = new Set<string>(keys);
+  const rows = table.rows.filter((r) => wanted.has(r.key));
+  return makeTable(name, rows.map((r) => [r.type, r.name, r.key, over[r.key] ?? r.kind, { multi: r.multi ?? false }] as const));
 }
+
+/** The set of a table of `S`'s fields `K`, with the kinds of `O` in place of their own (pickTable). */
+export type Picked<S, K extends keyof S, O> = Flat<
+  { [P in Exclude<K, keyof O>]?: S[P] } & { [P in keyof O & K]?: KindValue<O[P]> } & { unknown?: RawAttr[] }
+>;
 
 function sameValue(a: unknown, b: unknown): boolean {
   if (a === b) return true;
@@ -346,7 +404,7 @@ function encodeValue(row: AttrRow, value: unknown, parent: AttrSet): Buffer {
       case 'string':
         return Buffer.concat([Buffer.from(String(value), 'utf8'), Buffer.alloc(1)]);
       case 'mac':
-        return typeof value === 'string' ? Buffer.from(value.split(':').map((h) => parseInt(h, 16))) : Buffer.from(value as Uint8Array);
+        return typeof value === 'string' ? parseMac(value) : Buffer.from(value as Uint8Array);
       default: {
         const b = Buffer.alloc(SIZES[kind]!);
         writeFixed(kind, value, b, 0);
@@ -395,7 +453,8 @@ function isNestKind(kind: AttrKind): boolean {
  * form (unknown ones included); fields added or changed since are encoded canonically, with
  * NLA_F_NESTED on nests; fields set to `undefined` are left out.
  */
-export function encodeAttrs(table: AttrTable, set: AttrSet): Buffer {
+export function encodeAttrs<S extends AttrSet>(table: AttrTable<S>, values: S): Buffer {
+  const set: AttrSet = values;
   const parts: Buffer[] = [];
   const done = new Set<string>();
   const doneUnknown = new Set<RawAttr>();

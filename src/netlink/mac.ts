@@ -21,10 +21,30 @@ import { QbhError } from '../errors.js';
 /**
  * node:crypto, loaded on the first derivation: index.ts re-exports this module, so every program
  * that imports the API (the `qbh` CLI at each start) would otherwise load node:crypto and OpenSSL's
- * ciphers for nothing (measured: `qbh bridge list`, 1 bridge, −2.5 ms CPU of ~33 ms).
+ * ciphers for nothing (docs/performance.md has the measurement).
  */
 let hmac: typeof CreateHmac | undefined;
 const createHmac: typeof CreateHmac = (...args) => (hmac ??= (createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto')).createHmac)(...args);
+
+/** One octet of MAC text: two hex digits. */
+const MAC_OCTET = /^[0-9a-fA-F]{2}$/;
+
+/**
+ * MAC text to bytes, the one parser of the codebase: two hex digits an octet, colon-separated
+ * (`aa:bb:cc:dd:ee:ff`). `octets`: how many there must be (6 for Ethernet); without it any number,
+ * `''` being none (hardware addresses of other lengths decode to as many octets). Throws a
+ * TypeError on anything else; callers facing users check the text first (validate.ts checkMac).
+ */
+export function parseMac(text: string, octets?: number): Buffer {
+  const parts = text === '' && octets === undefined ? [] : text.split(':');
+  if ((octets !== undefined && parts.length !== octets) || !parts.every((p) => MAC_OCTET.test(p))) {
+    throw new TypeError(`invalid MAC address "${text}"`);
+  }
+  return Buffer.from(parts.map((h) => parseInt(h, 16)));
+}
+
+/** Bytes to MAC text, `aa:bb:cc:dd:ee:ff` (lower case, two digits an octet). */
+export const formatMac = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(':');
 
 /** qbh's application id, a fixed random 128-bit value (as systemd's per-use HASH_KEY). */
 const QBH_APP_ID = Buffer.from('8f3b0c5e2a7d4e19b6c1d0a47e5f2b93', 'hex');
@@ -99,5 +119,5 @@ export function persistentMac(name: string): PersistentMac {
   const appKey = createHmac('sha256', id).update(QBH_APP_ID).digest().subarray(0, 16);
   const b = createHmac('sha256', appKey).update(name, 'utf8').digest().subarray(0, 6);
   b[0] = (b[0]! & 0xfe) | 0x02; // unicast, locally administered (as the kernel's eth_random_addr)
-  return { address: Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(':'), source };
+  return { address: formatMac(b), source };
 }

@@ -16,23 +16,26 @@ import {
   RTM_SETLINK,
 } from './constants.js';
 import { NetlinkDecodeError } from './errors.js';
-import { IFA, IFLA, IFLA_PORT_SHOWN, IFLA_REFS, IFLA_SHOWN } from './tables.js';
+import { IFA, IFLA, type AddrAttrs, type LinkAttrs } from './tables.js';
 import { decodeError, encodeMessage, splitMessages, type ErrorMessage, type NlHeader, type RawMessage } from './wire.js';
 
 // The header and ack parts live in the wire core, which the helper loads without the tables.
 export { decodeError, encodeMessage, splitMessages, type ErrorMessage, type NlHeader, type RawMessage };
 
-/** struct ifinfomsg + IFLA_* attributes: RTM_NEWLINK / DELLINK / GETLINK / SETLINK. */
-export interface LinkMessage {
+/**
+ * struct ifinfomsg + IFLA_* attributes: RTM_NEWLINK / DELLINK / GETLINK / SETLINK. `A`: the
+ * attributes' type, all of IFLA's by default, or a projection's (see {@link decodeLink}).
+ */
+export interface LinkMessage<A extends AttrSet = LinkAttrs> {
   family: number;
   /** ARPHRD_* link type. */
   type: number;
   index: number;
   flags: number;
   change: number;
-  attrs: AttrSet;
+  attrs: A;
   /**
-   * The ifinfomsg body, when `attrs` holds only some of its attributes (decodeLinkShown): what
+   * The ifinfomsg body, when `attrs` holds only some of its attributes (a projection's): what
    * kernelAttributes() decodes in full.
    */
   body?: Buffer;
@@ -45,63 +48,29 @@ export interface AddrMessage {
   flags: number;
   scope: number;
   index: number;
-  attrs: AttrSet;
+  attrs: AddrAttrs;
 }
 
 const IFINFOMSG_LEN = 16;
 const IFADDRMSG_LEN = 8;
 
-/** Decodes an ifinfomsg body. Structs are read by their minimum length. */
-export function decodeLink(payload: Buffer): LinkMessage {
-  return ifinfomsg(payload, decodeAttrs(IFLA, payload.subarray(ifinfomsgLength(payload))));
-}
-
-/** An ifinfomsg body with only the attributes `table` names read (pickAttrs). */
-function decodeLinkPart(payload: Buffer, table: AttrTable): LinkMessage {
-  return ifinfomsg(payload, pickAttrs(table, payload, ifinfomsgLength(payload)));
-}
-
-/** The ifinfomsg header's length, after checking that `payload` holds one. */
-function ifinfomsgLength(payload: Buffer): number {
+/**
+ * Decodes an ifinfomsg body: with IFLA, every attribute (the set re-encodes byte for byte); with
+ * a projection (a table pickTable made of IFLA's rows), only the attributes it names, read with
+ * pickAttrs, and the body itself kept for a full decode later (`body`). Structs are read by their
+ * minimum length. Throws only NetlinkDecodeError.
+ */
+export function decodeLink(payload: Buffer): LinkMessage;
+export function decodeLink<A extends AttrSet>(payload: Buffer, projection: AttrTable<A>): LinkMessage<A>;
+export function decodeLink(payload: Buffer, projection: AttrTable = IFLA): LinkMessage<AttrSet> {
   if (payload.length < IFINFOMSG_LEN) throw new NetlinkDecodeError(`ifinfomsg: ${payload.length} bytes, expected ${IFINFOMSG_LEN}`);
-  return IFINFOMSG_LEN;
-}
-
-/** The ifinfomsg header's fields (checked by ifinfomsgLength) with `attrs`. */
-function ifinfomsg(payload: Buffer, attrs: LinkMessage['attrs']): LinkMessage {
-  return {
-    family: payload.readUInt8(0),
-    type: payload.readUInt16LE(2),
-    index: payload.readInt32LE(4),
-    flags: payload.readUInt32LE(8),
-    change: payload.readUInt32LE(12),
-    attrs,
-  };
-}
-
-/**
- * The head of an ifinfomsg body: its header, and of its attributes only IFLA_REFS (name, master,
- * lower link). What name lookups over a dump need, before each link is converted.
- */
-export function decodeLinkHead(payload: Buffer): LinkMessage {
-  return decodeLinkPart(payload, IFLA_REFS);
-}
-
-/**
- * An ifinfomsg body with only the attributes a listing prints (IFLA_SHOWN), and the body itself
- * (for kernelAttributes).
- */
-export function decodeLinkShown(payload: Buffer): LinkMessage {
-  const m = decodeLinkPart(payload, IFLA_SHOWN);
-  m.body = payload;
-  return m;
-}
-
-/** A bridge port of an AF_BRIDGE dump with only what toBridgePort prints (IFLA_PORT_SHOWN), and the body. */
-export function decodePortShown(payload: Buffer): LinkMessage {
-  const m = decodeLinkPart(payload, IFLA_PORT_SHOWN);
-  m.body = payload;
-  return m;
+  const family = payload.readUInt8(0);
+  const type = payload.readUInt16LE(2);
+  const index = payload.readInt32LE(4);
+  const flags = payload.readUInt32LE(8);
+  const change = payload.readUInt32LE(12);
+  if (projection === IFLA) return { family, type, index, flags, change, attrs: decodeAttrs(projection, payload.subarray(IFINFOMSG_LEN)) };
+  return { family, type, index, flags, change, attrs: pickAttrs(projection, payload, IFINFOMSG_LEN), body: payload };
 }
 
 /** Encodes an ifinfomsg body. */

@@ -21,7 +21,7 @@ import {
   RTNLGRP_LINK,
   SOL_NETLINK,
 } from './constants.js';
-import { toAddress, toBridgePort, toLink, type Address, type BridgePort, type Link, type LinkLookup } from './iproute.js';
+import { toAddress, toBridgePort, toLink, type Address, type BridgePort, type Link, type LinkLookup } from './present.js';
 import { DumpInterruptedError } from './errors.js';
 import { decodeMessages, type Message } from './message.js';
 import { Rtnl } from './rtnl.js';

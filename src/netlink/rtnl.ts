@@ -3,7 +3,6 @@
  * the tap layer, the helper and the CLI call. Every result uses iproute2's JSON keys.
  * @module
  */
-import type { AttrSet } from './attr.js';
 import {
   AF_BRIDGE,
   AF_INET,
@@ -26,11 +25,12 @@ import {
 import { closeSync, constants as fsConstants, openSync } from 'node:fs';
 import { BridgeNotEmptyError, EEXIST, EIO, ENODEV, InvalidArgumentError, QbhError, type ErrnoCode } from '../errors.js';
 import { AddressError, errnoConstants, errnoName, missingDevice, NameTakenError, NetlinkError, NoSuchDeviceError, NotABridgeError, strerror, type DeviceKind, type NetlinkErrorContext } from './errors.js';
-import { remember, toAddrInfo, toAddress, toBridgePort, toLink, type AddrInfo, type Address, type BridgeLinkInfo, type BridgePort, type Link, type LinkLookup } from './iproute.js';
-import { decodeAddr, decodeLink, decodeLinkHead, decodeLinkShown, decodePortShown, encodeAddr, encodeLink, type AddrMessage, type LinkMessage, type Message, type RawMessage } from './message.js';
+import { IFLA_PORT_SHOWN, IFLA_REFS, IFLA_SHOWN, remember, toAddrInfo, toAddress, toBridgePort, toLink, type AddrInfo, type Address, type BridgeLinkInfo, type BridgePort, type Link, type LinkLookup, type RefAttrs } from './present.js';
+import { decodeAddr, decodeLink, encodeAddr, encodeLink, type AddrMessage, type LinkMessage, type Message, type RawMessage } from './message.js';
 import { NetlinkSocket } from './socket.js';
 import { BRIDGE_MAX_MTU, BRIDGE_MIN_MTU, checkIfname, checkInteger, checkLinkRef, checkMac } from './validate.js';
 import type { Cidr } from './cidr.js';
+import type { LinkAttrs } from './tables.js';
 
 /** A link named by its interface name or by its ifindex. */
 export type LinkRef = string | number;
@@ -125,7 +125,7 @@ function bridgeDifferences(b: Bridge, opts: CreateBridgeOptions): string[] {
  * @internal
  */
 export function setLinkBody(index: number, name: string | undefined, opts: Omit<SetLinkOptions, 'master'>, masterIndex: number | undefined): Buffer {
-  const attrs: AttrSet = {};
+  const attrs: LinkAttrs = {};
   if (name !== undefined) attrs.ifname = name;
   if (opts.mtu !== undefined) attrs.mtu = opts.mtu;
   if (opts.address !== undefined) attrs.address = opts.address;
@@ -149,11 +149,11 @@ const links = (replies: Message[]): LinkMessage[] =>
   replies.flatMap((m) => (m.kind === 'link' ? [m.link] : []));
 
 /**
- * A link of a dump, not yet decoded: its head (header, name, master, lower link: see
- * decodeLinkHead) and its body, for decodeLinkShown when it is turned into its result.
+ * A link of a dump, not yet decoded: its head (header, name, master, lower link: IFLA_REFS) and
+ * its body, decoded with IFLA_SHOWN or IFLA_PORT_SHOWN when it is turned into its result.
  */
 interface DumpedLink {
-  head: LinkMessage;
+  head: LinkMessage<RefAttrs>;
   payload: Buffer;
 }
 
@@ -295,19 +295,20 @@ export class Rtnl {
   }
 
   /** Builds a lookup for names and flags of the links a result refers to, fetching only what is missing. */
-  private async resolver(known: LinkMessage[], refs: Iterable<number>): Promise<LinkLookup> {
+  private async resolver(known: LinkMessage<RefAttrs>[], refs: Iterable<number>): Promise<LinkLookup> {
     const map = new Map<number, { ifname: string; flags: number }>();
-    for (const m of known) map.set(m.index, { ifname: m.attrs.ifname as string, flags: m.flags });
+    const entry = (m: LinkMessage<RefAttrs>) => ({ ifname: m.attrs.ifname ?? `if${m.index}`, flags: m.flags });
+    for (const m of known) map.set(m.index, entry(m));
     const missing = [...new Set(refs)].filter((i) => !map.has(i));
     // Many unknown links (the veth peers of a thousand ports): one dump beats a request each.
     if (missing.length > 16) {
-      for (const { head: m } of await this.linkDumpRaw({}, AF_UNSPEC, 'getLink')) map.set(m.index, { ifname: m.attrs.ifname as string, flags: m.flags });
+      for (const { head: m } of await this.linkDumpRaw({}, AF_UNSPEC, 'getLink')) map.set(m.index, entry(m));
     }
     for (const idx of missing) {
       if (map.has(idx)) continue;
       try {
         const m = await this.getLinkMessage(idx, { op: 'getLink', target: String(idx) });
-        map.set(idx, { ifname: m.attrs.ifname as string, flags: m.flags });
+        map.set(idx, entry(m));
       } catch {
         // gone, or in another namespace: printed as ifN, as ip does
       }
@@ -315,11 +316,11 @@ export class Rtnl {
     return (i) => map.get(i);
   }
 
-  private static referenced(ms: LinkMessage[]): number[] {
+  private static referenced(ms: LinkMessage<RefAttrs>[]): number[] {
     const out: number[] = [];
     for (const m of ms) {
-      if (typeof m.attrs.master === 'number') out.push(m.attrs.master);
-      if (typeof m.attrs.link === 'number' && m.attrs.linkNetnsid === undefined) out.push(m.attrs.link);
+      if (m.attrs.master !== undefined) out.push(m.attrs.master);
+      if (m.attrs.link !== undefined && m.attrs.linkNetnsid === undefined) out.push(m.attrs.link);
     }
     return out;
   }
@@ -345,7 +346,7 @@ export class Rtnl {
           ? filter.master
           : (await this.getLinkMessage(filter.master, { op, target: filter.master }, 'master')).index;
     }
-    const attrs: AttrSet = {};
+    const attrs: LinkAttrs = {};
     if (family !== AF_BRIDGE) {
       attrs.extMask = RTEXT_FILTER_SKIP_STATS;
       if (filter.kind !== undefined) attrs.linkinfo = { kind: filter.kind };
@@ -355,7 +356,7 @@ export class Rtnl {
     const out: DumpedLink[] = [];
     for (const m of replies) {
       if (m.type !== RTM_NEWLINK) continue;
-      const head = decodeLinkHead(m.payload);
+      const head = decodeLink(m.payload, IFLA_REFS);
       if (family === AF_BRIDGE && master !== undefined && head.attrs.master !== master) continue;
       out.push({ head, payload: m.payload });
     }
@@ -371,7 +372,7 @@ export class Rtnl {
     const dumped = await this.linkDumpRaw(filter);
     const heads = dumped.map((d) => d.head);
     const lookup = await this.resolver(heads, Rtnl.referenced(heads));
-    return dumped.map((d) => toLink(decodeLinkShown(d.payload), lookup));
+    return dumped.map((d) => toLink(decodeLink(d.payload, IFLA_SHOWN), lookup));
   }
 
   /** One link by name or ifindex; ENODEV if there is none. Equivalent to `ip -j -d link show NAME`. */
@@ -400,7 +401,7 @@ export class Rtnl {
       for (const a of addresses) parseCidr(a, ctx);
     }
     const up = opts.up ?? true;
-    const attrs: AttrSet = {
+    const attrs: LinkAttrs = {
       ifname: name,
       linkinfo: { kind: 'bridge', ...(opts.stp !== undefined ? { data: { stpState: opts.stp ? 1 : 0 } } : {}) },
     };
@@ -496,7 +497,7 @@ export class Rtnl {
     if (refs.length === 0) return;
     const all = await this.linkDump({}, AF_UNSPEC, 'deleteLinks');
     const byIndex = new Map(all.map((l) => [l.index, l]));
-    const byName = new Map(all.map((l) => [l.attrs.ifname as string, l]));
+    const byName = new Map(all.map((l) => [l.attrs.ifname, l]));
     const targets = refs.map((r) => {
       const m = typeof r === 'number' ? byIndex.get(r) : byName.get(r);
       if (!m) throw new NoSuchDeviceError({ op: 'deleteLinks', target: String(r) }, 'device', String(r));
@@ -507,7 +508,7 @@ export class Rtnl {
 
   /** Moves `targets` into a group no link of `all` uses, deletes the group, restores groups on failure. */
   private async deleteInGroup(all: LinkMessage[], targets: LinkMessage[]): Promise<void> {
-    const used = new Set(all.map((m) => (m.attrs.group as number | undefined) ?? 0));
+    const used = new Set(all.map((m) => m.attrs.group ?? 0));
     let group = 0;
     while (group === 0 || used.has(group)) group = 0x51b00000 + Math.floor(Math.random() * 0xfffff);
     // The moves are pipelined (one round trip per window of requests, not one per link).
@@ -518,7 +519,7 @@ export class Rtnl {
       if (failed) throw failed;
       await this.deleteGroup(group);
     } catch (e) {
-      await this.setLinks(moved.map((m) => ({ index: m.index, opts: { group: (m.attrs.group as number | undefined) ?? 0 } }))).catch(() => undefined);
+      await this.setLinks(moved.map((m) => ({ index: m.index, opts: { group: m.attrs.group ?? 0 } }))).catch(() => undefined);
       throw e;
     }
   }
@@ -535,7 +536,7 @@ export class Rtnl {
     const ctx = { op: 'deleteBridge', target: name };
     checkIfname(name, ctx, 'bridge name');
     const br = await this.getLinkMessage(name, ctx, 'bridge');
-    const kind = (br.attrs.linkinfo as AttrSet | undefined)?.kind as string | undefined;
+    const kind = br.attrs.linkinfo?.kind;
     if (kind !== 'bridge') throw new NotABridgeError(ctx, name, kind);
     if (opts.withPorts) {
       // One dump gives both the ports and the groups in use.
@@ -545,7 +546,7 @@ export class Rtnl {
     if (!opts.force) {
       const ports = await this.linkDump({ master: br.index }, AF_UNSPEC, 'deleteBridge');
       if (ports.length > 0) {
-        throw new BridgeNotEmptyError(name, ports.map((m) => m.attrs.ifname as string), { force: '{ force: true }', withPorts: '{ withPorts: true }' });
+        throw new BridgeNotEmptyError(name, ports.map((m) => m.attrs.ifname ?? `if${m.index}`), { force: '{ force: true }', withPorts: '{ withPorts: true }' });
       }
     }
     return this.deleteLink(br.index);
@@ -609,7 +610,7 @@ export class Rtnl {
     const dumped = await this.linkDumpRaw(filter, AF_BRIDGE, 'listBridgePorts');
     const heads = dumped.map((d) => d.head);
     const lookup = await this.resolver(heads, Rtnl.referenced(heads));
-    return dumped.map((d) => toBridgePort(decodePortShown(d.payload), lookup));
+    return dumped.map((d) => toBridgePort(decodeLink(d.payload, IFLA_PORT_SHOWN), lookup));
   }
 
   /**
@@ -626,7 +627,7 @@ export class Rtnl {
     const portHeads = ports.map((d) => d.head);
     const lookup = await this.resolver([...bridges, ...portHeads], [...Rtnl.referenced(bridges), ...Rtnl.referenced(portHeads)]);
     const portsOf = new Map<number, BridgePort[]>(bridges.map((b) => [b.index, []]));
-    for (const d of ports) portsOf.get(d.head.attrs.master as number)?.push(toBridgePort(decodePortShown(d.payload), lookup));
+    for (const d of ports) portsOf.get(d.head.attrs.master ?? 0)?.push(toBridgePort(decodeLink(d.payload, IFLA_PORT_SHOWN), lookup));
     return bridges.map((b) =>
       remember(
         {
@@ -644,8 +645,8 @@ export class Rtnl {
     const ctx = { op: 'getBridge', target: String(name) };
     checkLinkRef(name, ctx, 'bridge name');
     const m = await this.getLinkMessage(name, ctx, 'bridge');
-    const kind = (m.attrs.linkinfo as AttrSet | undefined)?.kind as string | undefined;
-    if (kind !== 'bridge') throw new NotABridgeError(ctx, m.attrs.ifname as string, kind);
+    const kind = m.attrs.linkinfo?.kind;
+    if (kind !== 'bridge') throw new NotABridgeError(ctx, m.attrs.ifname ?? String(name), kind);
     const [ports, addrs] = await Promise.all([
       this.linkDumpRaw({ master: m.index }, AF_BRIDGE, 'getBridge'),
       this.addressDump(m.index, 'getBridge'),
@@ -655,7 +656,7 @@ export class Rtnl {
     return remember(
       {
         ...(toLink(m, lookup) as Link & { linkinfo?: BridgeLinkInfo }),
-        ports: ports.map((d) => toBridgePort(decodePortShown(d.payload), lookup)),
+        ports: ports.map((d) => toBridgePort(decodeLink(d.payload, IFLA_PORT_SHOWN), lookup)),
         addr_info: addrs.map(toAddrInfo),
       },
       m.attrs,

@@ -3,12 +3,13 @@
  * (include/uapi/linux/if_link.h, if_addr.h). Adding an attribute is adding a row.
  * @module
  */
-import { defineTable, pickTable, type StructField } from './attr.js';
+import { defineTable, type Decoded } from './attr.js';
 
-const bridgeId: StructField[] = [
+/** struct ifla_bridge_id. */
+const bridgeId = [
   ['priority', 'be16'],
   ['address', 'mac'],
-];
+] as const;
 
 /** IFLA_TUN_*: tun/tap details in IFLA_INFO_DATA (read-only: taps are made with TUNSETIFF). */
 export const IFLA_TUN = defineTable('IFLA_TUN', [
@@ -122,16 +123,19 @@ export const IFLA_BRPORT = defineTable('IFLA_BRPORT', [
   [44, 'IFLA_BRPORT_BACKUP_NHID', 'backupNhid', 'u32'],
 ]);
 
+/** The IFLA_INFO_DATA tables by IFLA_INFO_KIND (other kinds' data is kept as bytes). */
+const INFO_DATA = { bridge: IFLA_BR, tun: IFLA_TUN } as const;
+
 /** IFLA_INFO_*: IFLA_LINKINFO, whose data tables depend on the kind. */
 export const IFLA_INFO = defineTable('IFLA_INFO', [
   [1, 'IFLA_INFO_KIND', 'kind', 'string'],
-  [2, 'IFLA_INFO_DATA', 'data', { nestedBy: 'kind', tables: { bridge: IFLA_BR, tun: IFLA_TUN } }],
+  [2, 'IFLA_INFO_DATA', 'data', { nestedBy: 'kind', tables: INFO_DATA }],
   [3, 'IFLA_INFO_XSTATS', 'xstats', 'binary'],
   [4, 'IFLA_INFO_SLAVE_KIND', 'slaveKind', 'string'],
   [5, 'IFLA_INFO_SLAVE_DATA', 'slaveData', { nestedBy: 'slaveKind', tables: { bridge: IFLA_BRPORT } }],
 ]);
 
-const IFLA_INET6 = defineTable('IFLA_INET6', [
+export const IFLA_INET6 = defineTable('IFLA_INET6', [
   [1, 'IFLA_INET6_FLAGS', 'flags', 'u32'],
   [2, 'IFLA_INET6_CONF', 'conf', 'binary'],
   [3, 'IFLA_INET6_STATS', 'stats', 'binary'],
@@ -147,7 +151,7 @@ const IFLA_INET = defineTable('IFLA_INET', [[1, 'IFLA_INET_CONF', 'conf', 'binar
 
 const IFLA_PROP = defineTable('IFLA_PROP', [[53, 'IFLA_ALT_IFNAME', 'altIfname', 'string', { multi: true }]]);
 
-const stats64: StructField[] = (
+const stats64 = (
   [
     'rxPackets', 'txPackets', 'rxBytes', 'txBytes', 'rxErrors', 'txErrors', 'rxDropped', 'txDropped',
     'multicast', 'collisions', 'rxLengthErrors', 'rxOverErrors', 'rxCrcErrors', 'rxFrameErrors',
@@ -218,46 +222,31 @@ export const IFA = defineTable('IFA', [
   [11, 'IFA_PROTO', 'proto', 'u8'],
 ]);
 
-/**
- * The IFLA_* attributes name lookups need (a link's name, its master, its lower link): read from
- * every message of a link dump before the messages are converted one at a time (see pickAttrs).
- */
-export const IFLA_REFS = pickTable('IFLA_REFS', IFLA, ['ifname', 'link', 'master', 'linkNetnsid']);
+/** A decoded RTM_NEWLINK attribute set. */
+export type LinkAttrs = Decoded<typeof IFLA>;
 
-/** The IFLA_BRPORT_* port flags `bridge -j -d link show` prints, from IFLA_PROTINFO. */
-const IFLA_BRPORT_SHOWN = pickTable('IFLA_BRPORT_SHOWN', IFLA_BRPORT, [
-  'state', 'priority', 'cost', 'hairpin', 'guard', 'rootBlock', 'fastLeave', 'learning', 'flood', 'mcastFlood',
-  'bcastFlood', 'multicastRouter', 'mcastToUnicast', 'neighSuppress', 'neighVlanSuppress', 'vlanTunnel', 'isolated',
-  'locked', 'mab',
-]);
+/** A decoded IFLA_LINKINFO. */
+export type LinkInfoAttrs = Decoded<typeof IFLA_INFO>;
+
+/** The IFLA_INFO_DATA tables by IFLA_INFO_KIND. */
+type InfoDataTables = typeof INFO_DATA;
 
 /**
- * The IFLA_* attributes a listing prints (iproute.ts: toLink, toBridgePort), read with pickAttrs;
- * of IFLA_AF_SPEC only inet6's address generation mode (the inet and inet6 configuration arrays,
- * ≈600 bytes a link, are skipped), of IFLA_PROTINFO the port flags toBridgePort prints.
- * kernelAttributes() still decodes everything, from the bytes.
+ * IFLA_INFO_DATA of a link of kind `kind` (decoded with that kind's table), or undefined when the
+ * link is of another kind or has none.
  */
-export const IFLA_SHOWN = pickTable(
-  'IFLA_SHOWN',
-  IFLA,
-  [
-    'address', 'broadcast', 'ifname', 'mtu', 'link', 'qdisc', 'master', 'protinfo', 'txqlen', 'operstate', 'linkmode',
-    'linkinfo', 'ifalias', 'afSpec', 'group', 'promiscuity', 'numTxQueues', 'numRxQueues', 'linkNetnsid', 'gsoMaxSegs',
-    'gsoMaxSize', 'minMtu', 'maxMtu', 'propList', 'parentDevName', 'parentDevBusName', 'groMaxSize', 'tsoMaxSize',
-    'tsoMaxSegs', 'allmulti', 'gsoIpv4MaxSize', 'groIpv4MaxSize',
-  ],
-  {
-    afSpec: { byType: { 10: pickTable('IFLA_INET6_SHOWN', IFLA_INET6, ['addrGenMode']) } },
-    // IFLA_PROTINFO comes with AF_BRIDGE port dumps: `bridge -j -d link show` prints these.
-    protinfo: { nested: IFLA_BRPORT_SHOWN },
-  },
-);
+export function infoData<K extends keyof InfoDataTables>(info: { kind?: string; data?: unknown } | undefined, kind: K): Decoded<InfoDataTables[K]> | undefined {
+  const data = info?.kind === kind ? info.data : undefined;
+  // The decoder chose the table by this same kind (IFLA_INFO's nestedBy row).
+  return data === undefined || Buffer.isBuffer(data) ? undefined : (data as Decoded<InfoDataTables[K]>);
+}
 
-/**
- * What a bridge port from an AF_BRIDGE dump prints (iproute.ts: toBridgePort): its name, MTU,
- * master, lower link and IFLA_PROTINFO. The MAC and operstate the kernel sends with each port are
- * not read (formatting 10 000 MACs nobody prints: ≈3 ms).
- */
-export const IFLA_PORT_SHOWN = pickTable('IFLA_PORT_SHOWN', IFLA, ['ifname', 'mtu', 'link', 'master', 'protinfo', 'linkNetnsid'], {
-  protinfo: { nested: IFLA_BRPORT_SHOWN },
-});
+/** IFLA_INFO_SLAVE_DATA of a bridge port (its IFLA_BRPORT_* settings), or undefined for other links. */
+export function bridgePortData(info: { slaveKind?: string; slaveData?: unknown } | undefined): Decoded<typeof IFLA_BRPORT> | undefined {
+  const data = info?.slaveKind === 'bridge' ? info.slaveData : undefined;
+  // The decoder chose IFLA_BRPORT by this same slave kind.
+  return data === undefined || Buffer.isBuffer(data) ? undefined : (data as Decoded<typeof IFLA_BRPORT>);
+}
+
+/** A decoded RTM_NEWADDR attribute set. */
+export type AddrAttrs = Decoded<typeof IFA>;

@@ -12,9 +12,9 @@ import { native } from '../native.js';
 import { EBUSY, EINVAL, ELOOP, EADDRNOTAVAIL, EOPNOTSUPP, InvalidArgumentError } from '../errors.js';
 import { NetlinkError, NotABridgeError } from '../netlink/errors.js';
 import { setLinkSync, type LinkChanges } from '../netlink/link-requests.js';
+import { formatMac } from '../netlink/mac.js';
 import { le } from '../netlink/wire.js';
 import { checkIfname } from '../netlink/validate.js';
-import type { AttrSet } from '../netlink/attr.js';
 import type { LinkMessage } from '../netlink/message.js';
 import { IFNAMSIZ, IFREQ_SIZE, SIOCGIFINDEX, TAP_MAX_MTU, TUNGETFEATURES, TUNSETIFF, TUN_PATH } from './constants.js';
 import { TapError, errnoOf, type TapStep } from './errors.js';
@@ -83,7 +83,8 @@ export function setIff(fd: number, name: string, flags: number): string {
   return ifreqName(b);
 }
 
-export const formatMac = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(':');
+/** Bytes to MAC text (the one formatter: netlink/mac.ts). */
+export { formatMac };
 
 /**
  * A new tap's MAC: random, unicast and locally administered, as the kernel would give it
@@ -130,7 +131,7 @@ export function checkName(what: 'tap' | 'bridge', name: unknown, template: boole
 
 /** The kind a link's IFLA_LINKINFO names (`bridge`, `veth`, …), if any. */
 export function linkKind(m: LinkMessage): string | undefined {
-  return (m.attrs.linkinfo as AttrSet | undefined)?.kind as string | undefined;
+  return m.attrs.linkinfo?.kind;
 }
 
 /**

@@ -8,10 +8,11 @@ import { closeSync } from 'node:fs';
 import { native } from '../native.js';
 import { EBUSY, EINVAL, ENODEV, EOPNOTSUPP, InvalidArgumentError } from '../errors.js';
 import { checkInteger } from '../netlink/validate.js';
-import type { AttrSet } from '../netlink/attr.js';
 import type { LinkMessage } from '../netlink/message.js';
 import { RTM_GETLINK } from '../netlink/constants.js';
 import { Rtnl, getLinkBody, sharedRtnl } from '../netlink/rtnl.js';
+import { parseMac } from '../netlink/mac.js';
+import { infoData } from '../netlink/tables.js';
 import {
   IFF_ATTACH_QUEUE,
   IFF_DETACH_QUEUE,
@@ -134,7 +135,7 @@ function parseMacPrefix(p: number | string, where: Where): Buffer {
     bytes = [p];
   } else {
     if (!/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){0,4}$/.test(p)) throw badInput(`invalid macPrefix "${p}": expected 1-5 hex octets (fe or fe:54)`, where);
-    bytes = p.split(':').map((h) => parseInt(h, 16));
+    bytes = [...parseMac(p)];
   }
   if (bytes[0]! & 1) throw badInput(`invalid macPrefix ${formatMac(Buffer.from(bytes))}: a multicast prefix`, where);
   return Buffer.from(bytes);
@@ -338,7 +339,7 @@ function takenBy(name: string, rtnl: Rtnl): string | undefined {
   }
   if (m === undefined) return undefined;
   const kind = linkKind(m);
-  const tunType = kind === 'tun' ? ((m.attrs.linkinfo as AttrSet | undefined)?.data as AttrSet | undefined)?.type : undefined;
+  const tunType = infoData(m.attrs.linkinfo, 'tun')?.type;
   const what = kind === 'tun' ? (tunType === 1 ? 'tun' : 'tap') : kind;
   return `name ${name} is taken by ${what === undefined ? 'an existing device' : `a ${what} device`}`;
 }
@@ -353,7 +354,7 @@ async function resolvePrincipals(opts: OpenTapOptions, op: string): Promise<Open
   const number = (v: number | string | undefined) => (typeof v === 'string' && /^[0-9]+$/.test(v) ? Number(v) : v);
   const out = { ...opts, owner: number(opts.owner), group: number(opts.group) };
   if (!named(out.owner) && !named(out.group)) return out;
-  const { readUserDb } = await import('../acl/users.js');
+  const { readUserDb } = await import('../users.js');
   const db = readUserDb();
   if (named(out.owner)) {
     const uid = db.user(out.owner)?.uid;
@@ -638,9 +639,9 @@ export async function destroyTaps(taps: Pick<Tap, 'name' | 'fds' | 'persist'>[],
 /** Looks a tap up and checks that it is one (so deleteTap never removes, say, a bridge). */
 async function tapIndex(rtnl: Rtnl, name: string): Promise<number> {
   const link = await rtnl.getLinkMessage(name, { op: 'deleteTap', target: name }, 'tap');
-  const info = link.attrs.linkinfo as AttrSet | undefined;
-  const kind = info?.kind as string | undefined;
-  const type = (info?.data as AttrSet | undefined)?.type; // IFLA_TUN_TYPE: 1 tun, 2 tap
+  const info = link.attrs.linkinfo;
+  const kind = info?.kind;
+  const type = infoData(info, 'tun')?.type; // IFLA_TUN_TYPE: 1 tun, 2 tap
   if (kind !== 'tun') throw new TapError({ op: 'deleteTap', step: 'validate', errno: EINVAL, tap: name, detail: `${name} is a ${kind ?? 'device'}, not a tap` });
   if (type !== undefined && type !== 2) throw new TapError({ op: 'deleteTap', step: 'validate', errno: EINVAL, tap: name, detail: `${name} is a tun device, not a tap` });
   return link.index;

@@ -23,7 +23,7 @@ const COMPILE_AFTER = 32;
  * VALUE` for every key where `VALUE` (an expression of `s`, made by `read`) is defined. Made with
  * `new`, an object gets room for all of its properties in the object itself; built from `{}`, it
  * got four there and an out-of-object array reallocated as each further property arrived — half
- * of what a 10 000-link listing allocated (≈66 of 128 MB). The prototype stays Object.prototype:
+ * of what a 10 000-link listing allocated (docs/performance.md). The prototype stays Object.prototype:
  * the objects are plain objects still.
  */
 function compileMaker(keys: readonly string[], read: (key: string, i: number) => string): (s: unknown) => Record<string, unknown> {
@@ -56,16 +56,15 @@ export function compileBuilder(keys: readonly string[]): (values: ArrayLike<unkn
   return lazyMaker(() => keys, (_, i) => `s[${i}]`, slow as (s: unknown) => Record<string, unknown>) as (values: ArrayLike<unknown>) => Record<string, unknown>;
 }
 
-/** Every key of `T`, each with a value of any type (`undefined` included): the input of a loose copier. */
-export type Loose<T> = { [K in keyof T]-?: unknown };
+/** Every key of `T`, each with its value or `undefined` (which the copier drops): what a copier takes. */
+export type Compactable<T> = { [K in keyof Required<T>]: T[K] | undefined };
 
 /**
  * A copier for one object literal's shape: it returns a copy without the undefined fields. Compiled
  * from the first object it sees; every object given to it must have that object's keys, in order.
- * `I` is what it accepts: `T` itself, or `Loose<T>` where the values come unchecked from decoded
- * attributes (the keys are still checked).
+ * `I` is what it accepts: every key of `T`, a value of its type or `undefined` for each.
  */
-export function compactor<T extends object, I extends object = T>(): (o: I) => T {
+export function compactor<T extends object, I extends object = Compactable<T>>(): (o: I) => T {
   let keys: readonly string[] | undefined;
   const slow = (o: Record<string, unknown>): Record<string, unknown> => {
     keys ??= Object.keys(o);

@@ -1,13 +1,66 @@
 /**
- * Turns decoded rtnetlink messages into the objects iproute2 prints with `ip -j -d` and
- * `bridge -j -d`: same snake_case keys, same value formats, so qbh's output compares 1:1.
+ * The presenter: turns decoded rtnetlink messages into the objects iproute2 prints with `ip -j -d`
+ * and `bridge -j -d` (same snake_case keys, same value formats, so qbh's output compares 1:1), and
+ * owns the projections (tables of some of IFLA's rows) a listing decodes with.
  * @module
  */
-import { readFileSync } from 'node:fs';
-import type { AttrSet } from './attr.js';
+import { readUserDb, type UserDb } from '../users.js';
+import { pickTable, type AttrSet, type Decoded } from './attr.js';
 import { AF_INET, AF_INET6, IFF_RUNNING, IFF_UP } from './constants.js';
+import { compactor, type Compactable } from './fast-objects.js';
 import { decodeLink, type AddrMessage, type LinkMessage } from './message.js';
-import { compactor, type Loose } from './shape.js';
+import { bridgePortData, IFLA, IFLA_BR, IFLA_BRPORT, IFLA_INET6, IFLA_TUN, infoData, type LinkAttrs } from './tables.js';
+
+/**
+ * The IFLA_* attributes name lookups need (a link's name, its master, its lower link): read from
+ * every message of a link dump before the messages are converted one at a time (see pickAttrs).
+ */
+export const IFLA_REFS = pickTable('IFLA_REFS', IFLA, ['ifname', 'link', 'master', 'linkNetnsid']);
+
+/** The IFLA_BRPORT_* port flags `bridge -j -d link show` prints, from IFLA_PROTINFO. */
+const IFLA_BRPORT_SHOWN = pickTable('IFLA_BRPORT_SHOWN', IFLA_BRPORT, [
+  'state', 'priority', 'cost', 'hairpin', 'guard', 'rootBlock', 'fastLeave', 'learning', 'flood', 'mcastFlood',
+  'bcastFlood', 'multicastRouter', 'mcastToUnicast', 'neighSuppress', 'neighVlanSuppress', 'vlanTunnel', 'isolated',
+  'locked', 'mab',
+]);
+
+/**
+ * The IFLA_* attributes a listing prints (toLink, toBridgePort), read with pickAttrs; of
+ * IFLA_AF_SPEC only inet6's address generation mode (the inet and inet6 configuration arrays,
+ * most of a link's bytes, are skipped), of IFLA_PROTINFO the port flags toBridgePort prints.
+ * kernelAttributes() still decodes everything, from the bytes.
+ */
+export const IFLA_SHOWN = pickTable(
+  'IFLA_SHOWN',
+  IFLA,
+  [
+    'address', 'broadcast', 'ifname', 'mtu', 'link', 'qdisc', 'master', 'protinfo', 'txqlen', 'operstate', 'linkmode',
+    'linkinfo', 'ifalias', 'afSpec', 'group', 'promiscuity', 'numTxQueues', 'numRxQueues', 'linkNetnsid', 'gsoMaxSegs',
+    'gsoMaxSize', 'minMtu', 'maxMtu', 'propList', 'parentDevName', 'parentDevBusName', 'groMaxSize', 'tsoMaxSize',
+    'tsoMaxSegs', 'allmulti', 'gsoIpv4MaxSize', 'groIpv4MaxSize',
+  ],
+  {
+    afSpec: { byType: { [AF_INET6]: pickTable('IFLA_INET6_SHOWN', IFLA_INET6, ['addrGenMode']) } },
+    // IFLA_PROTINFO comes with AF_BRIDGE port dumps: `bridge -j -d link show` prints these.
+    protinfo: { nested: IFLA_BRPORT_SHOWN },
+  },
+);
+
+/**
+ * What a bridge port from an AF_BRIDGE dump prints (toBridgePort): its name, MTU, master, lower
+ * link and IFLA_PROTINFO. The MAC and operstate the kernel sends with each port are not read
+ * (formatting MACs nobody prints is a measurable part of a 10 000-port listing).
+ */
+export const IFLA_PORT_SHOWN = pickTable('IFLA_PORT_SHOWN', IFLA, ['ifname', 'mtu', 'link', 'master', 'protinfo', 'linkNetnsid'], {
+  protinfo: { nested: IFLA_BRPORT_SHOWN },
+});
+
+/** What name lookups read of each link of a dump (IFLA_REFS): a full decode has them too. */
+export type RefAttrs = Decoded<typeof IFLA_REFS>;
+/** What toLink reads: a full decode, or the attributes of IFLA_SHOWN. */
+export type ShownLinkAttrs = Decoded<typeof IFLA_SHOWN>;
+/** What toBridgePort reads: a full decode, or the attributes of IFLA_PORT_SHOWN. */
+export type ShownPortAttrs = Decoded<typeof IFLA_PORT_SHOWN>;
 
 /** A bridge port's STP state, as iproute2 prints it. */
 export type PortState = 'disabled' | 'listening' | 'learning' | 'forwarding' | 'blocking';
@@ -327,7 +380,7 @@ const IFF_NAMES: [number, LinkFlag][] = [
 
 /**
  * The names of each `flags` value seen (a listing's links share a handful): a copy of the cached
- * array per link, not the loop over IFF_NAMES (≈3 ms of a 10 000-port listing). Bounded, as the
+ * array per link, not the loop over IFF_NAMES (docs/performance.md). Bounded, as the
  * bridge id cache is.
  */
 const FLAG_NAMES = new Map<number, readonly LinkFlag[]>();
@@ -374,9 +427,9 @@ const BRIDGE_IDS_KEPT = 256;
  * A bridge id as iproute2 prints it: `8000.aa:48:bb:61:62:62`. iproute2 prints the MAC octets
  * with `%x`, so `02` shows as `2`; qbh keeps that form so the two compare 1:1.
  */
-function bridgeIdString(id: unknown): string | undefined {
-  if (!id || typeof id !== 'object') return undefined;
-  const { priority, address } = id as { priority: number; address: string };
+function bridgeIdString(id: { priority: number; address: string } | undefined): string | undefined {
+  if (!id) return undefined;
+  const { priority, address } = id;
   const key = `${priority}.${address}`;
   let s = bridgeIds.get(key);
   if (s === undefined) {
@@ -389,40 +442,31 @@ function bridgeIdString(id: unknown): string | undefined {
 }
 
 /** Jiffies in USER_HZ (100) to seconds, as iproute2's `%.2f` timers. */
-const timer = (v: unknown): number | undefined => (typeof v === 'number' ? Math.round(v) / 100 : undefined);
-const bool = (v: unknown): boolean | undefined => (v === undefined ? undefined : v !== 0);
+const timer = (v: number | undefined): number | undefined => (v === undefined ? undefined : Math.round(v) / 100);
+const bool = (v: number | undefined): boolean | undefined => (v === undefined ? undefined : v !== 0);
 
 // One copier per object literal below: each drops the undefined fields and keeps the object fast.
-// The info_data copiers take decoded attribute values as they come (checked by the table's kinds);
-// their keys are checked here: every key of the type, and no other.
-const compactBridgeInfo = compactor<BridgeInfoData, Loose<BridgeInfoData>>();
-const compactTunInfo = compactor<TunInfoData, Loose<TunInfoData>>();
-const compactPortSlaveInfo = compactor<BridgePortInfoData, Loose<BridgePortInfoData>>();
-const compactLinkinfo = compactor<LinkInfo, Loose<OtherLinkInfo> & { info_data: unknown }>();
+// Their keys are checked here: every key of the type, and no other.
+const compactBridgeInfo = compactor<BridgeInfoData>();
+const compactTunInfo = compactor<TunInfoData>();
+const compactPortSlaveInfo = compactor<BridgePortInfoData>();
+const compactLinkinfo = compactor<LinkInfo, Compactable<Omit<OtherLinkInfo, 'info_data'>> & { info_data: BridgeInfoData | TunInfoData | undefined }>();
 const compactLink = compactor<Link>();
 const compactBridgePort = compactor<BridgePort>();
 
-const idNames = new Map<string, Map<number, string>>();
-/** A uid or gid as a name from /etc/passwd or /etc/group, as iproute2 prints tap owners. */
-function idName(file: '/etc/passwd' | '/etc/group', id: number): string {
-  let names = idNames.get(file);
-  if (!names) {
-    names = new Map();
-    try {
-      for (const line of readFileSync(file, 'utf8').split('\n')) {
-        const f = line.split(':');
-        if (f.length > 2 && !names.has(Number(f[2]))) names.set(Number(f[2]), f[0]!);
-      }
-    } catch {
-      // no such file: ids print as numbers
-    }
-    idNames.set(file, names);
-  }
-  return names.get(id) ?? String(id);
+/** IFLA_TUN_OWNER / IFLA_TUN_GROUP of a tap anyone may open: (uid_t)-1, not printed. */
+const NO_ID = 0xffffffff;
+
+/** Users and groups, read once (a process prints tap owners from one reading of the files). */
+let users: UserDb | undefined;
+/** A uid or gid as a name from /etc/passwd or /etc/group, as iproute2 prints tap owners; the number when there is none. */
+function idName(kind: 'user' | 'group', id: number): string {
+  users ??= readUserDb();
+  return (kind === 'user' ? users.userById(id) : users.groupById(id))?.name ?? String(id);
 }
 
-function bridgeInfo(d: AttrSet): BridgeInfoData {
-  const bo = d.multiBoolopt as { optval: number; optmask: number } | undefined;
+function bridgeInfo(d: Decoded<typeof IFLA_BR>): BridgeInfoData {
+  const bo = d.multiBoolopt;
   return compactBridgeInfo({
     forward_delay: d.forwardDelay,
     hello_time: d.helloTime,
@@ -475,7 +519,7 @@ function bridgeInfo(d: AttrSet): BridgeInfoData {
   });
 }
 
-function tunInfo(d: AttrSet): TunInfoData {
+function tunInfo(d: Decoded<typeof IFLA_TUN>): TunInfoData {
   const multi = bool(d.multiQueue);
   return compactTunInfo({
     type: d.type === 1 ? 'tun' : d.type === 2 ? 'tap' : 'unknown',
@@ -485,13 +529,13 @@ function tunInfo(d: AttrSet): TunInfoData {
     numqueues: multi ? d.numQueues : undefined,
     numdisabled: multi ? d.numDisabledQueues : undefined,
     persist: bool(d.persist),
-    user: typeof d.owner === 'number' && d.owner !== 0xffffffff ? idName('/etc/passwd', d.owner) : undefined,
-    group: typeof d.group === 'number' && d.group !== 0xffffffff ? idName('/etc/group', d.group) : undefined,
+    user: d.owner !== undefined && d.owner !== NO_ID ? idName('user', d.owner) : undefined,
+    group: d.group !== undefined && d.group !== NO_ID ? idName('group', d.group) : undefined,
   });
 }
 
 /** IFLA_BRPORT_* as `ip -d link` prints them in info_slave_data. */
-function portSlaveInfo(d: AttrSet, lookup: LinkLookup): BridgePortInfoData {
+function portSlaveInfo(d: Decoded<typeof IFLA_BRPORT>, lookup: LinkLookup): BridgePortInfoData {
   return compactPortSlaveInfo({
     state: typeof d.state === 'number' ? portState(d.state) : undefined,
     priority: d.priority,
@@ -540,9 +584,9 @@ function nameOf(lookup: LinkLookup, ifindex: number): string {
 }
 
 /** The `link` / `link_index` / M-DOWN part that ip derives from IFLA_LINK. */
-function lowerLink(m: LinkMessage, lookup: LinkLookup): { fields: Partial<Link>; mdown: boolean } {
+function lowerLink(m: LinkMessage<{ link?: number; linkNetnsid?: number }>, lookup: LinkLookup): { fields: Partial<Link>; mdown: boolean } {
   const a = m.attrs;
-  const lower = a.link as number | undefined;
+  const lower = a.link;
   if (!lower || lower === m.index) return { fields: {}, mdown: false };
   if (a.linkNetnsid !== undefined) return { fields: { link_index: lower }, mdown: false };
   const peer = lookup(lower);
@@ -573,94 +617,87 @@ export function remember<T extends object>(obj: T, from: AttrSet | Buffer): T {
  * No iproute2 equivalent (`ip -d` prints what it knows; this is everything the kernel sent).
  * @category Links and bridges
  */
-export function kernelAttributes(obj: Link | BridgePort): Readonly<AttrSet> | undefined {
+export function kernelAttributes(obj: Link | BridgePort): Readonly<LinkAttrs> | undefined {
   const kept = KERNEL_ATTRIBUTES.get(obj);
-  if (!Buffer.isBuffer(kept)) return kept;
+  // A set is remembered only when it is a full IFLA decode (a projection's link brings its body).
+  if (!Buffer.isBuffer(kept)) return kept as LinkAttrs | undefined;
   const attrs = decodeLink(kept).attrs;
   KERNEL_ATTRIBUTES.set(obj, attrs);
   return attrs;
 }
 
 /** An RTM_NEWLINK message as `ip -j -d link show` prints it. */
-export function toLink(m: LinkMessage, lookup: LinkLookup): Link {
+export function toLink(m: LinkMessage<ShownLinkAttrs>, lookup: LinkLookup): Link {
   const a = m.attrs;
   const { fields, mdown } = lowerLink(m, lookup);
-  const li = a.linkinfo as AttrSet | undefined;
+  const li = a.linkinfo;
   let linkinfo: Link['linkinfo'];
   if (li) {
-    const data = li.data as AttrSet | undefined;
-    const slave = li.slaveData as AttrSet | undefined;
+    const bridge = infoData(li, 'bridge');
+    const tun = infoData(li, 'tun');
+    const slave = bridgePortData(li);
     linkinfo = compactLinkinfo({
-      info_kind: li.kind as string | undefined,
-      info_data:
-        data && !Buffer.isBuffer(data)
-          ? li.kind === 'bridge'
-            ? bridgeInfo(data)
-            : li.kind === 'tun'
-              ? tunInfo(data)
-              : undefined
-          : undefined,
-      info_slave_kind: li.slaveKind as string | undefined,
-      info_slave_data: slave && !Buffer.isBuffer(slave) && li.slaveKind === 'bridge' ? portSlaveInfo(slave, lookup) : undefined,
+      info_kind: li.kind,
+      info_data: bridge ? bridgeInfo(bridge) : tun ? tunInfo(tun) : undefined,
+      info_slave_kind: li.slaveKind,
+      info_slave_data: slave ? portSlaveInfo(slave, lookup) : undefined,
     });
   }
-  const af = a.afSpec as Record<number, AttrSet> | undefined;
-  const genMode = af?.[AF_INET6]?.addrGenMode as number | undefined;
-  const prop = a.propList as AttrSet | undefined;
+  const genMode = a.afSpec?.[AF_INET6]?.addrGenMode;
   return remember(compactLink({
     ifindex: m.index,
     link: fields.link,
     link_index: fields.link_index,
-    ifname: a.ifname as string,
+    ifname: a.ifname,
     flags: linkFlags(m.flags, mdown),
-    mtu: a.mtu as number,
-    qdisc: a.qdisc as string | undefined,
-    master: typeof a.master === 'number' ? nameOf(lookup, a.master) : undefined,
-    operstate: OPERSTATES[(a.operstate as number | undefined) ?? 0] ?? 'UNKNOWN',
-    linkmode: typeof a.linkmode === 'number' ? LINKMODES[a.linkmode] ?? 'UNKNOWN' : undefined,
+    mtu: a.mtu,
+    qdisc: a.qdisc,
+    master: a.master !== undefined ? nameOf(lookup, a.master) : undefined,
+    operstate: OPERSTATES[a.operstate ?? 0] ?? 'UNKNOWN',
+    linkmode: a.linkmode !== undefined ? LINKMODES[a.linkmode] ?? 'UNKNOWN' : undefined,
     group: !a.group ? 'default' : String(a.group),
-    txqlen: a.txqlen as number | undefined,
+    txqlen: a.txqlen,
     link_type: LINK_TYPES[m.type] ?? `[${m.type}]`,
-    address: a.address as string | undefined,
-    broadcast: a.broadcast as string | undefined,
-    link_netnsid: a.linkNetnsid as number | undefined,
-    promiscuity: a.promiscuity as number | undefined,
-    allmulti: a.allmulti as number | undefined,
-    min_mtu: a.minMtu as number | undefined,
-    max_mtu: a.maxMtu as number | undefined,
+    address: a.address,
+    broadcast: a.broadcast,
+    link_netnsid: a.linkNetnsid,
+    promiscuity: a.promiscuity,
+    allmulti: a.allmulti,
+    min_mtu: a.minMtu,
+    max_mtu: a.maxMtu,
     linkinfo,
     inet6_addr_gen_mode: genMode === undefined ? undefined : ADDR_GEN_MODES[genMode] ?? String(genMode),
-    num_tx_queues: a.numTxQueues as number | undefined,
-    num_rx_queues: a.numRxQueues as number | undefined,
-    gso_max_size: a.gsoMaxSize as number | undefined,
-    gso_max_segs: a.gsoMaxSegs as number | undefined,
-    tso_max_size: a.tsoMaxSize as number | undefined,
-    tso_max_segs: a.tsoMaxSegs as number | undefined,
-    gro_max_size: a.groMaxSize as number | undefined,
-    gso_ipv4_max_size: a.gsoIpv4MaxSize as number | undefined,
-    gro_ipv4_max_size: a.groIpv4MaxSize as number | undefined,
-    ifalias: a.ifalias as string | undefined,
-    parentbus: a.parentDevBusName as string | undefined,
-    parentdev: a.parentDevName as string | undefined,
-    altnames: (prop?.altIfname as string[] | undefined)?.slice(),
+    num_tx_queues: a.numTxQueues,
+    num_rx_queues: a.numRxQueues,
+    gso_max_size: a.gsoMaxSize,
+    gso_max_segs: a.gsoMaxSegs,
+    tso_max_size: a.tsoMaxSize,
+    tso_max_segs: a.tsoMaxSegs,
+    gro_max_size: a.groMaxSize,
+    gso_ipv4_max_size: a.gsoIpv4MaxSize,
+    gro_ipv4_max_size: a.groIpv4MaxSize,
+    ifalias: a.ifalias,
+    parentbus: a.parentDevBusName,
+    parentdev: a.parentDevName,
+    altnames: a.propList?.altIfname?.slice(),
   }), m.body ?? a);
 }
 
 /** An AF_BRIDGE RTM_NEWLINK (a port) as `bridge -j -d link show` prints it. */
-export function toBridgePort(m: LinkMessage, lookup: LinkLookup): BridgePort {
+export function toBridgePort(m: LinkMessage<ShownPortAttrs>, lookup: LinkLookup): BridgePort {
   const a = m.attrs;
-  const p = (a.protinfo ?? {}) as AttrSet;
+  const p = a.protinfo ?? {};
   const { fields, mdown } = lowerLink(m, lookup);
   return remember(compactBridgePort({
     ifindex: m.index,
     link: fields.link,
-    ifname: a.ifname as string,
+    ifname: a.ifname,
     flags: linkFlags(m.flags, mdown),
-    mtu: a.mtu as number,
-    master: typeof a.master === 'number' ? nameOf(lookup, a.master) : '',
-    state: typeof p.state === 'number' ? portState(p.state) : 'disabled',
-    priority: p.priority as number,
-    cost: p.cost as number,
+    mtu: a.mtu,
+    master: a.master !== undefined ? nameOf(lookup, a.master) : '',
+    state: p.state !== undefined ? portState(p.state) : 'disabled',
+    priority: p.priority,
+    cost: p.cost,
     hairpin: bool(p.hairpin),
     guard: bool(p.guard),
     root_block: bool(p.rootBlock),
@@ -669,7 +706,7 @@ export function toBridgePort(m: LinkMessage, lookup: LinkLookup): BridgePort {
     flood: bool(p.flood),
     mcast_flood: bool(p.mcastFlood),
     bcast_flood: bool(p.bcastFlood),
-    mcast_router: p.multicastRouter as number | undefined,
+    mcast_router: p.multicastRouter,
     mcast_to_unicast: bool(p.mcastToUnicast),
     neigh_suppress: bool(p.neighSuppress),
     neigh_vlan_suppress: bool(p.neighVlanSuppress),
@@ -679,6 +716,9 @@ export function toBridgePort(m: LinkMessage, lookup: LinkLookup): BridgePort {
     mab: bool(p.mab),
   }), m.body ?? a);
 }
+
+/** An address lifetime that never ends (INFINITY_LIFE_TIME in the kernel). */
+const INFINITY_LIFE_TIME = 0xffffffff;
 
 const SCOPES: Record<number, string> = { 0: 'global', 200: 'site', 253: 'link', 254: 'host', 255: 'nowhere' };
 /** IFA_F_* flags that `ip -j addr` prints as `"name": true`, in its order. */
@@ -717,26 +757,26 @@ export function ipString(b: Buffer): string {
 /** An RTM_NEWADDR message as an `addr_info` entry, exactly as `ip -j addr show` prints it. */
 export function toAddrInfo(m: AddrMessage): AddrInfo {
   const a = m.attrs;
-  const local = (a.local ?? a.address) as Buffer;
-  const peer = a.local && a.address && !(a.address as Buffer).equals(a.local as Buffer) ? (a.address as Buffer) : undefined;
-  const flags = (a.flags as number | undefined) ?? m.flags;
+  const local = a.local ?? a.address;
+  const peer = a.local && a.address && !a.address.equals(a.local) ? a.address : undefined;
+  const flags = a.flags ?? m.flags;
   const out: AddrInfo = {
     family: m.family === AF_INET ? 'inet' : 'inet6',
-    local: ipString(local),
+    local: local ? ipString(local) : '',
     prefixlen: m.prefixlen,
     scope: SCOPES[m.scope] ?? String(m.scope),
     valid_life_time: 0,
     preferred_life_time: 0,
   };
   if (peer) out.address = ipString(peer);
-  if (a.broadcast) out.broadcast = ipString(a.broadcast as Buffer);
+  if (a.broadcast) out.broadcast = ipString(a.broadcast);
   // ip prints "dynamic" when the address has a finite lifetime, not from a flag.
-  const ci = a.cacheinfo as { preferred: number; valid: number } | undefined;
-  if (ci && ci.valid !== 0xffffffff) out.dynamic = true;
+  const ci = a.cacheinfo;
+  if (ci && ci.valid !== INFINITY_LIFE_TIME) out.dynamic = true;
   for (const [bit, name] of IFA_FLAGS) if (flags & bit && name !== 'permanent') out[name] = true;
-  if (a.label) out.label = a.label as string;
-  out.valid_life_time = ci?.valid ?? 0xffffffff;
-  out.preferred_life_time = ci?.preferred ?? 0xffffffff;
+  if (a.label) out.label = a.label;
+  out.valid_life_time = ci?.valid ?? INFINITY_LIFE_TIME;
+  out.preferred_life_time = ci?.preferred ?? INFINITY_LIFE_TIME;
   return out;
 }
 
