@@ -11,7 +11,7 @@
  * @internal
  * @module
  */
-import { QbhError } from '../errors.js';
+import { EBADF, EINVAL, ENOBUFS, ENODEV, ETIMEDOUT, QbhError } from '../errors.js';
 import { native } from '../native.js';
 import {
   NETLINK_EXT_ACK,
@@ -35,7 +35,6 @@ import {
   SO_RCVBUF,
   SO_RCVBUFFORCE,
 } from './constants.js';
-import { EBADF, EINVAL, ENOBUFS, ENODEV, ETIMEDOUT } from '../errors.js';
 import { DumpInterruptedError, NetlinkDecodeError, NetlinkError, type NetlinkErrorContext } from './errors.js';
 
 export { EBADF, EINVAL, ENOBUFS, ENODEV, ETIMEDOUT };
