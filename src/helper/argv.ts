@@ -4,6 +4,7 @@
  * Arguments are bytes: a bridge name is measured and compared as the C helper does, with `strlen`.
  */
 import { readFileSync } from 'node:fs';
+import { sameBytes, startsWithBytes } from '../attach/names.js';
 
 /** The C helper's usage line (spec §8), printed for every argv error. */
 export const USAGE_MESSAGE = 'Usage: qemu-bridge-helper [--use-vnet] --br=bridge --fd=unixfd\n';
@@ -25,20 +26,7 @@ const BR = Buffer.from('--br=');
 const FD = Buffer.from('--fd=');
 const IFNAME = Buffer.from('--ifname=');
 
-/**
- * Whether `a` holds the bytes of `b` from offset 0 (all of `a` when `whole`). A loop, not
- * Buffer#equals/compare: those are JavaScript Node compiles on first use, for a few short names.
- */
-function startsWith(a: Uint8Array, b: Uint8Array, whole: boolean): boolean {
-  if (a.length < b.length || (whole && a.length !== b.length)) return false;
-  for (let i = 0; i < b.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-/** Byte-for-byte equality of two byte strings. */
-export const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => startsWith(a, b, true);
-
-const hasPrefix = (arg: Buffer, prefix: Buffer): boolean => startsWith(arg, prefix, false);
+const hasPrefix = (arg: Buffer, prefix: Buffer): boolean => startsWithBytes(arg, prefix, false);
 
 /** C's `isspace` in the C locale: space, \t, \n, \v, \f, \r. */
 function isCSpace(c: number | undefined): boolean {

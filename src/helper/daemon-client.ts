@@ -8,10 +8,10 @@
  */
 import { lstatSync, statSync, writeSync } from 'node:fs';
 import { native } from '../native.js';
-import { DAEMON_SOCKET, ERRNO, MAX_REPLY_BYTES, encodeRequest, parseReply, type DaemonReply, type DaemonRequest } from '../daemon/protocol.js';
+import { DAEMON_SOCKET, ERRNO, MAX_REPLY_BYTES, encodeRequest, parseReply, type DaemonReply, type DaemonRequest } from '../attach/protocol.js';
 import type { HelperArgs } from './argv.js';
 import { EXIT_FAILURE, handOff, printErr } from './handoff.js';
-import { utf8Name } from './tap.js';
+import { utf8Name } from '../attach/names.js';
 import { TapError, helperMessage } from '../tun/errors.js';
 
 /**

@@ -11,12 +11,13 @@ import { tunModeRefusal } from '../errors.js';
 import { hasNetAdmin, native } from '../native.js';
 import { openRouteSocketSync } from '../netlink/lean.js';
 import { TapError, helperMessage } from '../tun/errors.js';
+import { authorizeTap } from '../attach/authorize.js';
+import { utf8Name } from '../attach/names.js';
+import { attachTap } from '../attach/tap.js';
 import { USAGE_MESSAGE, parseHelperArgs } from './argv.js';
-import { authorizeHelper } from './authorize.js';
 import { daemonListening, tapFromDaemon } from './daemon-client.js';
 import { EXIT_FAILURE, handOff, printErr } from './handoff.js';
 import { asCaller } from './privilege.js';
-import { makeHelperTap, utf8Name } from './tap.js';
 
 export { EXIT_FAILURE };
 
@@ -92,14 +93,14 @@ export async function helperMain(args: readonly Buffer[]): Promise<number> {
   const rtnl = { socket: { fd: openRouteSocketSync() } };
   let tap: { fd: number; name: string };
   try {
-    const { verdict, resolved } = asCaller(() => authorizeHelper(opts, rtnl));
+    const { verdict, resolved } = asCaller(() => authorizeTap(opts, rtnl));
     if (verdict.stderr.length > 0) printErr(verdict.stderr);
     if (!verdict.permitted) return EXIT_FAILURE;
 
     // 4. The tap: tap%d, bridge MTU, MAC fe:…, enslaved, up (spec §3), made directly: this needs
     // CAP_NET_ADMIN, and without it the C helper's own message is followed by what to do about it.
     try {
-      tap = await makeHelperTap({ bridge: utf8Name('bridge', opts.bridge), vnetHdr: opts.useVnet, ifname: opts.ifname === null ? null : utf8Name('tap', opts.ifname), resolved, rtnl });
+      tap = attachTap({ bridge: utf8Name('bridge', opts.bridge), vnetHdr: opts.useVnet, ifname: opts.ifname === null ? null : utf8Name('tap', opts.ifname), resolved, rtnl });
     } catch (err) {
       if (!(err instanceof TapError)) throw err;
       printErr(`${helperMessage(err)}\n`);

@@ -1,7 +1,7 @@
 /**
- * The helper's tap steps, blocking, on an rtnetlink socket's fd: `tap%d` as the C helper makes it
- * (openTapSync) and a chosen name (`--ifname`, as openTap makes one). Without the generic netlink
- * codec: the bridge lookup, the one RTM_NEWLINK and the failure paths' requests are
+ * Tap making, blocking, on an rtnetlink socket's fd: `tap%d` as the C helper makes it (openTapSync,
+ * the helper's default) and a chosen name (`--ifname`, as openTap makes one), in one call. Without
+ * the generic netlink codec: the bridge lookup, the RTM_NEWLINK and the failure paths' requests are
  * src/netlink/lean.ts's, so that the helper's bundle loads none of rtnl.ts, attr.ts or tables.ts.
  * @internal
  * @module
@@ -29,8 +29,9 @@ import {
   randomMac,
   setIff,
   stepError,
+  type LinkChanges,
 } from './device.js';
-import { TapError } from './errors.js';
+import { TapError, type TapStep } from './errors.js';
 
 /** Options of {@link openTapSync}: exactly what qemu-bridge-helper takes. */
 export interface HelperTapOptions {
@@ -55,6 +56,36 @@ export interface HelperTap {
 }
 
 /**
+ * A tap as a {@link TapSyncOptions.beforeUp} hook sees it: made, with its MTU and MAC, enslaved to
+ * `bridge`, and still down. `fd` is the tap's queue (closing it removes the tap: leave that to the caller).
+ * @internal
+ */
+export interface DownTap {
+  name: string;
+  ifindex: number;
+  fd: number;
+  /** The bridge it joined: its kernel name and ifindex. */
+  bridge: { name: string; ifindex: number };
+}
+
+/** What {@link tapSync} makes. @internal */
+export interface TapSyncOptions extends HelperTapOptions {
+  /**
+   * A name or `%d` template for the tap, made as `openTap({ bridge, name })` makes it: the names
+   * checked first (InvalidArgumentError), the bridge then, and an existing device is EBUSY (never
+   * taken over). Absent: `tap%d` in the C helper's order of steps and with its errors.
+   */
+  name?: string;
+  /**
+   * Run on the tap after it joined the bridge and before it comes up (policy that must hold before
+   * the first frame). Without it the tap's MTU, MAC, master and up are one RTM_NEWLINK; with it, the
+   * tap joins down, the hook runs, then a second RTM_NEWLINK sets it up. A hook that throws: the tap
+   * is closed (so removed) and its error propagates unchanged.
+   */
+  beforeUp?: (tap: DownTap) => void;
+}
+
+/**
  * The name the kernel would give `tap%d` now: the lowest `tapN` that no link has as its name or
  * an altname. Only for messages about a tap that was never made (one dump: failure paths only).
  */
@@ -71,9 +102,9 @@ function nextTapName(rtnlFd: number): string {
 
 /**
  * Refuses a "bridge" that is not one, before any tap exists, with the error the C helper reports
- * when SIOCBRADDIF meets it (spec §8: ``failed to add interface `tap0' to bridge `notbr': Operation
- * not supported``, naming the tap it would have made). The C helper copies the MTU first, so a
- * device whose MTU no tap can take (`lo`, 65536) is that step's error, as there.
+ * when SIOCBRADDIF meets it (``failed to add interface `tap0' to bridge `notbr': Operation not
+ * supported``, naming the tap it would have made). The C helper copies the MTU first, so a device
+ * whose MTU no tap can take (`lo`, 65536) is that step's error, as there.
  */
 function notABridge(rtnlFd: number, br: LinkMessage, bridge: string): TapError {
   const tap = nextTapName(rtnlFd);
@@ -84,10 +115,73 @@ function notABridge(rtnlFd: number, br: LinkMessage, bridge: string): TapError {
 }
 
 /**
- * {@link openTapSync} on the rtnetlink socket `rtnlFd` (an `Rtnl`'s `socket.fd`, or one of
- * `openRouteSocketSync`): the same steps, requests and errors.
+ * The tap `tapSync` made (TUNSETIFF done, `fd` open) and where it goes: the steps both orders end
+ * with. `indexStep` is the step a failed SIOCGIFINDEX is reported as; `target` names the link in
+ * the RTM_NEWLINK's errors.
  */
-export function helperTapSync(opts: HelperTapOptions, rtnlFd: number): HelperTap {
+interface Made {
+  fd: number;
+  name: string;
+  vnetHdr: boolean;
+  br: LinkMessage;
+  mtu: number;
+  bridge: string;
+  indexStep: TapStep;
+  target: string | undefined;
+}
+
+/**
+ * Gives the tap its MTU and a 0xFE MAC, enslaves it and brings it up: one RTM_NEWLINK, or, with a
+ * `beforeUp` hook, the same without up, the hook, then up. Throws with `fd` still open (the caller closes it).
+ */
+function joinBridge(m: Made, rtnlFd: number, beforeUp: TapSyncOptions['beforeUp']): HelperTap {
+  const { fd, name, br, bridge } = m;
+  let ifindex: number;
+  try {
+    ifindex = ifindexOf(rtnlFd, name);
+  } catch (e) {
+    throw stepError(m.indexStep, e, name, bridge);
+  }
+  const target = m.target ?? String(ifindex);
+  const address = randomMac(HELPER_PREFIX);
+  const changes: LinkChanges = { mtu: m.mtu, address, master: br.index };
+  if (beforeUp === undefined) changes.up = true;
+  try {
+    setLinkSync(rtnlFd, ifindex, changes, target);
+  } catch (e) {
+    throw attributeSync(rtnlFd, ifindex, changes, e, name, bridge, target);
+  }
+  if (beforeUp !== undefined) {
+    beforeUp({ name, ifindex, fd, bridge: { name: br.attrs.ifname as string, ifindex: br.index } });
+    try {
+      setLinkSync(rtnlFd, ifindex, { up: true }, target);
+    } catch (e) {
+      throw stepError('up', e, name, bridge, m.mtu);
+    }
+  }
+  return { name, ifindex, fd, vnetHdr: m.vnetHdr };
+}
+
+/**
+ * Makes a tap on a bridge on the rtnetlink socket `rtnlFd` (an `Rtnl`'s `socket.fd`, or one of
+ * `openRouteSocketSync`), blocking. Without `name`: {@link openTapSync}'s steps, requests and
+ * errors (the C helper's). With `name`: what `openTap({ bridge, name, vnetHdr })` makes, with its
+ * checks, steps and errors in its order. Either way the tap gets the bridge's MTU and a 0xFE MAC,
+ * joins the bridge and comes up ({@link TapSyncOptions.beforeUp} runs just before it does).
+ * Throws a {@link TapError} (or the hook's error); the tap's fd is closed, so nothing is left behind.
+ *
+ * Equivalent to `ip tuntap add NAME mode tap [vnet_hdr]` + `ip link set NAME mtu N address fe:… master BR up`.
+ */
+export function tapSync(opts: TapSyncOptions, rtnlFd: number): HelperTap {
+  return opts.name === undefined ? helperOrder(opts, rtnlFd) : namedOrder(opts, opts.name, rtnlFd);
+}
+
+/**
+ * `tap%d` in the C helper's order: /dev/net/tun, TUNSETIFF, the bridge (missing: reported now,
+ * as `bridge-mtu`), then the RTM_NEWLINK. A device that is not a bridge is refused before the tap
+ * is made: nothing is created and no RTM_NEWLINK with IFLA_MASTER is ever sent for it.
+ */
+function helperOrder(opts: TapSyncOptions, rtnlFd: number): HelperTap {
   const { bridge } = opts;
   let fd: number;
   try {
@@ -97,9 +191,6 @@ export function helperTapSync(opts: HelperTapOptions, rtnlFd: number): HelperTap
   }
   let name = 'tap%d';
   try {
-    // The bridge is looked up before the tap is made, and a device that is not a bridge is refused
-    // now: nothing is created and no RTM_NEWLINK with IFLA_MASTER is ever sent for it. A missing
-    // bridge is still reported after TUNSETIFF, where the C helper meets it (spec §1.2, §3).
     let br: LinkMessage | undefined = opts.bridgeLink;
     let lookupError: unknown;
     if (br === undefined) {
@@ -120,51 +211,22 @@ export function helperTapSync(opts: HelperTapOptions, rtnlFd: number): HelperTap
       throw stepError('create', e, name, bridge);
     }
     if (br === undefined) throw stepError('bridge-mtu', lookupError, name, bridge);
-    const mtu = br.attrs.mtu as number;
-    let ifindex: number;
-    try {
-      ifindex = ifindexOf(rtnlFd, name);
-    } catch (e) {
-      throw stepError('mac', e, name, bridge);
-    }
-    const address = randomMac(HELPER_PREFIX);
-    const changes = { mtu, address, master: br.index, up: true };
-    try {
-      setLinkSync(rtnlFd, ifindex, changes, name);
-    } catch (e) {
-      throw attributeSync(rtnlFd, ifindex, changes, e, name, bridge, name);
-    }
-    return { name, ifindex, fd, vnetHdr: (flags & IFF_VNET_HDR) !== 0 };
+    const made: Made = { fd, name, vnetHdr: (flags & IFF_VNET_HDR) !== 0, br, mtu: br.attrs.mtu as number, bridge, indexStep: 'mac', target: name };
+    return joinBridge(made, rtnlFd, opts.beforeUp);
   } catch (e) {
     throw closeAfter(e, [fd]);
   }
 }
 
-/** What {@link namedTapSync} makes: a name or `%d` template, on a bridge, vnet_hdr when supported unless refused. */
-export interface NamedTapOptions {
-  /** The bridge's kernel name. */
-  bridge: string;
-  /** The tap's name or `%d` template. */
-  name: string;
-  /** false: no IFF_VNET_HDR; undefined: on exactly when the kernel supports it. */
-  vnetHdr: false | undefined;
-  /** The bridge's RTM_NEWLINK as the caller looked it up (the tap joins exactly that device); default: looked up by `bridge`. */
-  bridgeLink?: LinkMessage;
-}
-
 /**
- * A tap with a chosen name on a bridge, blocking, on the rtnetlink socket `rtnlFd`: what
- * `openTap({ bridge, name, vnetHdr })` makes, with its checks, steps and errors in its order —
- * names checked (InvalidArgumentError), the bridge looked up (`bridge-mtu`) and refused when it is
- * not one (`bridge`) or its MTU is above a tap's (`set-mtu`), then TUNSETIFF with IFF_TUN_EXCL (an
- * existing device is EBUSY, never taken over), SIOCGIFINDEX (`create`), one RTM_NEWLINK for MTU,
- * a 0xFE MAC, master and up. Throws a {@link TapError} (the fd closed: nothing is left behind).
- *
- * Equivalent to `ip tuntap add NAME mode tap [vnet_hdr]` + `ip link set NAME mtu N address fe:… master BR up`.
+ * A chosen name in openTap's order: names checked (InvalidArgumentError), the bridge looked up
+ * (`bridge-mtu`) and refused when it is not one (`bridge`) or its MTU is above a tap's (`set-mtu`),
+ * then TUNSETIFF with IFF_TUN_EXCL (`create`; an existing device is EBUSY, never taken over), then
+ * the RTM_NEWLINK.
  */
-export function namedTapSync(opts: NamedTapOptions, rtnlFd: number): HelperTap {
+function namedOrder(opts: TapSyncOptions, tapName: string, rtnlFd: number): HelperTap {
   const op = 'openTap';
-  const template = checkName('tap', opts.name, true, op);
+  const template = checkName('tap', tapName, true, op);
   const bridge = checkName('bridge', opts.bridge, false, op);
   let br = opts.bridgeLink;
   if (br === undefined) {
@@ -183,8 +245,7 @@ export function namedTapSync(opts: NamedTapOptions, rtnlFd: number): HelperTap {
     throw stepError('open', e, name, bridge);
   }
   try {
-    const features = probeFeatures(fd);
-    const vnetHdr = opts.vnetHdr ?? (features & IFF_VNET_HDR) !== 0;
+    const vnetHdr = opts.vnetHdr && (probeFeatures(fd) & IFF_VNET_HDR) !== 0;
     const flags = IFF_TAP | IFF_NO_PI | (vnetHdr ? IFF_VNET_HDR : 0);
     try {
       // IFF_TUN_EXCL: never attach to (and then, on rollback, destroy) someone else's device.
@@ -192,21 +253,7 @@ export function namedTapSync(opts: NamedTapOptions, rtnlFd: number): HelperTap {
     } catch (e) {
       throw stepError('create', e, name, bridge);
     }
-    let ifindex: number;
-    let address: string;
-    try {
-      ifindex = ifindexOf(rtnlFd, name);
-      address = randomMac(HELPER_PREFIX);
-    } catch (e) {
-      throw stepError('create', e, name, bridge);
-    }
-    const changes = { mtu, address, master: br.index, up: true };
-    try {
-      setLinkSync(rtnlFd, ifindex, changes);
-    } catch (e) {
-      throw attributeSync(rtnlFd, ifindex, changes, e, name, bridge, String(ifindex));
-    }
-    return { name, ifindex, fd, vnetHdr };
+    return joinBridge({ fd, name, vnetHdr, br, mtu, bridge, indexStep: 'create', target: undefined }, rtnlFd, opts.beforeUp);
   } catch (e) {
     throw closeAfter(e, [fd]);
   }

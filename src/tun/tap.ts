@@ -59,7 +59,7 @@ import {
   stepError,
   type LinkChanges,
 } from './device.js';
-import { helperTapSync, type HelperTap, type HelperTapOptions } from './helper-tap.js';
+import { tapSync, type HelperTap, type HelperTapOptions } from './tap-sync.js';
 import { TapError, errnoOf } from './errors.js';
 
 export type { HelperTap, HelperTapOptions };
@@ -172,7 +172,7 @@ async function attribute(rtnl: Rtnl, ifindex: number, c: LinkChanges, first: unk
  * The qemu-bridge-helper core, blocking, for the short-lived helper process: creates `tap%d`
  * (IFF_TAP|IFF_NO_PI, plus IFF_VNET_HDR when asked for and supported), copies the bridge's MTU,
  * sets the MAC's first octet to 0xFE, enslaves it and brings it up, in the C helper's order of
- * checks (spec §3): open /dev/net/tun, TUNSETIFF, bridge lookup (missing: ENODEV), then one
+ * checks: open /dev/net/tun, TUNSETIFF, bridge lookup (missing: ENODEV), then one
  * RTM_NEWLINK for MTU + MAC + master + up. A device that is not a bridge is refused before the tap
  * is made (the C helper makes the tap and fails at SIOCBRADDIF), with the C helper's `enslave`
  * error and EOPNOTSUPP; nothing is created and no IFLA_MASTER is sent.
@@ -185,8 +185,8 @@ async function attribute(rtnl: Rtnl, ifindex: number, c: LinkChanges, first: unk
  * @category Taps for QEMU
  */
 export function openTapSync(opts: HelperTapOptions, rtnl: Rtnl): HelperTap {
-  // The helper's own path (src/tun/helper-tap.ts): the same steps without the generic codec.
-  return helperTapSync(opts, rtnl.socket.fd);
+  // The helper's own path (src/tun/tap-sync.ts): the same steps without the generic codec.
+  return tapSync({ bridge: opts.bridge, vnetHdr: opts.vnetHdr, bridgeLink: opts.bridgeLink }, rtnl.socket.fd);
 }
 
 /** Options of {@link openTap}. */
