@@ -1,12 +1,12 @@
 /**
- * The helper's command line, exactly as the C helper scans it (spec §1.1): `--use-vnet`, `--br=`,
+ * The helper's command line, exactly as the C helper scans it: `--use-vnet`, `--br=`,
  * `--fd=` (atoi), scanned left to right, last one wins, anything else is a usage error at once.
  * Arguments are bytes: a bridge name is measured and compared as the C helper does, with `strlen`.
  */
 import { readFileSync } from 'node:fs';
 import { sameBytes, startsWithBytes } from '../attach/names.js';
 
-/** The C helper's usage line (spec §8), printed for every argv error. */
+/** The C helper's usage line, printed for every argv error. */
 export const USAGE_MESSAGE = 'Usage: qemu-bridge-helper [--use-vnet] --br=bridge --fd=unixfd\n';
 
 /** What a valid command line asks for. */

@@ -16,7 +16,7 @@ import { TapError, helperMessage } from '../tun/errors.js';
 
 /**
  * How long the helper waits for the daemon in all, retries included. QEMU has no timeout of its own
- * (spec §2.1) and would hang with the helper; a daemon answers in milliseconds, and a busy one asks
+ * and would hang with the helper; a daemon answers in milliseconds, and a busy one asks
  * to retry, so 15 s is only reached when something is wrong.
  */
 export const DAEMON_TIMEOUT_MS = 15000;
