@@ -89,7 +89,7 @@ export function rawArgs(argv: readonly string[] = process.argv): Buffer[] {
   const args = argv.slice(2);
   const decoded = args.map((a) => Buffer.from(a, 'utf8'));
   // Every invalid sequence decodes to U+FFFD: without one, the arguments were valid UTF-8 and
-  // re-encoding gives back the very bytes (no /proc read at every attach: 0.3 ms).
+  // re-encoding gives back the very bytes (no /proc read at every attach).
   if (!args.some((a) => a.includes('\uFFFD'))) return decoded;
   let cmdline: Buffer;
   try {
