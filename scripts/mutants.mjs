@@ -166,13 +166,13 @@ export const MUTANTS = [
   {
     id: 'vnet-hdr-ignored',
     what: "--use-vnet is ignored: the helper's tap never gets IFF_VNET_HDR",
-    patches: [{ file: 'src/tun/helper-tap.ts', search: 'if (opts.vnetHdr && probeFeatures(fd) & IFF_VNET_HDR) flags |= IFF_VNET_HDR;', replace: 'if (opts.vnetHdr && probeFeatures(fd) & IFF_VNET_HDR) flags |= 0;' }],
+    patches: [{ file: 'src/tun/tap-sync.ts', search: 'if (opts.vnetHdr && probeFeatures(fd) & IFF_VNET_HDR) flags |= IFF_VNET_HDR;', replace: 'if (opts.vnetHdr && probeFeatures(fd) & IFF_VNET_HDR) flags |= 0;' }],
     tests: ['test/helper.test.ts'],
   },
   {
     id: 'mac-prefix-not-applied',
     what: "the helper's tap keeps the kernel's random MAC (no 0xFE first octet)",
-    patches: [{ file: 'src/tun/helper-tap.ts', search: 'const address = randomMac(HELPER_PREFIX);', replace: 'const address = randomMac(Buffer.alloc(0));' }],
+    patches: [{ file: 'src/tun/tap-sync.ts', search: 'const address = randomMac(HELPER_PREFIX);', replace: 'const address = randomMac(Buffer.alloc(0));' }],
     tests: ['test/helper.test.ts'],
   },
   // ---- the privileged daemon (issue 14: src/daemon in the mutated privileged path) -----------------
@@ -239,7 +239,7 @@ export const MUTANTS = [
   {
     id: 'daemon-unknown-field-taken',
     what: 'a request with an unknown field (say "uid") is accepted and the field ignored',
-    patches: [{ file: 'src/daemon/protocol.ts', search: 'if (!required.includes(key) && !optional.includes(key)) throw', replace: 'if (false as boolean) throw' }],
+    patches: [{ file: 'src/attach/protocol.ts', search: 'if (!required.includes(key) && !optional.includes(key)) throw', replace: 'if (false as boolean) throw' }],
     tests: ['test/daemon-identity.test.ts'],
   },
   // ---- issue 20 ----------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { ipj, privateEtcQemu, privateRunQbh, sh } from './harness.js';
 import { CLEAN, ROOT, SOCKET, logged, startDaemon, taps, until, type Daemon } from './daemon-lib.js';
-import { makeHelperTap } from '../src/helper/tap.js';
+import { attachTap } from '../src/attach/tap.js';
 import { native } from '../src/native.js';
 import { Rtnl } from '../src/netlink/rtnl.js';
 import { PRUNE_MIN, TapRegistry } from '../src/daemon/revoke.js';
@@ -243,7 +243,7 @@ t.test("the daemon's memory of taps stays bounded by the taps alive", async (t) 
   const peer: Peer = { uid: 4242, person: 4242, gid: 4242, groups: [], ns: null, pid: 0, comm: '?', parentComm: '?', cwd: '/' };
   try {
     for (let i = 0; i < LIVE + 350; i++) {
-      const tap = await makeHelperTap({ bridge: 'br0', vnetHdr: false, ifname: null, rtnl });
+      const tap = attachTap({ bridge: 'br0', vnetHdr: false, ifname: null, rtnl });
       registry.remember({ ifindex: tap.ifindex, name: tap.name, request: { op: 'tap', bridge: 'br0', vnetHdr: false, ifname: null }, peer });
       if (i < LIVE) held.push(tap.fd);
       else native.close(tap.fd);

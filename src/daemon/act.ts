@@ -1,15 +1,16 @@
 /**
- * Acting and replying: the tap is made by the very call direct mode makes (makeHelperTap), so the
- * daemon's tap is the helper's tap, checks included; the reply carries its fd, and the daemon's own
+ * Acting and replying: the tap is made by the very call direct mode makes (attachTap, src/attach),
+ * so the daemon's tap is the helper's tap, checks included; the reply carries its fd, and the daemon's own
  * copy is closed at once. The tap is non-persistent: if the client is gone before it reads the
  * reply, the kernel drops the fd in flight and the tap vanishes with it.
  * @module
  */
-import { makeHelperTap, type ResolvedBridge } from '../helper/tap.js';
+import { PROTOCOL_VERSION, encodeReply, errorReply, type DaemonReply, type TapRequest } from '../attach/protocol.js';
+import type { ResolvedBridge } from '../attach/bridge.js';
+import { attachTap } from '../attach/tap.js';
 import type { Rtnl } from '../netlink/rtnl.js';
 import { native } from '../native.js';
 import { TapError, helperMessage } from '../tun/errors.js';
-import { PROTOCOL_VERSION, encodeReply, errorReply, type DaemonReply, type TapRequest } from './protocol.js';
 
 /** A tap ready to send, or the C helper's message for the step that failed. */
 export type TapOutcome = { ok: true; fd: number; name: string; ifindex: number } | { ok: false; errno: number; message: string };
@@ -18,9 +19,9 @@ export type TapOutcome = { ok: true; fd: number; name: string; ifindex: number }
  * Makes the tap for an allowed request, on the device the decision was made for (`resolved`), with
  * the request's rtnetlink handle. Never throws for a tap failure; anything else is a bug and propagates.
  */
-export async function makeTap(req: TapRequest, resolved: ResolvedBridge | null, rtnl: Rtnl): Promise<TapOutcome> {
+export function makeTap(req: TapRequest, resolved: ResolvedBridge | null, rtnl: Rtnl): TapOutcome {
   try {
-    const tap = await makeHelperTap({ bridge: req.bridge, vnetHdr: req.vnetHdr, ifname: req.ifname, resolved, rtnl });
+    const tap = attachTap({ bridge: req.bridge, vnetHdr: req.vnetHdr, ifname: req.ifname, resolved, rtnl });
     return { ok: true, fd: tap.fd, name: tap.name, ifindex: tap.ifindex };
   } catch (err) {
     if (!(err instanceof TapError)) throw err;

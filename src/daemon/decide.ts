@@ -5,12 +5,13 @@
  * could not read count as they would for the C helper run by that user.
  * @module
  */
-import { checkAcl, credentialReader, decideAcl, displayBytes, evaluateAcl, type AclCredentials, type AclReader, type AclRule, type EvaluateAclOptions } from '../acl/index.js';
-import { authorizeHelper, resolveAclBridge } from '../helper/authorize.js';
-import type { ResolvedBridge } from '../helper/tap.js';
+import { credentialReader, displayBytes, evaluateAcl, type AclCredentials, type AclReader, type AclRule, type EvaluateAclOptions } from '../acl/index.js';
+import { authorizeTap } from '../attach/authorize.js';
+import type { ResolvedBridge } from '../attach/bridge.js';
+import { allowedBridges, checkBridge, kernelAliases, type BridgeAllowance } from '../attach/probe.js';
+import type { TapRequest } from '../attach/protocol.js';
 import { Rtnl } from '../netlink/rtnl.js';
 import type { Peer } from './peer.js';
-import type { TapRequest } from './protocol.js';
 
 /** The outcome of the ACL for one tap request. */
 export interface TapDecision {
@@ -45,12 +46,12 @@ function where(rule: AclRule): string {
 
 /**
  * Decides a tap request: may this peer use `bridge` (and the chosen tap name)? The very call the
- * helper's step 3 makes (authorizeHelper, src/helper/main.ts), with the peer's credentials: the
+ * helper's step 3 makes (authorizeTap, src/attach/authorize.ts), with the peer's credentials: the
  * bridge resolved through the kernel (a deny of any of its names denies), `allow-ifname` for a
  * chosen name, so no policy holds for one path and not the other.
  */
 export function decideTap(req: TapRequest, aclPath: string, peer: Peer, rtnl: Rtnl): TapDecision {
-  const { verdict: v, resolved } = authorizeHelper(
+  const { verdict: v, resolved } = authorizeTap(
     { bridge: Buffer.from(req.bridge, 'utf8'), ifname: req.ifname === null ? null : Buffer.from(req.ifname, 'utf8') },
     rtnl,
     aclOptions(aclPath, peer),
@@ -63,49 +64,27 @@ export function decideTap(req: TapRequest, aclPath: string, peer: Peer, rtnl: Rt
 }
 
 /** What a check request learns: the bridges this peer may use, and optionally one decision explained. */
-export interface PeerAllowance {
-  bridges: string[];
-  any: boolean;
-  except: string[];
+export interface PeerAllowance extends BridgeAllowance {
   error?: string;
   bridge?: { name: string; allowed: boolean; reason: string; message: string };
 }
 
-/** A bridge name no ACL rule mentions, to see whether a wildcard applies to this peer. */
-function probeName(named: readonly string[]): string {
-  let probe = 'qbhd-probe';
-  for (let i = 0; named.includes(probe); i++) probe = `qbhd-probe${i}`;
-  return probe;
-}
-
 /**
- * Answers a check request: creates nothing, reads the ACL as it would for a tap request, and finds
- * each bridge through the kernel as a tap request does ({@link resolveAclBridge}): a bridge denied by
- * another of its names (an altname) is denied here too.
+ * Answers a check request with the probe `qbh acl check` and `qbh doctor` use (src/attach/probe.ts):
+ * creates nothing, reads the ACL as it would for a tap request, and finds each bridge through the
+ * kernel as a tap request does: a bridge denied by another of its names (an altname) is denied here too.
  */
 export function checkPeer(aclPath: string, peer: Peer, bridge: string | null): PeerAllowance {
   const options = aclOptions(aclPath, peer);
   const v = evaluateAcl('qbhd-probe', options);
-  const out: PeerAllowance = { bridges: [], any: false, except: [] };
+  let out: PeerAllowance = { bridges: [], any: false, except: [] };
   const rtnl = Rtnl.openSync();
   try {
-    const aliases = (name: string | Buffer) => resolveAclBridge(Buffer.isBuffer(name) ? name : Buffer.from(name, 'latin1'), rtnl).bridgeNames;
-    if (v.ruleSet === undefined) {
-      out.error = v.error?.message ?? v.stderr.toString('utf8').trim();
-    } else {
-      const rules = v.ruleSet.rules;
-      const named = [...new Set(rules.flatMap((r) => (r.bridge === null ? [] : [r.bridge])))];
-      const identity = options.credentials;
-      for (const n of named) {
-        const bytes = Buffer.from(n, 'latin1');
-        (decideAcl(rules, bytes, { identity, aliases: aliases(bytes) }).permitted ? out.bridges : out.except).push(displayBytes(n));
-      }
-      out.any = decideAcl(rules, probeName(named), { identity }).permitted;
-      if (!out.any) out.except = [];
-    }
+    if (v.ruleSet === undefined) out.error = v.error?.message ?? v.stderr.toString('utf8').trim();
+    else out = allowedBridges(v.ruleSet.rules, options.credentials, kernelAliases(rtnl));
     if (bridge !== null) {
       const { credentials, ...rest } = options;
-      const c = checkAcl({ ...rest, bridge, bridgeNames: aliases(Buffer.from(bridge, 'utf8')), uid: credentials.uid, gid: credentials.gid, groups: [...credentials.groups] });
+      const c = checkBridge({ ...rest, bridge, uid: credentials.uid, gid: credentials.gid, groups: [...credentials.groups] }, rtnl);
       out.bridge = { name: bridge, allowed: c.allowed, reason: c.reason, message: c.stderr.toString('utf8') };
     }
   } finally {

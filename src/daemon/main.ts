@@ -11,7 +11,7 @@ import { basename, dirname, join } from 'node:path';
 import { credentialAccessMode } from '../acl/index.js';
 import { hasNetAdmin, isErrno, native } from '../native.js';
 import { DaemonServer } from './server.js';
-import { PROTOCOL_VERSION } from './protocol.js';
+import { PROTOCOL_VERSION } from '../attach/protocol.js';
 import { TapRegistry } from './revoke.js';
 
 /** The first fd systemd passes (sd_listen_fds(3): SD_LISTEN_FDS_START). */

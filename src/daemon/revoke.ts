@@ -21,7 +21,7 @@ import { infoData } from '../netlink/tables.js';
 import type { LinkMessage } from '../netlink/message.js';
 import { decideTap } from './decide.js';
 import type { Peer } from './peer.js';
-import type { TapRequest } from './protocol.js';
+import type { TapRequest } from '../attach/protocol.js';
 import { auditLine, auditValue } from './audit.js';
 
 /** A tap the daemon made, as it was handed out. */

@@ -24,7 +24,7 @@ import { checkPeer, decideTap, type TapDecision } from './decide.js';
 import { FairQueue, TokenBuckets } from './fair.js';
 import { UnidentifiedPeerError, peerOf, type Peer } from './peer.js';
 import type { HandedTap } from './revoke.js';
-import { ERRNO, MAX_REQUEST_BYTES, PROTOCOL_VERSION, ProtocolError, errorReply, parseRequest, type CheckReply, type DaemonRequest } from './protocol.js';
+import { ERRNO, MAX_REQUEST_BYTES, PROTOCOL_VERSION, ProtocolError, errorReply, parseRequest, type CheckReply, type DaemonRequest } from '../attach/protocol.js';
 
 /**
  * Connections held at once. Each costs one fd and a few KiB; 512 covers a host starting hundreds
@@ -419,7 +419,7 @@ export class DaemonServer {
     let tap: TapOutcome | null = null;
     try {
       decision = decideTap(req, this.options.aclPath, peer, rtnl);
-      if (decision.permitted) tap = await makeTap(req, decision.resolved, rtnl);
+      if (decision.permitted) tap = makeTap(req, decision.resolved, rtnl);
     } finally {
       rtnl.close();
     }

@@ -8,15 +8,15 @@
  */
 import { lstatSync, statSync, writeSync } from 'node:fs';
 import { native } from '../native.js';
-import { DAEMON_SOCKET, ERRNO, MAX_REPLY_BYTES, encodeRequest, parseReply, type DaemonReply, type DaemonRequest } from '../daemon/protocol.js';
+import { DAEMON_SOCKET, ERRNO, MAX_REPLY_BYTES, encodeRequest, parseReply, type DaemonReply, type DaemonRequest } from '../attach/protocol.js';
 import type { HelperArgs } from './argv.js';
 import { EXIT_FAILURE, handOff, printErr } from './handoff.js';
-import { utf8Name } from './tap.js';
+import { utf8Name } from '../attach/names.js';
 import { TapError, helperMessage } from '../tun/errors.js';
 
 /**
  * How long the helper waits for the daemon in all, retries included. QEMU has no timeout of its own
- * (spec §2.1) and would hang with the helper; a daemon answers in milliseconds, and a busy one asks
+ * and would hang with the helper; a daemon answers in milliseconds, and a busy one asks
  * to retry, so 15 s is only reached when something is wrong.
  */
 export const DAEMON_TIMEOUT_MS = 15000;

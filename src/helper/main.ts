@@ -1,8 +1,8 @@
 /**
  * qemu-bridge-helper, the drop-in: QEMU (or libvirt) runs it with a unix socket at `--fd`, and it
  * sends back one tap on `--br`. This function reads top to bottom like the C helper's `main()`
- * (spec §1.2): parse argv, check the name, check the ACL, make the tap, send its fd. Every message
- * is the C helper's, byte for byte (spec §8); every failure is exit status 1; success prints nothing.
+ * (docs/helper.md): parse argv, check the name, check the ACL, make the tap, send its fd. Every message
+ * is the C helper's, byte for byte; every failure is exit status 1; success prints nothing.
  * @module
  */
 import { fstatSync } from 'node:fs';
@@ -11,12 +11,13 @@ import { tunModeRefusal } from '../errors.js';
 import { hasNetAdmin, native } from '../native.js';
 import { openRouteSocketSync } from '../netlink/wire.js';
 import { TapError, helperMessage } from '../tun/errors.js';
+import { authorizeTap } from '../attach/authorize.js';
+import { utf8Name } from '../attach/names.js';
+import { attachTap } from '../attach/tap.js';
 import { USAGE_MESSAGE, parseHelperArgs } from './argv.js';
-import { authorizeHelper } from './authorize.js';
 import { daemonListening, tapFromDaemon } from './daemon-client.js';
 import { EXIT_FAILURE, handOff, printErr } from './handoff.js';
 import { asCaller } from './privilege.js';
-import { makeHelperTap, utf8Name } from './tap.js';
 
 export { EXIT_FAILURE };
 
@@ -49,7 +50,7 @@ export function tunModeHint(refusal: string): string {
 function closedFdError(fd: number): string | null {
   if (fd < 0) return 'Bad file descriptor';
   try {
-    // bigint, as the ACL reader's fstat: Node compiles one Stats path on first use, not two (0.04 ms).
+    // bigint, as the ACL reader's fstat: Node compiles one Stats path on first use, not two.
     fstatSync(fd, { bigint: true });
     return null;
   } catch {
@@ -62,7 +63,7 @@ function closedFdError(fd: number): string | null {
  * only to stderr, and only on failure.
  */
 export async function helperMain(args: readonly Buffer[]): Promise<number> {
-  // 1. The command line (spec §1.1): anything unexpected is a usage error, at once.
+  // 1. The command line: anything unexpected is a usage error, at once.
   const opts = parseHelperArgs(args);
   if (opts === null) {
     printErr(USAGE_MESSAGE);
@@ -83,7 +84,7 @@ export async function helperMain(args: readonly Buffer[]): Promise<number> {
   // makes the tap (steps 3 and 4); the hand-off is the same (docs/daemon.md).
   if (!hasNetAdmin() && daemonListening()) return tapFromDaemon(opts, sendError);
 
-  // 3. The ACL, /etc/qemu/bridge.conf read with the caller's real ids (spec §4; behind a setuid or
+  // 3. The ACL, /etc/qemu/bridge.conf read with the caller's real ids (behind a setuid or
   // setgid wrapper the effective ids are switched to them for the read, as the C helper drops to
   // them), decided on every name the bridge goes by (an altname must not escape a deny) and on a
   // chosen tap name (allow-ifname).
@@ -92,14 +93,14 @@ export async function helperMain(args: readonly Buffer[]): Promise<number> {
   const rtnl = { socket: { fd: openRouteSocketSync() } };
   let tap: { fd: number; name: string };
   try {
-    const { verdict, resolved } = asCaller(() => authorizeHelper(opts, rtnl));
+    const { verdict, resolved } = asCaller(() => authorizeTap(opts, rtnl));
     if (verdict.stderr.length > 0) printErr(verdict.stderr);
     if (!verdict.permitted) return EXIT_FAILURE;
 
-    // 4. The tap: tap%d, bridge MTU, MAC fe:…, enslaved, up (spec §3), made directly: this needs
+    // 4. The tap: tap%d, bridge MTU, MAC fe:…, enslaved, up, made directly: this needs
     // CAP_NET_ADMIN, and without it the C helper's own message is followed by what to do about it.
     try {
-      tap = await makeHelperTap({ bridge: utf8Name('bridge', opts.bridge), vnetHdr: opts.useVnet, ifname: opts.ifname === null ? null : utf8Name('tap', opts.ifname), resolved, rtnl });
+      tap = attachTap({ bridge: utf8Name('bridge', opts.bridge), vnetHdr: opts.useVnet, ifname: opts.ifname === null ? null : utf8Name('tap', opts.ifname), resolved, rtnl });
     } catch (err) {
       if (!(err instanceof TapError)) throw err;
       printErr(`${helperMessage(err)}\n`);
@@ -112,6 +113,6 @@ export async function helperMain(args: readonly Buffer[]): Promise<number> {
     native.close(rtnl.socket.fd);
   }
 
-  // 5. The hand-off: one sendmsg, 1 byte 0x00 + one SCM_RIGHTS fd (spec §2.2).
+  // 5. The hand-off: one sendmsg, 1 byte 0x00 + one SCM_RIGHTS fd.
   return handOff(opts.fd, sendError, tap.fd);
 }

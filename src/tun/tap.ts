@@ -59,7 +59,7 @@ import {
   stepError,
   type LinkChanges,
 } from './device.js';
-import { helperTapSync, type HelperTap, type HelperTapOptions } from './helper-tap.js';
+import { tapSync, type HelperTap, type HelperTapOptions } from './tap-sync.js';
 import { TapError, errnoOf } from './errors.js';
 
 export type { HelperTap, HelperTapOptions };
@@ -184,8 +184,8 @@ async function attribute(rtnl: Rtnl, ifindex: number, c: LinkChanges, first: unk
  * @category Taps for QEMU
  */
 export function openTapSync(opts: HelperTapOptions, rtnl: Rtnl): HelperTap {
-  // The helper's own path (src/tun/helper-tap.ts): the same steps without the generic codec.
-  return helperTapSync(opts, rtnl.socket.fd);
+  // The helper's own path (src/tun/tap-sync.ts): the same steps without the generic codec.
+  return tapSync({ bridge: opts.bridge, vnetHdr: opts.vnetHdr, bridgeLink: opts.bridgeLink }, rtnl.socket.fd);
 }
 
 /** Options of {@link openTap}. */

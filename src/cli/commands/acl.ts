@@ -3,8 +3,8 @@
  * with file:line, the files read or skipped. Exit 0 allowed, 1 denied.
  * @module
  */
-import { AclError, checkAcl, DEFAULT_ACL_FILE, type AclCheck, type CheckAclOptions } from '../../acl/index.js';
-import { resolveAclBridge } from '../../helper/authorize.js';
+import { AclError, DEFAULT_ACL_FILE, type AclCheck, type CheckAclOptions } from '../../acl/index.js';
+import { checkBridge } from '../../attach/probe.js';
 import { Rtnl } from '../../netlink/rtnl.js';
 import { ifname, JSON_OPTION, parse } from '../args.js';
 import { output, type Command } from '../command.js';
@@ -50,25 +50,23 @@ Exit status 0 when allowed, 1 when denied.`,
     const opts: CheckAclOptions = { bridge };
     if (values.user !== undefined) opts.user = values.user;
     if (values.ifname !== undefined) opts.ifname = values.ifname;
+    if (values.acl !== undefined) opts.aclPath = values.acl;
     // As the helper decides, with its very lookup: on every name the kernel knows the bridge by (an
     // altname is denied when its kernel name is). No rtnetlink (odd sandbox): decided on the name as given.
+    let rtnl: Rtnl | null = null;
     try {
-      const rtnl = Rtnl.openSync();
-      try {
-        opts.bridgeNames = resolveAclBridge(Buffer.from(bridge, 'utf8'), rtnl).bridgeNames;
-      } finally {
-        rtnl.close();
-      }
+      rtnl = Rtnl.openSync();
     } catch {
       // keep the plain decision
     }
-    if (values.acl !== undefined) opts.aclPath = values.acl;
     let result: AclCheck;
     try {
-      result = checkAcl(opts);
+      result = checkBridge(opts, rtnl);
     } catch (e) {
       if (e instanceof AclError) throw new CliError(`cannot check bridge ${bridge}: ${e.message}`);
       throw e;
+    } finally {
+      rtnl?.close();
     }
     const { stderr: _bytes, ...json } = result;
     return output(json as Omit<AclCheck, 'stderr'>, values, (v) => checkText(v as AclCheck), result.allowed ? 0 : 1);

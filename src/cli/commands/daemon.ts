@@ -5,7 +5,7 @@
  */
 import { DEFAULT_ACL_FILE, readUserDb } from '../../acl/index.js';
 import { runDaemon, type DaemonConfig } from '../../daemon/main.js';
-import { DAEMON_SOCKET } from '../../daemon/protocol.js';
+import { DAEMON_SOCKET } from '../../attach/protocol.js';
 import { MAX_CONNECTIONS, MAX_CONNECTIONS_PER_UID, REQUEST_DEADLINE_MS } from '../../daemon/server.js';
 import { parse } from '../args.js';
 import type { Command } from '../command.js';

@@ -10,11 +10,13 @@
 import { accessSync, constants, openSync, closeSync, readFileSync, readSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { release, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
-import { DEFAULT_ACL_FILE, decideAcl, displayBytes, evaluateAcl, processCredentials, unknownPrincipalRules } from '../../acl/index.js';
-import type { AclCredentials } from '../../acl/index.js';
-import { DAEMON_SOCKET, PROTOCOL_VERSION, type CheckReply } from '../../daemon/protocol.js';
+import { DEFAULT_ACL_FILE, displayBytes, evaluateAcl, processCredentials, unknownPrincipalRules } from '../../acl/index.js';
+import type { AclCredentials, AclRule } from '../../acl/index.js';
+import { allowedBridges, kernelAliases, type BridgeAllowance } from '../../attach/probe.js';
+import { DAEMON_SOCKET, PROTOCOL_VERSION, type CheckReply } from '../../attach/protocol.js';
 import { DaemonUnreachableError, askDaemon, daemonListening } from '../../helper/daemon-client.js';
 import { hasNetAdmin, native } from '../../native.js';
+import { Rtnl } from '../../netlink/rtnl.js';
 import { PACKAGE_ROOT } from '../../root.js';
 import { JSON_OPTION, parse } from '../args.js';
 import { output, type Command } from '../command.js';
@@ -186,14 +188,23 @@ const tunDevice: DoctorCheck = (ctx) => {
 
 const ACL_EXAMPLE = (p: string) => `sudo mkdir -p ${p.replace(/\/[^/]*$/, '') || '/'} && echo 'allow br0' | sudo tee ${p} && sudo chmod 0644 ${p}`;
 
-/** Bridges the ACL allows for the caller: the names its rules mention, plus "any other" if `allow all` applies. */
-function allowedBridges(rules: Parameters<typeof decideAcl>[0], identity: AclCredentials): { names: string[]; any: boolean; denied: string[] } {
-  const named = [...new Set(rules.flatMap((r) => (r.bridge === null ? [] : [r.bridge])))];
-  const allowed = named.filter((n) => decideAcl(rules, Buffer.from(n, 'latin1'), { identity }).permitted);
-  let probe = 'qbh-doctor';
-  for (let i = 0; named.includes(probe); i++) probe = `qbh-doctor${i}`;
-  const any = decideAcl(rules, probe, { identity }).permitted;
-  return { names: allowed.map(displayBytes), any, denied: named.filter((n) => !allowed.includes(n)).map(displayBytes) };
+/**
+ * The bridges the ACL allows the caller, by the probe the daemon's `check` uses (src/attach/probe.ts):
+ * each bridge found through the kernel, so one denied by an altname is denied here too. No
+ * rtnetlink (odd sandbox): decided on the names as the rules give them.
+ */
+function allowedHere(rules: readonly AclRule[], identity: AclCredentials): BridgeAllowance {
+  let rtnl: Rtnl | null = null;
+  try {
+    rtnl = Rtnl.openSync();
+  } catch {
+    return allowedBridges(rules, identity);
+  }
+  try {
+    return allowedBridges(rules, identity, kernelAliases(rtnl));
+  } finally {
+    rtnl.close();
+  }
 }
 
 /**
@@ -266,8 +277,8 @@ function aclChecks(ctx: DoctorContext): CheckResult[] {
       fix: 'correct the names, write numeric ids for directory-service accounts, or remove the rules',
     });
   }
-  const allow = allowedBridges(v.ruleSet.rules, ctx.credentials);
-  const list = allow.any ? `every bridge${allow.denied.length ? ` except ${allow.denied.join(', ')}` : ''}` : allow.names.join(', ');
+  const allow = allowedHere(v.ruleSet.rules, ctx.credentials);
+  const list = allow.any ? `every bridge${allow.except.length ? ` except ${allow.except.join(', ')}` : ''}` : allow.bridges.join(', ');
   results.push(
     list
       ? { check: 'acl-allows', ok: true, summary: `ACL allows ${ctx.user}: ${list}` }
