@@ -125,8 +125,8 @@ export function addonPath(root: string = PACKAGE_ROOT): string {
 
 /**
  * The loaded addon (see {@link addonPath}). process.dlopen, not require(): the path is absolute
- * and final, and require() would first resolve it (stats, realpath, the package scope) — 0.35 ms
- * of the helper's start-up, for nothing.
+ * and final, and require() would first resolve it (stats, realpath, the package scope) — a
+ * share of the helper's start-up, for nothing.
  */
 export const native: NativeAddon = loadAddon(addonPath());
 

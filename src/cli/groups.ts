@@ -17,8 +17,8 @@ export interface CommandGroup {
 
 /**
  * Only `bridge` for now: each body carries its own copy of the API and netlink code, and its code
- * cache (≈170 KB) is shipped (test/package.test.ts keeps the tarball under 1 MiB). Every command
- * group of its own would add ≈700 KB packed; a group is one more row here when it pays.
+ * cache is shipped (test/package.test.ts keeps the tarball under 1 MiB). Every command
+ * group of its own would add a body and a cache to the tarball; a group is one more row here when it pays.
  */
 export const COMMAND_GROUPS: readonly CommandGroup[] = [{ word: 'bridge', module: './commands/bridge.js', exportName: 'bridgeCommands' }];
 

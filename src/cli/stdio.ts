@@ -1,7 +1,7 @@
 /**
  * `qbh`'s stdout and stderr without Node's stream machinery where it buys nothing. The first touch
  * of process.stdout or process.stderr loads net, stream and their helpers (a net.Socket for a pipe):
- * ≈3 ms of a ≈30 ms `qbh bridge list` through a pipe (docs/performance.md, "Listing"). A pipe, a
+ * a tenth of a `qbh bridge list` through a pipe (docs/performance.md, "Listing"). A pipe, a
  * file, a socket or /dev/null is written with fs.writeSync instead, which is what Node's stream
  * does there anyway (stdio pipes, files and devices are synchronous on Linux). A terminal, a
  * closed fd or anything odd keeps Node's stream, and so does a write that fails (EPIPE, EAGAIN on
@@ -50,8 +50,7 @@ export class StdioSink implements TextSink {
   /**
    * A pipe, a regular file, a socket or a memory device (/dev/null, /dev/zero, /dev/full: major 1,
    * never a terminal). Node itself writes a character device that is not a terminal with
-   * fs.writeSync too (its stream for one is a SyncWriteStream), but loads the stream modules first
-   * (≈2 ms of `qbh bridge list >/dev/null`). Decided once.
+   * fs.writeSync too (its stream for one is a SyncWriteStream), but loads the stream modules first. Decided once.
    */
   private writesDirectly(): boolean {
     if (this.direct === undefined) {

@@ -174,7 +174,7 @@ export class DaemonServer {
     this.options = options;
     this.audit = new AuditLog(options.log);
     // node:net (and the stream machinery under it) only when a server is made: `qbh` bundles this
-    // module for `qbh daemon`, and every other qbh command would load it at start (≈2 ms, measured).
+    // module for `qbh daemon`, and every other qbh command would load it at start (docs/performance.md).
     this.Socket = (createRequire(import.meta.url)('node:net') as typeof net).Socket;
   }
 

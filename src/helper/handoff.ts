@@ -1,6 +1,6 @@
 /**
  * The helper's last step, shared by direct mode and the daemon path: one sendmsg of 1 byte 0x00 +
- * one SCM_RIGHTS fd (spec §2.2), then the helper's own copy of the tap is closed.
+ * one SCM_RIGHTS fd (docs/qemu-bridge-helper.md, §2.2), then the helper's own copy of the tap is closed.
  * @module
  */
 import { writeSync } from 'node:fs';
@@ -46,7 +46,7 @@ export function handOff(unixFd: number, sendError: string | null, tapFd: number)
       return EXIT_FAILURE;
     }
   } finally {
-    // The only cleanup there is: a non-persistent tap dies with its last fd (spec §3).
+    // The only cleanup there is: a non-persistent tap dies with its last fd (docs/qemu-bridge-helper.md, §3).
     native.close(tapFd);
   }
   return 0;

@@ -1,7 +1,7 @@
 /**
  * CIDR parsing for address operations, with ip-address. A module of its own so that processes that
  * never touch addresses (the helper) do not load it; and ip-address itself is required on the first
- * parse, not when this module loads: its module body parses dozens of Address6 constants (≈2 ms),
+ * parse, not when this module loads: its module body parses dozens of Address6 constants,
  * which every `qbh` command paid at start because the CLI's argument checks import this module.
  * The bundles (scripts/bundle.mjs) leave that require to run time: dist/ resolves the package's
  * own dependency, as the ESM build does.

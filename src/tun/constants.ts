@@ -52,7 +52,7 @@ export const TAP_MIN_MTU = 68;
 export const SCM_MAX_FD = 253;
 /**
  * The largest payload {@link recvFds} accepts (the addon's cap too): the library's messages are one
- * byte (QEMU, spec §2.2) or a small daemon request, and the cap bounds what one call allocates.
+ * byte (QEMU: docs/qemu-bridge-helper.md, §2.2) or a small daemon request, and the cap bounds what one call allocates.
  * @category Taps for QEMU
  */
 export const RECV_MAX_BYTES = 65536;
