@@ -1,5 +1,5 @@
 import { QbhError, type AclErrorCode } from '../errors.js';
-import type { AclFileRecord } from './load.js';
+import type { AclFileRecord } from './files.js';
 
 export type { AclErrorCode } from '../errors.js';
 
