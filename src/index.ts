@@ -52,6 +52,7 @@ export type {
   OtherLinkInfo,
   BridgeInfoData,
   TunInfoData,
+  BridgePortFlags,
   BridgePortInfoData,
 } from './netlink/present.js';
 export { kernelAttributes } from './netlink/present.js';

@@ -97,8 +97,30 @@ export type LinkFlag =
   | 'ECHO'
   | 'M-DOWN';
 
+/**
+ * A bridge port's on/off flags (IFLA_BRPORT_*), under the keys iproute2 prints them with in both
+ * `bridge -j -d link show` and `ip -j -d link show`'s `info_slave_data`.
+ */
+export interface BridgePortFlags {
+  hairpin?: boolean;
+  guard?: boolean;
+  root_block?: boolean;
+  fastleave?: boolean;
+  learning?: boolean;
+  flood?: boolean;
+  mcast_flood?: boolean;
+  bcast_flood?: boolean;
+  mcast_to_unicast?: boolean;
+  neigh_suppress?: boolean;
+  neigh_vlan_suppress?: boolean;
+  vlan_tunnel?: boolean;
+  isolated?: boolean;
+  locked?: boolean;
+  mab?: boolean;
+}
+
 /** `bridge -j -d link show` objects: one bridge port. */
-export interface BridgePort {
+export interface BridgePort extends BridgePortFlags {
   ifindex: number;
   link?: string;
   ifname: string;
@@ -109,22 +131,7 @@ export interface BridgePort {
   state: PortState;
   priority: number;
   cost: number;
-  hairpin?: boolean;
-  guard?: boolean;
-  root_block?: boolean;
-  fastleave?: boolean;
-  learning?: boolean;
-  flood?: boolean;
-  mcast_flood?: boolean;
-  bcast_flood?: boolean;
   mcast_router?: number;
-  mcast_to_unicast?: boolean;
-  neigh_suppress?: boolean;
-  neigh_vlan_suppress?: boolean;
-  vlan_tunnel?: boolean;
-  isolated?: boolean;
-  locked?: boolean;
-  mab?: boolean;
 }
 
 /** `linkinfo.info_data` of a bridge (IFLA_BR_*), as `ip -j -d link show type bridge` prints it. */
@@ -197,16 +204,10 @@ export interface TunInfoData {
 }
 
 /** `linkinfo.info_slave_data` of a bridge port (IFLA_BRPORT_*), as `ip -j -d link show` prints it. */
-export interface BridgePortInfoData {
+export interface BridgePortInfoData extends BridgePortFlags {
   state?: PortState;
   priority?: number;
   cost?: number;
-  hairpin?: boolean;
-  guard?: boolean;
-  root_block?: boolean;
-  fastleave?: boolean;
-  learning?: boolean;
-  flood?: boolean;
   id?: string;
   no?: string;
   designated_port?: number;
@@ -221,17 +222,8 @@ export interface BridgePortInfoData {
   proxy_arp?: boolean;
   proxy_arp_wifi?: boolean;
   multicast_router?: number;
-  mcast_flood?: boolean;
-  bcast_flood?: boolean;
-  mcast_to_unicast?: boolean;
-  neigh_suppress?: boolean;
-  neigh_vlan_suppress?: boolean;
   group_fwd_mask?: string;
   group_fwd_mask_str?: string;
-  vlan_tunnel?: boolean;
-  isolated?: boolean;
-  locked?: boolean;
-  mab?: boolean;
   backup_port?: string;
   mcast_n_groups?: number;
   mcast_max_groups?: number;
