@@ -11,8 +11,10 @@
  * @internal
  * @module
  */
-import { EBADF, EINVAL, ENOBUFS, ENODEV, ETIMEDOUT, QbhError } from '../errors.js';
+// (The module comment above sticks to the first import, and stripInternal drops both from the
+// .d.ts: that import must be one the declarations do not need.)
 import { native } from '../native.js';
+import { EBADF, EINVAL, ENOBUFS, ENODEV, ETIMEDOUT, QbhError } from '../errors.js';
 import {
   NETLINK_EXT_ACK,
   NETLINK_GET_STRICT_CHK,

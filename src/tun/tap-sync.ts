@@ -2,7 +2,7 @@
  * Tap making, blocking, on an rtnetlink socket's fd: `tap%d` as the C helper makes it (openTapSync,
  * the helper's default) and a chosen name (`--ifname`, as openTap makes one), in one call. Without
  * the generic netlink codec: the bridge lookup, the RTM_NEWLINK and the failure paths' requests are
- * src/netlink/lean.ts's, so that the helper's bundle loads none of rtnl.ts, attr.ts or tables.ts.
+ * src/netlink/link-requests.ts's (on the wire core), so that the helper's bundle loads none of rtnl.ts, attr.ts or tables.ts.
  * @internal
  * @module
  */
@@ -168,6 +168,7 @@ function joinBridge(m: Made, rtnlFd: number, beforeUp: TapSyncOptions['beforeUp'
  * Throws a {@link TapError} (or the hook's error); the tap's fd is closed, so nothing is left behind.
  *
  * Equivalent to `ip tuntap add NAME mode tap [vnet_hdr]` + `ip link set NAME mtu N address fe:… master BR up`.
+ * @internal
  */
 export function tapSync(opts: TapSyncOptions, rtnlFd: number): HelperTap {
   return opts.name === undefined ? helperOrder(opts, rtnlFd) : namedOrder(opts, opts.name, rtnlFd);
