@@ -94,7 +94,7 @@ t.test('256 queues, and 257', async (t) => {
   t.equal(l.num_tx_queues >= 1 && l.master, 'br0');
   closeTap(tap);
   const e = await rejection(openTap({ bridge: 'br0', queues: 257 }, rtnl));
-  t.ok(e instanceof TapError && e.code === 'EINVAL', String(e));
+  t.ok(e instanceof InvalidArgumentError && e.code === 'EINVAL', String(e));
   const left = leftoverCount(leftovers(['br0']));
   t.equal(left, 0);
   record(t, { area: 'limits', fault: 'multiqueue tap of 256 queues, then 257', trials: 2, outcome: `256: ${tap.name} on br0, closed; 257: "${(e as Error).message}"`, leftovers: left });
