@@ -24,7 +24,6 @@ import {
   kernelError,
   nextSeq,
   openRouteSocket,
-  ownError,
   requestMessage,
   splitMessages,
   syscallError,
@@ -165,7 +164,7 @@ export class NetlinkSocket {
           stop = this.transport.watch(this.fd, () => void drain());
           this.abortWaiting = () => {
             end();
-            reject(ownError(EBADF, ctx, 'the socket was closed while waiting for the answer'));
+            reject(NetlinkError.fromQbh(EBADF, ctx, 'the socket was closed while waiting for the answer'));
           };
         }
       });
@@ -241,7 +240,7 @@ export class NetlinkSocket {
               if (got === null) {
                 // The kernel answers inside sendmsg, so this is rare: wait on the event loop.
                 stop ??= this.transport.watch(this.fd, () => drain());
-                this.abortWaiting ??= () => fail(ownError(EBADF, requests[0]!.ctx, 'the socket was closed while waiting for the answer'));
+                this.abortWaiting ??= () => fail(NetlinkError.fromQbh(EBADF, requests[0]!.ctx, 'the socket was closed while waiting for the answer'));
                 return;
               }
               if (got.portId !== 0) continue; // only the kernel answers requests

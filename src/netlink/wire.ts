@@ -244,14 +244,6 @@ export function kernelError(ack: ErrorMessage, ctx: NetlinkErrorContext): Netlin
 }
 
 /**
- * A failure qbh itself names, not the kernel (`no answer from the kernel`, a receive-buffer
- * overrun, a socket closed under a waiting request): every such NetlinkError is made here.
- */
-export function ownError(errno: number, ctx: NetlinkErrorContext, words: string): NetlinkError {
-  return NetlinkError.fromQbh(errno, ctx, words);
-}
-
-/**
  * A failed send or receive syscall as a NetlinkError naming the request, so every error the API
  * throws is a QbhError with errno and code (the addon's own errors carry errno and code only); on
  * a receive, ENOBUFS says that messages were dropped. Errors already in the family pass through.
@@ -260,7 +252,7 @@ export function syscallError(e: unknown, ctx: NetlinkErrorContext, receiving: bo
   if (e instanceof QbhError || !(e instanceof Error)) return e;
   const errno = (e as { errno?: unknown }).errno;
   if (typeof errno !== 'number' || errno === 0) return e;
-  if (receiving && Math.abs(errno) === ENOBUFS) return ownError(ENOBUFS, ctx, 'receive buffer overrun: kernel messages were dropped');
+  if (receiving && Math.abs(errno) === ENOBUFS) return NetlinkError.fromQbh(ENOBUFS, ctx, 'receive buffer overrun: kernel messages were dropped');
   return new NetlinkError(Math.abs(errno), ctx);
 }
 
@@ -346,7 +338,7 @@ export function awaitExchangeSync(t: Transport, fd: number, ex: Exchange, timeou
       throw syscallError(e, ex.ctx, true);
     }
     if (got === null) {
-      if (Date.now() >= deadline) throw ownError(ETIMEDOUT, ex.ctx, 'no answer from the kernel');
+      if (Date.now() >= deadline) throw NetlinkError.fromQbh(ETIMEDOUT, ex.ctx, 'no answer from the kernel');
       continue;
     }
     feedExchange(ex, got.data, got.portId);
