@@ -34,10 +34,38 @@ import { bpfFilterRequest, clsactRequest } from './tc.js';
 /** How a guarded tap's alias starts; the guard's words follow. */
 export const GUARD_ALIAS_PREFIX = 'qbh-guard: ';
 
-/** The guard a port's alias records, or null when the alias is not a qbh guard's (or unreadable). */
+/** IFALIASZ: the kernel keeps at most 255 bytes of an alias. */
+export const ALIAS_MAX = 255;
+/** What stands for a list too long for the alias: `ip=…`. */
+const ELIDED = '…';
+
+/**
+ * The alias that records `g` on its port: the prefix and the guard's words; if that is longer than
+ * the kernel keeps, the longest lists (`ip=`, `mac=`) are written `ip=…` (the port still has all of
+ * them; the alias is for reading, and `mac=sticky:N`, which qbhd's pinner reads, is always whole).
+ */
+export function guardAlias(g: PortGuard): string {
+  const words = formatGuard(g).split(' ');
+  const size = () => Buffer.byteLength(GUARD_ALIAS_PREFIX + words.join(' '));
+  while (size() > ALIAS_MAX) {
+    let longest = -1;
+    words.forEach((w, i) => {
+      if (!w.endsWith(ELIDED) && (longest < 0 || w.length > words[longest]!.length)) longest = i;
+    });
+    words[longest] = `${words[longest]!.split('=')[0]}=${ELIDED}`;
+  }
+  return GUARD_ALIAS_PREFIX + words.join(' ');
+}
+
+/**
+ * The guard a port's alias records, or null when the alias is not a qbh guard's (or unreadable).
+ * Lists the alias elided (`ip=…`) are left out of what it returns.
+ */
 export function readGuardAlias(alias: string | null | undefined): PortGuard | null {
   if (typeof alias !== 'string' || !alias.startsWith(GUARD_ALIAS_PREFIX)) return null;
-  const g = readGuardWords(alias.slice(GUARD_ALIAS_PREFIX.length).split(' ').filter((w) => w !== ''));
+  const words = alias.slice(GUARD_ALIAS_PREFIX.length).split(' ').filter((w) => w !== '' && !w.endsWith(`=${ELIDED}`));
+  if (words.length === 0) return null;
+  const g = readGuardWords(words);
   return 'error' in g ? null : g;
 }
 
@@ -127,7 +155,7 @@ interface GuardRequest {
 
 /** The requests that apply `g` to `port`, in order; `program` is `compileGuard(g)` (compiled once per guard). */
 function guardRequests(port: GuardedPort, g: PortGuard, program: Uint8Array | null): GuardRequest[] {
-  const out: GuardRequest[] = [{ part: 'alias', request: aliasRequest(port.ifindex, GUARD_ALIAS_PREFIX + formatGuard(g)) }];
+  const out: GuardRequest[] = [{ part: 'alias', request: aliasRequest(port.ifindex, guardAlias(g)) }];
   const flags = guardPortFlags(g);
   if (flags.length > 0) out.push({ part: 'port flags', request: portFlagsRequest(port.ifindex, flags) });
   if (Array.isArray(g.mac)) {
