@@ -4,7 +4,7 @@
 // it; writes bench/RESULTS.md (machine, kernel, Node, QEMU, iproute2, date, the table). Not a test:
 // it asserts nothing. Needs root and a build (npm run build).
 //
-//   node bench/run.mjs [--quick] [--only helper,taps,list] [--out bench/RESULTS.md]
+//   node bench/run.mjs [--quick] [--only helper,taps,list,guard] [--out bench/RESULTS.md]
 //
 // Each suite runs in fresh network and mount namespaces of its own (this file re-executes itself
 // under `unshare`); nothing touches the host's interfaces or its /etc. Every Node process it times
@@ -14,8 +14,8 @@
 // NODE_OPTIONS.
 // The older single-purpose scripts (bench/helper.mjs, tun.mjs, netlink.mjs, cli.mjs, daemon.mjs,
 // acl.mjs) remain for the details they print (launcher variants, teardown one by one, the daemon).
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -127,7 +127,7 @@ function info(what, text) {
 
 // ---------- the orchestrator ----------
 if (opt.suite === undefined) {
-  const suites = (opt.only ?? 'helper,taps,list').split(',');
+  const suites = (opt.only ?? 'helper,taps,list,guard').split(',');
   const all = [];
   const t0 = now();
   const loadBefore = loadavg()[0];
@@ -244,7 +244,7 @@ function makeTaps(prefix, n, { bridge, group = 7, chunk = 5000 } = {}) {
 sh('ip', 'link', 'set', 'lo', 'up');
 
 const { native } = await import('../dist/native.js');
-const suite = { helper: suiteHelper, taps: suiteTaps, list: suiteList }[opt.suite];
+const suite = { helper: suiteHelper, taps: suiteTaps, list: suiteList, guard: suiteGuard }[opt.suite];
 if (!suite) throw new Error(`no suite ${opt.suite}`);
 await suite();
 process.exit(0);
@@ -586,4 +586,212 @@ sys.stdout.write(json.dumps(out))
   info(`listing decode of a ${nLinks}-link dump`, `the attributes listLinks() prints: median ${ds.toFixed(1)} ms, ${Math.round(nLinks / (ds / 1000))} links/s, ${(bytes / 1e6 / (ds / 1000)).toFixed(0)} MB/s`);
   rtnl.close();
   sh('ip', 'link', 'delete', 'group', '8');
+}
+
+// ---------- guard: the port guard's cost (issue 23), and the CNI bridge plugin beside it ----------
+async function suiteGuard() {
+  const N = QUICK ? 300 : 1000;
+  const RUNS = QUICK ? 3 : 5;
+  const ONE = QUICK ? 20 : 50;
+  const ITER = QUICK ? 15 : 40;
+  const CNI_N = QUICK ? 100 : 500;
+  const CNI_K = QUICK ? 5 : 10;
+  const { openTap, openTaps, destroyTaps, closeTap, tapInfo } = await import('../dist/tun/index.js');
+  const { parseGuard } = await import('../dist/index.js');
+  // The guard of the issue's goals: every part but sticky pinning, whose cost is the same less one
+  // FDB message. A MAC list pins its MAC on one port of a bridge only (a second port claiming it is
+  // refused, EEXIST), so the many-taps rows use `mac=sticky:1` and the others a MAC of each tap's own.
+  const REST = 'ip=10.0.0.0/24,2001:db8::/64 server-guard bpdu-guard ethertypes=ipv4,arp,ipv6';
+  const wordsFor = (mac) => `isolated mac=${mac} ${REST}`;
+  const macOf = (i) => `52:54:00:${((i >> 16) & 0xff).toString(16).padStart(2, '0')}:${((i >> 8) & 0xff).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`;
+  const guardOf = (i) => parseGuard(wordsFor(macOf(i)));
+  const sticky = parseGuard(`isolated mac=sticky:1 ${REST}`);
+  const cpuSelf = () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+  };
+  /** Throws unless the tap `name` carries the guard (its alias, its ingress filter). */
+  const assertGuarded = (name) => {
+    const alias = JSON.parse(String(shOut('ip', '-j', '-d', 'link', 'show', 'dev', name)))[0]?.ifalias ?? '';
+    const filters = JSON.parse(String(shOut('tc', '-j', 'filter', 'show', 'dev', name, 'ingress')) || '[]');
+    if (!alias.startsWith('qbh-guard: ') || !filters.some((f) => f.kind === 'bpf')) throw new Error(`${name} is not guarded (alias "${alias}", ${filters.length} filters)`);
+  };
+  sh('mount', '-t', 'tmpfs', 'qbh-bench-run', '/run');
+  for (const br of ['br0', 'br1']) {
+    sh('ip', 'link', 'add', br, 'type', 'bridge');
+    sh('ip', 'link', 'set', br, 'mtu', '1400', 'up');
+  }
+
+  // 1. openTaps(N) guarded against unguarded, interleaved.
+  const bulk = { g: [], u: [], gCpu: [], uCpu: [] };
+  for (let run = 0; run < RUNS; run++) {
+    for (const guarded of [true, false]) {
+      const c0 = cpuSelf();
+      let taps;
+      const ms = await timeAsync(async () => {
+        taps = await openTaps(N, { bridge: 'br0', ...(guarded ? { guard: sticky } : {}) });
+      });
+      (guarded ? bulk.g : bulk.u).push(ms);
+      (guarded ? bulk.gCpu : bulk.uCpu).push(cpuSelf() - c0);
+      if (guarded && run === 0) assertGuarded(taps[N - 1].name);
+      await destroyTaps(taps);
+    }
+  }
+  row(`create + attach ${N} taps, guarded`, 'openTaps(N, { bridge, guard })', bulk.g, 'openTaps(N, { bridge })', bulk.u, 1.3, 'ms',
+    `guard \`isolated mac=sticky:1 ${REST}\` (alias, port flags, clsact + BPF filter; the tap comes up after them)`);
+  row(`create + attach ${N} taps, guarded, CPU (user + sys)`, 'openTaps(N, { bridge, guard })', bulk.gCpu, 'openTaps(N, { bridge })', bulk.uCpu, null);
+
+  // 2. One guarded attach with 1 guarded port present, and with N: rounds alternate (the N − 1
+  //    others are made and destroyed in each). The measured tap pins a MAC none of them has.
+  const MEASURED = 0xffffff;
+  const flat = { one: [], many: [], oneOpen: [], manyOpen: [], serialG: [], serialU: [] };
+  /** ONE attaches (openTap({ guard }), then closeTap): ms per attach, open + close and open alone. */
+  const attaches = async () => {
+    let open = 0;
+    const t0 = now();
+    for (let i = 0; i < ONE; i++) {
+      const t1 = now();
+      const tap = await openTap({ bridge: 'br1', guard: guardOf(MEASURED) });
+      open += now() - t1;
+      closeTap(tap);
+    }
+    return [(now() - t0) / ONE, open / ONE];
+  };
+  await attaches();
+  for (let run = 0; run < RUNS; run++) {
+    const first = await openTap({ bridge: 'br1', name: 'gp0', guard: guardOf(0) });
+    let [both, open] = await attaches();
+    flat.one.push(both);
+    flat.oneOpen.push(open);
+    const present = [];
+    let t0 = now();
+    for (let i = 1; i < N; i++) present.push(await openTap({ bridge: 'br1', name: `gp${i}`, guard: guardOf(i) }));
+    flat.serialG.push(now() - t0);
+    if (run === 0) assertGuarded(`gp${N - 1}`);
+    [both, open] = await attaches();
+    flat.many.push(both);
+    flat.manyOpen.push(open);
+    await destroyTaps([first, ...present]);
+    const plain = [];
+    t0 = now();
+    for (let i = 1; i < N; i++) plain.push(await openTap({ bridge: 'br1', name: `gp${i}` }));
+    flat.serialU.push(now() - t0);
+    await destroyTaps(plain);
+  }
+  row(`one guarded attach (openTap + closeTap), ${N} guarded ports present`, `${N} present`, flat.many, '1 present', flat.one, 1.2, 'ms',
+    `per attach, averaged over ${ONE}; each pins its own MAC (\`isolated mac=MAC ${REST}\`); the close waits for the kernel's teardown`);
+  row(`one guarded attach (openTap alone), ${N} guarded ports present`, `${N} present`, flat.manyOpen, '1 present', flat.oneOpen, 1.2);
+  row(`create + attach ${N - 1} taps one by one, guarded`, 'openTap({ bridge, guard }) × N (a MAC list each)', flat.serialG, 'openTap({ bridge }) × N', flat.serialU, null);
+
+  // 3. The helper, direct (root) and through qbhd (uid 65534, no capabilities): br0 unguarded, br1
+  //    guarded, both in one bridge.conf.
+  privateEtcQemu(`allow br0\nallow br1\nguard br1 ${wordsFor('52:54:00:00:00:01')}\n`, { runIsTmpfs: true });
+  const HELPER = join(ROOT, 'bin', 'qemu-bridge-helper');
+  const NOBODY = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all'];
+  /** spawn → 1 byte + fd received → exit (wall ms); `check` is called with the tap's name. */
+  const helperOnce = (cmd, check) => {
+    const [qemuEnd, helperEnd] = native.socketpair(1);
+    const t0 = now();
+    const r = spawnSync(cmd[0], cmd.slice(1), { stdio: ['ignore', 'ignore', 'pipe', helperEnd], env: ENV, encoding: 'utf8' });
+    const got = native.recvFds(qemuEnd, 1, 1, 1000);
+    const ms = now() - t0;
+    native.close(helperEnd);
+    native.close(qemuEnd);
+    if (r.status !== 0 || got?.fds.length !== 1) throw new Error(`${cmd.join(' ')}: exit ${r.status}: ${r.stderr.trim()}`);
+    try {
+      check?.(tapInfo(got.fds[0]).name);
+    } finally {
+      for (const fd of got.fds) native.close(fd);
+    }
+    return ms;
+  };
+  const helperArgs = (br) => [HELPER, '--use-vnet', `--br=${br}`, '--fd=3'];
+  const paths = { direct: (br) => helperArgs(br), daemon: (br) => [...NOBODY, ...helperArgs(br)] };
+  mkdirSync('/run/qbh', { mode: 0o755 });
+  const daemon = spawn(join(ROOT, 'dist', 'qbhd.cjs'), [], { stdio: ['ignore', 'ignore', 'pipe'], env: ENV });
+  let daemonLog = '';
+  daemon.stderr.setEncoding('utf8');
+  daemon.stderr.on('data', (d) => (daemonLog = (daemonLog + d).slice(-4096)));
+  for (let i = 0; i < 200 && !existsSync('/run/qbh/qbhd.sock'); i++) await new Promise((r) => setTimeout(r, 25));
+  for (const [path, cmd] of Object.entries(paths)) {
+    try {
+      if (path === 'daemon' && !existsSync('/run/qbh/qbhd.sock')) throw new Error(`qbhd did not start: ${daemonLog.trim()}`);
+      helperOnce(cmd('br0'));
+      helperOnce(cmd('br1'), assertGuarded);
+    } catch (e) {
+      info(`guarded helper attach, ${path}`, `not measured: ${String(e.message).split('\n')[0]}`);
+      continue;
+    }
+    const w = { g: [], u: [] };
+    for (let i = 0; i < ITER; i++) {
+      w.u.push(helperOnce(cmd('br0')));
+      w.g.push(helperOnce(cmd('br1')));
+    }
+    const via = path === 'direct' ? 'direct (root)' : 'through qbhd (uid 65534, no capabilities)';
+    row(`helper attach ${via}, guarded, wall`, '`guard br1 …` (a MAC list)', w.g, 'no guard (`allow br0`)', w.u, 1.15, 'ms');
+    if (path === 'direct') {
+      const driver = join(dir, 'rusage.py');
+      writeFileSync(driver, RUSAGE_DRIVER);
+      const ru = JSON.parse(String(shOut(PY, driver, String(ITER), JSON.stringify([['u', cmd('br0'), true], ['g', cmd('br1'), true]]))));
+      row(`helper attach ${via}, guarded, CPU time`, '`guard br1 …` (a MAC list)', ru.g.map((x) => x[0]), 'no guard (`allow br0`)', ru.u.map((x) => x[0]), 1.15);
+    }
+  }
+  daemon.kill('SIGTERM');
+  await new Promise((r) => daemon.on('exit', r));
+
+  // 4. The anchor: the reference CNI `bridge` plugin with macspoofchk (one nft process per ADD),
+  //    CNI_N containers ADDed one by one, interleaved with as many guarded qbh taps; then CNI_K
+  //    ADDs (each DELed after, untimed) against CNI_K guarded taps, at CNI_N present.
+  const CNI = '/usr/lib/cni/bridge';
+  if (!existsSync(CNI)) {
+    info('the CNI anchor', `not measured: ${CNI} is missing (apt-get install containernetworking-plugins)`);
+    return;
+  }
+  mkdirSync('/run/netns', { recursive: true });
+  const conf = (spoof) => JSON.stringify({
+    cniVersion: '1.0.0', name: 'anchor', type: 'bridge', bridge: 'cni0', isGateway: false, macspoofchk: spoof,
+    ipam: { type: 'host-local', subnet: '10.88.0.0/16', dataDir: join(dir, 'cni-ipam') },
+  });
+  const cni = (command, id, spoof = true) => {
+    const t0 = now();
+    const r = spawnSync(CNI, [], {
+      input: conf(spoof), encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'],
+      env: { PATH, CNI_COMMAND: command, CNI_CONTAINERID: id, CNI_NETNS: `/run/netns/${id}`, CNI_IFNAME: 'eth0', CNI_PATH: '/usr/lib/cni' },
+    });
+    const ms = now() - t0;
+    if (r.status !== 0) throw new Error(`CNI ${command} ${id}: exit ${r.status}: ${r.stdout}${r.stderr}`);
+    return ms;
+  };
+  sh('ip', 'link', 'add', 'br2', 'type', 'bridge');
+  sh('ip', 'link', 'set', 'br2', 'mtu', '1400', 'up');
+  const anchor = { cni: [], qbh: [], cniOne: [], qbhOne: [], cniPlain: [] };
+  const held = [];
+  for (let i = 0; i < CNI_N; i++) {
+    sh('ip', 'netns', 'add', `c${i}`);
+    anchor.cni.push(cni('ADD', `c${i}`));
+    const t0 = now();
+    held.push(await openTap({ bridge: 'br2', name: `a${i}`, guard: guardOf(i) }));
+    anchor.qbh.push(now() - t0);
+  }
+  const rules = JSON.parse(String(shOut('nft', '-j', 'list', 'ruleset'))).nftables.filter((o) => o.rule).length;
+  for (let k = 0; k < CNI_K; k++) {
+    for (const spoof of [true, false]) {
+      const id = `x${k}${spoof ? 's' : 'p'}`;
+      sh('ip', 'netns', 'add', id);
+      (spoof ? anchor.cniOne : anchor.cniPlain).push(cni('ADD', id, spoof));
+      cni('DEL', id, spoof);
+      sh('ip', 'netns', 'delete', id);
+    }
+    const t0 = now();
+    const tap = await openTap({ bridge: 'br2', guard: guardOf(MEASURED) });
+    anchor.qbhOne.push(now() - t0);
+    closeTap(tap);
+  }
+  const sum = (xs) => xs.reduce((a, b) => a + b, 0);
+  row(`one guarded port with ${CNI_N} present: qbh against the CNI bridge plugin`, 'openTap({ bridge, guard })', anchor.qbhOne, 'CNI `bridge` ADD, macspoofchk (veth, netns, IPAM, nft)', anchor.cniOne, null, 'ms',
+    `${CNI_K} of each at ${CNI_N} present (${rules} nft rules); the plugin does more than a guard (a veth pair into a netns, addresses), which the next row prices`);
+  row(`CNI bridge ADD with ${CNI_N} present: macspoofchk on against off`, 'ADD, macspoofchk: true', anchor.cniOne, 'ADD, macspoofchk: false', anchor.cniPlain, null);
+  row(`${CNI_N} guarded ports made one by one, in total`, `openTap({ bridge, guard }) × ${CNI_N}`, [sum(anchor.qbh)], `CNI \`bridge\` ADD × ${CNI_N}, macspoofchk`, [sum(anchor.cni)], null, 'ms',
+    `interleaved one by one; per port, median ${median(anchor.qbh).toFixed(2)} ms against ${median(anchor.cni).toFixed(1)} ms (last 50: ${median(anchor.qbh.slice(-50)).toFixed(2)} against ${median(anchor.cni.slice(-50)).toFixed(1)})`);
+  await destroyTaps(held);
 }
