@@ -596,6 +596,8 @@ async function suiteGuard() {
   const ITER = QUICK ? 15 : 40;
   const CNI_N = QUICK ? 100 : 500;
   const CNI_K = QUICK ? 5 : 10;
+  /** A pause after deleting a netns: the kernel tears it down in a workqueue, holding the RTNL lock. */
+  const SETTLE_MS = 300;
   const { openTap, openTaps, destroyTaps, closeTap, tapInfo } = await import('../dist/tun/index.js');
   const { parseGuard } = await import('../dist/index.js');
   // The guard of the issue's goals: every part but sticky pinning, whose cost is the same less one
@@ -609,6 +611,11 @@ async function suiteGuard() {
   const cpuSelf = () => {
     const u = process.cpuUsage();
     return (u.user + u.system) / 1000;
+  };
+  /** CPU ms of the waited-for children (cutime + cstime of /proc/self/stat, 10 ms ticks). */
+  const cpuChildren = () => {
+    const f = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ');
+    return (Number(f[13]) + Number(f[14])) * 10;
   };
   /** Throws unless the tap `name` carries the guard (its alias, its ingress filter). */
   const assertGuarded = (name) => {
@@ -644,33 +651,38 @@ async function suiteGuard() {
   // 2. One guarded attach with 1 guarded port present, and with N: rounds alternate (the N − 1
   //    others are made and destroyed in each). The measured tap pins a MAC none of them has.
   const MEASURED = 0xffffff;
-  const flat = { one: [], many: [], oneOpen: [], manyOpen: [], serialG: [], serialU: [] };
-  /** ONE attaches (openTap({ guard }), then closeTap): ms per attach, open + close and open alone. */
-  const attaches = async () => {
+  const flat = { one: [], many: [], oneOpen: [], manyOpen: [], onePlain: [], manyPlain: [], serialG: [], serialU: [] };
+  /**
+   * ONE attaches (openTap, then closeTap), guarded or not: ms per attach, open + close and open
+   * alone. The guarded one pins a MAC none of the present ports has.
+   */
+  const attaches = async (guarded) => {
     let open = 0;
     const t0 = now();
     for (let i = 0; i < ONE; i++) {
       const t1 = now();
-      const tap = await openTap({ bridge: 'br1', guard: guardOf(MEASURED) });
+      const tap = await openTap({ bridge: 'br1', ...(guarded ? { guard: guardOf(MEASURED) } : {}) });
       open += now() - t1;
       closeTap(tap);
     }
     return [(now() - t0) / ONE, open / ONE];
   };
-  await attaches();
+  await attaches(true);
   for (let run = 0; run < RUNS; run++) {
     const first = await openTap({ bridge: 'br1', name: 'gp0', guard: guardOf(0) });
-    let [both, open] = await attaches();
+    let [both, open] = await attaches(true);
     flat.one.push(both);
     flat.oneOpen.push(open);
+    flat.onePlain.push((await attaches(false))[1]);
     const present = [];
     let t0 = now();
     for (let i = 1; i < N; i++) present.push(await openTap({ bridge: 'br1', name: `gp${i}`, guard: guardOf(i) }));
     flat.serialG.push(now() - t0);
     if (run === 0) assertGuarded(`gp${N - 1}`);
-    [both, open] = await attaches();
+    [both, open] = await attaches(true);
     flat.many.push(both);
     flat.manyOpen.push(open);
+    flat.manyPlain.push((await attaches(false))[1]);
     await destroyTaps([first, ...present]);
     const plain = [];
     t0 = now();
@@ -681,6 +693,9 @@ async function suiteGuard() {
   row(`one guarded attach (openTap + closeTap), ${N} guarded ports present`, `${N} present`, flat.many, '1 present', flat.one, 1.2, 'ms',
     `per attach, averaged over ${ONE}; each pins its own MAC (\`isolated mac=MAC ${REST}\`); the close waits for the kernel's teardown`);
   row(`one guarded attach (openTap alone), ${N} guarded ports present`, `${N} present`, flat.manyOpen, '1 present', flat.oneOpen, 1.2);
+  row(`one unguarded attach (openTap alone), ${N} guarded ports present`, `${N} present`, flat.manyPlain, '1 present', flat.onePlain, null, 'ms',
+    'the bridge\'s own growth with its ports, for comparison with the row above');
+  row('one attach (openTap alone), guarded against unguarded', `guarded, 1 port present`, flat.oneOpen, 'unguarded, 1 port present', flat.onePlain, null);
   row(`create + attach ${N - 1} taps one by one, guarded`, 'openTap({ bridge, guard }) × N (a MAC list each)', flat.serialG, 'openTap({ bridge }) × N', flat.serialU, null);
 
   // 3. The helper, direct (root) and through qbhd (uid 65534, no capabilities): br0 unguarded, br1
@@ -752,46 +767,58 @@ async function suiteGuard() {
     cniVersion: '1.0.0', name: 'anchor', type: 'bridge', bridge: 'cni0', isGateway: false, macspoofchk: spoof,
     ipam: { type: 'host-local', subnet: '10.88.0.0/16', dataDir: join(dir, 'cni-ipam') },
   });
-  const cni = (command, id, spoof = true) => {
+  /** Runs the plugin; its wall ms (its CPU ms, with the nft processes it waits for, into `cpu`). */
+  const cni = (command, id, spoof = true, cpu = []) => {
+    const c0 = cpuChildren();
     const t0 = now();
     const r = spawnSync(CNI, [], {
       input: conf(spoof), encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'],
       env: { PATH, CNI_COMMAND: command, CNI_CONTAINERID: id, CNI_NETNS: `/run/netns/${id}`, CNI_IFNAME: 'eth0', CNI_PATH: '/usr/lib/cni' },
     });
     const ms = now() - t0;
+    cpu.push(cpuChildren() - c0);
     if (r.status !== 0) throw new Error(`CNI ${command} ${id}: exit ${r.status}: ${r.stdout}${r.stderr}`);
     return ms;
   };
   sh('ip', 'link', 'add', 'br2', 'type', 'bridge');
   sh('ip', 'link', 'set', 'br2', 'mtu', '1400', 'up');
-  const anchor = { cni: [], qbh: [], cniOne: [], qbhOne: [], cniPlain: [] };
+  const anchor = { cni: [], qbh: [], cniOne: [], qbhOne: [], cniPlain: [], cniCpu: [], qbhCpu: [], cniOneCpu: [], qbhOneCpu: [] };
   const held = [];
   for (let i = 0; i < CNI_N; i++) {
     sh('ip', 'netns', 'add', `c${i}`);
-    anchor.cni.push(cni('ADD', `c${i}`));
+    anchor.cni.push(cni('ADD', `c${i}`, true, anchor.cniCpu));
+    const c0 = cpuSelf();
     const t0 = now();
     held.push(await openTap({ bridge: 'br2', name: `a${i}`, guard: guardOf(i) }));
     anchor.qbh.push(now() - t0);
+    anchor.qbhCpu.push(cpuSelf() - c0);
   }
   const rules = JSON.parse(String(shOut('nft', '-j', 'list', 'ruleset'))).nftables.filter((o) => o.rule).length;
   for (let k = 0; k < CNI_K; k++) {
-    for (const spoof of [true, false]) {
-      const id = `x${k}${spoof ? 's' : 'p'}`;
-      sh('ip', 'netns', 'add', id);
-      (spoof ? anchor.cniOne : anchor.cniPlain).push(cni('ADD', id, spoof));
-      cni('DEL', id, spoof);
-      sh('ip', 'netns', 'delete', id);
-    }
+    // qbh first: a netns deleted just before would tear down (under the RTNL lock) while it runs.
+    const c0 = cpuSelf();
     const t0 = now();
     const tap = await openTap({ bridge: 'br2', guard: guardOf(MEASURED) });
     anchor.qbhOne.push(now() - t0);
+    anchor.qbhOneCpu.push(cpuSelf() - c0);
     closeTap(tap);
+    for (const spoof of [true, false]) {
+      const id = `x${k}${spoof ? 's' : 'p'}`;
+      sh('ip', 'netns', 'add', id);
+      (spoof ? anchor.cniOne : anchor.cniPlain).push(cni('ADD', id, spoof, spoof ? anchor.cniOneCpu : []));
+      cni('DEL', id, spoof);
+      sh('ip', 'netns', 'delete', id);
+    }
+    await new Promise((r) => setTimeout(r, SETTLE_MS));
   }
   const sum = (xs) => xs.reduce((a, b) => a + b, 0);
   row(`one guarded port with ${CNI_N} present: qbh against the CNI bridge plugin`, 'openTap({ bridge, guard })', anchor.qbhOne, 'CNI `bridge` ADD, macspoofchk (veth, netns, IPAM, nft)', anchor.cniOne, null, 'ms',
     `${CNI_K} of each at ${CNI_N} present (${rules} nft rules); the plugin does more than a guard (a veth pair into a netns, addresses), which the next row prices`);
+  row(`one guarded port with ${CNI_N} present: qbh against the CNI bridge plugin, CPU (user + sys)`, 'openTap({ bridge, guard })', anchor.qbhOneCpu, 'CNI `bridge` ADD, macspoofchk (with its nft processes)', anchor.cniOneCpu, null, 'ms',
+    'the plugin\'s from wait4 (10 ms ticks), qbh\'s from process.cpuUsage(); kernel work left to kworkers is in neither');
   row(`CNI bridge ADD with ${CNI_N} present: macspoofchk on against off`, 'ADD, macspoofchk: true', anchor.cniOne, 'ADD, macspoofchk: false', anchor.cniPlain, null);
   row(`${CNI_N} guarded ports made one by one, in total`, `openTap({ bridge, guard }) × ${CNI_N}`, [sum(anchor.qbh)], `CNI \`bridge\` ADD × ${CNI_N}, macspoofchk`, [sum(anchor.cni)], null, 'ms',
     `interleaved one by one; per port, median ${median(anchor.qbh).toFixed(2)} ms against ${median(anchor.cni).toFixed(1)} ms (last 50: ${median(anchor.qbh.slice(-50)).toFixed(2)} against ${median(anchor.cni.slice(-50)).toFixed(1)})`);
+  row(`${CNI_N} guarded ports made one by one, in total, CPU (user + sys)`, `openTap({ bridge, guard }) × ${CNI_N}`, [sum(anchor.qbhCpu)], `CNI \`bridge\` ADD × ${CNI_N}, macspoofchk`, [sum(anchor.cniCpu)], null);
   await destroyTaps(held);
 }
