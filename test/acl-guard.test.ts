@@ -265,3 +265,27 @@ t.test('checkAcl warns where QEMU\'s own helper would hand out an unguarded tap,
   ]);
   t.same(c.guard, { words: STRICT, rule: { file: '/etc/qemu/g.conf', line: 1, text: 'guard all strict' } });
 });
+
+t.test('the example in docs/acl.md decides as its table says', async (t) => {
+  const users = new UserDb(
+    'alice:x:1100:1100::/:/bin/sh\nbob:x:1101:1101::/:/bin/sh\ncarol:x:1102:1102::/:/bin/sh\ndave:x:1103:1103::/:/bin/sh\n',
+    'lab:x:3000:alice,dave\n',
+  );
+  const acl = 'allow all\nguard all isolated\nguard br0 strict\nguard-group lab br0 isolated mac=sticky:4\nguard-user alice all none\nguard-user bob br0 strict ip=10.0.0.0/24\n';
+  const id = (uid: number, lab: boolean): AclCredentials => ({ uid, gid: uid, groups: lab ? [uid, 3000] : [uid] });
+  const rows: [string, AclCredentials, string, number, string][] = [
+    ['carol', id(1102, false), 'br0', 3, STRICT],
+    ['carol', id(1102, false), 'br1', 2, 'isolated'],
+    ['dave', id(1103, true), 'br0', 4, 'isolated mac=sticky:4'],
+    ['dave', id(1103, true), 'br1', 2, 'isolated'],
+    ['alice', id(1100, true), 'br0', 5, 'none'],
+    ['bob', id(1101, false), 'br0', 6, 'isolated mac=sticky:1 ip=10.0.0.0/24 server-guard bpdu-guard ethertypes=ipv4,arp,ipv6'],
+    ['bob', id(1101, false), 'br1', 2, 'isolated'],
+  ];
+  const rules = parseAcl(acl).guardRules ?? [];
+  for (const [who, identity, bridge, line, words] of rows) {
+    const d = decideGuard(rules, bridge, { identity, userDb: users });
+    t.same([d.rule?.line, formatGuard(d.guard)], [line, words], `${who} on ${bridge}`);
+  }
+  t.equal(parseFailure('allow all\nguard br0 strict # note\n'), `${MAIN}:2: invalid guard word "#": unknown (expected isolated, mac=, ip=, server-guard, bpdu-guard, ethertypes=, strict or none)\n${FAILED}`, 'a # after the words is no comment');
+});

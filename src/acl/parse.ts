@@ -1,6 +1,6 @@
 /**
  * Tokenising one bridge.conf file exactly as qemu-bridge-helper's `parse_acl_file()` does
- * (docs/qemu-bridge-helper.md, §4.2–§4.3), plus the qbh identity rules (docs/acl.md). Includes are not
+ * (docs/qemu-bridge-helper.md, §4.2–§4.3), plus the qbh identity, tap-name and guard lines (docs/acl.md). Includes are not
  * followed here; the loader (load.ts) does that so that readability, cycles and limits are decided in
  * one place.
  */
@@ -190,7 +190,8 @@ function readGuardLine(cmd: string, kind: 'user' | 'group' | null, arg: string):
  * content ending at an embedded NUL, `#` comments only at line start, separator = first space
  * anywhere else first tab, command not trimmed, argument trimmed of ASCII whitespace, the 16-byte name
  * limit checked before the command is recognised (except for `include`). Reading stops at the first
- * syntax error, whose exact C message is returned; statements before it stand. Never throws.
+ * syntax error, whose exact C message is returned (for qbh's own `guard` lines, one line in qbh's
+ * words naming `options.file`, the line and the bad word); statements before it stand. Never throws.
  *
  * `data` is the file's bytes, as a Buffer or a byte string (one char per byte).
  */
