@@ -289,3 +289,51 @@ t.test('the example in docs/acl.md decides as its table says', async (t) => {
   }
   t.equal(parseFailure('allow all\nguard br0 strict # note\n'), `${MAIN}:2: invalid guard word "#": unknown (expected isolated, mac=, ip=, server-guard, bpdu-guard, ethertypes=, strict or none)\n${FAILED}`, 'a # after the words is no comment');
 });
+
+t.test('random guard line sets: the decision is the most specific applicable line, the last among equals', async (t) => {
+  // A different way to the same answer: sort the applicable lines by (specificity, position), take the last.
+  const who = ['guard', 'guard-user alice', 'guard-user 1002', 'guard-user ghost', 'guard-group staff', 'guard-group 1002'];
+  const bridges = ['br0', 'br1', 'lan0', 'all'];
+  const words = ['isolated', 'strict', 'none', 'server-guard', 'mac=sticky:3'];
+  let seed = 23;
+  // mulberry32: small, and unlike a plain LCG its low bits are not periodic.
+  const rand = (n: number) => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    x ^= x + Math.imul(x ^ (x >>> 7), 61 | x);
+    return ((x ^ (x >>> 14)) >>> 0) % n;
+  };
+  const callers: [string, AclCredentials | undefined][] = [['alice', ALICE], ['bob', BOB], ['carol', CAROL], ['an unknown caller', undefined]];
+  let decided = 0;
+  for (let i = 0; i < 2000; i++) {
+    const lines = Array.from({ length: 1 + rand(8) }, () => `${who[rand(who.length)]} ${bridges[rand(bridges.length)]} ${words[rand(words.length)]}`);
+    const rules = parseAcl(lines.join('\n') + '\n').guardRules ?? [];
+    const [name, identity] = callers[rand(callers.length)]!;
+    const bridge = ['br0', 'br1'][rand(2)]!;
+    const bridgeNames = bridge === 'br0' && rand(2) === 0 ? ['lan0'] : [];
+    const applies = (text: string): number | null => {
+      const parts = text.split(' ');
+      const kind = parts[0] === 'guard' ? null : parts[0]!.slice('guard-'.length);
+      const target = parts[kind === null ? 1 : 2]!;
+      if (target !== 'all' && target !== bridge && !bridgeNames.includes(target)) return null;
+      if (kind !== null) {
+        if (identity === undefined) return null;
+        const p = parts[1]!;
+        const id = /^[0-9]+$/.test(p) ? Number(p) : kind === 'user' ? db.user(p)?.uid : db.group(p)?.gid;
+        if (id === undefined) return null;
+        if (kind === 'user' ? id !== identity.uid : !identity.groups.includes(id) && identity.gid !== id) return null;
+      }
+      return (kind === 'user' ? 4 : kind === 'group' ? 2 : 0) + (target === 'all' ? 0 : 1);
+    };
+    const ranked = lines.map((text, k) => ({ k, rank: applies(text) })).filter((x) => x.rank !== null);
+    ranked.sort((a, b) => a.rank! - b.rank! || a.k - b.k);
+    const want = ranked.length === 0 ? null : ranked[ranked.length - 1]!.k + 1;
+    const got = decideGuard(rules, bridge, { userDb: db, bridgeNames, ...(identity ? { identity } : {}) });
+    if (got.rule?.line !== (want ?? undefined)) {
+      t.fail(`${name} on ${bridge} (names ${bridgeNames.join(',') || '-'}): line ${got.rule?.line} instead of ${want}`, { lines });
+      return;
+    }
+    if (want !== null) decided++;
+  }
+  t.ok(decided > 1000, `2000 random sets: the same line each time (${decided} with a line that applies)`);
+});
