@@ -12,7 +12,7 @@
  * returns TC_ACT_UNSPEC: the next filter on the hook (a rate limit) still runs.
  * @module
  */
-import { addressBytes, isGuarded, type PortGuard } from './policy.js';
+import { addressBytes, type PortGuard } from './policy.js';
 
 /** TC_ACT_SHOT: the frame is dropped (and counted in the clsact qdisc's drops). */
 export const VERDICT_DROP = 2;
@@ -200,10 +200,11 @@ const LINK_LOCAL: PrefixWords = { words: [{ value: 0xfe800000, mask: 0xffc00000 
 
 /**
  * Compiles a guard's frame filter (see {@link needsFilter} for when a guard has one) into classic
- * BPF: an array of 8-byte `struct sock_filter`s, as TCA_BPF_OPS carries them. The program:
+ * BPF: an array of 8-byte `struct sock_filter`s, as TCA_BPF_OPS carries them. MAC pinning is not
+ * in it: the locked port and its static entries enforce that in the bridge, so every tap with the
+ * same policy has the same program, which the kernel then builds once (tc.ts, shared blocks). The program:
  * - drops every VLAN-tagged frame (802.1Q, 802.1ad, also a tag left in the frame);
  * - `bpduGuard`: drops frames to 01:80:c2:00:00:00–0f (STP, pause, LACP, 802.1X, LLDP) and Cisco's 01:00:0c:cc:cc:cd;
- * - `mac` (a list): drops frames from any other source MAC;
  * - `etherTypes`: drops every other EtherType;
  * - `ips`: drops IPv4 sources outside the IPv4 prefixes (0.0.0.0 only as a DHCP client, UDP 68→67),
  *   ARP whose sender is outside them (0.0.0.0: a probe) or whose sender MAC is not the frame's source,
@@ -246,20 +247,6 @@ export function compileGuard(g: PortGuard): Uint8Array {
     p.label(notPvst);
   }
 
-  if (Array.isArray(g.mac)) {
-    const macOk = p.fresh('macOk');
-    for (const mac of g.mac as readonly string[]) {
-      const b = mac.split(':').map((h) => parseInt(h, 16));
-      const hi = ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;
-      const lo = (b[4]! << 8) | b[5]!;
-      const nextMac = p.fresh('nextMac');
-      p.op(LD_W_ABS, 6).op(JMP_JEQ_K, hi, null, nextMac);
-      p.op(LD_H_ABS, 10).op(JMP_JEQ_K, lo, null, nextMac);
-      p.ja(macOk).label(nextMac);
-    }
-    p.ja(DROP).label(macOk);
-  }
-
   if (g.etherTypes !== undefined) {
     const typeOk = p.fresh('typeOk');
     p.op(LD_H_ABS, 12);
@@ -269,7 +256,7 @@ export function compileGuard(g: PortGuard): Uint8Array {
 
   // Dispatch on the EtherType to the sections that have something to check.
   const doV4 = ipGuard || server;
-  const doArp = ipGuard || Array.isArray(g.mac);
+  const doArp = ipGuard || g.mac !== undefined;
   const doV6 = ipGuard || server;
   p.op(LD_H_ABS, 12);
   if (doV4) p.goIf(JMP_JEQ_K, ETH_P_IP, 'ipv4');
@@ -385,7 +372,3 @@ export function compileGuard(g: PortGuard): Uint8Array {
   return p.assemble();
 }
 
-/** Whether a guard compiles to a filter at all (same as policy's needsFilter, for a guarded port). */
-export function hasFilter(g: PortGuard): boolean {
-  return isGuarded(g) && (Array.isArray(g.mac) || (g.ips?.length ?? 0) > 0 || g.serverGuard === true || g.bpduGuard === true || g.etherTypes !== undefined);
-}

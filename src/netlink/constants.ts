@@ -123,6 +123,10 @@ export const TCMSG_LEN = 20;
 export const TCA_KIND = 1;
 export const TCA_OPTIONS = 2;
 export const TCA_STATS2 = 7;
+/** A clsact qdisc's shared ingress filter block (u32 index). */
+export const TCA_INGRESS_BLOCK = 13;
+/** tcm_ifindex that addresses a shared block (its index then in tcm_parent) rather than a device. */
+export const TCM_IFINDEX_MAGIC_BLOCK = 0xffffffff;
 export const TCA_STATS_QUEUE = 3;
 /** The clsact qdisc: parent TC_H_CLSACT, handle ffff:; its ingress hook is ffff:fff2. */
 export const TC_H_CLSACT = 0xfffffff1;
