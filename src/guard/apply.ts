@@ -23,10 +23,17 @@ import {
   IFLA_BRPORT_PROTECT,
   IFLA_IFALIAS,
   IFLA_PROTINFO,
+  IFADDRMSG_LEN,
+  IFA_ADDRESS,
+  IFA_LOCAL,
+  NLA_TYPE_MASK,
+  NLM_F_DUMP,
+  RTM_GETADDR,
+  RTM_NEWADDR,
   RTM_NEWLINK,
   RTM_SETLINK,
 } from '../netlink/constants.js';
-import { addonTransport, concatBytes, exchangeBatchSync, exchangeSync, le, nlNested, nlString, nlU8, requestMessage, type Transport } from '../netlink/wire.js';
+import { addonTransport, concatBytes, dumpSync, eachAttr, exchangeBatchSync, exchangeSync, le, nlNested, nlString, nlU8, requestMessage, type Transport } from '../netlink/wire.js';
 import { EEXIST, EIO, QbhError, type ErrnoCode } from '../errors.js';
 import { compileGuard } from './bpf.js';
 import { addFdbRequest } from './fdb.js';
@@ -149,6 +156,31 @@ export class GuardError extends QbhError {
   }
 }
 
+/**
+ * The IPv4 and IPv6 addresses of the link `ifindex` (local and peer), blocking: one dump.
+ * Equivalent to `ip -j addr show dev DEV`.
+ */
+export function addressesSync(fd: number, ifindex: number, t: Transport = addonTransport): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  const seen = new Set<string>();
+  for (const m of dumpSync(fd, requestMessage(RTM_GETADDR, NLM_F_DUMP, new Uint8Array(IFADDRMSG_LEN)), { op: 'getAddresses', target: String(ifindex) }, t)) {
+    if (m.type !== RTM_NEWADDR || m.payload.length < IFADDRMSG_LEN) continue;
+    const p = m.payload;
+    if (le(p).getUint32(4, true) !== ifindex) continue;
+    eachAttr(p, IFADDRMSG_LEN, p.length, (raw, s, e) => {
+      const type = raw & NLA_TYPE_MASK;
+      if ((type === IFA_ADDRESS || type === IFA_LOCAL) && (e - s === 4 || e - s === 16)) {
+        const key = p.toString('hex', s, e);
+        if (!seen.has(key)) {
+          seen.add(key);
+          out.push(Uint8Array.from(p.subarray(s, e)));
+        }
+      }
+    });
+  }
+  return out;
+}
+
 /** One request of a guard, and the part it makes (for the error). */
 interface GuardRequest {
   part: string;
@@ -186,7 +218,19 @@ export function applyGuardSync(fd: number, port: GuardedPort, g: PortGuard, t: T
  */
 export function applyGuardsSync(fd: number, ports: readonly GuardedPort[], g: PortGuard, t: Transport = addonTransport): void {
   if (!isGuarded(g) || ports.length === 0) return;
-  const program = needsFilter(g) ? compileGuard(g) : null;
+  let program: Uint8Array | null = null;
+  if (needsFilter(g)) {
+    // The bridge's own addresses are never the guest's to claim, even inside its prefixes.
+    let own: Uint8Array[] = [];
+    if ((g.ips?.length ?? 0) > 0) {
+      try {
+        own = addressesSync(fd, ports[0]!.bridge.ifindex, t);
+      } catch (e) {
+        throw new GuardError('reading the bridge\'s addresses', e, ports[0]!);
+      }
+    }
+    program = compileGuard(g, { exclude: own });
+  }
   const owners: { port: GuardedPort; part: string }[] = [];
   const requests: Uint8Array[] = [];
   for (const port of ports) {

@@ -99,6 +99,11 @@ export const IFLA_BRPORT_ISOLATED = 33;
 export const IFLA_BRPORT_LOCKED = 39;
 export const IFLA_BRPORT_MAB = 40;
 
+/** struct ifaddrmsg's length and the two address attributes. */
+export const IFADDRMSG_LEN = 8;
+export const IFA_ADDRESS = 1;
+export const IFA_LOCAL = 2;
+
 /** struct ndmsg's length (include/uapi/linux/neighbour.h): the head of every RTM_*NEIGH body. */
 export const NDMSG_LEN = 12;
 export const NDA_LLADDR = 2;
