@@ -1,0 +1,317 @@
+/**
+ * Sticky MAC pinning, the part of a `mac=sticky[:N]` guard that needs a process: qbhd runs one
+ * {@link StickyPinner}. A sticky port is locked with MAC authentication bypass (src/guard/apply.ts):
+ * a frame from a source MAC the bridge does not know is dropped, and the kernel reports the MAC as
+ * a *locked* FDB entry on that port (RTM_NEWNEIGH, NTF_EXT_LOCKED in NDA_FLAGS_EXT). The pinner
+ * turns the first N such MACs of a port into static sticky entries: from then on the port
+ * forwards frames from them, and no other port can claim them (a sticky entry never roams, and a
+ * locked port's frame from a MAC the bridge knows elsewhere is dropped). Past N the entry stays
+ * locked (its frames stay dropped) and the refusal is logged, at most once per port every
+ * {@link REFUSAL_REPORT_MS}.
+ *
+ * The count is read from the kernel every time (static entries on the port), never from memory:
+ * the pins live in the bridge's FDB and die with the port, so a pinner restarted, or a qbhd
+ * restarted, finds them there. At start, and whenever its event socket overflowed (ENOBUFS), it
+ * dumps the FDB and pins what is pending.
+ * @module
+ */
+import { isErrno, native } from '../native.js';
+import { AF_BRIDGE, NETLINK_ADD_MEMBERSHIP, RTM_GETLINK, SOL_NETLINK } from '../netlink/constants.js';
+import { decodeLink } from '../netlink/message.js';
+import { getLinkBody } from '../netlink/rtnl.js';
+import { dumpSync, eachAttr, exchangeSync, le, openRouteSocket, requestMessage, splitMessages, type RawMessage } from '../netlink/wire.js';
+import { readGuardWords, type PortGuard } from './policy.js';
+
+/** The rtnetlink multicast group of neighbour (and bridge FDB) changes. */
+const RTNLGRP_NEIGH = 3;
+const RTM_NEWNEIGH = 28;
+const RTM_GETNEIGH = 30;
+const NLM_F_DUMP = 0x300;
+const NLM_F_REPLACE = 0x100;
+const NLM_F_CREATE = 0x400;
+/** struct ndmsg's length. */
+const NDMSG_LEN = 12;
+const NDA_LLADDR = 2;
+const NDA_MASTER = 9;
+const NDA_FLAGS_EXT = 15;
+const NTF_SELF = 0x02;
+const NTF_MASTER = 0x04;
+const NTF_STICKY = 0x40;
+/** In NDA_FLAGS_EXT: an entry a locked port reported and does not forward (Linux 6.2). */
+const NTF_EXT_LOCKED = 0x02;
+const NUD_NOARP = 0x40;
+const NUD_PERMANENT = 0x80;
+
+/** The alias prefix a guarded port carries, followed by the guard's words (src/guard/apply.ts). */
+const GUARD_ALIAS_PREFIX = 'qbh-guard: ';
+
+/**
+ * How often a refusal (a MAC past a port's cap) is logged per port: the first at once, then at
+ * most one line every 10 s with the count in between. A guest sending from random MACs makes one
+ * kernel event per MAC; the journal hears of it, not of each.
+ */
+export const REFUSAL_REPORT_MS = 10_000;
+
+/** Ports whose refusals are tracked one by one (bounded memory: a sweep makes room). */
+const MAX_REPORTED_PORTS = 4096;
+
+/** One entry of the bridge FDB, as the pinner reads it. */
+interface FdbRecord {
+  /** The port (or the bridge itself, for its own addresses). */
+  ifindex: number;
+  mac: string;
+  /** The bridge. */
+  master: number;
+  state: number;
+  flags: number;
+  locked: boolean;
+}
+
+/** Whether a bridge FDB entry is static and not one of the port's own (local) addresses. */
+const isStatic = (e: FdbRecord): boolean => (e.state & NUD_NOARP) !== 0 && (e.state & NUD_PERMANENT) === 0;
+
+/** The bridge-FDB entry an AF_BRIDGE RTM_NEWNEIGH describes, or null (a device's own `self` entries, other families). */
+function decodeFdb(payload: Buffer): FdbRecord | null {
+  if (payload.length < NDMSG_LEN || payload[0] !== AF_BRIDGE) return null;
+  const v = le(payload);
+  const flags = payload[10]!;
+  if (flags & NTF_SELF) return null;
+  const e: FdbRecord = { ifindex: v.getInt32(4, true), state: v.getUint16(8, true), flags, mac: '', master: 0, locked: false };
+  eachAttr(payload, NDMSG_LEN, payload.length, (type, s, end) => {
+    const t = type & 0x3fff;
+    if (t === NDA_LLADDR && end - s === 6) e.mac = Array.from(payload.subarray(s, end), (b) => b.toString(16).padStart(2, '0')).join(':');
+    else if (t === NDA_MASTER && end - s >= 4) e.master = v.getUint32(s, true);
+    else if (t === NDA_FLAGS_EXT && end - s >= 4) e.locked = (v.getUint32(s, true) & NTF_EXT_LOCKED) !== 0;
+  });
+  return e.mac !== '' && e.master !== 0 ? e : null;
+}
+
+/** An ndmsg with `attrs` after it. */
+function ndmsg(ifindex: number, state: number, flags: number, attrs: Buffer[] = []): Buffer {
+  const head = Buffer.alloc(NDMSG_LEN);
+  head[0] = AF_BRIDGE;
+  head.writeInt32LE(ifindex, 4);
+  head.writeUInt16LE(state, 8);
+  head[10] = flags;
+  return Buffer.concat([head, ...attrs]);
+}
+
+/** The bridge FDB, or one port's part of it (strict dump filter on the port's ifindex). */
+function fdbDump(fd: number, port = 0): FdbRecord[] {
+  const req = requestMessage(RTM_GETNEIGH, NLM_F_DUMP, ndmsg(port, 0, 0));
+  const out: FdbRecord[] = [];
+  for (const m of dumpSync(fd, req, { op: 'fdbDump', target: port === 0 ? 'all' : String(port) })) {
+    const e = m.type === RTM_NEWNEIGH ? decodeFdb(m.payload) : null;
+    if (e !== null && (port === 0 || e.ifindex === port)) out.push(e);
+  }
+  return out;
+}
+
+/** Makes `mac` a static sticky entry of `port`'s bridge FDB. Equivalent to `bridge fdb replace MAC dev PORT master static sticky`. */
+function pinSync(fd: number, port: number, mac: string, target: string): void {
+  const lladdr = Buffer.alloc(12);
+  lladdr.writeUInt16LE(10, 0);
+  lladdr.writeUInt16LE(NDA_LLADDR, 2);
+  Buffer.from(mac.replaceAll(':', ''), 'hex').copy(lladdr, 4);
+  exchangeSync(fd, requestMessage(RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE, ndmsg(port, NUD_NOARP, NTF_MASTER | NTF_STICKY, [lladdr])), { op: 'pinMac', target });
+}
+
+/** What the pinner knows of a port: its name, its bridge's, and its sticky cap (null: not a sticky port). */
+interface PortInfo {
+  name: string;
+  bridge: string;
+  limit: number | null;
+}
+
+/** The guard a port's alias carries, or null. */
+function guardOfAlias(alias: string | undefined): PortGuard | null {
+  if (alias === undefined || !alias.startsWith(GUARD_ALIAS_PREFIX)) return null;
+  const g = readGuardWords(alias.slice(GUARD_ALIAS_PREFIX.length).split(' ').filter((w) => w !== ''));
+  return 'error' in g ? null : g;
+}
+
+/**
+ * What the pinner tells its owner (qbhd writes each as an audit line): a MAC pinned; MACs refused
+ * past a port's cap (`suppressed`: how many more since the last report of that port); a step that
+ * failed (the port gone meanwhile, a request refused).
+ */
+export type PinEvent =
+  | { kind: 'pinned'; bridge: string; port: string; mac: string; held: number; limit: number }
+  | { kind: 'refused'; bridge: string; port: string; macs: string[]; limit: number; suppressed: number }
+  | { kind: 'error'; message: string };
+
+/** Options of {@link StickyPinner.start}. */
+export interface PinnerOptions {
+  /** Called for each pin, each refusal report and each failure. */
+  report(event: PinEvent): void;
+  /** The event socket's receive buffer in bytes (default 1 MiB; small values make overruns likely: tests). */
+  receiveBuffer?: number;
+}
+
+/** What a pinner has done since it started (for tests and the stop line). */
+export interface PinnerCounts {
+  pinned: number;
+  refused: number;
+  scans: number;
+}
+
+/**
+ * The sticky pinner: one rtnetlink socket subscribed to FDB changes and one for requests, watched
+ * on the event loop. Synchronous work per event (a link lookup, one port's FDB dump, one request).
+ */
+export class StickyPinner {
+  private readonly events: number;
+  private readonly requests: number;
+  private stopWatch: (() => void) | null = null;
+  private readonly ports = new Map<number, PortInfo>();
+  private readonly reports = new Map<number, { at: number; suppressed: number }>();
+  private readonly options: PinnerOptions;
+  readonly counts: PinnerCounts = { pinned: 0, refused: 0, scans: 0 };
+
+  private constructor(options: PinnerOptions, events: number, requests: number) {
+    this.options = options;
+    this.events = events;
+    this.requests = requests;
+  }
+
+  /**
+   * Subscribes to FDB changes, pins what is already pending (a restart loses nothing), and keeps
+   * pinning until {@link stop}. Equivalent to `bridge monitor fdb` + `bridge fdb replace … static sticky`.
+   */
+  static start(options: PinnerOptions): StickyPinner {
+    const events = openRouteSocket({ extAck: false, strict: false, receiveBuffer: options.receiveBuffer }).fd;
+    let requests = -1;
+    try {
+      native.setsockoptInt(events, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, RTNLGRP_NEIGH);
+      requests = openRouteSocket().fd;
+    } catch (e) {
+      native.close(events);
+      throw e;
+    }
+    const p = new StickyPinner(options, events, requests);
+    // Subscribed first, then the dump: an entry made in between is in one or the other.
+    p.scan();
+    p.stopWatch = native.watch(events, () => p.drain());
+    return p;
+  }
+
+  /** Stops watching and closes both sockets. The pins stay: they are the kernel's. */
+  stop(): void {
+    this.stopWatch?.();
+    this.stopWatch = null;
+    native.close(this.events);
+    native.close(this.requests);
+  }
+
+  /** Dumps the whole bridge FDB and pins every pending (locked) entry of a sticky port. */
+  scan(): void {
+    this.counts.scans++;
+    this.ports.clear();
+    const pending = new Set<number>();
+    for (const e of fdbDump(this.requests)) if (e.locked) pending.add(e.ifindex);
+    for (const port of pending) this.settle(port);
+  }
+
+  /** Reads what is queued on the event socket; an overrun means events were lost: scan again. */
+  private drain(): void {
+    const ports = new Set<number>();
+    for (;;) {
+      let got;
+      try {
+        got = native.nlRecv(this.events, 0);
+      } catch (e) {
+        if (isErrno(e, 'ENOBUFS')) return this.guarded(() => this.scan());
+        if (isErrno(e, 'EBADF')) return; // stopped
+        throw e;
+      }
+      if (got === null) break;
+      if (got.portId !== 0) continue; // only the kernel sends notifications
+      for (const m of splitMessages(got.data) as RawMessage[]) {
+        if (m.type !== RTM_NEWNEIGH) continue;
+        const e = decodeFdb(m.payload);
+        if (e !== null && e.locked) ports.add(e.ifindex);
+      }
+    }
+    for (const port of ports) this.guarded(() => this.settle(port));
+  }
+
+  /** Runs `fn`; a failure (a port gone meanwhile, a refused request) is logged, never thrown into the event loop. */
+  private guarded(fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.options.report({ kind: 'error', message: e instanceof Error ? e.message : String(e) });
+    }
+  }
+
+  /** The port's name, bridge and sticky cap, read once (a port's guard is set before it comes up and never changes). */
+  private portInfo(port: number): PortInfo | null {
+    const known = this.ports.get(port);
+    if (known !== undefined) return known;
+    let name = String(port);
+    let alias: string | undefined;
+    let master = 0;
+    try {
+      const link = decodeLink(exchangeSync(this.requests, requestMessage(RTM_GETLINK, 0, getLinkBody(port)), { op: 'getLink', target: name }).replies[0]!.payload);
+      name = link.attrs.ifname ?? name;
+      alias = link.attrs.ifalias;
+      master = link.attrs.master ?? 0;
+    } catch (e) {
+      if (isErrno(e, 'ENODEV')) return null; // gone: its entries went with it
+      throw e;
+    }
+    const g = guardOfAlias(alias);
+    let bridge = String(master);
+    if (master !== 0) {
+      try {
+        bridge = decodeLink(exchangeSync(this.requests, requestMessage(RTM_GETLINK, 0, getLinkBody(master)), { op: 'getLink', target: bridge }).replies[0]!.payload).attrs.ifname ?? bridge;
+      } catch {
+        // named by its ifindex then
+      }
+    }
+    const info: PortInfo = { name, bridge, limit: g?.mac === 'sticky' ? (g.macLimit ?? 1) : null };
+    if (this.ports.size >= MAX_REPORTED_PORTS) this.ports.clear();
+    this.ports.set(port, info);
+    return info;
+  }
+
+  /**
+   * Pins the port's pending MACs up to its cap, counting the static entries it holds now (the
+   * kernel's count, whoever made them), in the order the dump gives them; refuses the rest.
+   */
+  private settle(port: number): void {
+    const info = this.portInfo(port);
+    if (info === null || info.limit === null) return;
+    const entries = fdbDump(this.requests, port);
+    let held = entries.filter(isStatic).length;
+    const refused: string[] = [];
+    for (const e of entries) {
+      if (!e.locked) continue;
+      if (held >= info.limit) {
+        refused.push(e.mac);
+        continue;
+      }
+      // Still this port's and still locked, as the dump just showed: a MAC another port holds
+      // never appears here (the kernel reports an unknown MAC only), and pinning never moves one.
+      pinSync(this.requests, port, e.mac, info.name);
+      held++;
+      this.counts.pinned++;
+      this.options.report({ kind: 'pinned', bridge: info.bridge, port: info.name, mac: e.mac, held, limit: info.limit });
+    }
+    if (refused.length > 0) this.report(port, info, refused);
+  }
+
+  /** Logs MACs refused past a port's cap: at once the first time, then at most every {@link REFUSAL_REPORT_MS}. */
+  private report(port: number, info: PortInfo, macs: string[]): void {
+    this.counts.refused += macs.length;
+    const now = Date.now();
+    const last = this.reports.get(port);
+    if (last !== undefined && now - last.at < REFUSAL_REPORT_MS) {
+      last.suppressed += macs.length;
+      return;
+    }
+    if (this.reports.size >= MAX_REPORTED_PORTS) this.reports.clear();
+    this.reports.set(port, { at: now, suppressed: 0 });
+    this.options.report({ kind: 'refused', bridge: info.bridge, port: info.name, macs, limit: info.limit!, suppressed: last?.suppressed ?? 0 });
+  }
+}
