@@ -147,6 +147,27 @@ t.test('sticky pinning on a real bridge', async (t) => {
     });
   });
 
+  t.test('events lost (ENOBUFS on the event socket): a scan pins what is pending', async (t) => {
+    pinner.stop();
+    events.length = 0;
+    // The smallest receive buffer the kernel allows holds a handful of notifications.
+    pinner = StickyPinner.start({ report: (e) => events.push(e), receiveBuffer: 1 });
+    const c = stickyTap(16);
+    const d = stickyTap(1);
+    t.teardown(() => {
+      native.close(c.fd);
+      native.close(d.fd);
+    });
+    // Written in one go, the event loop never turning: the socket overflows, then D's one event is lost.
+    const macs = Array.from({ length: 64 }, (_, i) => `52:54:00:00:01:${i.toString(16).padStart(2, '0')}`);
+    for (const mac of macs) fs.writeSync(c.fd, frame(mac, 'flood'));
+    fs.writeSync(d.fd, frame('52:54:00:00:02:01', 'late'));
+    const scans = pinner.counts.scans;
+    t.ok(await until(() => pinned(d.name, '52:54:00:00:02:01'), PIN_BOUND_MS), "the MAC whose event was lost is pinned");
+    t.ok(pinner.counts.scans > scans, 'by a scan after the overrun');
+    t.equal(fdbOf(c.name).filter((e) => e.state === 'static').length, 16, 'the flooding port holds exactly its cap');
+  });
+
   t.test('nothing is left after the taps close', async (t) => {
     native.close(a.fd);
     a.fd = -1;
