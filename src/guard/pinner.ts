@@ -52,6 +52,13 @@ const GUARD_ALIAS_PREFIX = 'qbh-guard: ';
  */
 export const REFUSAL_REPORT_MS = 10_000;
 
+/**
+ * Datagrams read from the event socket per turn of the event loop: a guest flooding new MACs makes
+ * one event each, and the daemon must go on serving requests meanwhile (the watch calls again
+ * while more are queued).
+ */
+const MAX_READS_PER_TURN = 256;
+
 /** Ports whose refusals are tracked one by one (bounded memory: a sweep makes room). */
 const MAX_REPORTED_PORTS = 4096;
 
@@ -191,7 +198,7 @@ export class StickyPinner {
     const p = new StickyPinner(options, events, requests);
     // Subscribed first, then the dump: an entry made in between is in one or the other.
     p.scan();
-    p.stopWatch = native.watch(events, () => p.drain());
+    p.stopWatch = native.watch(events, () => p.guarded(() => p.drain()));
     return p;
   }
 
@@ -215,13 +222,12 @@ export class StickyPinner {
   /** Reads what is queued on the event socket; an overrun means events were lost: scan again. */
   private drain(): void {
     const ports = new Set<number>();
-    for (;;) {
+    for (let reads = 0; reads < MAX_READS_PER_TURN; reads++) {
       let got;
       try {
         got = native.nlRecv(this.events, 0);
       } catch (e) {
-        if (isErrno(e, 'ENOBUFS')) return this.guarded(() => this.scan());
-        if (isErrno(e, 'EBADF')) return; // stopped
+        if (isErrno(e, 'ENOBUFS')) return this.scan();
         throw e;
       }
       if (got === null) break;
