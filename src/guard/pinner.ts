@@ -170,6 +170,7 @@ export class StickyPinner {
   private readonly events: number;
   private readonly requests: number;
   private stopWatch: (() => void) | null = null;
+  private stopped = false;
   private readonly ports = new Map<number, PortInfo>();
   private readonly reports = new Map<number, { at: number; suppressed: number }>();
   private readonly options: PinnerOptions;
@@ -196,14 +197,17 @@ export class StickyPinner {
       throw e;
     }
     const p = new StickyPinner(options, events, requests);
-    // Subscribed first, then the dump: an entry made in between is in one or the other.
-    p.scan();
+    // Subscribed first, then the dump: an entry made in between is in one or the other. A scan
+    // that fails is reported; the next event of each port settles it.
+    p.guarded(() => p.scan());
     p.stopWatch = native.watch(events, () => p.guarded(() => p.drain()));
     return p;
   }
 
   /** Stops watching and closes both sockets. The pins stay: they are the kernel's. */
   stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
     this.stopWatch?.();
     this.stopWatch = null;
     native.close(this.events);
