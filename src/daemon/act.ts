@@ -7,8 +7,7 @@
  */
 import { PROTOCOL_VERSION, encodeReply, errorReply, type DaemonReply, type TapRequest } from '../attach/protocol.js';
 import type { ResolvedBridge } from '../attach/bridge.js';
-import { attachTap, type AttachOptions } from '../attach/tap.js';
-import { QbhError } from '../errors.js';
+import { attachTap } from '../attach/tap.js';
 import type { PortGuard } from '../guard/policy.js';
 import type { Rtnl } from '../netlink/rtnl.js';
 import { native } from '../native.js';
@@ -28,15 +27,13 @@ const ERRNO_EOPNOTSUPP = 95;
  */
 export function makeTap(req: TapRequest, resolved: ResolvedBridge | null, rtnl: Rtnl, guard?: PortGuard, pinning = false): TapOutcome {
   if (guard?.mac === 'sticky' && !pinning) return { ok: false, errno: ERRNO_EOPNOTSUPP, message: `failed to apply guard on ${req.bridge}: mac=sticky needs qbhd's pinner, which is not running\n` };
-  const attach: AttachOptions & { guard?: PortGuard } = guard === undefined ? {} : { guard };
   try {
-    const tap = attachTap({ bridge: req.bridge, vnetHdr: req.vnetHdr, ifname: req.ifname, resolved, rtnl }, attach);
+    const tap = attachTap({ bridge: req.bridge, vnetHdr: req.vnetHdr, ifname: req.ifname, resolved, rtnl }, guard === undefined ? {} : { guard });
     return { ok: true, fd: tap.fd, name: tap.name, ifindex: tap.ifindex };
   } catch (err) {
-    if (err instanceof TapError) return { ok: false, errno: err.errno, message: `${helperMessage(err)}\n` };
-    // The guard could not be applied: the tap is gone with its fd (attachTap closed it), nothing is handed out.
-    if (guard !== undefined && err instanceof QbhError) return { ok: false, errno: (err as { errno?: number }).errno || ERRNO_EOPNOTSUPP, message: `failed to apply guard on ${req.bridge}: ${err.message}\n` };
-    throw err;
+    // A guard that could not be applied is a TapError of step `guard`: the tap is gone, nothing handed out.
+    if (!(err instanceof TapError)) throw err;
+    return { ok: false, errno: err.errno, message: `${helperMessage(err)}\n` };
   }
 }
 

@@ -16,34 +16,15 @@
  * @module
  */
 import { isErrno, native } from '../native.js';
-import { AF_BRIDGE, NETLINK_ADD_MEMBERSHIP, RTM_GETLINK, SOL_NETLINK } from '../netlink/constants.js';
+import { NETLINK_ADD_MEMBERSHIP, RTM_GETLINK, RTM_NEWNEIGH, SOL_NETLINK } from '../netlink/constants.js';
 import { decodeLink } from '../netlink/message.js';
 import { getLinkBody } from '../netlink/rtnl.js';
-import { dumpSync, eachAttr, exchangeSync, le, openRouteSocket, requestMessage, splitMessages, type RawMessage } from '../netlink/wire.js';
-import { readGuardWords, type PortGuard } from './policy.js';
+import { exchangeSync, openRouteSocket, requestMessage, splitMessages } from '../netlink/wire.js';
+import { readGuardAlias } from './apply.js';
+import { addFdbSync, decodeNeigh, fdbDumpSync, type FdbEntry } from './fdb.js';
 
 /** The rtnetlink multicast group of neighbour (and bridge FDB) changes. */
 const RTNLGRP_NEIGH = 3;
-const RTM_NEWNEIGH = 28;
-const RTM_GETNEIGH = 30;
-const NLM_F_DUMP = 0x300;
-const NLM_F_REPLACE = 0x100;
-const NLM_F_CREATE = 0x400;
-/** struct ndmsg's length. */
-const NDMSG_LEN = 12;
-const NDA_LLADDR = 2;
-const NDA_MASTER = 9;
-const NDA_FLAGS_EXT = 15;
-const NTF_SELF = 0x02;
-const NTF_MASTER = 0x04;
-const NTF_STICKY = 0x40;
-/** In NDA_FLAGS_EXT: an entry a locked port reported and does not forward (Linux 6.2). */
-const NTF_EXT_LOCKED = 0x02;
-const NUD_NOARP = 0x40;
-const NUD_PERMANENT = 0x80;
-
-/** The alias prefix a guarded port carries, followed by the guard's words (src/guard/apply.ts). */
-const GUARD_ALIAS_PREFIX = 'qbh-guard: ';
 
 /**
  * How often a refusal (a MAC past a port's cap) is logged per port: the first at once, then at
@@ -62,79 +43,14 @@ const MAX_READS_PER_TURN = 256;
 /** Ports whose refusals are tracked one by one (bounded memory: a sweep makes room). */
 const MAX_REPORTED_PORTS = 4096;
 
-/** One entry of the bridge FDB, as the pinner reads it. */
-interface FdbRecord {
-  /** The port (or the bridge itself, for its own addresses). */
-  ifindex: number;
-  mac: string;
-  /** The bridge. */
-  master: number;
-  state: number;
-  flags: number;
-  locked: boolean;
-}
-
 /** Whether a bridge FDB entry is static and not one of the port's own (local) addresses. */
-const isStatic = (e: FdbRecord): boolean => (e.state & NUD_NOARP) !== 0 && (e.state & NUD_PERMANENT) === 0;
-
-/** The bridge-FDB entry an AF_BRIDGE RTM_NEWNEIGH describes, or null (a device's own `self` entries, other families). */
-function decodeFdb(payload: Buffer): FdbRecord | null {
-  if (payload.length < NDMSG_LEN || payload[0] !== AF_BRIDGE) return null;
-  const v = le(payload);
-  const flags = payload[10]!;
-  if (flags & NTF_SELF) return null;
-  const e: FdbRecord = { ifindex: v.getInt32(4, true), state: v.getUint16(8, true), flags, mac: '', master: 0, locked: false };
-  eachAttr(payload, NDMSG_LEN, payload.length, (type, s, end) => {
-    const t = type & 0x3fff;
-    if (t === NDA_LLADDR && end - s === 6) e.mac = Array.from(payload.subarray(s, end), (b) => b.toString(16).padStart(2, '0')).join(':');
-    else if (t === NDA_MASTER && end - s >= 4) e.master = v.getUint32(s, true);
-    else if (t === NDA_FLAGS_EXT && end - s >= 4) e.locked = (v.getUint32(s, true) & NTF_EXT_LOCKED) !== 0;
-  });
-  return e.mac !== '' && e.master !== 0 ? e : null;
-}
-
-/** An ndmsg with `attrs` after it. */
-function ndmsg(ifindex: number, state: number, flags: number, attrs: Buffer[] = []): Buffer {
-  const head = Buffer.alloc(NDMSG_LEN);
-  head[0] = AF_BRIDGE;
-  head.writeInt32LE(ifindex, 4);
-  head.writeUInt16LE(state, 8);
-  head[10] = flags;
-  return Buffer.concat([head, ...attrs]);
-}
-
-/** The bridge FDB, or one port's part of it (strict dump filter on the port's ifindex). */
-function fdbDump(fd: number, port = 0): FdbRecord[] {
-  const req = requestMessage(RTM_GETNEIGH, NLM_F_DUMP, ndmsg(port, 0, 0));
-  const out: FdbRecord[] = [];
-  for (const m of dumpSync(fd, req, { op: 'fdbDump', target: port === 0 ? 'all' : String(port) })) {
-    const e = m.type === RTM_NEWNEIGH ? decodeFdb(m.payload) : null;
-    if (e !== null && (port === 0 || e.ifindex === port)) out.push(e);
-  }
-  return out;
-}
-
-/** Makes `mac` a static sticky entry of `port`'s bridge FDB. Equivalent to `bridge fdb replace MAC dev PORT master static sticky`. */
-function pinSync(fd: number, port: number, mac: string, target: string): void {
-  const lladdr = Buffer.alloc(12);
-  lladdr.writeUInt16LE(10, 0);
-  lladdr.writeUInt16LE(NDA_LLADDR, 2);
-  Buffer.from(mac.replaceAll(':', ''), 'hex').copy(lladdr, 4);
-  exchangeSync(fd, requestMessage(RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE, ndmsg(port, NUD_NOARP, NTF_MASTER | NTF_STICKY, [lladdr])), { op: 'pinMac', target });
-}
+const isStatic = (e: FdbEntry): boolean => e.static && !e.permanent;
 
 /** What the pinner knows of a port: its name, its bridge's, and its sticky cap (null: not a sticky port). */
 interface PortInfo {
   name: string;
   bridge: string;
   limit: number | null;
-}
-
-/** The guard a port's alias carries, or null. */
-function guardOfAlias(alias: string | undefined): PortGuard | null {
-  if (alias === undefined || !alias.startsWith(GUARD_ALIAS_PREFIX)) return null;
-  const g = readGuardWords(alias.slice(GUARD_ALIAS_PREFIX.length).split(' ').filter((w) => w !== ''));
-  return 'error' in g ? null : g;
 }
 
 /**
@@ -219,7 +135,7 @@ export class StickyPinner {
     this.counts.scans++;
     this.ports.clear();
     const pending = new Set<number>();
-    for (const e of fdbDump(this.requests)) if (e.locked) pending.add(e.ifindex);
+    for (const e of fdbDumpSync(this.requests)) if (e.locked) pending.add(e.ifindex);
     for (const port of pending) this.settle(port);
   }
 
@@ -236,9 +152,9 @@ export class StickyPinner {
       }
       if (got === null) break;
       if (got.portId !== 0) continue; // only the kernel sends notifications
-      for (const m of splitMessages(got.data) as RawMessage[]) {
+      for (const m of splitMessages(got.data)) {
         if (m.type !== RTM_NEWNEIGH) continue;
-        const e = decodeFdb(m.payload);
+        const e = decodeNeigh(m.payload);
         if (e !== null && e.locked) ports.add(e.ifindex);
       }
     }
@@ -270,7 +186,7 @@ export class StickyPinner {
       if (isErrno(e, 'ENODEV')) return null; // gone: its entries went with it
       throw e;
     }
-    const g = guardOfAlias(alias);
+    const g = readGuardAlias(alias);
     let bridge = String(master);
     if (master !== 0) {
       try {
@@ -292,7 +208,7 @@ export class StickyPinner {
   private settle(port: number): void {
     const info = this.portInfo(port);
     if (info === null || info.limit === null) return;
-    const entries = fdbDump(this.requests, port);
+    const entries = fdbDumpSync(this.requests, { port });
     let held = entries.filter(isStatic).length;
     const refused: string[] = [];
     for (const e of entries) {
@@ -303,7 +219,7 @@ export class StickyPinner {
       }
       // Still this port's and still locked, as the dump just showed: a MAC another port holds
       // never appears here (the kernel reports an unknown MAC only), and pinning never moves one.
-      pinSync(this.requests, port, e.mac, info.name);
+      addFdbSync(this.requests, { ifindex: port, mac: e.mac, sticky: true, replace: true });
       held++;
       this.counts.pinned++;
       this.options.report({ kind: 'pinned', bridge: info.bridge, port: info.name, mac: e.mac, held, limit: info.limit });

@@ -13,7 +13,7 @@ import { openRouteSocketSync } from '../netlink/wire.js';
 import { TapError, helperMessage } from '../tun/errors.js';
 import { authorizeTap } from '../attach/authorize.js';
 import { utf8Name } from '../attach/names.js';
-import { attachTap, type AttachOptions } from '../attach/tap.js';
+import { attachTap } from '../attach/tap.js';
 import type { PortGuard } from '../guard/policy.js';
 import { USAGE_MESSAGE, parseHelperArgs } from './argv.js';
 import { daemonAnswers, daemonListening, tapFromDaemon } from './daemon-client.js';
@@ -112,12 +112,11 @@ export async function helperMain(args: readonly Buffer[]): Promise<number> {
       printErr(stickyWithoutDaemon(opts.bridge.toString('utf8')));
       return EXIT_FAILURE;
     }
-    const attach: AttachOptions & { guard?: PortGuard } = guard === undefined ? {} : { guard };
 
     // 4. The tap: tap%d, bridge MTU, MAC fe:…, enslaved, up, made directly: this needs
     // CAP_NET_ADMIN, and without it the C helper's own message is followed by what to do about it.
     try {
-      tap = attachTap({ bridge: utf8Name('bridge', opts.bridge), vnetHdr: opts.useVnet, ifname: opts.ifname === null ? null : utf8Name('tap', opts.ifname), resolved, rtnl }, attach);
+      tap = attachTap({ bridge: utf8Name('bridge', opts.bridge), vnetHdr: opts.useVnet, ifname: opts.ifname === null ? null : utf8Name('tap', opts.ifname), resolved, rtnl }, guard === undefined ? {} : { guard });
     } catch (err) {
       if (!(err instanceof TapError)) throw err;
       printErr(`${helperMessage(err)}\n`);
