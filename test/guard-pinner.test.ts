@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import { bridgej, ipj, sh } from './harness.js';
 import { attachTap } from '../src/attach/tap.js';
 import { StickyPinner, type PinEvent } from '../src/guard/pinner.js';
+import { pinLine } from '../src/daemon/main.js';
 import { openTap, closeTap, type Tap } from '../src/tun/index.js';
 import { parseGuard } from '../src/guard/policy.js';
 import { fdbDumpSync } from '../src/guard/fdb.js';
@@ -166,4 +167,11 @@ t.test('sticky pinning on a real bridge', async (t) => {
     const left = bridgej<any[]>('fdb', 'show', 'br', 'br0').filter((e) => [X, Y, Z].includes(e.mac));
     t.same(left.filter((e) => e.ifname !== undefined && e.ifname !== rx.name), [], `no pin or pending entry of a closed tap remains: ${JSON.stringify(left)}`);
   });
+});
+
+t.test("qbhd's lines for the pinner's events: a port name a user chose cannot forge or colour a line", async (t) => {
+  const port = 'vm\x1b[31m\nx';
+  t.match(pinLine({ kind: 'pinned', bridge: 'br0', port, mac: X, held: 1, limit: 2 }), / qbhd: pinned bridge=br0 port="vm\\u\{1b\}\[31m\\u\{a\}x" mac=52:54:00:00:00:0a macs=1\/2$/);
+  t.match(pinLine({ kind: 'refused', bridge: 'br0', port: 'tap1', macs: [Y, Z], limit: 1 }), / qbhd: pin-refused bridge=br0 port=tap1 mac=52:54:00:00:00:0b macs=1\/1 outcome=dropped locked=2$/);
+  t.match(pinLine({ kind: 'error', message: 'x\ny' }), / qbhd: pinner: "x\\u\{a\}y"$/);
 });

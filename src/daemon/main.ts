@@ -174,8 +174,8 @@ export function pinLine(e: PinEvent): string {
   if (e.kind === 'error') return `${head} pinner: ${auditValue(e.message)}`;
   const where = `bridge=${auditValue(e.bridge)} port=${auditValue(e.port)}`;
   if (e.kind === 'pinned') return `${head} pinned ${where} mac=${e.mac} macs=${e.held}/${e.limit}`;
-  const more = e.macs.length - 1 + e.suppressed;
-  return `${head} pin-refused ${where} mac=${e.macs[0]} macs=${e.limit}/${e.limit} outcome=dropped${more > 0 ? ` more=${more}` : ''}`;
+  // `locked=N`: how many MACs the port holds locked (dropped) now, when more than the one named.
+  return `${head} pin-refused ${where} mac=${e.macs[0]} macs=${e.limit}/${e.limit} outcome=dropped${e.macs.length > 1 ? ` locked=${e.macs.length}` : ''}`;
 }
 
 /** SIGHUP: one sweep of the taps handed out, and one line saying what it did. */

@@ -28,8 +28,8 @@ const RTNLGRP_NEIGH = 3;
 
 /**
  * How often a refusal (a MAC past a port's cap) is logged per port: the first at once, then at
- * most one line every 10 s with the count in between. A guest sending from random MACs makes one
- * kernel event per MAC; the journal hears of it, not of each.
+ * most one line every 10 s, naming how many MACs the port holds locked. A guest sending from random
+ * MACs makes one kernel event per MAC; the journal hears of it, not of each.
  */
 export const REFUSAL_REPORT_MS = 10_000;
 
@@ -55,12 +55,12 @@ interface PortInfo {
 
 /**
  * What the pinner tells its owner (qbhd writes each as an audit line): a MAC pinned; MACs refused
- * past a port's cap (`suppressed`: how many more since the last report of that port); a step that
- * failed (the port gone meanwhile, a request refused).
+ * past a port's cap (`macs`: every locked entry the port has now, as the kernel lists them); a
+ * step that failed (a request refused).
  */
 export type PinEvent =
   | { kind: 'pinned'; bridge: string; port: string; mac: string; held: number; limit: number }
-  | { kind: 'refused'; bridge: string; port: string; macs: string[]; limit: number; suppressed: number }
+  | { kind: 'refused'; bridge: string; port: string; macs: string[]; limit: number }
   | { kind: 'error'; message: string };
 
 /** Options of {@link StickyPinner.start}. */
@@ -71,7 +71,7 @@ export interface PinnerOptions {
   receiveBuffer?: number;
 }
 
-/** What a pinner has done since it started (for tests and the stop line). */
+/** What a pinner has done since it started: MACs pinned, times a port was found past its cap, FDB scans. */
 export interface PinnerCounts {
   pinned: number;
   refused: number;
@@ -88,7 +88,8 @@ export class StickyPinner {
   private stopWatch: (() => void) | null = null;
   private stopped = false;
   private readonly ports = new Map<number, PortInfo>();
-  private readonly reports = new Map<number, { at: number; suppressed: number }>();
+  /** When each port's last refusal was reported. */
+  private readonly reports = new Map<number, number>();
   private readonly options: PinnerOptions;
   readonly counts: PinnerCounts = { pinned: 0, refused: 0, scans: 0 };
 
@@ -227,17 +228,14 @@ export class StickyPinner {
     if (refused.length > 0) this.report(port, info, refused);
   }
 
-  /** Logs MACs refused past a port's cap: at once the first time, then at most every {@link REFUSAL_REPORT_MS}. */
+  /** Reports the MACs a port holds locked past its cap: at once the first time, then at most every {@link REFUSAL_REPORT_MS}. */
   private report(port: number, info: PortInfo, macs: string[]): void {
-    this.counts.refused += macs.length;
+    this.counts.refused++;
     const now = Date.now();
     const last = this.reports.get(port);
-    if (last !== undefined && now - last.at < REFUSAL_REPORT_MS) {
-      last.suppressed += macs.length;
-      return;
-    }
+    if (last !== undefined && now - last < REFUSAL_REPORT_MS) return;
     if (this.reports.size >= MAX_REPORTED_PORTS) this.reports.clear();
-    this.reports.set(port, { at: now, suppressed: 0 });
-    this.options.report({ kind: 'refused', bridge: info.bridge, port: info.name, macs, limit: info.limit!, suppressed: last?.suppressed ?? 0 });
+    this.reports.set(port, now);
+    this.options.report({ kind: 'refused', bridge: info.bridge, port: info.name, macs, limit: info.limit! });
   }
 }
