@@ -266,7 +266,7 @@ function makeTaps(prefix, n, { bridge, group = 7, chunk = 5000 } = {}) {
 }
 sh('ip', 'link', 'set', 'lo', 'up');
 
-// The guard of the issue's goals: every part but sticky pinning, whose cost is the same less one
+// The port guard the guard suites measure (issue 23): every part but sticky pinning, whose cost is the same less one
 // FDB message. A MAC list pins its MAC on one port of a bridge only (a second port claiming it is
 // refused, EEXIST), so the many-taps rows use `mac=sticky:1` and the others a MAC of each tap's own.
 const REST = 'ip=10.0.0.0/24,2001:db8::/64 server-guard bpdu-guard ethertypes=ipv4,arp,ipv6';
@@ -727,7 +727,7 @@ async function suiteGuard() {
   row('one attach (openTap alone), guarded against unguarded', `guarded, 1 port present`, flat.oneOpen, 'unguarded, 1 port present', flat.onePlain, null);
   row(`create + attach ${N - 1} taps one by one, guarded`, 'openTap({ bridge, guard }) × N (a MAC list each)', flat.serialG, 'openTap({ bridge }) × N', flat.serialU, null);
 
-  // 4. The anchor: the reference CNI `bridge` plugin with macspoofchk (one nft process per ADD),
+  // 3. The anchor: the reference CNI `bridge` plugin with macspoofchk (one nft process per ADD),
   //    CNI_N containers ADDed one by one, interleaved with as many guarded qbh taps; then CNI_K
   //    ADDs (each DELed after, untimed) against CNI_K guarded taps, at CNI_N present.
   const CNI = '/usr/lib/cni/bridge';
