@@ -731,8 +731,9 @@ async function suiteGuard() {
   //    CNI_N containers ADDed one by one, interleaved with as many guarded qbh taps; then CNI_K
   //    ADDs (each DELed after, untimed) against CNI_K guarded taps, at CNI_N present.
   const CNI = '/usr/lib/cni/bridge';
-  if (!existsSync(CNI)) {
-    info('the CNI anchor', `not measured: ${CNI} is missing (apt-get install containernetworking-plugins)`);
+  const missing = [CNI, '/usr/sbin/nft'].filter((f) => !existsSync(f));
+  if (missing.length > 0) {
+    info('the CNI anchor', `not measured: ${missing.join(' and ')} missing (apt-get install containernetworking-plugins nftables)`);
     return;
   }
   mkdirSync('/run/netns', { recursive: true });
