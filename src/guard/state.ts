@@ -1,0 +1,145 @@
+/**
+ * Reading the guard on bridge ports back from the kernel: what `qbh bridge list -d` / `show` print.
+ * A port's guard lives on the port itself (its alias, its flags, its FDB entries, its ingress
+ * filter), so this only reads: the words from the alias (`qbh-guard: …`), the port flags the guard
+ * sets, the MACs pinned (static sticky FDB entries), the MACs waiting (locked entries), whether the
+ * `qbh-guard` filter sits on the tap's ingress and what the clsact qdisc dropped.
+ *
+ * A listing costs one link dump, one FDB dump and one qdisc dump whatever the number of ports, plus
+ * one filter dump per guarded port that needs a filter (unguarded ports cost nothing more).
+ * @module
+ */
+import { AF_UNSPEC, NLM_F_DUMP, RTEXT_FILTER_SKIP_STATS, RTM_GETLINK, RTM_NEWLINK } from '../netlink/constants.js';
+import { pickTable } from '../netlink/attr.js';
+import { decodeLink, encodeLink } from '../netlink/message.js';
+import { bridgePortData, IFLA } from '../netlink/tables.js';
+import { dumpSync, requestMessage } from '../netlink/wire.js';
+import { GUARD_ALIAS_PREFIX, readGuardAlias } from './apply.js';
+import { fdbDumpSync } from './fdb.js';
+import { GUARD_FILTER_NAME, ingressFilterSync, qdiscDumpSync } from './tc.js';
+import { formatGuard, needsFilter, readGuardWords, type PortGuard } from './policy.js';
+
+/** The port flags a guard sets, under the keys `bridge -j -d link show` prints them with (`guard` as `bpdu_guard`). */
+export interface PortGuardFlags {
+  isolated: boolean;
+  locked: boolean;
+  mab: boolean;
+  learning: boolean;
+  bpdu_guard: boolean;
+  root_block: boolean;
+}
+
+/**
+ * The guard on one bridge port as the kernel holds it: `qbh_guard` in `qbh bridge list --json`.
+ * @category Guard
+ */
+export interface PortGuardState {
+  /** The guard's canonical words, read from the port's alias (`isolated mac=sticky:1 …`). */
+  words: string;
+  /** The port flags, as set now. */
+  flags: PortGuardFlags;
+  /** MACs pinned to the port: its static sticky FDB entries. */
+  pinned: string[];
+  /** MACs the kernel saw and holds locked (their frames dropped): not pinned, or past the cap. */
+  pending: string[];
+  /** The `qbh-guard` filter sits on the tap's ingress. */
+  filter: boolean;
+  /** Frames the ingress filter dropped (the clsact qdisc's `drops`); 0 without one. */
+  drops: number;
+}
+
+/** What the listing reads of each link: the alias decides whether it is guarded. */
+const IFLA_ALIAS = pickTable('IFLA_GUARD_ALIAS', IFLA, ['ifalias']);
+
+/** Options of {@link portGuardsSync}. */
+export interface PortGuardsOptions {
+  /** Only the ports of this bridge (ifindex). Default: every bridge's. */
+  master?: number;
+}
+
+/**
+ * The guard state of every guarded bridge port (those whose alias carries a guard), by ifindex;
+ * ports without one are absent. `fd` is an rtnetlink socket (strict checking on). Blocking.
+ * Equivalent to `ip -d link show` (alias, port flags) + `bridge fdb show` + `tc -s qdisc show` +
+ * `tc filter show dev TAP ingress`.
+ * @category Guard
+ */
+export function portGuardsSync(fd: number, opts: PortGuardsOptions = {}): Map<number, PortGuardState> {
+  const op = 'portGuards';
+  const attrs = { extMask: RTEXT_FILTER_SKIP_STATS, ...(opts.master !== undefined ? { master: opts.master } : {}) };
+  const guarded = new Map<number, { guard: PortGuard; flags: PortGuardFlags }>();
+  for (const m of dumpSync(fd, requestMessage(RTM_GETLINK, NLM_F_DUMP, encodeLink({ family: AF_UNSPEC, attrs })), { op })) {
+    if (m.type !== RTM_NEWLINK) continue;
+    const alias = decodeLink(m.payload, IFLA_ALIAS).attrs.ifalias;
+    if (alias === undefined || !alias.startsWith(GUARD_ALIAS_PREFIX)) continue;
+    const guard = readGuardAlias(alias);
+    if (guard === null) continue;
+    // Guarded ports are few next to a listing's links: only they are decoded in full.
+    const link = decodeLink(m.payload);
+    const p = bridgePortData(link.attrs.linkinfo);
+    if (p === undefined) continue;
+    guarded.set(link.index, {
+      guard,
+      flags: {
+        isolated: p.isolated === 1,
+        locked: p.locked === 1,
+        mab: p.mab === 1,
+        learning: p.learning === 1,
+        bpdu_guard: p.guard === 1,
+        root_block: p.rootBlock === 1,
+      },
+    });
+  }
+  const out = new Map<number, PortGuardState>();
+  if (guarded.size === 0) return out;
+  const macs = new Map<number, { pinned: string[]; pending: string[] }>();
+  for (const e of fdbDumpSync(fd, opts.master !== undefined ? { bridge: opts.master } : {})) {
+    if (!guarded.has(e.ifindex)) continue;
+    let m = macs.get(e.ifindex);
+    if (m === undefined) macs.set(e.ifindex, (m = { pinned: [], pending: [] }));
+    if (e.locked) m.pending.push(e.mac);
+    else if (e.static && e.sticky) m.pinned.push(e.mac);
+  }
+  const drops = qdiscDropsSync(fd);
+  for (const [ifindex, { guard, flags }] of guarded) {
+    const m = macs.get(ifindex);
+    out.set(ifindex, {
+      words: formatGuard(guard),
+      flags,
+      pinned: m?.pinned ?? [],
+      pending: m?.pending ?? [],
+      filter: needsFilter(guard) ? hasGuardFilter(fd, ifindex) : false,
+      drops: drops.get(ifindex) ?? 0,
+    });
+  }
+  return out;
+}
+
+/** The clsact qdiscs' drop counters, by ifindex, from one qdisc dump. */
+function qdiscDropsSync(fd: number): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const q of qdiscDumpSync(fd)) if (q.kind === 'clsact') out.set(q.ifindex, q.drops);
+  return out;
+}
+
+/** Whether the tap `ifindex` has the guard's filter on its ingress. */
+function hasGuardFilter(fd: number, ifindex: number): boolean {
+  return ingressFilterSync(fd, ifindex).some((f) => f.kind === 'bpf' && f.name === GUARD_FILTER_NAME);
+}
+
+/**
+ * A port's guard as one line for a person: its words, then what the kernel holds
+ * (`guard: isolated mac=sticky:1 …  pinned 52:54:00:12:34:56  drops 12`). Flags a guard's words
+ * ask for but the port lacks, and a filter that should be there but is not, are named as missing.
+ */
+export function guardText(s: PortGuardState): string {
+  const parts = [`guard: ${s.words}`];
+  const on = Object.entries(s.flags).flatMap(([k, v]) => (v ? [k] : []));
+  parts.push(`flags ${on.join(',') || '-'}`);
+  parts.push(`pinned ${s.pinned.join(',') || '-'}`);
+  if (s.pending.length > 0) parts.push(`pending ${s.pending.join(',')}`);
+  const guard = readGuardWords(s.words.split(' '));
+  if (!('error' in guard) && needsFilter(guard)) parts.push(s.filter ? `filter ${GUARD_FILTER_NAME}` : 'filter MISSING');
+  parts.push(`drops ${s.drops}`);
+  return parts.join('  ');
+}
