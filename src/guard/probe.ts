@@ -9,7 +9,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readlinkSync } from 'node:fs';
 import { native } from '../native.js';
-import { AF_BRIDGE, AF_UNSPEC, NLM_F_CREATE, NLM_F_EXCL, RTM_GETLINK, RTM_NEWLINK } from '../netlink/constants.js';
+import { AF_BRIDGE, AF_UNSPEC, NLM_F_CREATE, NLM_F_EXCL, RTM_GETLINK, RTM_NEWLINK, RTM_SETLINK } from '../netlink/constants.js';
 import { decodeLink, encodeLink } from '../netlink/message.js';
 import { lookupLinkSync, setLinkSync } from '../netlink/link-requests.js';
 import { bridgePortData, type LinkAttrs } from '../netlink/tables.js';
@@ -100,9 +100,13 @@ function probeIn(fd: number): GuardFeatureResult[] {
       out.push({ feature, ok: false, why: e instanceof Error ? e.message : String(e) });
     }
   };
-  /** Sets one port flag (as the guard does: AF_BRIDGE RTM_NEWLINK, IFLA_PROTINFO) and reads it back. */
+  /**
+   * Sets one port flag (as `bridge link set` does: an AF_BRIDGE RTM_SETLINK with IFLA_PROTINFO; the
+   * kernel reads no IFLA_PROTINFO in an RTM_NEWLINK) and reads it back: a kernel that does not know
+   * the flag ignores it.
+   */
   const flag = (key: 'isolated' | 'locked' | 'mab') => () => {
-    exchangeSync(fd, requestMessage(RTM_NEWLINK, 0, encodeLink({ family: AF_BRIDGE, index: port, attrs: { protinfo: { [key]: 1 } } })), { op: 'setPort', target: `${PORT} ${key}` });
+    exchangeSync(fd, requestMessage(RTM_SETLINK, 0, encodeLink({ family: AF_BRIDGE, index: port, attrs: { protinfo: { [key]: 1 } } })), { op: 'setPort', target: `${PORT} ${key}` });
     const m = exchangeSync(fd, requestMessage(RTM_GETLINK, 0, getLinkBody(port)), { op: 'getLink', target: PORT }).replies.find((r) => r.type === RTM_NEWLINK);
     return m !== undefined && bridgePortData(decodeLink(m.payload).attrs.linkinfo)?.[key] === 1;
   };
