@@ -9,11 +9,10 @@
  * one filter dump per guarded port that needs a filter (unguarded ports cost nothing more).
  * @module
  */
-import { AF_UNSPEC, NLM_F_DUMP, RTEXT_FILTER_SKIP_STATS, RTM_GETLINK, RTM_NEWLINK } from '../netlink/constants.js';
-import { pickTable } from '../netlink/attr.js';
+import { AF_UNSPEC, NLA_TYPE_MASK, NLM_F_DUMP, RTEXT_FILTER_SKIP_STATS, RTM_GETLINK, RTM_NEWLINK } from '../netlink/constants.js';
 import { decodeLink, encodeLink } from '../netlink/message.js';
-import { bridgePortData, IFLA } from '../netlink/tables.js';
-import { dumpSync, requestMessage } from '../netlink/wire.js';
+import { bridgePortData } from '../netlink/tables.js';
+import { dumpSync, eachAttr, requestMessage, text } from '../netlink/wire.js';
 import { GUARD_ALIAS_PREFIX, readGuardAlias } from './apply.js';
 import { fdbDumpSync } from './fdb.js';
 import { GUARD_FILTER_NAME, ingressFilterSync, qdiscDumpSync } from './tc.js';
@@ -48,8 +47,22 @@ export interface PortGuardState {
   drops: number;
 }
 
-/** What the listing reads of each link: the alias decides whether it is guarded. */
-const IFLA_ALIAS = pickTable('IFLA_GUARD_ALIAS', IFLA, ['ifalias']);
+/** IFLA_IFALIAS (include/uapi/linux/if_link.h): the listing reads it alone of most links. */
+const IFLA_IFALIAS = 20;
+/** struct ifinfomsg, before a link's attributes. */
+const IFINFOMSG_LEN = 16;
+/** The alias prefix as bytes, compared in place: most links have no alias, or another. */
+const PREFIX_BYTES = Buffer.from(GUARD_ALIAS_PREFIX, 'utf8');
+
+/** A link's alias if it is a guard's (`qbh-guard: …`), read from its RTM_NEWLINK body without decoding the rest. */
+function guardAlias(body: Buffer): string | undefined {
+  let alias: string | undefined;
+  eachAttr(body, IFINFOMSG_LEN, body.length, (type, start, end) => {
+    if ((type & NLA_TYPE_MASK) !== IFLA_IFALIAS || alias !== undefined) return;
+    if (end - start >= PREFIX_BYTES.length && body.compare(PREFIX_BYTES, 0, PREFIX_BYTES.length, start, start + PREFIX_BYTES.length) === 0) alias = text(body, start, end);
+  });
+  return alias;
+}
 
 /** Options of {@link portGuardsSync}. */
 export interface PortGuardsOptions {
@@ -70,8 +83,8 @@ export function portGuardsSync(fd: number, opts: PortGuardsOptions = {}): Map<nu
   const guarded = new Map<number, { guard: PortGuard; flags: PortGuardFlags }>();
   for (const m of dumpSync(fd, requestMessage(RTM_GETLINK, NLM_F_DUMP, encodeLink({ family: AF_UNSPEC, attrs })), { op })) {
     if (m.type !== RTM_NEWLINK) continue;
-    const alias = decodeLink(m.payload, IFLA_ALIAS).attrs.ifalias;
-    if (alias === undefined || !alias.startsWith(GUARD_ALIAS_PREFIX)) continue;
+    const alias = guardAlias(m.payload);
+    if (alias === undefined) continue;
     const guard = readGuardAlias(alias);
     if (guard === null) continue;
     // Guarded ports are few next to a listing's links: only they are decoded in full.
