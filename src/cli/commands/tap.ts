@@ -131,7 +131,7 @@ function guardOption(texts: string[]): PortGuard {
 const createCommand: Command = {
   name: 'tap create',
   summary: 'Create a persistent tap, optionally attached to a bridge (for scripts; remove with `qbh tap delete`).',
-  usage: 'qbh tap create NAME [--bridge B [--guard WORDS]...] [--owner U] [--group G] [--queues N] [--vnet-hdr] [-j|--json] [-p|--pretty]',
+  usage: 'qbh tap create NAME [--bridge B [--guard WORDS]... [--daemon-socket PATH]] [--owner U] [--group G] [--queues N] [--vnet-hdr] [-j|--json] [-p|--pretty]',
   options: `  --bridge B    attach it to bridge B (it takes B's MTU and an fe:… MAC, and comes up;
                 without --bridge it stays down, as with \`ip tuntap add\`)
   --guard WORDS a port guard, in the words of a bridge.conf guard line (repeatable; the
