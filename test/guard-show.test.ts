@@ -74,7 +74,7 @@ t.test('bridge show / list -d / --json: the guard of each guarded port, nothing 
   t.notOk(Object.keys(rest).some((k) => k.startsWith('qbh')), 'only qbh_guard is added');
 
   const show = (await qbh('bridge', 'show', BR)).stdout;
-  t.match(show, new RegExp(`^    gsg0 .*\\n      guard: isolated mac=${GUEST_MAC} server-guard  flags isolated,locked  pinned ${GUEST_MAC}  filter qbh-guard  drops ${FOREIGN}$`, 'm'));
+  t.match(show, new RegExp(`^    gsg0 .*\\n      guard: isolated mac=${GUEST_MAC} server-guard  flags isolated,locked  pinned ${GUEST_MAC}  filter bpf 0xb4d  drops ${FOREIGN}$`, 'm'));
   t.notMatch(show, /gsp0 .*\n\s+guard:/, 'no guard line under the unguarded port');
   const details = (await qbh('bridge', 'list', '-d')).stdout;
   t.match(details, `      guard: isolated mac=${GUEST_MAC} server-guard`);

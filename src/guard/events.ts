@@ -6,18 +6,13 @@
  * @module
  */
 import { native, isErrno } from '../native.js';
-import { AF_BRIDGE, NETLINK_ADD_MEMBERSHIP, SOL_NETLINK } from '../netlink/constants.js';
+import { NETLINK_ADD_MEMBERSHIP, RTM_DELNEIGH, RTM_NEWNEIGH, RTNLGRP_NEIGH, SOL_NETLINK } from '../netlink/constants.js';
 import { NetlinkError } from '../netlink/errors.js';
 import { Rtnl } from '../netlink/rtnl.js';
 import { openRouteSocket, splitMessages } from '../netlink/wire.js';
 import { readGuardAlias } from './apply.js';
 import { decodeNeigh, fdbDumpSync, type FdbEntry } from './fdb.js';
 import { formatGuard, type PortGuard } from './policy.js';
-
-/** rtnetlink's neighbour group: FDB entries of bridges come on it (include/uapi/linux/rtnetlink.h). */
-const RTNLGRP_NEIGH = 3;
-const RTM_NEWNEIGH = 28;
-const RTM_DELNEIGH = 29;
 
 /**
  * How long a locked entry is given before it counts as refused: the pinner (in qbhd) pins a MAC
@@ -108,7 +103,7 @@ export async function* guardEvents(options: GuardEventsOptions = {}): AsyncGener
     if (refused.has(key)) return;
     const port = await guardedPort(e.ifindex);
     if (port === null || port.guard.mac !== 'sticky') return;
-    const entries = fdbDumpSync(rtnl.socket.fd, { bridge: e.master }).filter((f) => f.ifindex === e.ifindex);
+    const entries = fdbDumpSync(rtnl.socket.fd, { port: e.ifindex });
     const stillLocked = entries.some((f) => f.mac === e.mac && f.locked);
     const held = entries.filter((f) => f.static && f.sticky).map((f) => f.mac);
     const limit = port.guard.macLimit ?? 1;
@@ -134,8 +129,8 @@ export async function* guardEvents(options: GuardEventsOptions = {}): AsyncGener
         if (got === null) break;
         if (got.portId !== 0) continue;
         for (const m of splitMessages(got.data)) {
-          // ndmsg: ndm_family is its first byte; only the bridges' FDB entries matter here.
-          if ((m.type !== RTM_NEWNEIGH && m.type !== RTM_DELNEIGH) || m.payload[0] !== AF_BRIDGE) continue;
+          if (m.type !== RTM_NEWNEIGH && m.type !== RTM_DELNEIGH) continue;
+          // Null for anything but a bridge's FDB entry (ARP and ND neighbours share the group).
           const entry = decodeNeigh(m.payload);
           if (entry !== null) await onEntry(m.type, entry);
         }

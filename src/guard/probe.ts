@@ -9,14 +9,15 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readlinkSync } from 'node:fs';
 import { native } from '../native.js';
-import { AF_BRIDGE, AF_UNSPEC, NLM_F_CREATE, NLM_F_EXCL, RTM_GETLINK, RTM_NEWLINK, RTM_SETLINK } from '../netlink/constants.js';
+import { AF_UNSPEC, IFLA_BRPORT_ISOLATED, IFLA_BRPORT_LOCKED, IFLA_BRPORT_MAB, NLM_F_CREATE, NLM_F_EXCL, RTM_GETLINK, RTM_NEWLINK } from '../netlink/constants.js';
 import { decodeLink, encodeLink } from '../netlink/message.js';
 import { lookupLinkSync, setLinkSync } from '../netlink/link-requests.js';
 import { bridgePortData, type LinkAttrs } from '../netlink/tables.js';
 import { getLinkBody } from '../netlink/rtnl.js';
 import { exchangeSync, openRouteSocket, requestMessage } from '../netlink/wire.js';
 import { addFdbSync, fdbDumpSync } from './fdb.js';
-import { addClsactSync, addGuardFilterSync, ingressFilterSync, qdiscDumpSync } from './tc.js';
+import { addBpfFilterSync, addClsactSync, hasGuardFilterSync, qdiscsSync } from './tc.js';
+import { setPortFlagsSync } from './apply.js';
 import { compileGuard } from './bpf.js';
 
 /** The guard features, in the order reported. */
@@ -100,30 +101,26 @@ function probeIn(fd: number): GuardFeatureResult[] {
       out.push({ feature, ok: false, why: e instanceof Error ? e.message : String(e) });
     }
   };
-  /**
-   * Sets one port flag (as `bridge link set` does: an AF_BRIDGE RTM_SETLINK with IFLA_PROTINFO; the
-   * kernel reads no IFLA_PROTINFO in an RTM_NEWLINK) and reads it back: a kernel that does not know
-   * the flag ignores it.
-   */
-  const flag = (key: 'isolated' | 'locked' | 'mab') => () => {
-    exchangeSync(fd, requestMessage(RTM_SETLINK, 0, encodeLink({ family: AF_BRIDGE, index: port, attrs: { protinfo: { [key]: 1 } } })), { op: 'setPort', target: `${PORT} ${key}` });
+  /** Sets one port flag as the guard does and reads it back: a kernel that does not know the flag ignores it. */
+  const flag = (key: 'isolated' | 'locked' | 'mab', type: number) => () => {
+    setPortFlagsSync(fd, port, [[type, 1]], PORT);
     const m = exchangeSync(fd, requestMessage(RTM_GETLINK, 0, getLinkBody(port)), { op: 'getLink', target: PORT }).replies.find((r) => r.type === RTM_NEWLINK);
     return m !== undefined && bridgePortData(decodeLink(m.payload).attrs.linkinfo)?.[key] === 1;
   };
-  attempt('isolated', flag('isolated'));
-  attempt('locked', flag('locked'));
-  attempt('mab', flag('mab'));
+  attempt('isolated', flag('isolated', IFLA_BRPORT_ISOLATED));
+  attempt('locked', flag('locked', IFLA_BRPORT_LOCKED));
+  attempt('mab', flag('mab', IFLA_BRPORT_MAB));
   attempt('sticky FDB', () => {
     addFdbSync(fd, { ifindex: port, mac: PROBE_MAC, sticky: true });
     return fdbDumpSync(fd, { bridge }).some((e) => e.ifindex === port && e.mac === PROBE_MAC && e.sticky && e.static);
   });
   attempt('clsact', () => {
     addClsactSync(fd, port);
-    return qdiscDumpSync(fd).some((q) => q.ifindex === port && q.kind === 'clsact');
+    return qdiscsSync(fd, port).some((q) => q.kind === 'clsact');
   });
   attempt('cls_bpf', () => {
-    addGuardFilterSync(fd, port, compileGuard({ etherTypes: [0x0800] }));
-    return ingressFilterSync(fd, port).some((f) => f.kind === 'bpf');
+    addBpfFilterSync(fd, port, compileGuard({ serverGuard: true }));
+    return hasGuardFilterSync(fd, port);
   });
   return out;
 }

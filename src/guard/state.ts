@@ -3,7 +3,7 @@
  * A port's guard lives on the port itself (its alias, its flags, its FDB entries, its ingress
  * filter), so this only reads: the words from the alias (`qbh-guard: …`), the port flags the guard
  * sets, the MACs pinned (static sticky FDB entries), the MACs waiting (locked entries), whether the
- * `qbh-guard` filter sits on the tap's ingress and what the clsact qdisc dropped.
+ * guard's bpf filter sits on the tap's ingress and what the clsact qdisc dropped.
  *
  * A listing costs one link dump, one FDB dump and one qdisc dump whatever the number of ports, plus
  * one filter dump per guarded port that needs a filter (unguarded ports cost nothing more).
@@ -15,8 +15,8 @@ import { bridgePortData } from '../netlink/tables.js';
 import { dumpSync, eachAttr, requestMessage, text } from '../netlink/wire.js';
 import { GUARD_ALIAS_PREFIX, readGuardAlias } from './apply.js';
 import { fdbDumpSync } from './fdb.js';
-import { GUARD_FILTER_NAME, ingressFilterSync, qdiscDumpSync } from './tc.js';
-import { formatGuard, needsFilter, readGuardWords, type PortGuard } from './policy.js';
+import { GUARD_FILTER_HANDLE, hasGuardFilterSync, qdiscsSync } from './tc.js';
+import { needsFilter, readGuardWords, type PortGuard } from './policy.js';
 
 /** The port flags a guard sets, under the keys `bridge -j -d link show` prints them with (`guard` as `bpdu_guard`). */
 export interface PortGuardFlags {
@@ -33,7 +33,7 @@ export interface PortGuardFlags {
  * @category Guard
  */
 export interface PortGuardState {
-  /** The guard's canonical words, read from the port's alias (`isolated mac=sticky:1 …`). */
+  /** The guard's words as the port's alias records them (`isolated mac=sticky:1 …`; a list too long for the alias as `ip=…`). */
   words: string;
   /** The port flags, as set now. */
   flags: PortGuardFlags;
@@ -41,7 +41,7 @@ export interface PortGuardState {
   pinned: string[];
   /** MACs the kernel saw and holds locked (their frames dropped): not pinned, or past the cap. */
   pending: string[];
-  /** The `qbh-guard` filter sits on the tap's ingress. */
+  /** qbh's guard filter (bpf, handle 0xb4d) sits on the tap's ingress. */
   filter: boolean;
   /** Frames the ingress filter dropped (the clsact qdisc's `drops`); 0 without one. */
   drops: number;
@@ -80,7 +80,7 @@ export interface PortGuardsOptions {
 export function portGuardsSync(fd: number, opts: PortGuardsOptions = {}): Map<number, PortGuardState> {
   const op = 'portGuards';
   const attrs = { extMask: RTEXT_FILTER_SKIP_STATS, ...(opts.master !== undefined ? { master: opts.master } : {}) };
-  const guarded = new Map<number, { guard: PortGuard; flags: PortGuardFlags }>();
+  const guarded = new Map<number, { words: string; guard: PortGuard; flags: PortGuardFlags }>();
   for (const m of dumpSync(fd, requestMessage(RTM_GETLINK, NLM_F_DUMP, encodeLink({ family: AF_UNSPEC, attrs })), { op })) {
     if (m.type !== RTM_NEWLINK) continue;
     const alias = guardAlias(m.payload);
@@ -92,6 +92,7 @@ export function portGuardsSync(fd: number, opts: PortGuardsOptions = {}): Map<nu
     const p = bridgePortData(link.attrs.linkinfo);
     if (p === undefined) continue;
     guarded.set(link.index, {
+      words: alias.slice(GUARD_ALIAS_PREFIX.length),
       guard,
       flags: {
         isolated: p.isolated === 1,
@@ -114,14 +115,15 @@ export function portGuardsSync(fd: number, opts: PortGuardsOptions = {}): Map<nu
     else if (e.static && e.sticky) m.pinned.push(e.mac);
   }
   const drops = qdiscDropsSync(fd);
-  for (const [ifindex, { guard, flags }] of guarded) {
+  for (const [ifindex, { words, guard, flags }] of guarded) {
     const m = macs.get(ifindex);
     out.set(ifindex, {
-      words: formatGuard(guard),
+      words,
       flags,
       pinned: m?.pinned ?? [],
       pending: m?.pending ?? [],
-      filter: needsFilter(guard) ? hasGuardFilter(fd, ifindex) : false,
+      // Only a guard with a filter has a clsact qdisc to ask (without one the kernel refuses the dump).
+      filter: drops.has(ifindex) ? hasGuardFilterSync(fd, ifindex) : false,
       drops: drops.get(ifindex) ?? 0,
     });
   }
@@ -131,13 +133,8 @@ export function portGuardsSync(fd: number, opts: PortGuardsOptions = {}): Map<nu
 /** The clsact qdiscs' drop counters, by ifindex, from one qdisc dump. */
 function qdiscDropsSync(fd: number): Map<number, number> {
   const out = new Map<number, number>();
-  for (const q of qdiscDumpSync(fd)) if (q.kind === 'clsact') out.set(q.ifindex, q.drops);
+  for (const q of qdiscsSync(fd)) if (q.kind === 'clsact') out.set(q.ifindex, q.drops);
   return out;
-}
-
-/** Whether the tap `ifindex` has the guard's filter on its ingress. */
-function hasGuardFilter(fd: number, ifindex: number): boolean {
-  return ingressFilterSync(fd, ifindex).some((f) => f.kind === 'bpf' && f.name === GUARD_FILTER_NAME);
 }
 
 /**
@@ -151,8 +148,9 @@ export function guardText(s: PortGuardState): string {
   parts.push(`flags ${on.join(',') || '-'}`);
   parts.push(`pinned ${s.pinned.join(',') || '-'}`);
   if (s.pending.length > 0) parts.push(`pending ${s.pending.join(',')}`);
-  const guard = readGuardWords(s.words.split(' '));
-  if (!('error' in guard) && needsFilter(guard)) parts.push(s.filter ? `filter ${GUARD_FILTER_NAME}` : 'filter MISSING');
+  const guard = readGuardWords(s.words.split(' ').filter((w) => !w.endsWith('=…')));
+  if (s.filter) parts.push(`filter bpf 0x${GUARD_FILTER_HANDLE.toString(16)}`);
+  else if (!('error' in guard) && needsFilter(guard)) parts.push('filter MISSING');
   parts.push(`drops ${s.drops}`);
   return parts.join('  ');
 }
