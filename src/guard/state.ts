@@ -139,8 +139,9 @@ function qdiscDropsSync(fd: number): Map<number, number> {
 
 /**
  * A port's guard as one line for a person: its words, then what the kernel holds
- * (`guard: isolated mac=sticky:1 …  pinned 52:54:00:12:34:56  drops 12`). Flags a guard's words
- * ask for but the port lacks, and a filter that should be there but is not, are named as missing.
+ * (`guard: isolated mac=sticky:1 …  flags isolated,locked,mab,learning  pinned 52:54:00:12:34:56
+ * filter bpf 0xb4d  drops 12`). A filter the words need that is not on the tap shows as
+ * `filter MISSING`.
  */
 export function guardText(s: PortGuardState): string {
   const parts = [`guard: ${s.words}`];
