@@ -81,6 +81,12 @@ t.test('bridge show / list -d / --json: the guard of each guarded port, nothing 
   const listed = JSON.parse((await qbh('bridge', 'list', '--json')).stdout);
   t.same(listed.find((b: any) => b.ifname === BR).ports.find((p: any) => p.ifname === 'gsg0').qbh_guard.pinned, [GUEST_MAC]);
   t.notMatch((await qbh('bridge', 'list')).stdout, /guard/, 'the short table is as before');
+
+  // A guard that lost its filter is not a guard any more: the listing says so.
+  sh('tc', 'filter', 'del', 'dev', 'gsg0', 'ingress');
+  const after = JSON.parse((await qbh('bridge', 'show', BR, '--json')).stdout).ports.find((p: any) => p.ifname === 'gsg0').qbh_guard;
+  t.equal(after.filter, false);
+  t.match((await qbh('bridge', 'show', BR)).stdout, /guard: isolated .* filter MISSING  drops \d+$/m);
 });
 
 t.test('qbh monitor --json: a MAC pinned on a guarded port', async (t) => {
@@ -118,6 +124,12 @@ t.test('qbh monitor (text): a MAC refused on a sticky port whose cap is reached'
   ctl.abort();
   t.equal(await done, 0, err.join(''));
   t.match(out.join(''), `refused gss0 master ${BR} mac ${FOREIGN_MAC} (port holds 1 of 1: ${GUEST_MAC})\n`);
+  // The listing shows the same: one MAC pinned, the refused one pending (locked), the sticky flags.
+  const g = JSON.parse((await qbh('bridge', 'show', BR, '--json')).stdout).ports.find((p: any) => p.ifname === 'gss0').qbh_guard;
+  t.same(g.pinned, [GUEST_MAC]);
+  t.same(g.pending, [FOREIGN_MAC]);
+  t.same(g.flags, { isolated: false, locked: true, mab: true, learning: true, bpdu_guard: false, root_block: false });
+  t.equal(g.filter, false, 'mac=sticky alone needs no filter');
 });
 
 t.test('qbh doctor: the guard features, probed in a throwaway namespace', async (t) => {
