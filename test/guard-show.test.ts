@@ -16,7 +16,7 @@ const FOREIGN_MAC = '52:54:00:99:99:99';
 sh('ip', 'link', 'add', BR, 'type', 'bridge');
 sh('ip', 'link', 'set', BR, 'up');
 
-/** IEEE local experimental EtherType: no guard word but a MAC guard has a say on it. */
+/** IEEE local experimental EtherType: outside the guard's allow-list, so its filter drops it. */
 const ETHERTYPE = [0x88, 0xb5];
 
 /** An Ethernet frame from `src` to the broadcast address, of the experimental EtherType. */
@@ -32,7 +32,7 @@ t.teardown(() => {
 
 /** A guarded tap on BR whose fd the test writes (the guest transmitting), and an unguarded one. */
 async function lab(): Promise<{ guarded: Tap; plain: Tap }> {
-  const guarded = await openTap({ name: 'gsg0', bridge: BR, vnetHdr: false, nonBlocking: true, guard: { isolated: true, mac: [GUEST_MAC], serverGuard: true } });
+  const guarded = await openTap({ name: 'gsg0', bridge: BR, vnetHdr: false, nonBlocking: true, guard: { isolated: true, mac: [GUEST_MAC], serverGuard: true, etherTypes: [0x0800, 0x0806, 0x86dd] } });
   const plain = await openTap({ name: 'gsp0', bridge: BR, vnetHdr: false, nonBlocking: true });
   taps.push(guarded, plain);
   return { guarded, plain };
@@ -40,9 +40,9 @@ async function lab(): Promise<{ guarded: Tap; plain: Tap }> {
 
 t.test('bridge show / list -d / --json: the guard of each guarded port, nothing on the others', async (t) => {
   const { guarded } = await lab();
-  const FOREIGN = 7;
-  for (let i = 0; i < FOREIGN; i++) fs.writeSync(guarded.fds[0]!, frame(FOREIGN_MAC));
-  fs.writeSync(guarded.fds[0]!, frame(GUEST_MAC));
+  // Frames of an EtherType the guard does not allow: its filter drops (and counts) them.
+  const DROPPED = 7;
+  for (let i = 0; i < DROPPED; i++) fs.writeSync(guarded.fds[0]!, frame(GUEST_MAC));
   await sleep(100);
 
   const j = JSON.parse((await qbh('bridge', 'show', BR, '--json')).stdout);
@@ -50,12 +50,12 @@ t.test('bridge show / list -d / --json: the guard of each guarded port, nothing 
   const p = j.ports.find((p: any) => p.ifname === 'gsp0');
   t.equal(p.qbh_guard, undefined, 'an unguarded port has no qbh_guard');
   t.same(g.qbh_guard, {
-    words: `isolated mac=${GUEST_MAC} server-guard`,
+    words: `isolated mac=${GUEST_MAC} server-guard ethertypes=ipv4,arp,ipv6`,
     flags: { isolated: true, locked: true, mab: false, learning: false, bpdu_guard: false, root_block: false },
     pinned: [GUEST_MAC],
     pending: [],
     filter: true,
-    drops: FOREIGN,
+    drops: DROPPED,
   });
 
   // iproute2 agrees: the port flags, and the pinned MAC as a static sticky entry of the port.
@@ -67,14 +67,14 @@ t.test('bridge show / list -d / --json: the guard of each guarded port, nothing 
   t.same(fdb.map((e: any) => e.mac), g.qbh_guard.pinned, 'pinned = the static sticky entries of bridge -j fdb');
   // and tc: the clsact qdisc's drops.
   const qdiscs = JSON.parse(sh('tc', '-s', '-j', 'qdisc', 'show', 'dev', 'gsg0')) as { kind: string; drops: number }[];
-  t.equal(qdiscs.find((q) => q.kind === 'clsact')?.drops, FOREIGN, 'drops as tc -s qdisc shows them');
+  t.equal(qdiscs.find((q) => q.kind === 'clsact')?.drops, DROPPED, 'drops as tc -s qdisc shows them');
   // iproute2's own keys are untouched.
   const { qbh_guard: _, ...rest } = g;
   void _;
   t.notOk(Object.keys(rest).some((k) => k.startsWith('qbh')), 'only qbh_guard is added');
 
   const show = (await qbh('bridge', 'show', BR)).stdout;
-  t.match(show, new RegExp(`^    gsg0 .*\\n      guard: isolated mac=${GUEST_MAC} server-guard  flags isolated,locked  pinned ${GUEST_MAC}  filter bpf 0xb4d  drops ${FOREIGN}$`, 'm'));
+  t.match(show, new RegExp(`^    gsg0 .*\\n      guard: isolated mac=${GUEST_MAC} server-guard ethertypes=ipv4,arp,ipv6  flags isolated,locked  pinned ${GUEST_MAC}  filter bpf 0xb4d  drops ${DROPPED}$`, 'm'));
   t.notMatch(show, /gsp0 .*\n\s+guard:/, 'no guard line under the unguarded port');
   const details = (await qbh('bridge', 'list', '-d')).stdout;
   t.match(details, `      guard: isolated mac=${GUEST_MAC} server-guard`);
@@ -83,7 +83,8 @@ t.test('bridge show / list -d / --json: the guard of each guarded port, nothing 
   t.notMatch((await qbh('bridge', 'list')).stdout, /guard/, 'the short table is as before');
 
   // A guard that lost its filter is not a guard any more: the listing says so.
-  sh('tc', 'filter', 'del', 'dev', 'gsg0', 'ingress');
+  const [clsact] = JSON.parse(sh('tc', '-j', 'qdisc', 'show', 'dev', 'gsg0', 'clsact')) as { ingress_block: number }[];
+  sh('tc', 'filter', 'del', 'block', String(clsact!.ingress_block));
   const after = JSON.parse((await qbh('bridge', 'show', BR, '--json')).stdout).ports.find((p: any) => p.ifname === 'gsg0').qbh_guard;
   t.equal(after.filter, false);
   t.match((await qbh('bridge', 'show', BR)).stdout, /guard: isolated .* filter MISSING  drops \d+$/m);
@@ -129,7 +130,7 @@ t.test('qbh monitor (text): a MAC refused on a sticky port whose cap is reached'
   t.same(g.pinned, [GUEST_MAC]);
   t.same(g.pending, [FOREIGN_MAC]);
   t.same(g.flags, { isolated: false, locked: true, mab: true, learning: true, bpdu_guard: false, root_block: false });
-  t.equal(g.filter, false, 'mac=sticky alone needs no filter');
+  t.equal(g.filter, true, 'the filter of its policy');
 });
 
 t.test('qbh doctor: the guard features, probed in a throwaway namespace', async (t) => {

@@ -6,7 +6,8 @@
  * guard's bpf filter sits on the tap's ingress and what the clsact qdisc dropped.
  *
  * A listing costs one link dump, one FDB dump and one qdisc dump whatever the number of ports, plus
- * one filter dump per guarded port that needs a filter (unguarded ports cost nothing more).
+ * one filter dump per shared tc block the guarded taps are bound to (one per guard policy; a tap
+ * with a filter of its own, outside a block, costs one more of its own).
  * @module
  */
 import { AF_UNSPEC, NLA_TYPE_MASK, NLM_F_DUMP, RTEXT_FILTER_SKIP_STATS, RTM_GETLINK, RTM_NEWLINK } from '../netlink/constants.js';
@@ -15,8 +16,8 @@ import { bridgePortData } from '../netlink/tables.js';
 import { dumpSync, eachAttr, requestMessage, text } from '../netlink/wire.js';
 import { GUARD_ALIAS_PREFIX, readGuardAlias } from './apply.js';
 import { fdbDumpSync } from './fdb.js';
-import { GUARD_FILTER_HANDLE, hasGuardFilterSync, qdiscsSync } from './tc.js';
-import { needsFilter, readGuardWords, type PortGuard } from './policy.js';
+import { blockFiltersSync, GUARD_FILTER_HANDLE, hasGuardFilterSync, isGuardFilter, qdiscsSync, type QdiscInfo } from './tc.js';
+import { needsFilter, readGuardWords } from './policy.js';
 
 /** The port flags a guard sets, under the keys `bridge -j -d link show` prints them with (`guard` as `bpdu_guard`). */
 export interface PortGuardFlags {
@@ -80,20 +81,18 @@ export interface PortGuardsOptions {
 export function portGuardsSync(fd: number, opts: PortGuardsOptions = {}): Map<number, PortGuardState> {
   const op = 'portGuards';
   const attrs = { extMask: RTEXT_FILTER_SKIP_STATS, ...(opts.master !== undefined ? { master: opts.master } : {}) };
-  const guarded = new Map<number, { words: string; guard: PortGuard; flags: PortGuardFlags }>();
+  const guarded = new Map<number, { words: string; flags: PortGuardFlags }>();
   for (const m of dumpSync(fd, requestMessage(RTM_GETLINK, NLM_F_DUMP, encodeLink({ family: AF_UNSPEC, attrs })), { op })) {
     if (m.type !== RTM_NEWLINK) continue;
     const alias = guardAlias(m.payload);
     if (alias === undefined) continue;
-    const guard = readGuardAlias(alias);
-    if (guard === null) continue;
+    if (readGuardAlias(alias) === null) continue;
     // Guarded ports are few next to a listing's links: only they are decoded in full.
     const link = decodeLink(m.payload);
     const p = bridgePortData(link.attrs.linkinfo);
     if (p === undefined) continue;
     guarded.set(link.index, {
       words: alias.slice(GUARD_ALIAS_PREFIX.length),
-      guard,
       flags: {
         isolated: p.isolated === 1,
         locked: p.locked === 1,
@@ -114,26 +113,29 @@ export function portGuardsSync(fd: number, opts: PortGuardsOptions = {}): Map<nu
     if (e.locked) m.pending.push(e.mac);
     else if (e.static && e.sticky) m.pinned.push(e.mac);
   }
-  const drops = qdiscDropsSync(fd);
-  for (const [ifindex, { words, guard, flags }] of guarded) {
+  const clsact = new Map<number, QdiscInfo>();
+  for (const q of qdiscsSync(fd)) if (q.kind === 'clsact') clsact.set(q.ifindex, q);
+  /** Whether each shared block holds the guard filter: taps of one policy share one block. */
+  const blocks = new Map<number, boolean>();
+  const hasFilter = (q: QdiscInfo | undefined): boolean => {
+    // Only a guard with a filter has a clsact qdisc to ask (without one the kernel refuses the dump).
+    if (q === undefined) return false;
+    if (q.ingressBlock === null) return hasGuardFilterSync(fd, q.ifindex);
+    let has = blocks.get(q.ingressBlock);
+    if (has === undefined) blocks.set(q.ingressBlock, (has = blockFiltersSync(fd, q.ingressBlock).some(isGuardFilter)));
+    return has;
+  };
+  for (const [ifindex, { words, flags }] of guarded) {
     const m = macs.get(ifindex);
     out.set(ifindex, {
       words,
       flags,
       pinned: m?.pinned ?? [],
       pending: m?.pending ?? [],
-      // Only a guard with a filter has a clsact qdisc to ask (without one the kernel refuses the dump).
-      filter: drops.has(ifindex) ? hasGuardFilterSync(fd, ifindex) : false,
-      drops: drops.get(ifindex) ?? 0,
+      filter: hasFilter(clsact.get(ifindex)),
+      drops: clsact.get(ifindex)?.drops ?? 0,
     });
   }
-  return out;
-}
-
-/** The clsact qdiscs' drop counters, by ifindex, from one qdisc dump. */
-function qdiscDropsSync(fd: number): Map<number, number> {
-  const out = new Map<number, number>();
-  for (const q of qdiscsSync(fd)) if (q.kind === 'clsact') out.set(q.ifindex, q.drops);
   return out;
 }
 
