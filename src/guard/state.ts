@@ -12,7 +12,8 @@
  */
 import { AF_UNSPEC, NLA_TYPE_MASK, NLM_F_DUMP, RTEXT_FILTER_SKIP_STATS, RTM_GETLINK, RTM_NEWLINK } from '../netlink/constants.js';
 import { decodeLink, encodeLink } from '../netlink/message.js';
-import { bridgePortData } from '../netlink/tables.js';
+import { pickTable } from '../netlink/attr.js';
+import { bridgePortData, IFLA } from '../netlink/tables.js';
 import { dumpSync, eachAttr, requestMessage, text } from '../netlink/wire.js';
 import { GUARD_ALIAS_PREFIX, readGuardAlias } from './apply.js';
 import { fdbDumpSync } from './fdb.js';
@@ -65,6 +66,9 @@ function guardAlias(body: Buffer): string | undefined {
   return alias;
 }
 
+/** What is read of a guarded port: its port flags (IFLA_LINKINFO's slave data). */
+const IFLA_PORT_FLAGS = pickTable('IFLA_GUARD_PORT', IFLA, ['linkinfo']);
+
 /** Options of {@link portGuardsSync}. */
 export interface PortGuardsOptions {
   /** Only the ports of this bridge (ifindex). Default: every bridge's. */
@@ -87,8 +91,8 @@ export function portGuardsSync(fd: number, opts: PortGuardsOptions = {}): Map<nu
     const alias = guardAlias(m.payload);
     if (alias === undefined) continue;
     if (readGuardAlias(alias) === null) continue;
-    // Guarded ports are few next to a listing's links: only they are decoded in full.
-    const link = decodeLink(m.payload);
+    // Only a guarded port is decoded further, and only its port flags.
+    const link = decodeLink(m.payload, IFLA_PORT_FLAGS);
     const p = bridgePortData(link.attrs.linkinfo);
     if (p === undefined) continue;
     guarded.set(link.index, {
