@@ -10,11 +10,13 @@
  * with a filter of its own, outside a block, costs one more of its own).
  * @module
  */
-import { AF_UNSPEC, NLA_TYPE_MASK, NLM_F_DUMP, RTEXT_FILTER_SKIP_STATS, RTM_GETLINK, RTM_NEWLINK } from '../netlink/constants.js';
+import { AF_UNSPEC, IFINFOMSG_LEN, IFLA_IFALIAS, IFLA_IFNAME, NLA_TYPE_MASK, NLM_F_DUMP, RTEXT_FILTER_SKIP_STATS, RTM_GETLINK, RTM_NEWLINK } from '../netlink/constants.js';
+import { lookupLinkSync } from '../netlink/link-requests.js';
+import { native } from '../native.js';
 import { decodeLink, encodeLink } from '../netlink/message.js';
 import { pickTable } from '../netlink/attr.js';
 import { bridgePortData, IFLA } from '../netlink/tables.js';
-import { dumpSync, eachAttr, requestMessage, text } from '../netlink/wire.js';
+import { dumpSync, eachAttr, openRouteSocketSync, requestMessage, text } from '../netlink/wire.js';
 import { GUARD_ALIAS_PREFIX, readGuardAlias } from './apply.js';
 import { fdbDumpSync } from './fdb.js';
 import { blockFiltersSync, GUARD_FILTER_HANDLE, hasGuardFilterSync, isGuardFilter, qdiscsSync, type QdiscInfo } from './tc.js';
@@ -49,15 +51,11 @@ export interface PortGuardState {
   drops: number;
 }
 
-/** IFLA_IFALIAS (include/uapi/linux/if_link.h): the listing reads it alone of most links. */
-const IFLA_IFALIAS = 20;
-/** struct ifinfomsg, before a link's attributes. */
-const IFINFOMSG_LEN = 16;
 /** The alias prefix as bytes, compared in place: most links have no alias, or another. */
 const PREFIX_BYTES = Buffer.from(GUARD_ALIAS_PREFIX, 'utf8');
 
 /** A link's alias if it is a guard's (`qbh-guard: …`), read from its RTM_NEWLINK body without decoding the rest. */
-function guardAlias(body: Buffer): string | undefined {
+function aliasOfLink(body: Buffer): string | undefined {
   let alias: string | undefined;
   eachAttr(body, IFINFOMSG_LEN, body.length, (type, start, end) => {
     if ((type & NLA_TYPE_MASK) !== IFLA_IFALIAS || alias !== undefined) return;
@@ -73,6 +71,8 @@ const IFLA_PORT_FLAGS = pickTable('IFLA_GUARD_PORT', IFLA, ['linkinfo']);
 export interface PortGuardsOptions {
   /** Only the ports of this bridge (ifindex). Default: every bridge's. */
   master?: number;
+  /** Filled with each guarded port's name, by ifindex. */
+  names?: Map<number, string>;
 }
 
 /**
@@ -88,13 +88,18 @@ export function portGuardsSync(fd: number, opts: PortGuardsOptions = {}): Map<nu
   const guarded = new Map<number, { words: string; flags: PortGuardFlags }>();
   for (const m of dumpSync(fd, requestMessage(RTM_GETLINK, NLM_F_DUMP, encodeLink({ family: AF_UNSPEC, attrs })), { op })) {
     if (m.type !== RTM_NEWLINK) continue;
-    const alias = guardAlias(m.payload);
+    const alias = aliasOfLink(m.payload);
     if (alias === undefined) continue;
     if (readGuardAlias(alias) === null) continue;
     // Only a guarded port is decoded further, and only its port flags.
     const link = decodeLink(m.payload, IFLA_PORT_FLAGS);
     const p = bridgePortData(link.attrs.linkinfo);
     if (p === undefined) continue;
+    if (opts.names !== undefined) {
+      eachAttr(m.payload, IFINFOMSG_LEN, m.payload.length, (type, start, end) => {
+        if ((type & NLA_TYPE_MASK) === IFLA_IFNAME && !opts.names!.has(link.index)) opts.names!.set(link.index, text(m.payload, start, end));
+      });
+    }
     guarded.set(link.index, {
       words: alias.slice(GUARD_ALIAS_PREFIX.length),
       flags: {
@@ -160,4 +165,26 @@ export function guardText(s: PortGuardState): string {
   else if (!('error' in guard) && needsFilter(guard)) parts.push('filter MISSING');
   parts.push(`drops ${s.drops}`);
   return parts.join('  ');
+}
+
+/**
+ * The guard of every guarded bridge port (of `bridge`, or of every bridge), by port name, read from
+ * the kernel on a socket of its own, blocking: what `qbh bridge list -d` shows. A port without a
+ * qbh guard is absent.
+ * Equivalent to `ip -d link show` (alias, port flags) + `bridge fdb show` + `tc -s qdisc show`.
+ * @category Guard
+ */
+export function readPortGuards(bridge?: string): Map<string, PortGuardState> {
+  const fd = openRouteSocketSync();
+  try {
+    let master: number | undefined;
+    if (bridge !== undefined) master = lookupLinkSync(fd, bridge, { op: 'readPortGuards', target: bridge }).index;
+    const names = new Map<number, string>();
+    const byIndex = portGuardsSync(fd, master === undefined ? { names } : { master, names });
+    const out = new Map<string, PortGuardState>();
+    for (const [idx, state] of byIndex) out.set(names.get(idx) ?? String(idx), state);
+    return out;
+  } finally {
+    native.close(fd);
+  }
 }
