@@ -1,7 +1,7 @@
 // "Nothing left behind, whatever dies", against the anchor (issue 23): the reference CNI `bridge`
 // plugin with `macspoofchk` leaves its nftables chains and rules when a container's netns goes
 // without a DEL; a guarded qbh tap whose holder is killed with SIGKILL leaves nothing (its qdisc,
-// filter, FDB pin and alias live on the tap and go with it). Both run here, side by side, in the
+// FDB pin and alias live on the tap and go with it; its filter's shared block, with its last tap). Both run here, side by side, in the
 // test's own network and mount namespaces (harness); iproute2 and nft are the oracles.
 import './harness.js';
 import t from 'tap';
@@ -109,9 +109,12 @@ t.test('a guarded qbh tap whose holder is killed with SIGKILL: nothing of the gu
   // The guard is there: the tap's alias, its clsact qdisc and BPF filter, the static pin of its MAC.
   const alias = ipj<{ ifalias?: string }[]>('-d', 'link', 'show', 'dev', 'vm0')[0]!.ifalias;
   t.match(alias, /^qbh-guard: isolated mac=52:54:00:12:34:56 /, 'the alias records the guard');
-  const qdiscs = () => ipjTc<{ kind: string; dev: string }[]>('qdisc', 'show').filter((q) => q.kind === 'clsact');
+  const qdiscs = () => ipjTc<{ kind: string; dev: string; ingress_block?: number }[]>('qdisc', 'show').filter((q) => q.kind === 'clsact');
   t.same(qdiscs().map((q) => q.dev), ['vm0'], 'a clsact qdisc on vm0');
   t.same(ipjTc<{ kind?: string }[]>('filter', 'show', 'dev', 'vm0', 'ingress').filter((f) => f.kind === 'bpf').length > 0, true, 'a BPF filter on its ingress');
+  // The filter sits in a shared tc block (taps of one guard share its program): it must go with its last tap.
+  const block = qdiscs()[0]?.ingress_block;
+  t.ok(block !== undefined && ipjTc<{ kind?: string }[]>('filter', 'show', 'block', String(block)).some((f) => f.kind === 'bpf'), `the filter in shared block ${block}`);
   const pins = () => bridgej<{ mac: string; ifname: string; state?: string }[]>('fdb', 'show').filter((e) => e.mac === PINNED);
   t.match(pins(), [{ ifname: 'vm0', state: 'static' }], `${PINNED} pinned to vm0`);
   t.same(naming('vm0'), [], 'no nft object (the guard uses none)');
@@ -123,10 +126,14 @@ t.test('a guarded qbh tap whose holder is killed with SIGKILL: nothing of the gu
   const filters = spawnSync('tc', ['-j', 'filter', 'show', 'dev', 'vm0', 'ingress'], { encoding: 'utf8' });
   t.not(filters.status, 0, 'tc cannot list vm0\'s filters: the device is gone, and they with it');
   t.match(filters.stderr, /Cannot find device "vm0"/, 'tc says why');
+  if (block !== undefined) {
+    const left = spawnSync('tc', ['-j', 'filter', 'show', 'block', String(block)], { encoding: 'utf8' });
+    t.match(`${left.status} ${left.stderr}`, /^1 Cannot find block/, `shared block ${block} gone with its last tap`);
+  }
   t.same(pins(), [], `no FDB entry for ${PINNED}`);
   t.same(naming('vm0'), [], 'no nft object naming vm0');
   t.same(naming('qbh'), [], 'no nft object naming qbh');
-  t.comment('left behind by qbh after kill -9: 0 qdiscs, 0 filters, 0 FDB entries, 0 nft objects');
+  t.comment('left behind by qbh after kill -9: 0 qdiscs, 0 filters, 0 tc blocks, 0 FDB entries, 0 nft objects');
 });
 
 /** `tc -j ARGS`, parsed. */
