@@ -29,7 +29,7 @@ import {
   craft,
   exchanges,
   guest,
-  haveDnsmasq,
+  labMissing,
   perClass,
   sendAll,
   startLab,
@@ -63,6 +63,7 @@ function matrix(t: Test, title: string, frames: readonly Crafted[], seen: Readon
 
 let lab: Lab;
 t.before(async () => {
+  if (labMissing()) return;
   lab = await startLab();
   lab.neighbours(A);
   lab.neighbours(B);
@@ -76,7 +77,7 @@ function nextSeqs(n: number): number {
   return first;
 }
 
-t.test('unguarded: every crafted frame arrives at the receiver (they are well-formed)', { skip: haveDnsmasq() ? false : 'dnsmasq (dnsmasq-base) is not installed' }, async (t) => {
+t.test('unguarded: every crafted frame arrives at the receiver (they are well-formed)', { skip: labMissing() }, async (t) => {
   const a = await openTap({ bridge: BRIDGE, name: 'guestA', vnetHdr: false, nonBlocking: true });
   t.teardown(() => closeTap(a));
   const recv = new TagCounter(lab.receiver.fds[0]!);
@@ -120,7 +121,7 @@ async function guarded(name: string, g: Guest, mode: MacMode): Promise<Tap> {
 }
 
 for (const mode of ['list', 'sticky'] as const) {
-  t.test(`guarded (strict, ip=, mac=${mode === 'list' ? A.mac : 'sticky:1'}): 0 attack frames through, 100 % legitimate`, { skip: haveDnsmasq() ? false : 'dnsmasq (dnsmasq-base) is not installed' }, async (t) => {
+  t.test(`guarded (strict, ip=, mac=${mode === 'list' ? A.mac : 'sticky:1'}): 0 attack frames through, 100 % legitimate`, { skip: labMissing() }, async (t) => {
     // The second tenant, guarded too (its MAC listed): the attacks must not reach it either.
     const b = await guarded('guestB', B, 'list');
     t.teardown(() => closeTap(b));
@@ -178,7 +179,7 @@ function cross(from: Guest, to: Guest, firstSeq: number): { toPeer: Crafted[]; t
   return { toPeer, toUplink };
 }
 
-t.test('isolation: two guarded tenants cannot reach each other, both reach the uplink', { skip: haveDnsmasq() ? false : 'dnsmasq (dnsmasq-base) is not installed' }, async (t) => {
+t.test('isolation: two guarded tenants cannot reach each other, both reach the uplink', { skip: labMissing() }, async (t) => {
   for (const guard of [false, true]) {
     const open = (name: string, g: Guest) => (guard ? guarded(name, g, 'list') : openTap({ bridge: BRIDGE, name, vnetHdr: false, nonBlocking: true }));
     const a = await open('guestA', A);

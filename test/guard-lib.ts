@@ -554,9 +554,11 @@ function sysctl(path: string, value: string | number): void {
   sh('sysctl', '-q', '-w', `${path}=${value}`);
 }
 
-/** Whether dnsmasq is installed (dnsmasq-base). */
-export function haveDnsmasq(): boolean {
-  return existsSync('/usr/sbin/dnsmasq');
+/** Why the guard tests cannot run here (dnsmasq or nft missing), or false. */
+export function labMissing(): string | false {
+  if (!existsSync('/usr/sbin/dnsmasq')) return 'dnsmasq (dnsmasq-base) is not installed';
+  if (!existsSync('/usr/sbin/nft')) return 'nft (nftables) is not installed';
+  return false;
 }
 
 /**

@@ -17,7 +17,7 @@ import {
   TagCounter,
   ether,
   guest,
-  haveDnsmasq,
+  labMissing,
   ra,
   send,
   sendAll,
@@ -61,6 +61,7 @@ function applyGuard(down: DownTap, g: PortGuard): void {
 
 let lab: Lab;
 t.before(async () => {
+  if (labMissing()) return;
   lab = await startLab();
 });
 t.teardown(async () => lab?.stop());
@@ -156,7 +157,7 @@ async function raceAttach(t: Test, name: string, inHook: (tap: DownTap) => void)
   return { beforeUp: upAt, total: writer!.stats, seen: windowFramesSeen(recv) };
 }
 
-t.test('attachTap: a writer started inside beforeUp, the guard applied after it in the hook: none through', { skip: haveDnsmasq() ? false : 'dnsmasq (dnsmasq-base) is not installed' }, async (t) => {
+t.test('attachTap: a writer started inside beforeUp, the guard applied after it in the hook: none through', { skip: labMissing() }, async (t) => {
   // Unguarded first: the same race puts frames through, so the test can see a window.
   const open = await raceAttach(t, 'raceU', () => {});
   t.comment(`unguarded: ${JSON.stringify(open)}`);
@@ -171,7 +172,7 @@ t.test('attachTap: a writer started inside beforeUp, the guard applied after it 
   t.equal(g.seen, 0, 'none of them reached the receiver');
 });
 
-t.test('openTap({ guard }): frames written the instant the fd is handed out: none through', { skip: haveDnsmasq() ? false : 'dnsmasq (dnsmasq-base) is not installed' }, async (t) => {
+t.test('openTap({ guard }): frames written the instant the fd is handed out: none through', { skip: labMissing() }, async (t) => {
   for (const guard of [undefined, GUARD]) {
     const recv = new TagCounter(lab.receiver.fds[0]!);
     recv.reset();
@@ -203,7 +204,7 @@ function guardObjects(macs: readonly string[]): { clsact: string[]; filters: str
 
 const NONE = { clsact: [], filters: [], fdb: [], nft: 0 };
 
-t.test('leftovers: nothing of a guard remains once its tap is gone', { skip: haveDnsmasq() ? false : 'dnsmasq (dnsmasq-base) is not installed' }, async (t) => {
+t.test('leftovers: nothing of a guard remains once its tap is gone', { skip: labMissing() }, async (t) => {
   t.same(guardObjects([G.mac]), NONE, 'before: no guard objects');
 
   const tap = await openTap({ bridge: BRIDGE, name: 'leftW', vnetHdr: false, nonBlocking: true, guard: GUARD });
