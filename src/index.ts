@@ -201,6 +201,13 @@ export function listAddresses(link?: LinkRef): Promise<Address[]> {
 export { monitor } from './netlink/monitor.js';
 export type { MonitorEvent, MonitorOptions } from './netlink/monitor.js';
 
+// Port guards: what a VM may do on its bridge port, applied before its first frame (src/guard, docs/guard.md).
+export { parseGuard, formatGuard, checkGuard, STRICT_WORDS } from './guard/policy.js';
+export type { PortGuard } from './guard/policy.js';
+export { GuardError, GUARD_ALIAS_PREFIX, readGuardAlias } from './guard/apply.js';
+export type { GuardedPort } from './guard/apply.js';
+export type { FdbEntry } from './guard/fdb.js';
+
 // Taps for QEMU: /dev/net/tun, vnet_hdr, multiqueue, attached to a bridge; fd passing (src/tun).
 export * from './tun/index.js';
 

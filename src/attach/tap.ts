@@ -8,7 +8,9 @@
 import { EINVAL, InvalidArgumentError } from '../errors.js';
 import { openRouteSocketSync } from '../netlink/wire.js';
 import { native } from '../native.js';
-import { TapError } from '../tun/errors.js';
+import { TapError, guardTapError } from '../tun/errors.js';
+import { applyGuardSync } from '../guard/apply.js';
+import { isGuarded, type PortGuard } from '../guard/policy.js';
 import { tapSync, type DownTap, type TapSyncOptions } from '../tun/tap-sync.js';
 import type { ResolvedBridge, RouteHandle } from './bridge.js';
 
@@ -38,6 +40,12 @@ export interface AttachOptions {
    * is closed (the kernel removes it) and its error propagates.
    */
   beforeUp?: (tap: DownTap) => void;
+  /**
+   * A port guard (src/guard) applied while the tap is down, before `beforeUp` runs: alias, port
+   * flags, pinned MACs, frame filter. A refusal is a TapError of step `guard`; nothing is left.
+   * Whether a sticky MAC pin has a pinner (qbhd) is the caller's to check.
+   */
+  guard?: PortGuard;
 }
 
 /** The tap to hand over: its fd (non-persistent, so closing it removes the tap), its name and ifindex. */
@@ -65,7 +73,17 @@ export function attachTap(req: AttachRequest, options: AttachOptions = {}): Atta
     // the C helper's path; a chosen name's (openTap's) name its kernel name.
     const opts: TapSyncOptions = { bridge: req.bridge, vnetHdr: req.vnetHdr };
     if (req.resolved) opts.bridgeLink = req.resolved.link;
-    if (options.beforeUp !== undefined) opts.beforeUp = options.beforeUp;
+    const { guard, beforeUp } = options;
+    if (isGuarded(guard)) {
+      opts.beforeUp = (tap) => {
+        try {
+          applyGuardSync(fd, tap, guard);
+        } catch (e) {
+          throw guardTapError(e, tap);
+        }
+        beforeUp?.(tap);
+      };
+    } else if (beforeUp !== undefined) opts.beforeUp = beforeUp;
     if (req.ifname !== null) {
       opts.name = req.ifname;
       opts.bridge = req.resolved?.ifname ?? req.bridge;

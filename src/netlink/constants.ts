@@ -53,7 +53,18 @@ export const RTM_NEWADDR = 20;
 export const RTM_DELADDR = 21;
 export const RTM_GETADDR = 22;
 
+export const RTM_NEWNEIGH = 28;
+export const RTM_DELNEIGH = 29;
+export const RTM_GETNEIGH = 30;
+export const RTM_NEWQDISC = 36;
+export const RTM_DELQDISC = 37;
+export const RTM_GETQDISC = 38;
+export const RTM_NEWTFILTER = 44;
+export const RTM_DELTFILTER = 45;
+export const RTM_GETTFILTER = 46;
+
 export const RTNLGRP_LINK = 1;
+export const RTNLGRP_NEIGH = 3;
 export const RTNLGRP_IPV4_IFADDR = 5;
 export const RTNLGRP_IPV6_IFADDR = 9;
 
@@ -76,6 +87,53 @@ export const RT_SCOPE_NOWHERE = 255;
 
 /** The largest interface name the kernel accepts, with its NUL: names are at most 15 bytes. */
 export const IFNAMSIZ = 16;
+
+/** IFLA_PROTINFO (a bridge port's settings, in an AF_BRIDGE RTM_SETLINK) and IFLA_IFALIAS. */
+export const IFLA_PROTINFO = 12;
+export const IFLA_IFALIAS = 20;
+/** IFLA_BRPORT_* a port guard sets (u8 each). */
+export const IFLA_BRPORT_GUARD = 5;
+export const IFLA_BRPORT_PROTECT = 6;
+export const IFLA_BRPORT_LEARNING = 8;
+export const IFLA_BRPORT_ISOLATED = 33;
+export const IFLA_BRPORT_LOCKED = 39;
+export const IFLA_BRPORT_MAB = 40;
+
+/** struct ndmsg's length (include/uapi/linux/neighbour.h): the head of every RTM_*NEIGH body. */
+export const NDMSG_LEN = 12;
+export const NDA_LLADDR = 2;
+export const NDA_VLAN = 5;
+export const NDA_MASTER = 9;
+export const NDA_FLAGS_EXT = 15;
+/** ndm_flags. */
+export const NTF_SELF = 0x02;
+export const NTF_MASTER = 0x04;
+export const NTF_EXT_LEARNED = 0x10;
+export const NTF_STICKY = 0x40;
+/** NDA_FLAGS_EXT: an FDB entry the bridge made for an unknown source on a locked port with MAB (frames still dropped). */
+export const NTF_EXT_LOCKED = 0x02;
+/** ndm_state. */
+export const NUD_REACHABLE = 0x02;
+export const NUD_STALE = 0x04;
+export const NUD_NOARP = 0x40;
+export const NUD_PERMANENT = 0x80;
+
+/** struct tcmsg's length (include/uapi/linux/rtnetlink.h): the head of every RTM_*QDISC/TFILTER body. */
+export const TCMSG_LEN = 20;
+export const TCA_KIND = 1;
+export const TCA_OPTIONS = 2;
+export const TCA_STATS2 = 7;
+export const TCA_STATS_QUEUE = 3;
+/** The clsact qdisc: parent TC_H_CLSACT, handle ffff:; its ingress hook is ffff:fff2. */
+export const TC_H_CLSACT = 0xfffffff1;
+export const TC_H_CLSACT_HANDLE = 0xffff0000;
+export const TC_H_CLSACT_INGRESS = 0xfffffff2;
+export const TCA_BPF_OPS_LEN = 4;
+export const TCA_BPF_OPS = 5;
+export const TCA_BPF_FLAGS = 8;
+export const TCA_BPF_FLAG_ACT_DIRECT = 1;
+/** ETH_P_ALL: a filter for every protocol. */
+export const ETH_P_ALL = 0x0003;
 
 /** struct ifinfomsg's length: the fixed head of every RTM_*LINK body. */
 export const IFINFOMSG_LEN = 16;

@@ -21,7 +21,6 @@ import {
   IFLA_MASTER,
   IFLA_MTU,
   IFLA_PROP_LIST,
-  NLA_HDRLEN,
   NLA_TYPE_MASK,
   NLM_F_DUMP,
   RTEXT_FILTER_SKIP_STATS,
@@ -30,41 +29,21 @@ import {
 } from './constants.js';
 import { NetlinkDecodeError, NetlinkError, type NetlinkErrorContext } from './errors.js';
 import type { LinkMessage } from './message.js';
-import { ENODEV, addonTransport, dumpSync, eachAttr, exchangeSync, le, requestMessage, text, type Transport } from './wire.js';
+import { ENODEV, addonTransport, concatBytes, dumpSync, eachAttr, exchangeSync, le, nlAttr, nlU32, requestMessage, text, type Transport } from './wire.js';
 
 /** An ifinfomsg body: the header's fields, then `attrs` (each already padded). */
 function linkBody(index: number, ifFlags: number, change: number, attrs: Uint8Array[]): Uint8Array {
-  let len = IFINFOMSG_LEN;
-  for (const a of attrs) len += a.length;
-  const b = new Uint8Array(len);
-  const v = le(b);
+  const head = new Uint8Array(IFINFOMSG_LEN);
+  const v = le(head);
   // family (byte 0) and type (bytes 2-3): 0, AF_UNSPEC and any link type.
   v.setInt32(4, index, true);
   v.setUint32(8, ifFlags >>> 0, true);
   v.setUint32(12, change >>> 0, true);
-  let off = IFINFOMSG_LEN;
-  for (const a of attrs) {
-    b.set(a, off);
-    off += a.length;
-  }
-  return b;
+  return concatBytes(head, attrs);
 }
 
-/** One attribute, padded to 4 bytes: header then `payload`. */
-function attr(type: number, payload: Uint8Array): Uint8Array {
-  const b = new Uint8Array((NLA_HDRLEN + payload.length + 3) & ~3);
-  const v = le(b);
-  v.setUint16(0, NLA_HDRLEN + payload.length, true);
-  v.setUint16(2, type, true);
-  b.set(payload, NLA_HDRLEN);
-  return b;
-}
-
-function u32(type: number, value: number): Uint8Array {
-  const b = new Uint8Array(4);
-  le(b).setUint32(0, value >>> 0, true);
-  return attr(type, b);
-}
+const attr = nlAttr;
+const u32 = nlU32;
 
 /** The RTM_GETLINK of one link by name, as `Rtnl.getLinkMessage(name)` sends it. */
 export function getLinkRequest(name: string): Uint8Array {

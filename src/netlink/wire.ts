@@ -19,6 +19,7 @@ import {
   NETLINK_EXT_ACK,
   NETLINK_GET_STRICT_CHK,
   NETLINK_ROUTE,
+  NLA_F_NESTED,
   NLA_HDRLEN,
   NLA_TYPE_MASK,
   NLMSGERR_ATTR_MSG,
@@ -200,6 +201,53 @@ export function eachAttr(buf: Uint8Array, from: number, to: number, fn: (type: n
   }
 }
 
+/** One attribute, padded to 4 bytes: header then `payload`. */
+export function nlAttr(type: number, payload: Uint8Array): Uint8Array {
+  const b = new Uint8Array((NLA_HDRLEN + payload.length + 3) & ~3);
+  const v = le(b);
+  v.setUint16(0, NLA_HDRLEN + payload.length, true);
+  v.setUint16(2, type, true);
+  b.set(payload, NLA_HDRLEN);
+  return b;
+}
+
+/** A u8 attribute. */
+export const nlU8 = (type: number, value: number): Uint8Array => nlAttr(type, Uint8Array.of(value));
+
+/** A u16 attribute (host order). */
+export function nlU16(type: number, value: number): Uint8Array {
+  const b = new Uint8Array(2);
+  le(b).setUint16(0, value, true);
+  return nlAttr(type, b);
+}
+
+/** A u32 attribute (host order). */
+export function nlU32(type: number, value: number): Uint8Array {
+  const b = new Uint8Array(4);
+  le(b).setUint32(0, value >>> 0, true);
+  return nlAttr(type, b);
+}
+
+/** A NUL-terminated string attribute. */
+export const nlString = (type: number, value: string): Uint8Array => nlAttr(type, Buffer.from(`${value}\0`, 'utf8'));
+
+/** A nested attribute (NLA_F_NESTED set) holding `parts`. */
+export const nlNested = (type: number, parts: readonly Uint8Array[]): Uint8Array => nlAttr(type | NLA_F_NESTED, concatBytes(new Uint8Array(0), parts));
+
+/** A fixed header followed by attributes, as one message body. */
+export function concatBytes(head: Uint8Array, parts: readonly Uint8Array[]): Uint8Array {
+  let len = head.length;
+  for (const p of parts) len += p.length;
+  const b = new Uint8Array(len);
+  b.set(head, 0);
+  let off = head.length;
+  for (const p of parts) {
+    b.set(p, off);
+    off += p.length;
+  }
+  return b;
+}
+
 /** A string attribute's payload: UTF-8 up to the first NUL. */
 export function text(buf: Buffer, start: number, end: number): string {
   let nul = start;
@@ -353,6 +401,48 @@ export function awaitExchangeSync(t: Transport, fd: number, ex: Exchange, timeou
  */
 export function exchangeSync(fd: number, request: Uint8Array, ctx: NetlinkErrorContext, t: Transport = addonTransport, timeoutMs = SYNC_TIMEOUT_MS): Exchange {
   return awaitExchangeSync(t, fd, beginExchange(t, fd, request, ctx), timeoutMs);
+}
+
+/** How many requests {@link exchangeBatchSync} sends per sendmsg before it reads their answers. */
+export const BATCH_WINDOW = 32;
+
+/**
+ * Sends many requests (see {@link requestMessage}) on `fd`, {@link BATCH_WINDOW} per sendmsg, and
+ * blocks until each is answered; returns each one's error (undefined: ACKed), in order. The kernel
+ * runs every request of a sendmsg, also after one failed. For requests that need no reply but the ACK.
+ */
+export function exchangeBatchSync(fd: number, requests: readonly Uint8Array[], ctxs: readonly NetlinkErrorContext[], t: Transport = addonTransport, timeoutMs = SYNC_TIMEOUT_MS): (NetlinkError | undefined)[] {
+  const out: (NetlinkError | undefined)[] = [];
+  for (let from = 0; from < requests.length; from += BATCH_WINDOW) {
+    const chunk = requests.slice(from, from + BATCH_WINDOW);
+    const pending: Exchange[] = chunk.map((r, i) => {
+      const seq = nextSeq();
+      le(r).setUint32(8, seq, true);
+      return { seq, dump: false, replies: [], interrupted: false, done: false, ctx: ctxs[from + i]! };
+    });
+    const buf = Buffer.concat(chunk);
+    try {
+      t.nlSend(fd, buf);
+    } catch (e) {
+      throw syscallError(e, pending[0]!.ctx, false);
+    }
+    const deadline = Date.now() + timeoutMs;
+    while (pending.some((ex) => !ex.done)) {
+      let got;
+      try {
+        got = t.nlRecv(fd, Math.max(1, deadline - Date.now()));
+      } catch (e) {
+        throw syscallError(e, pending[0]!.ctx, true);
+      }
+      if (got === null) {
+        if (Date.now() >= deadline) throw NetlinkError.fromQbh(ETIMEDOUT, pending[0]!.ctx, 'no answer from the kernel');
+        continue;
+      }
+      for (const ex of pending) feedExchange(ex, got.data, got.portId);
+    }
+    for (const ex of pending) out.push(ex.error);
+  }
+  return out;
 }
 
 /**

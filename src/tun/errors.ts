@@ -4,6 +4,7 @@
  */
 import { EIO, ENODEV, QbhError, privilegeHint, type ErrnoCode } from '../errors.js';
 import { errnoConstants, errnoName, strerror } from '../netlink/errors.js';
+import { GuardError, type GuardedPort } from '../guard/apply.js';
 
 /**
  * The steps of tap setup, in the order the C qemu-bridge-helper runs them, plus the steps only
@@ -19,6 +20,7 @@ import { errnoConstants, errnoName, strerror } from '../netlink/errors.js';
  * - `queue`: attaching queue 1…N-1 of a multiqueue tap
  * - `owner`, `group`, `persist`: TUNSETOWNER, TUNSETGROUP, TUNSETPERSIST
  * - `query`: TUNGETFEATURES or TUNGETIFF ({@link tunFeatures}, {@link tapInfo})
+ * - `guard`: applying a port guard while the tap is down (`detail` names the part that failed)
  */
 export type TapStep =
   | 'open'
@@ -34,7 +36,8 @@ export type TapStep =
   | 'owner'
   | 'group'
   | 'persist'
-  | 'query';
+  | 'query'
+  | 'guard';
 
 /** Where a TapError came from. */
 export interface TapErrorContext {
@@ -73,6 +76,8 @@ function stepText(c: TapErrorContext): string {
       return 'setting the group: ';
     case 'persist':
       return 'making it persistent: ';
+    case 'guard':
+      return 'applying its port guard: ';
     default:
       return '';
   }
@@ -189,7 +194,19 @@ export function helperMessage(err: TapError): string {
       return `failed to add interface \`${err.tap ?? ''}' to bridge \`${err.bridge ?? ''}': ${why}`;
     case 'up':
       return `failed to bring up interface \`${err.tap ?? ''}': ${why}`;
+    case 'guard':
+      return `failed to apply guard to interface \`${err.tap ?? ''}' on bridge \`${err.bridge ?? ''}': ${err.reason.replace(/^applying its port guard: /, '')}`;
     default:
       return err.message;
   }
+}
+
+/**
+ * A guard's refusal ({@link GuardError}) as the TapError of step `guard` that every tap path
+ * reports (`cannot add tap0 to bridge br0: applying its port guard: port flags: Operation not
+ * supported`); anything else unchanged.
+ */
+export function guardTapError(e: unknown, port: GuardedPort, op?: string): unknown {
+  if (!(e instanceof GuardError)) return e;
+  return new TapError({ step: 'guard', errno: e.errno, tap: port.name, bridge: port.bridge.name, detail: `${e.part}: ${e.reason}`, cause: e, op });
 }

@@ -6,6 +6,7 @@
  */
 import { closeSync } from 'node:fs';
 import { native } from '../native.js';
+import { openRouteSocketSync } from '../netlink/wire.js';
 import { EBUSY, EINVAL, ENODEV, EOPNOTSUPP, InvalidArgumentError } from '../errors.js';
 import { checkInteger } from '../netlink/validate.js';
 import type { LinkMessage } from '../netlink/message.js';
@@ -60,7 +61,9 @@ import {
   type LinkChanges,
 } from './device.js';
 import { tapSync, type HelperTap, type HelperTapOptions } from './tap-sync.js';
-import { TapError, errnoOf } from './errors.js';
+import { TapError, errnoOf, guardTapError } from './errors.js';
+import { GuardError, applyGuardsSync } from '../guard/apply.js';
+import { checkGuard, isGuarded, type PortGuard } from '../guard/policy.js';
 
 export type { HelperTap, HelperTapOptions };
 export { linkKind } from './device.js';
@@ -212,6 +215,14 @@ export interface OpenTapOptions {
   up?: boolean;
   /** Open the fds O_NONBLOCK (QEMU sets this itself; useful for reading frames from Node). Default false. */
   nonBlocking?: boolean;
+  /**
+   * A port guard (needs `bridge`): isolation, MAC pinning, IP/ARP/ND source guard, rogue-server and
+   * BPDU guard, EtherType allow-list (see {@link PortGuard}; {@link parseGuard} reads the words of
+   * a bridge.conf `guard` line). Applied after the tap joined the bridge and before it comes up, so
+   * it holds from the first frame; it lives on the tap and goes with it. `mac: 'sticky'` needs
+   * qbhd running: its pinner makes the guest's first MACs static.
+   */
+  guard?: PortGuard;
 }
 
 /** An open tap: its queue fds (one per queue), which keep it alive unless it is persistent. */
@@ -244,7 +255,9 @@ function checkOptions(opts: OpenTapOptions, op = 'openTap') {
   const owner = opts.owner === undefined ? undefined : checkInteger(opts.owner, 'owner', 0, MAX_ID, where);
   const group = opts.group === undefined ? undefined : checkInteger(opts.group, 'group', 0, MAX_ID, where);
   const prefix = opts.macPrefix !== undefined ? parseMacPrefix(opts.macPrefix, where) : bridge !== undefined ? HELPER_PREFIX : undefined;
-  return { name, bridge, queues, mtu, prefix, owner, group };
+  const guard = opts.guard === undefined ? undefined : checkGuard(opts.guard, op, name);
+  if (isGuarded(guard) && bridge === undefined) throw new InvalidArgumentError('a guard needs a bridge: it is applied to the tap as a bridge port', where);
+  return { name, bridge, queues, mtu, prefix, owner, group, guard: isGuarded(guard) ? guard : undefined };
 }
 
 /** What every tap of one openTap/openTaps call shares: the checked options and the bridge. */
@@ -259,6 +272,8 @@ interface TapPlan {
   /** uid and gid (TUNSETOWNER, TUNSETGROUP), names resolved. */
   owner: number | undefined;
   group: number | undefined;
+  /** The port guard, checked; undefined when none. */
+  guard: PortGuard | undefined;
   /** openTaps: where {@link pickName} resumes its search for each `%d` template. */
   numbers?: Map<string, number>;
 }
@@ -308,7 +323,7 @@ function pickName(numbers: Map<string, number>, fd: number, template: string, fl
 async function planTaps(given: OpenTapOptions, rtnl: Rtnl, op: string, name?: string): Promise<TapPlan & { name: string }> {
   const opts = await resolvePrincipals(given, op);
   const checked = checkOptions(opts, op);
-  const { bridge, queues, prefix, owner, group } = checked;
+  const { bridge, queues, prefix, owner, group, guard } = checked;
   const tap = name ?? checked.name;
   let br: LinkMessage | undefined;
   let mtu = checked.mtu;
@@ -322,7 +337,7 @@ async function planTaps(given: OpenTapOptions, rtnl: Rtnl, op: string, name?: st
     if (wrong !== undefined) throw wrong;
     mtu = checkTapMtu(br, tap, bridge, mtu);
   }
-  return { opts, bridge, br, queues, mtu, prefix, owner, group, name: checked.name };
+  return { opts, bridge, br, queues, mtu, prefix, owner, group, guard, name: checked.name };
 }
 
 /**
@@ -461,6 +476,28 @@ function makeTap(plan: TapPlan, template: string, rtnl: Rtnl): MadeTap {
 
 const hasChanges = (c: LinkChanges): boolean => Object.keys(c).length > 0;
 
+/**
+ * Applies the plan's guard to taps that joined the bridge down, on a blocking socket of its own
+ * (the shared Rtnl may have other requests in flight), then brings them up (when `up`).
+ */
+async function guardAndUp(made: readonly MadeTap[], plan: TapPlan, rtnl: Rtnl, up: boolean): Promise<void> {
+  const bridge = { name: plan.br!.attrs.ifname as string, ifindex: plan.br!.index };
+  const ports = made.map((m) => ({ name: m.tap.name, ifindex: m.tap.ifindex, bridge }));
+  const fd = openRouteSocketSync();
+  try {
+    applyGuardsSync(fd, ports, plan.guard!);
+  } catch (e) {
+    const port = e instanceof GuardError ? ports.find((p) => p.name === e.target) ?? ports[0]! : ports[0]!;
+    throw guardTapError(e, port);
+  } finally {
+    native.close(fd);
+  }
+  if (!up) return;
+  const outcomes = await rtnl.setLinks(made.map((m) => ({ index: m.tap.ifindex, opts: { up: true }, target: m.tap.name })));
+  const i = outcomes.findIndex((e) => e !== undefined);
+  if (i >= 0) throw stepError('up', outcomes[i], made[i]!.tap.name, plan.bridge);
+}
+
 /** TUNSETPERSIST, last of a tap's steps: before it, closing the fds is the whole rollback. */
 function persist(made: MadeTap): void {
   try {
@@ -491,6 +528,8 @@ export async function openTap(opts: OpenTapOptions = {}, rtnl: Rtnl = defaultRtn
   const made = makeTap(plan, plan.name, rtnl);
   const { tap, changes } = made;
   try {
+    const up = plan.guard !== undefined && changes.up === true;
+    if (up) delete changes.up;
     if (hasChanges(changes)) {
       try {
         await rtnl.setLink(tap.ifindex, changes);
@@ -498,6 +537,7 @@ export async function openTap(opts: OpenTapOptions = {}, rtnl: Rtnl = defaultRtn
         throw await attribute(rtnl, tap.ifindex, changes, e, tap.name, plan.bridge);
       }
     }
+    if (plan.guard !== undefined) await guardAndUp([made], plan, rtnl, up);
     if (opts.persist) persist(made);
     return tap;
   } catch (e) {
@@ -581,6 +621,8 @@ export async function openTaps(taps: number | readonly string[], opts: OpenTapOp
   const made: MadeTap[] = [];
   try {
     for (const n of names) made.push(makeTap(plan, n, rtnl));
+    const up = plan.guard !== undefined && (opts.up ?? true);
+    if (plan.guard !== undefined) for (const m of made) delete m.changes.up;
     const todo = made.filter((m) => hasChanges(m.changes));
     const outcomes = await rtnl.setLinks(todo.map((m) => ({ index: m.tap.ifindex, opts: m.changes, target: m.tap.name })));
     const i = outcomes.findIndex((e) => e !== undefined);
@@ -588,6 +630,7 @@ export async function openTaps(taps: number | readonly string[], opts: OpenTapOp
       const { tap, changes } = todo[i]!;
       throw await attribute(rtnl, tap.ifindex, changes, outcomes[i], tap.name, plan.bridge);
     }
+    if (plan.guard !== undefined) await guardAndUp(made, plan, rtnl, up);
     if (opts.persist) for (const m of made) persist(m);
     return made.map((m) => m.tap);
   } catch (e) {

@@ -1,0 +1,203 @@
+/**
+ * Applying a port guard to a tap that has joined its bridge and is still down (the attach layer's
+ * `beforeUp` seam): a down port forwards nothing, so the guard is whole before the first frame.
+ * Everything it makes lives on the tap (its alias, its port flags, its FDB entries, its clsact
+ * qdisc and filter) and goes when the tap goes, whatever ends it: nothing to sweep.
+ *
+ * Cost per tap: one RTM_NEWLINK (alias), one AF_BRIDGE RTM_SETLINK (port flags), one RTM_NEWNEIGH
+ * per listed MAC, and, with a filter, one RTM_NEWQDISC and one RTM_NEWTFILTER; none of them scans
+ * the other ports, so it does not grow with the ports present (docs/guard.md has the measurements).
+ * @module
+ */
+import { NetlinkError, strerror } from '../netlink/errors.js';
+import {
+  AF_BRIDGE,
+  IFINFOMSG_LEN,
+  IFLA_BRPORT_GUARD,
+  IFLA_BRPORT_ISOLATED,
+  IFLA_BRPORT_LEARNING,
+  IFLA_BRPORT_LOCKED,
+  IFLA_BRPORT_MAB,
+  IFLA_BRPORT_PROTECT,
+  IFLA_IFALIAS,
+  IFLA_PROTINFO,
+  RTM_NEWLINK,
+  RTM_SETLINK,
+} from '../netlink/constants.js';
+import { addonTransport, concatBytes, exchangeBatchSync, exchangeSync, le, nlNested, nlString, nlU8, requestMessage, type Transport } from '../netlink/wire.js';
+import { EIO, QbhError, type ErrnoCode } from '../errors.js';
+import { compileGuard } from './bpf.js';
+import { addFdbRequest } from './fdb.js';
+import { formatGuard, isGuarded, needsFilter, readGuardWords, type PortGuard } from './policy.js';
+import { bpfFilterRequest, clsactRequest } from './tc.js';
+
+/** How a guarded tap's alias starts; the guard's words follow. */
+export const GUARD_ALIAS_PREFIX = 'qbh-guard: ';
+
+/** IFALIASZ: the kernel keeps at most 255 bytes of an alias. */
+export const ALIAS_MAX = 255;
+/** What stands for a list too long for the alias: `ip=…`. */
+const ELIDED = '…';
+
+/**
+ * The alias that records `g` on its port: the prefix and the guard's words; if that is longer than
+ * the kernel keeps, the longest lists (`ip=`, `mac=`) are written `ip=…` (the port still has all of
+ * them; the alias is for reading, and `mac=sticky:N`, which qbhd's pinner reads, is always whole).
+ */
+export function guardAlias(g: PortGuard): string {
+  const words = formatGuard(g).split(' ');
+  const size = () => Buffer.byteLength(GUARD_ALIAS_PREFIX + words.join(' '));
+  while (size() > ALIAS_MAX) {
+    let longest = -1;
+    words.forEach((w, i) => {
+      if (!w.endsWith(ELIDED) && (longest < 0 || w.length > words[longest]!.length)) longest = i;
+    });
+    words[longest] = `${words[longest]!.split('=')[0]}=${ELIDED}`;
+  }
+  return GUARD_ALIAS_PREFIX + words.join(' ');
+}
+
+/**
+ * The guard a port's alias records, or null when the alias is not a qbh guard's (or unreadable).
+ * Lists the alias elided (`ip=…`) are left out of what it returns.
+ */
+export function readGuardAlias(alias: string | null | undefined): PortGuard | null {
+  if (typeof alias !== 'string' || !alias.startsWith(GUARD_ALIAS_PREFIX)) return null;
+  const words = alias.slice(GUARD_ALIAS_PREFIX.length).split(' ').filter((w) => w !== '' && !w.endsWith(`=${ELIDED}`));
+  if (words.length === 0) return null;
+  const g = readGuardWords(words);
+  return 'error' in g ? null : g;
+}
+
+/** An ifinfomsg of `family` for the link `index`, then `attrs`. */
+function linkBody(family: number, index: number, attrs: Uint8Array[]): Uint8Array {
+  const head = new Uint8Array(IFINFOMSG_LEN);
+  head[0] = family;
+  le(head).setInt32(4, index, true);
+  return concatBytes(head, attrs);
+}
+
+/** The bridge port flags a guard sets (IFLA_BRPORT_* → value), in the order they are sent. */
+export function guardPortFlags(g: PortGuard): [number, number][] {
+  const flags: [number, number][] = [];
+  if (g.isolated) flags.push([IFLA_BRPORT_ISOLATED, 1]);
+  if (g.mac === 'sticky') {
+    // MAC authentication bypass needs learning: the bridge then records an unknown source as a
+    // locked entry (frames dropped) that qbhd's pinner may make static.
+    flags.push([IFLA_BRPORT_LEARNING, 1], [IFLA_BRPORT_LOCKED, 1], [IFLA_BRPORT_MAB, 1]);
+  } else if (g.mac !== undefined) {
+    flags.push([IFLA_BRPORT_LEARNING, 0], [IFLA_BRPORT_LOCKED, 1]);
+  }
+  if (g.bpduGuard) flags.push([IFLA_BRPORT_GUARD, 1], [IFLA_BRPORT_PROTECT, 1]);
+  return flags;
+}
+
+/**
+ * Sets bridge port flags on the port `ifindex`, blocking: one AF_BRIDGE RTM_SETLINK.
+ * Equivalent to `bridge link set dev PORT isolated on locked on learning off …` (`mab` has no
+ * keyword in iproute2 6.1).
+ */
+export function setPortFlagsSync(fd: number, ifindex: number, flags: readonly [number, number][], target = String(ifindex), t: Transport = addonTransport): void {
+  exchangeSync(fd, portFlagsRequest(ifindex, flags), { op: 'setPortFlags', target }, t);
+}
+
+/** The AF_BRIDGE RTM_SETLINK of {@link setPortFlagsSync}. */
+export function portFlagsRequest(ifindex: number, flags: readonly [number, number][]): Uint8Array {
+  return requestMessage(RTM_SETLINK, 0, linkBody(AF_BRIDGE, ifindex, [nlNested(IFLA_PROTINFO, flags.map(([type, v]) => nlU8(type, v)))]));
+}
+
+/**
+ * Sets (or with '' clears) a link's alias, blocking.
+ * Equivalent to `ip link set dev NAME alias TEXT`.
+ */
+export function setAliasSync(fd: number, ifindex: number, alias: string, target = String(ifindex), t: Transport = addonTransport): void {
+  exchangeSync(fd, aliasRequest(ifindex, alias), { op: 'setLink', target }, t);
+}
+
+/** The RTM_NEWLINK of {@link setAliasSync}. */
+export const aliasRequest = (ifindex: number, alias: string): Uint8Array => requestMessage(RTM_NEWLINK, 0, linkBody(0, ifindex, [nlString(IFLA_IFALIAS, alias)]));
+
+/** The port a guard is applied to: a tap that joined its bridge and is still down. */
+export interface GuardedPort {
+  name: string;
+  ifindex: number;
+  bridge: { name: string; ifindex: number };
+}
+
+/**
+ * A part of a guard the kernel refused: `part` names it (`port flags`, `filter`, `pinning MAC`),
+ * `errno` and `reason` say why. The tap layer reports it as a TapError of step `guard`.
+ * @category Errors
+ */
+export class GuardError extends QbhError {
+  override name = 'GuardError';
+  readonly part: string;
+  readonly errno: number;
+  /** The kernel's refusal in words: `Operation not supported (…ext-ack…)`. */
+  readonly reason: string;
+
+  constructor(part: string, cause: unknown, port: GuardedPort) {
+    const nl = cause instanceof NetlinkError ? cause : null;
+    const reason = nl ? `${strerror(nl.errno)}${nl.kernelMessage ? ` (${nl.kernelMessage})` : ''}` : cause instanceof Error ? cause.message : String(cause);
+    const errno = nl?.errno ?? EIO;
+    super(`cannot apply guard to ${port.name} on bridge ${port.bridge.name}: ${part}: ${reason}`, { code: (nl?.code ?? 'EIO') as ErrnoCode, op: 'applyGuard', target: port.name, cause });
+    this.part = part;
+    this.errno = errno;
+    this.reason = reason;
+  }
+}
+
+/** One request of a guard, and the part it makes (for the error). */
+interface GuardRequest {
+  part: string;
+  request: Uint8Array;
+}
+
+/** The requests that apply `g` to `port`, in order; `program` is `compileGuard(g)` (compiled once per guard). */
+function guardRequests(port: GuardedPort, g: PortGuard, program: Uint8Array | null): GuardRequest[] {
+  const out: GuardRequest[] = [{ part: 'alias', request: aliasRequest(port.ifindex, guardAlias(g)) }];
+  const flags = guardPortFlags(g);
+  if (flags.length > 0) out.push({ part: 'port flags', request: portFlagsRequest(port.ifindex, flags) });
+  if (Array.isArray(g.mac)) {
+    for (const mac of g.mac as readonly string[]) out.push({ part: `pinning ${mac}`, request: addFdbRequest({ ifindex: port.ifindex, mac, sticky: true }) });
+  }
+  if (program !== null) {
+    out.push({ part: 'clsact qdisc', request: clsactRequest(port.ifindex) });
+    out.push({ part: 'filter', request: bpfFilterRequest(port.ifindex, program) });
+  }
+  return out;
+}
+
+/**
+ * Applies the guard `g` to `port` (a tap joined to its bridge, still down) on the rtnetlink socket
+ * `fd`, blocking: alias, port flags, pinned MACs, frame filter, sent together in one sendmsg. Throws
+ * a {@link GuardError} (`part` naming what was refused) for the first refusal; the caller then
+ * closes the tap, which takes every part with it. An empty guard does nothing.
+ *
+ * Equivalent to `ip link set dev TAP alias 'qbh-guard: …'`, `bridge link set dev TAP isolated on
+ * locked on …`, `bridge fdb add MAC dev TAP master static sticky`, `tc qdisc add dev TAP clsact`,
+ * `tc filter add dev TAP ingress pref 1 handle 0xb4d bpf da bytecode …`.
+ */
+export function applyGuardSync(fd: number, port: GuardedPort, g: PortGuard, t: Transport = addonTransport): void {
+  applyGuardsSync(fd, [port], g, t);
+}
+
+/**
+ * {@link applyGuardSync} for many ports with one guard: the program compiled once, the requests
+ * of all ports pipelined ({@link exchangeBatchSync}). Throws for the first port and part refused.
+ */
+export function applyGuardsSync(fd: number, ports: readonly GuardedPort[], g: PortGuard, t: Transport = addonTransport): void {
+  if (!isGuarded(g) || ports.length === 0) return;
+  const program = needsFilter(g) ? compileGuard(g) : null;
+  const owners: { port: GuardedPort; part: string }[] = [];
+  const requests: Uint8Array[] = [];
+  for (const port of ports) {
+    for (const r of guardRequests(port, g, program)) {
+      owners.push({ port, part: r.part });
+      requests.push(r.request);
+    }
+  }
+  const errors = exchangeBatchSync(fd, requests, owners.map((o) => ({ op: 'applyGuard', target: o.port.name })), t);
+  const i = errors.findIndex((e) => e !== undefined);
+  if (i >= 0) throw new GuardError(owners[i]!.part, errors[i], owners[i]!.port);
+}
