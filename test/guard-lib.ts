@@ -684,7 +684,13 @@ export const ATTACKS: readonly FrameClass[] = [
   {
     name: 'foreign source IPv6',
     droppedBy: filterAlways,
-    make: (g, _o, i, seq) => ether(SINK_MAC, g.mac, ETH_IPV6, udp6(i % 2 ? `2001:db8:2::${(i % 0xfff).toString(16)}` : GW6, '2001:db8:1::fa', 40000, 9, tag(seq))),
+    make: (g, _o, i, seq) => ether(SINK_MAC, g.mac, ETH_IPV6, udp6(i % 2 ? `2001:db8:2::${(i % 0xfff).toString(16)}` : `fd00::${(i % 0xfff).toString(16)}`, '2001:db8:1::fa', 40000, 9, tag(seq))),
+  },
+  {
+    // Inside the guarded prefixes, but the bridge's own: a guest may never speak as the gateway.
+    name: "the gateway's address as source",
+    droppedBy: filterAlways,
+    make: (g, _o, i, seq) => (i % 2 ? ether(SINK_MAC, g.mac, ETH_IPV4, udp4(GW4, '10.0.0.250', 40000, 9, tag(seq))) : ether(SINK_MAC, g.mac, ETH_IPV6, udp6(GW6, '2001:db8:1::fa', 40000, 9, tag(seq)))),
   },
   {
     name: 'ARP with a foreign sender IP',
@@ -843,19 +849,23 @@ export async function exchanges(fd: number, g: Guest, n: number, firstSeq: numbe
   const gwBytes = ip(GW4);
   const ownBytes = ip(g.ip4);
   const gw6Bytes = ip(GW6);
+  const tcpBase = 20000 + (firstSeq % 20000);
   const onFrame = (f: Buffer) => {
     const type = f.readUInt16BE(12);
     if (type === ETH_ARP && f.readUInt16BE(20) === 2 && ip4At(f, 28).equals(gwBytes) && ip4At(f, 38).equals(ownBytes)) arpReplies++;
     if (type === ETH_IPV4 && f[14 + 9] === IPPROTO_ICMP && f[14 + 20] === 0) for (const s of tagsIn(f)) echo4Seen.add(s);
-    if (type === ETH_IPV4 && f[14 + 9] === IPPROTO_TCP && f.readUInt16BE(14 + 20) === TCP_PORT && (f[14 + 20 + 13]! & 0x12) === 0x12) synAcks.add(f.readUInt16BE(14 + 22));
+    if (type === ETH_IPV4 && f[14 + 9] === IPPROTO_TCP && f.readUInt16BE(14 + 20) === TCP_PORT && (f[14 + 20 + 13]! & 0x12) === 0x12) {
+      // Only SYN-ACKs to this call's ports (the host retransmits those of earlier calls).
+      const port = f.readUInt16BE(14 + 22);
+      if (port >= tcpBase && port < tcpBase + n) synAcks.add(port);
+    }
     const d = dhcp4Reply(f);
-    if (d !== null && d.type === DHCP.OFFER) offers.add(d.xid);
+    if (d !== null && d.type === DHCP.OFFER && d.xid >= firstSeq && d.xid < firstSeq + n) offers.add(d.xid);
     const t6 = icmp6Type(f);
     if (t6 === ICMP6.ECHO_REPLY) for (const s of tagsIn(f)) echo6Seen.add(s);
     if (t6 === ICMP6.NA && f.subarray(14 + 40 + 8, 14 + 40 + 24).equals(gw6Bytes)) nas++;
   };
   drain(fd, () => {});
-  const tcpBase = 20000 + (firstSeq % 20000);
   for (let k = 0; k < n; k++) {
     const seq = firstSeq + k;
     send(fd, ether(GW_MAC, g.mac, ETH_IPV4, echo4(g.ip4, GW4, 0x4242, k, tag(seq))));
