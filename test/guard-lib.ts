@@ -490,15 +490,12 @@ export async function drainUntil(fd: number, onFrame: (f: Buffer) => void, done:
 /** Counts the tagged frames arriving on a non-blocking tap fd: a set of sequence numbers. */
 export class TagCounter {
   readonly seen = new Set<number>();
-  readonly frames: Buffer[] = [];
-  constructor(readonly fd: number, private keep = false) {}
+  constructor(readonly fd: number) {}
   /** Reads what is queued; returns how many tagged frames were new. */
   poll(): number {
     const before = this.seen.size;
     drain(this.fd, (f) => {
-      const tags = tagsIn(f);
-      for (const s of tags) this.seen.add(s);
-      if (this.keep && tags.length > 0) this.frames.push(f);
+      for (const s of tagsIn(f)) this.seen.add(s);
     });
     return this.seen.size - before;
   }
@@ -511,10 +508,10 @@ export class TagCounter {
     }
     this.poll();
   }
+  /** Forgets what was seen so far (after reading what is queued). */
   reset(): void {
     this.poll();
     this.seen.clear();
-    this.frames.length = 0;
   }
 }
 
