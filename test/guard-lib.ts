@@ -27,6 +27,7 @@ const IPPROTO_ICMP = 1;
 const IPPROTO_TCP = 6;
 const IPPROTO_UDP = 17;
 const IPPROTO_FRAGMENT = 44;
+const IPPROTO_DSTOPTS = 60;
 const IPPROTO_ICMPV6 = 58;
 /** The shortest Ethernet frame without its FCS: shorter frames are padded with zeros. */
 const ETH_MIN_FRAME = 60;
@@ -48,6 +49,8 @@ export const BRIDGE = 'gbr0';
 export const GW_MAC = '02:00:00:00:01:01';
 export const GW4 = '10.0.0.1';
 export const GW6 = '2001:db8:1::1';
+/** gbr0's IPv6 link-local address (EUI-64 of GW_MAC): the next hop of IPv6 default routes. */
+export const GW_LL6 = 'fe80::ff:fe00:101';
 export const PREFIX4 = '10.0.0.0/24';
 export const PREFIX6 = '2001:db8:1::/64';
 export const TCP_PORT = 7777;
@@ -205,12 +208,24 @@ export function llcSnap(dst: string, src: string, tail: Buffer): Buffer {
 
 // ---------------------------------------------------------------- IPv4
 
+/** IPv4 header fields a builder may set; `options` (a multiple of 4 bytes) makes the header longer. */
+export interface IPv4Options {
+  id?: number;
+  ttl?: number;
+  tos?: number;
+  options?: Buffer;
+}
+
+/** IPv4 options that do nothing: a router alert (RFC 2113), 4 bytes, so the header is 24 bytes. */
+export const IPV4_ROUTER_ALERT = Buffer.from([0x94, 4, 0, 0]);
+
 /** An IPv4 packet with a correct header checksum. */
-export function ipv4(src: string, dst: string, proto: number, payload: Buffer, o: { id?: number; ttl?: number; tos?: number } = {}): Buffer {
-  const h = Buffer.alloc(20);
-  h[0] = 0x45;
+export function ipv4(src: string, dst: string, proto: number, payload: Buffer, o: IPv4Options = {}): Buffer {
+  const options = o.options ?? Buffer.alloc(0);
+  const h = Buffer.concat([Buffer.alloc(20), options]);
+  h[0] = 0x40 | (h.length / 4);
   h[1] = o.tos ?? 0;
-  h.writeUInt16BE(20 + payload.length, 2);
+  h.writeUInt16BE(h.length + payload.length, 2);
   h.writeUInt16BE((o.id ?? 0) & 0xffff, 4);
   h.writeUInt16BE(0x4000, 6); // DF
   h[8] = o.ttl ?? 64;
@@ -222,7 +237,7 @@ export function ipv4(src: string, dst: string, proto: number, payload: Buffer, o
 }
 
 /** A UDP datagram over IPv4, checksummed. */
-export function udp4(src: string, dst: string, sport: number, dport: number, data: Buffer, o: { ttl?: number } = {}): Buffer {
+export function udp4(src: string, dst: string, sport: number, dport: number, data: Buffer, o: IPv4Options = {}): Buffer {
   const u = Buffer.concat([u16(sport), u16(dport), u16(8 + data.length), u16(0), data]);
   const c = inetChecksum(pseudo4(src, dst, IPPROTO_UDP, u.length), u);
   u.writeUInt16BE(c === 0 ? 0xffff : c, 6);
@@ -263,7 +278,7 @@ export const DHCP = { DISCOVER: 1, OFFER: 2, REQUEST: 3, ACK: 5 } as const;
  * with the broadcast flag; a server message (OFFER, ACK) from `server`:67 to 255.255.255.255:68.
  * `tail` is written into the `sname` field (ignored by clients and servers alike).
  */
-export function dhcp4(type: number, chaddr: string, xid: number, o: { server?: string; yiaddr?: string; tail?: Buffer } = {}): Buffer {
+export function dhcp4(type: number, chaddr: string, xid: number, o: { server?: string; yiaddr?: string; tail?: Buffer; ip?: IPv4Options } = {}): Buffer {
   const client = type === DHCP.DISCOVER || type === DHCP.REQUEST;
   const b = Buffer.alloc(240);
   b[0] = client ? 1 : 2; // op: BOOTREQUEST / BOOTREPLY
@@ -281,7 +296,7 @@ export function dhcp4(type: number, chaddr: string, xid: number, o: { server?: s
   if (client) opts.push(55, 3, 1, 3, 6);
   opts.push(255);
   const msg = Buffer.concat([b, Buffer.from(opts)]);
-  return client ? udp4('0.0.0.0', '255.255.255.255', 68, 67, msg) : udp4(o.server ?? '0.0.0.0', '255.255.255.255', 67, 68, msg);
+  return client ? udp4('0.0.0.0', '255.255.255.255', 68, 67, msg, o.ip) : udp4(o.server ?? '0.0.0.0', '255.255.255.255', 67, 68, msg, o.ip);
 }
 
 /** The xid and message type of a DHCPv4 server message in an IPv4/UDP frame (from port 67), or null. */
@@ -365,7 +380,7 @@ export function rs(src: string, mac: string, tail: Buffer): Buffer {
   return icmp6(src, ALL_ROUTERS, ICMP6.RS, 0, Buffer.concat([u32(0), llOption(1, mac), tail]));
 }
 
-/** The ICMPv6 body of a router advertisement: a default router for 30 min, a /64 prefix to autoconfigure. */
+/** The ICMPv6 body of a router advertisement: a default router for 30 min, a /64 prefix to autoconfigure; `tail` must be ND options. */
 export function raBody(mac: string, prefix: string, tail: Buffer): Buffer {
   const pi = Buffer.alloc(32);
   pi[0] = 3; // prefix information
@@ -398,9 +413,16 @@ export function echo6(src: string, dst: string, id: number, seq: number, data: B
  * alert for MLD): the filter must walk extension headers to see what it carries.
  */
 export function behindHopByHop(src: string, dst: string, type: number, body: Buffer, routerAlert = false): Buffer {
+  return behindExtension(src, dst, IPPROTO_HOPOPTS, IPPROTO_ICMPV6, icmp6Message(src, dst, type, 0, body), routerAlert, routerAlert ? 1 : 255);
+}
+
+/**
+ * An upper-layer packet (`nh`: its protocol) behind one 8-byte hop-by-hop (0) or destination
+ * options (60) header holding PadN, or a router alert.
+ */
+export function behindExtension(src: string, dst: string, ext: typeof IPPROTO_HOPOPTS | typeof IPPROTO_DSTOPTS, nh: number, upper: Buffer, routerAlert = false, hlim = 255): Buffer {
   const opts = routerAlert ? Buffer.from([5, 2, 0, 0, 1, 0]) : Buffer.from([1, 4, 0, 0, 0, 0]);
-  const hbh = Buffer.concat([Buffer.from([IPPROTO_ICMPV6, 0]), opts]);
-  return ipv6(src, dst, IPPROTO_HOPOPTS, Buffer.concat([hbh, icmp6Message(src, dst, type, 0, body)]), routerAlert ? 1 : 255);
+  return ipv6(src, dst, ext, Buffer.concat([Buffer.from([nh, 0]), opts, upper]), hlim);
 }
 
 /** An MLDv2 report (behind a hop-by-hop router alert, hop limit 1) joining `group`. */
@@ -415,18 +437,24 @@ export function mld2Report(src: string, group: string, tail: Buffer): Buffer {
  * The first fragment (offset 0, more fragments) of an ICMPv6 message: its type is in this
  * fragment, the rest follows in one that is never sent.
  */
-export function firstFragment(src: string, dst: string, type: number, body: Buffer, id: number, firstBytes = 48): Buffer {
+export function firstFragment(src: string, dst: string, type: number, body: Buffer, id: number, firstBytes = 48, more = true): Buffer {
   const whole = icmp6Message(src, dst, type, 0, body);
-  const frag = Buffer.concat([Buffer.from([IPPROTO_ICMPV6, 0]), u16(0x0001), u32(id)]); // offset 0, M=1
-  return ipv6(src, dst, IPPROTO_FRAGMENT, Buffer.concat([frag, whole.subarray(0, firstBytes)]), 255);
+  // Offset 0; M=1, or M=0 for an "atomic fragment" (RFC 6946: the whole message in one fragment).
+  const frag = Buffer.concat([Buffer.from([IPPROTO_ICMPV6, 0]), u16(more ? 1 : 0), u32(id)]);
+  return ipv6(src, dst, IPPROTO_FRAGMENT, Buffer.concat([frag, more ? whole.subarray(0, firstBytes) : whole]), 255);
 }
 
 /** A UDP datagram over IPv6, checksummed. */
 export function udp6(src: string, dst: string, sport: number, dport: number, data: Buffer, hlim = 64): Buffer {
+  return ipv6(src, dst, IPPROTO_UDP, udp6Datagram(src, dst, sport, dport, data), hlim);
+}
+
+/** The UDP datagram alone (header and data), checksummed for an IPv6 `src` -> `dst`. */
+export function udp6Datagram(src: string, dst: string, sport: number, dport: number, data: Buffer): Buffer {
   const u = Buffer.concat([u16(sport), u16(dport), u16(8 + data.length), u16(0), data]);
   const c = inetChecksum(pseudo6(src, dst, IPPROTO_UDP, u.length), u);
   u.writeUInt16BE(c === 0 ? 0xffff : c, 6);
-  return ipv6(src, dst, IPPROTO_UDP, u, hlim);
+  return u;
 }
 
 /** DHCPv6 message types. */
@@ -434,11 +462,16 @@ export const DHCP6 = { SOLICIT: 1, ADVERTISE: 2, REPLY: 7 } as const;
 
 /** A DHCPv6 message with a client identifier (DUID-LL of `mac`); `tail` as a vendor option. Client 546->547, server 547->546. */
 export function dhcp6(type: number, src: string, dst: string, mac: string, xid: number, tail: Buffer): Buffer {
+  return ipv6(src, dst, IPPROTO_UDP, dhcp6Datagram(type, src, dst, mac, xid, tail), 1);
+}
+
+/** The UDP datagram of {@link dhcp6}, to put behind extension headers. */
+export function dhcp6Datagram(type: number, src: string, dst: string, mac: string, xid: number, tail: Buffer): Buffer {
   const duid = Buffer.concat([u16(3), u16(1), macBytes(mac)]);
   const opt = (code: number, v: Buffer) => Buffer.concat([u16(code), u16(v.length), v]);
   const msg = Buffer.concat([Buffer.from([type, (xid >> 16) & 0xff, (xid >> 8) & 0xff, xid & 0xff]), opt(1, duid), opt(17, Buffer.concat([u32(32473), tail]))]);
   const server = type !== DHCP6.SOLICIT;
-  return udp6(src, dst, server ? 547 : 546, server ? 546 : 547, msg, 1);
+  return udp6Datagram(src, dst, server ? 547 : 546, server ? 546 : 547, msg);
 }
 
 /** What kind of frame a received one is, for replies the tests count on a guest's fd. */
@@ -658,8 +691,8 @@ function foreignMac(i: number): string {
   return `02:66:00:00:00:${(i % 64).toString(16).padStart(2, '0')}`;
 }
 
-/** EtherTypes no guard allows: local experimental, loopback, PPPoE discovery, Wake-on-LAN, MACsec, MPLS, 802.1X, a random one. */
-export const UNKNOWN_ETHERTYPES: readonly number[] = [0x88b5, 0x9000, 0x8863, 0x0842, 0x88e5, 0x8847, 0x888e, 0x1234];
+/** EtherTypes no guard allows: local experimental, loopback, PPPoE discovery, Wake-on-LAN, MACsec, MPLS, 802.1X, the old QinQ tag, a random one. */
+export const UNKNOWN_ETHERTYPES: readonly number[] = [0x88b5, 0x9000, 0x8863, 0x0842, 0x88e5, 0x8847, 0x888e, 0x9100, 0x1234];
 
 /** Every attack class: each frame must be dropped on a guarded port (and arrive on an unguarded one). */
 export const ATTACKS: readonly FrameClass[] = [
@@ -703,7 +736,8 @@ export const ATTACKS: readonly FrameClass[] = [
   {
     name: 'unsolicited NA for the gateway',
     droppedBy: filterAlways,
-    make: (g, _o, i, seq) => ether(ALL_NODES_MAC, g.mac, ETH_IPV6, na(i % 2 ? g.ll6 : g.ip6, ALL_NODES, g.mac, GW6, { override: true, router: i % 4 < 2 }, tagOption(seq))),
+    // Its global address and (every third frame) its link-local one, the next hop of IPv6 default routes.
+    make: (g, _o, i, seq) => ether(ALL_NODES_MAC, g.mac, ETH_IPV6, na(i % 2 ? g.ll6 : g.ip6, ALL_NODES, g.mac, i % 3 === 2 ? GW_LL6 : GW6, { override: true, router: i % 4 < 2 }, tagOption(seq))),
   },
   {
     name: 'NA for an address outside the prefixes',
@@ -716,6 +750,16 @@ export const ATTACKS: readonly FrameClass[] = [
     make: (g, _o, i, seq) => ether(BROADCAST, g.mac, ETH_IPV4, dhcp4(i % 2 ? DHCP.ACK : DHCP.OFFER, '52:54:00:aa:bb:cc', seq, { server: g.ip4, yiaddr: '10.0.0.123', tail: tag(seq) })),
   },
   {
+    name: 'DHCPOFFER / DHCPACK with IPv4 options',
+    droppedBy: filterAlways,
+    make: (g, _o, i, seq) => ether(BROADCAST, g.mac, ETH_IPV4, dhcp4(i % 2 ? DHCP.ACK : DHCP.OFFER, '52:54:00:aa:bb:cc', seq, { server: g.ip4, yiaddr: '10.0.0.123', tail: tag(seq), ip: { options: IPV4_ROUTER_ALERT } })),
+  },
+  {
+    name: 'DHCPv6 ADVERTISE behind a hop-by-hop header',
+    droppedBy: filterAlways,
+    make: (g, _o, _i, seq) => ether(ALL_NODES_MAC, g.mac, ETH_IPV6, behindExtension(g.ll6, ALL_NODES, IPPROTO_HOPOPTS, IPPROTO_UDP, dhcp6Datagram(DHCP6.ADVERTISE, g.ll6, ALL_NODES, g.mac, seq, tag(seq)), false, 1)),
+  },
+  {
     name: 'DHCPv6 ADVERTISE / REPLY',
     droppedBy: filterAlways,
     make: (g, _o, i, seq) => ether(ALL_NODES_MAC, g.mac, ETH_IPV6, dhcp6(i % 2 ? DHCP6.REPLY : DHCP6.ADVERTISE, g.ll6, ALL_NODES, g.mac, seq, tag(seq))),
@@ -723,18 +767,28 @@ export const ATTACKS: readonly FrameClass[] = [
   {
     name: 'router advertisement',
     droppedBy: filterAlways,
-    make: (g, _o, i, seq) => ether(ALL_NODES_MAC, g.mac, ETH_IPV6, ra(i % 2 ? g.ll6 : g.ip6, g.mac, i % 2 ? '2001:db8:1::' : '2001:db8:66::', tag(seq))),
+    make: (g, _o, i, seq) => ether(ALL_NODES_MAC, g.mac, ETH_IPV6, ra(g.ll6, g.mac, i % 2 ? '2001:db8:1::' : '2001:db8:66::', tagOption(seq))),
   },
   {
     name: 'RA behind a hop-by-hop header',
     droppedBy: filterAlways,
-    make: (g, _o, _i, seq) => ether(ALL_NODES_MAC, g.mac, ETH_IPV6, behindHopByHop(g.ll6, ALL_NODES, ICMP6.RA, raBody(g.mac, '2001:db8:66::', tag(seq)))),
+    make: (g, _o, _i, seq) => ether(ALL_NODES_MAC, g.mac, ETH_IPV6, behindHopByHop(g.ll6, ALL_NODES, ICMP6.RA, raBody(g.mac, '2001:db8:66::', tagOption(seq)))),
   },
   {
     name: 'RA in a first fragment',
     droppedBy: filterAlways,
-    // The first 64 bytes of the RA: its type, the router lifetime, the tag (after the 8-byte SLLA, 32-byte prefix).
-    make: (g, _o, _i, seq) => ether(ALL_NODES_MAC, g.mac, ETH_IPV6, firstFragment(g.ll6, ALL_NODES, ICMP6.RA, Buffer.concat([raBody(g.mac, '2001:db8:66::', Buffer.alloc(0)).subarray(0, 12), tag(seq), Buffer.alloc(64)]), seq, 48)),
+    // The first 48 bytes of the RA: its type, the router lifetime, the tag option first, part of the SLLA.
+    make: (g, _o, _i, seq) => ether(ALL_NODES_MAC, g.mac, ETH_IPV6, firstFragment(g.ll6, ALL_NODES, ICMP6.RA, Buffer.concat([raBody(g.mac, '2001:db8:66::', Buffer.alloc(0)).subarray(0, 12), tagOption(seq), raBody(g.mac, '2001:db8:66::', Buffer.alloc(0)).subarray(12)]), seq, 48)),
+  },
+  {
+    name: 'RA behind a destination-options header',
+    droppedBy: filterAlways,
+    make: (g, _o, _i, seq) => ether(ALL_NODES_MAC, g.mac, ETH_IPV6, behindExtension(g.ll6, ALL_NODES, IPPROTO_DSTOPTS, IPPROTO_ICMPV6, icmp6Message(g.ll6, ALL_NODES, ICMP6.RA, 0, raBody(g.mac, '2001:db8:66::', tagOption(seq))))),
+  },
+  {
+    name: 'RA as an atomic fragment',
+    droppedBy: filterAlways,
+    make: (g, _o, _i, seq) => ether(ALL_NODES_MAC, g.mac, ETH_IPV6, firstFragment(g.ll6, ALL_NODES, ICMP6.RA, raBody(g.mac, '2001:db8:66::', tagOption(seq)), seq, 0, false)),
   },
   {
     name: 'ICMPv6 redirect',

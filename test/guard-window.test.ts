@@ -23,6 +23,7 @@ import {
   sendAll,
   startLab,
   tag,
+  tagOption,
   udp4,
   type Lab,
 } from './guard-lib.js';
@@ -42,7 +43,7 @@ const WINDOW_SEQ = 0x57000000;
 /** The two attack frames the window tests write over and over: a foreign source MAC, an RA. */
 const WINDOW_FRAMES = [
   ether(SINK_MAC, '02:66:00:00:00:01', ETH_IPV4, udp4(G.ip4, '10.0.0.250', 40000, 9, tag(WINDOW_SEQ))),
-  ether(ALL_NODES_MAC, G.mac, ETH_IPV6, ra(G.ll6, G.mac, '2001:db8:66::', tag(WINDOW_SEQ + 1))),
+  ether(ALL_NODES_MAC, G.mac, ETH_IPV6, ra(G.ll6, G.mac, '2001:db8:66::', tagOption(WINDOW_SEQ + 1))),
 ];
 /** Write attempts the writer makes on the down tap before the hook goes on (all EIO). */
 const WRITES_WHILE_DOWN = 100;
