@@ -5,8 +5,10 @@
  * qdisc and filter) and goes when the tap goes, whatever ends it: nothing to sweep.
  *
  * Cost per tap: one RTM_NEWLINK (alias), one AF_BRIDGE RTM_SETLINK (port flags), one RTM_NEWNEIGH
- * per listed MAC, and, with a filter, one RTM_NEWQDISC and one RTM_NEWTFILTER; none of them scans
- * the other ports, so it does not grow with the ports present (docs/guard.md has the measurements).
+ * per listed MAC, sent together; with a filter, one RTM_NEWQDISC binding the tap to the shared block
+ * that holds the guard's program and two small filter dumps of that block (the program itself is
+ * made once per block, not per tap). None of them scans the other ports, so the cost does not grow
+ * with the ports present (docs/guard.md has the measurements).
  * @module
  */
 import { NetlinkError, strerror } from '../netlink/errors.js';
@@ -21,15 +23,22 @@ import {
   IFLA_BRPORT_PROTECT,
   IFLA_IFALIAS,
   IFLA_PROTINFO,
+  IFADDRMSG_LEN,
+  IFA_ADDRESS,
+  IFA_LOCAL,
+  NLA_TYPE_MASK,
+  NLM_F_DUMP,
+  RTM_GETADDR,
+  RTM_NEWADDR,
   RTM_NEWLINK,
   RTM_SETLINK,
 } from '../netlink/constants.js';
-import { addonTransport, concatBytes, exchangeBatchSync, exchangeSync, le, nlNested, nlString, nlU8, requestMessage, type Transport } from '../netlink/wire.js';
-import { EIO, QbhError, type ErrnoCode } from '../errors.js';
+import { addonTransport, concatBytes, dumpSync, eachAttr, exchangeBatchSync, exchangeSync, le, nlNested, nlString, nlU8, requestMessage, type Transport } from '../netlink/wire.js';
+import { EEXIST, EIO, QbhError, type ErrnoCode } from '../errors.js';
 import { compileGuard } from './bpf.js';
 import { addFdbRequest } from './fdb.js';
 import { formatGuard, isGuarded, needsFilter, readGuardWords, type PortGuard } from './policy.js';
-import { bpfFilterRequest, clsactRequest } from './tc.js';
+import { GUARD_BLOCK_BASE, GUARD_BLOCK_PROBES, blockHolds, bpfFilterRequest, clsactRequest, deleteClsactSync, guardBlockIndex } from './tc.js';
 
 /** How a guarded tap's alias starts; the guard's words follow. */
 export const GUARD_ALIAS_PREFIX = 'qbh-guard: ';
@@ -147,23 +156,44 @@ export class GuardError extends QbhError {
   }
 }
 
+/**
+ * The IPv4 and IPv6 addresses of the link `ifindex` (local and peer), blocking: one dump.
+ * Equivalent to `ip -j addr show dev DEV`.
+ */
+export function addressesSync(fd: number, ifindex: number, t: Transport = addonTransport): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  const seen = new Set<string>();
+  for (const m of dumpSync(fd, requestMessage(RTM_GETADDR, NLM_F_DUMP, new Uint8Array(IFADDRMSG_LEN)), { op: 'getAddresses', target: String(ifindex) }, t)) {
+    if (m.type !== RTM_NEWADDR || m.payload.length < IFADDRMSG_LEN) continue;
+    const p = m.payload;
+    if (le(p).getUint32(4, true) !== ifindex) continue;
+    eachAttr(p, IFADDRMSG_LEN, p.length, (raw, s, e) => {
+      const type = raw & NLA_TYPE_MASK;
+      if ((type === IFA_ADDRESS || type === IFA_LOCAL) && (e - s === 4 || e - s === 16)) {
+        const key = p.toString('hex', s, e);
+        if (!seen.has(key)) {
+          seen.add(key);
+          out.push(Uint8Array.from(p.subarray(s, e)));
+        }
+      }
+    });
+  }
+  return out;
+}
+
 /** One request of a guard, and the part it makes (for the error). */
 interface GuardRequest {
   part: string;
   request: Uint8Array;
 }
 
-/** The requests that apply `g` to `port`, in order; `program` is `compileGuard(g)` (compiled once per guard). */
-function guardRequests(port: GuardedPort, g: PortGuard, program: Uint8Array | null): GuardRequest[] {
+/** The requests that set `g`'s alias, port flags and pinned MACs on `port`, in order. */
+function guardRequests(port: GuardedPort, g: PortGuard): GuardRequest[] {
   const out: GuardRequest[] = [{ part: 'alias', request: aliasRequest(port.ifindex, guardAlias(g)) }];
   const flags = guardPortFlags(g);
   if (flags.length > 0) out.push({ part: 'port flags', request: portFlagsRequest(port.ifindex, flags) });
   if (Array.isArray(g.mac)) {
     for (const mac of g.mac as readonly string[]) out.push({ part: `pinning ${mac}`, request: addFdbRequest({ ifindex: port.ifindex, mac, sticky: true }) });
-  }
-  if (program !== null) {
-    out.push({ part: 'clsact qdisc', request: clsactRequest(port.ifindex) });
-    out.push({ part: 'filter', request: bpfFilterRequest(port.ifindex, program) });
   }
   return out;
 }
@@ -188,11 +218,23 @@ export function applyGuardSync(fd: number, port: GuardedPort, g: PortGuard, t: T
  */
 export function applyGuardsSync(fd: number, ports: readonly GuardedPort[], g: PortGuard, t: Transport = addonTransport): void {
   if (!isGuarded(g) || ports.length === 0) return;
-  const program = needsFilter(g) ? compileGuard(g) : null;
+  let program: Uint8Array | null = null;
+  if (needsFilter(g)) {
+    // The bridge's own addresses are never the guest's to claim, even inside its prefixes.
+    let own: Uint8Array[] = [];
+    if ((g.ips?.length ?? 0) > 0) {
+      try {
+        own = addressesSync(fd, ports[0]!.bridge.ifindex, t);
+      } catch (e) {
+        throw new GuardError('reading the bridge\'s addresses', e, ports[0]!);
+      }
+    }
+    program = compileGuard(g, { exclude: own });
+  }
   const owners: { port: GuardedPort; part: string }[] = [];
   const requests: Uint8Array[] = [];
   for (const port of ports) {
-    for (const r of guardRequests(port, g, program)) {
+    for (const r of guardRequests(port, g)) {
       owners.push({ port, part: r.part });
       requests.push(r.request);
     }
@@ -200,4 +242,44 @@ export function applyGuardsSync(fd: number, ports: readonly GuardedPort[], g: Po
   const errors = exchangeBatchSync(fd, requests, owners.map((o) => ({ op: 'applyGuard', target: o.port.name })), t);
   const i = errors.findIndex((e) => e !== undefined);
   if (i >= 0) throw new GuardError(owners[i]!.part, errors[i], owners[i]!.port);
+  if (program !== null) bindFilter(fd, ports, program, t);
+}
+
+/**
+ * Binds every port's ingress to the shared block that holds `program` (made with it if need be):
+ * the hashed index first, the next ones when an index holds another program, until the block is
+ * found holding exactly this program with the ports bound to it. A port bound to a block that turns
+ * out to hold something else is unbound before the next index is tried. Throws a GuardError.
+ */
+function bindFilter(fd: number, ports: readonly GuardedPort[], program: Uint8Array, t: Transport): void {
+  const first = guardBlockIndex(program);
+  const ctx = (p: GuardedPort) => ({ op: 'applyGuard', target: p.name });
+  for (let probe = 0; probe < GUARD_BLOCK_PROBES; probe++) {
+    const block = (GUARD_BLOCK_BASE | ((first + probe) & 0xffff)) >>> 0;
+    const step = <T>(part: string, port: GuardedPort, fn: () => T): T => {
+      try {
+        return fn();
+      } catch (e) {
+        throw new GuardError(part, e, port);
+      }
+    };
+    if (step('filter', ports[0]!, () => blockHolds(fd, block, program, t)) === 'taken') continue;
+    const errors = exchangeBatchSync(fd, ports.map((p) => clsactRequest(p.ifindex, block)), ports.map(ctx), t);
+    const i = errors.findIndex((e) => e !== undefined);
+    if (i >= 0) throw new GuardError('clsact qdisc', errors[i], ports[i]!);
+    // Bound: the block exists now. Put the program in it unless another attach did (EEXIST).
+    let holds = step('filter', ports[0]!, () => blockHolds(fd, block, program, t));
+    if (holds === 'free') {
+      try {
+        exchangeSync(fd, bpfFilterRequest(0, program, block), ctx(ports[0]!), t);
+      } catch (e) {
+        if (!(e instanceof NetlinkError && e.errno === EEXIST)) throw new GuardError('filter', e, ports[0]!);
+      }
+      holds = step('filter', ports[0]!, () => blockHolds(fd, block, program, t));
+    }
+    if (holds === 'ours') return;
+    // Another program came first: unbind and try the next index.
+    for (const p of ports) step('clsact qdisc', p, () => deleteClsactSync(fd, p.ifindex, t));
+  }
+  throw new GuardError('filter', new Error(`no free filter block among ${GUARD_BLOCK_PROBES} tried`), ports[0]!);
 }

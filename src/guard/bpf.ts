@@ -12,7 +12,7 @@
  * returns TC_ACT_UNSPEC: the next filter on the hook (a rate limit) still runs.
  * @module
  */
-import { addressBytes, isGuarded, type PortGuard } from './policy.js';
+import { addressBytes, type PortGuard } from './policy.js';
 
 /** TC_ACT_SHOT: the frame is dropped (and counted in the clsact qdisc's drops). */
 export const VERDICT_DROP = 2;
@@ -200,21 +200,47 @@ const LINK_LOCAL: PrefixWords = { words: [{ value: 0xfe800000, mask: 0xffc00000 
 
 /**
  * Compiles a guard's frame filter (see {@link needsFilter} for when a guard has one) into classic
- * BPF: an array of 8-byte `struct sock_filter`s, as TCA_BPF_OPS carries them. The program:
+ * BPF: an array of 8-byte `struct sock_filter`s, as TCA_BPF_OPS carries them. MAC pinning is not
+ * in it: the locked port and its static entries enforce that in the bridge, so every tap with the
+ * same policy has the same program, which the kernel then builds once (tc.ts, shared blocks). The program:
  * - drops every VLAN-tagged frame (802.1Q, 802.1ad, also a tag left in the frame);
  * - `bpduGuard`: drops frames to 01:80:c2:00:00:00–0f (STP, pause, LACP, 802.1X, LLDP) and Cisco's 01:00:0c:cc:cc:cd;
- * - `mac` (a list): drops frames from any other source MAC;
  * - `etherTypes`: drops every other EtherType;
  * - `ips`: drops IPv4 sources outside the IPv4 prefixes (0.0.0.0 only as a DHCP client, UDP 68→67),
  *   ARP whose sender is outside them (0.0.0.0: a probe) or whose sender MAC is not the frame's source,
  *   IPv6 sources outside the IPv6 prefixes (link-local unless a link-local prefix is listed; `::` for
- *   ICMPv6 only), and neighbour advertisements for a target outside them;
+ *   ICMPv6 only), and neighbour advertisements for a target outside them; `options.exclude` (the
+ *   bridge's own addresses) is refused in each of these places even inside the prefixes;
  * - `serverGuard`: drops DHCPv4 server messages (UDP from port 67), DHCPv6 server and relay messages
  *   (UDP from 547), router advertisements and redirects (ICMPv6 134, 137; ICMPv4 5, 9), also behind an
  *   IPv6 hop-by-hop header or in a first fragment; chained IPv6 extension headers are dropped, as is a
  *   first fragment too short to show its upper-layer header (RA guard evasion, RFC 7113).
  */
-export function compileGuard(g: PortGuard): Uint8Array {
+/** Options of {@link compileGuard}. */
+export interface CompileOptions {
+  /**
+   * Addresses (4 or 16 bytes) the guest may never claim even inside its prefixes: the bridge's own
+   * (the gateway's), as IPv4/IPv6 source, ARP sender or neighbour-advertisement target.
+   */
+  exclude?: readonly Uint8Array[];
+}
+
+/** Goes to `drop` if the address at `offset` (relative to X when `indexed`) is one of `addrs`. */
+function dropAddresses(p: Program, addrs: readonly Uint8Array[], offset: number, indexed: boolean, drop: string): void {
+  const load = indexed ? LD_W_IND : LD_W_ABS;
+  for (const a of addrs) {
+    const other = p.fresh('other');
+    const words = a.length / 4;
+    for (let i = 0; i < words; i++) {
+      p.op(load, offset + 4 * i).op(JMP_JEQ_K, new DataView(a.buffer, a.byteOffset).getUint32(4 * i, false), null, other);
+    }
+    p.ja(drop).label(other);
+  }
+}
+
+export function compileGuard(g: PortGuard, options: CompileOptions = {}): Uint8Array {
+  const own4 = (options.exclude ?? []).filter((a) => a.length === 4);
+  const own6 = (options.exclude ?? []).filter((a) => a.length === 16);
   const p = new Program();
   const DROP = 'drop';
   const PASS = 'pass';
@@ -246,20 +272,6 @@ export function compileGuard(g: PortGuard): Uint8Array {
     p.label(notPvst);
   }
 
-  if (Array.isArray(g.mac)) {
-    const macOk = p.fresh('macOk');
-    for (const mac of g.mac as readonly string[]) {
-      const b = mac.split(':').map((h) => parseInt(h, 16));
-      const hi = ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;
-      const lo = (b[4]! << 8) | b[5]!;
-      const nextMac = p.fresh('nextMac');
-      p.op(LD_W_ABS, 6).op(JMP_JEQ_K, hi, null, nextMac);
-      p.op(LD_H_ABS, 10).op(JMP_JEQ_K, lo, null, nextMac);
-      p.ja(macOk).label(nextMac);
-    }
-    p.ja(DROP).label(macOk);
-  }
-
   if (g.etherTypes !== undefined) {
     const typeOk = p.fresh('typeOk');
     p.op(LD_H_ABS, 12);
@@ -269,7 +281,7 @@ export function compileGuard(g: PortGuard): Uint8Array {
 
   // Dispatch on the EtherType to the sections that have something to check.
   const doV4 = ipGuard || server;
-  const doArp = ipGuard || Array.isArray(g.mac);
+  const doArp = ipGuard || g.mac !== undefined;
   const doV6 = ipGuard || server;
   p.op(LD_H_ABS, 12);
   if (doV4) p.goIf(JMP_JEQ_K, ETH_P_IP, 'ipv4');
@@ -284,6 +296,7 @@ export function compileGuard(g: PortGuard): Uint8Array {
     p.op(LDX_B_MSH, ETH_HLEN).op(MISC_TXA).goUnless(JMP_JGE_K, 20, DROP);
     if (ipGuard) {
       const srcOk = p.fresh('v4srcOk');
+      dropAddresses(p, own4, IP_SRC, false, DROP);
       matchPrefixes(p, v4, IP_SRC, false, srcOk);
       // 0.0.0.0 only for a DHCP client: unfragmented UDP from 68 to 67.
       p.op(LD_W_ABS, IP_SRC).goUnless(JMP_JEQ_K, 0, DROP);
@@ -320,6 +333,7 @@ export function compileGuard(g: PortGuard): Uint8Array {
     p.op(LD_W_ABS, 6).op(MISC_TAX).op(LD_W_ABS, ETH_HLEN + 8).goUnless(JMP_JEQ_X, 0, DROP);
     p.op(LD_H_ABS, 10).op(MISC_TAX).op(LD_H_ABS, ETH_HLEN + 12).goUnless(JMP_JEQ_X, 0, DROP);
     if (ipGuard) {
+      dropAddresses(p, own4, ETH_HLEN + 14, false, DROP);
       matchPrefixes(p, v4, ETH_HLEN + 14, false, PASS);
       p.op(LD_W_ABS, ETH_HLEN + 14).goUnless(JMP_JEQ_K, 0, DROP); // 0.0.0.0: an ARP probe
     }
@@ -331,6 +345,7 @@ export function compileGuard(g: PortGuard): Uint8Array {
     p.op(LD_B_ABS, ETH_HLEN).op(ALU_AND_K, 0xf0).goUnless(JMP_JEQ_K, 0x60, DROP);
     if (ipGuard) {
       const srcOk = p.fresh('v6srcOk');
+      dropAddresses(p, own6, IP6_SRC, false, DROP);
       matchPrefixes(p, v6Allowed, IP6_SRC, false, srcOk);
       // `::` only for ICMPv6 (DAD's neighbour solicitation, MLD behind a hop-by-hop header).
       for (let i = 0; i < 4; i++) p.op(LD_W_ABS, IP6_SRC + 4 * i).goUnless(JMP_JEQ_K, 0, DROP);
@@ -374,6 +389,7 @@ export function compileGuard(g: PortGuard): Uint8Array {
       // A neighbour advertisement's target (8 bytes in, 16 long) must be one of the guest's.
       p.goUnless(JMP_JEQ_K, ND_NEIGHBOR_ADVERT, PASS);
       p.op(LD_W_LEN).op(ALU_SUB_K, 23).goUnless(JMP_JGT_X, 0, DROP);
+      dropAddresses(p, own6, 8, true, DROP);
       matchPrefixes(p, v6Allowed, 8, true, PASS);
       p.ja(DROP);
     }
@@ -385,7 +401,3 @@ export function compileGuard(g: PortGuard): Uint8Array {
   return p.assemble();
 }
 
-/** Whether a guard compiles to a filter at all (same as policy's needsFilter, for a guarded port). */
-export function hasFilter(g: PortGuard): boolean {
-  return isGuarded(g) && (Array.isArray(g.mac) || (g.ips?.length ?? 0) > 0 || g.serverGuard === true || g.bpduGuard === true || g.etherTypes !== undefined);
-}

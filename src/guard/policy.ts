@@ -37,8 +37,8 @@ export interface PortGuard {
   /** The port reaches non-isolated ports (the uplink, the gateway) but no other isolated port. Kernel port flag `isolated`. */
   isolated?: boolean;
   /**
-   * MAC pinning. A list: frames only from these MACs (locked port + static sticky FDB entries,
-   * checked again by the port's filter), which no other port may claim. `'sticky'`: the port is
+   * MAC pinning. A list: frames only from these MACs (a locked port with static sticky FDB
+   * entries: the bridge drops any other source), which no other port may claim. `'sticky'`: the port is
    * locked with MAC authentication bypass and qbhd makes the first {@link macLimit} MACs the guest
    * sends from static and sticky (switch-style port security); needs qbhd running.
    */
@@ -71,9 +71,12 @@ export function isGuarded(g: PortGuard | null | undefined): g is PortGuard {
   return g.isolated === true || g.mac !== undefined || (g.ips?.length ?? 0) > 0 || g.serverGuard === true || g.bpduGuard === true || g.etherTypes !== undefined;
 }
 
-/** Whether `g` needs a frame filter on the tap (anything but the port flags and FDB entries). */
+/**
+ * Whether `g` needs a frame filter on the tap: anything but isolation and the MAC pin, which are
+ * port flags and FDB entries (a pinned port's filter also checks that ARP's sender MAC is the frame's).
+ */
 export function needsFilter(g: PortGuard): boolean {
-  return Array.isArray(g.mac) || (g.ips?.length ?? 0) > 0 || g.serverGuard === true || g.bpduGuard === true || g.etherTypes !== undefined;
+  return g.mac !== undefined || (g.ips?.length ?? 0) > 0 || g.serverGuard === true || g.bpduGuard === true || g.etherTypes !== undefined;
 }
 
 /** Why one word is not a guard word: the text of the error, naming the word. */

@@ -99,6 +99,11 @@ export const IFLA_BRPORT_ISOLATED = 33;
 export const IFLA_BRPORT_LOCKED = 39;
 export const IFLA_BRPORT_MAB = 40;
 
+/** struct ifaddrmsg's length and the two address attributes. */
+export const IFADDRMSG_LEN = 8;
+export const IFA_ADDRESS = 1;
+export const IFA_LOCAL = 2;
+
 /** struct ndmsg's length (include/uapi/linux/neighbour.h): the head of every RTM_*NEIGH body. */
 export const NDMSG_LEN = 12;
 export const NDA_LLADDR = 2;
@@ -123,6 +128,10 @@ export const TCMSG_LEN = 20;
 export const TCA_KIND = 1;
 export const TCA_OPTIONS = 2;
 export const TCA_STATS2 = 7;
+/** A clsact qdisc's shared ingress filter block (u32 index). */
+export const TCA_INGRESS_BLOCK = 13;
+/** tcm_ifindex that addresses a shared block (its index then in tcm_parent) rather than a device. */
+export const TCM_IFINDEX_MAGIC_BLOCK = 0xffffffff;
 export const TCA_STATS_QUEUE = 3;
 /** The clsact qdisc: parent TC_H_CLSACT, handle ffff:; its ingress hook is ffff:fff2. */
 export const TC_H_CLSACT = 0xfffffff1;
