@@ -667,7 +667,7 @@ export function clsactDrops(dev: string): number | null {
 
 // ---------------------------------------------------------------- the attack matrix
 
-/** How a guard variant pins MACs: a listed MAC (the filter checks it) or sticky (the locked port does). */
+/** How a guard variant pins MACs: listed (a static entry from the start) or sticky (learned, then pinned). */
 export type MacMode = 'list' | 'sticky';
 
 /** One class of the matrix: its frames for `g` (the guest), `other` (a second tenant). */
@@ -675,16 +675,13 @@ export interface FrameClass {
   name: string;
   /**
    * Who drops it on a guarded port: the tap's filter (counted in the clsact qdisc's drops), or the
-   * bridge's locked port (a source MAC the port does not hold; not in those drops). Depends on
-   * whether the filter knows the MACs (a list) or not (sticky).
+   * bridge's locked port (a source MAC the port does not hold, listed or sticky; not in those drops).
    */
-  droppedBy(mode: MacMode): 'filter' | 'bridge';
+  droppedBy: 'filter' | 'bridge';
   /** Frame number `i` of the class, carrying tag `seq`. */
   make(g: Guest, other: Guest, i: number, seq: number): Buffer;
 }
 
-const filterAlways = () => 'filter' as const;
-const filterWithList = (mode: MacMode) => (mode === 'list' ? ('filter' as const) : ('bridge' as const));
 
 /** Foreign MACs: locally administered, 64 of them. */
 function foreignMac(i: number): string {
@@ -698,106 +695,106 @@ export const UNKNOWN_ETHERTYPES: readonly number[] = [0x88b5, 0x9000, 0x8863, 0x
 export const ATTACKS: readonly FrameClass[] = [
   {
     name: 'foreign source MAC',
-    droppedBy: filterWithList,
+    droppedBy: 'bridge',
     make: (g, _o, i, seq) => ether(SINK_MAC, foreignMac(i), ETH_IPV4, udp4(g.ip4, '10.0.0.250', 40000, 9, tag(seq))),
   },
   {
     name: "second tenant's MAC (and IP)",
-    droppedBy: filterWithList,
+    droppedBy: 'bridge',
     make: (_g, o, _i, seq) => ether(SINK_MAC, o.mac, ETH_IPV4, udp4(o.ip4, '10.0.0.250', 40000, 9, tag(seq))),
   },
   {
     name: 'foreign source IPv4',
-    droppedBy: filterAlways,
+    droppedBy: 'filter',
     make: (g, _o, i, seq) => ether(SINK_MAC, g.mac, ETH_IPV4, udp4(i % 2 ? `10.0.1.${(i % 250) + 1}` : `192.168.${i % 256}.7`, '10.0.0.250', 40000, 9, tag(seq))),
   },
   {
     name: 'foreign source IPv6',
-    droppedBy: filterAlways,
+    droppedBy: 'filter',
     make: (g, _o, i, seq) => ether(SINK_MAC, g.mac, ETH_IPV6, udp6(i % 2 ? `2001:db8:2::${(i % 0xfff).toString(16)}` : `fd00::${(i % 0xfff).toString(16)}`, '2001:db8:1::fa', 40000, 9, tag(seq))),
   },
   {
     // Inside the guarded prefixes, but the bridge's own: a guest may never speak as the gateway.
     name: "the gateway's address as source",
-    droppedBy: filterAlways,
+    droppedBy: 'filter',
     make: (g, _o, i, seq) => (i % 2 ? ether(SINK_MAC, g.mac, ETH_IPV4, udp4(GW4, '10.0.0.250', 40000, 9, tag(seq))) : ether(SINK_MAC, g.mac, ETH_IPV6, udp6(GW6, '2001:db8:1::fa', 40000, 9, tag(seq)))),
   },
   {
     name: 'ARP with a foreign sender IP',
-    droppedBy: filterAlways,
+    droppedBy: 'filter',
     make: (g, _o, i, seq) => ether(BROADCAST, g.mac, ETH_ARP, arp(1, g.mac, `10.0.1.${(i % 250) + 1}`, '00:00:00:00:00:00', GW4, tag(seq))),
   },
   {
     name: 'ARP reply claiming the gateway',
-    droppedBy: filterAlways,
+    droppedBy: 'filter',
     // A reply to everyone, and (every other frame) the gratuitous request form of the same claim.
     make: (g, _o, i, seq) => ether(BROADCAST, g.mac, ETH_ARP, i % 2 ? arp(2, g.mac, GW4, BROADCAST, GW4, tag(seq)) : arp(1, g.mac, GW4, '00:00:00:00:00:00', GW4, tag(seq))),
   },
   {
     name: 'unsolicited NA for the gateway',
-    droppedBy: filterAlways,
+    droppedBy: 'filter',
     // Its global address and (every third frame) its link-local one, the next hop of IPv6 default routes.
     make: (g, _o, i, seq) => ether(ALL_NODES_MAC, g.mac, ETH_IPV6, na(i % 2 ? g.ll6 : g.ip6, ALL_NODES, g.mac, i % 3 === 2 ? GW_LL6 : GW6, { override: true, router: i % 4 < 2 }, tagOption(seq))),
   },
   {
     name: 'NA for an address outside the prefixes',
-    droppedBy: filterAlways,
+    droppedBy: 'filter',
     make: (g, _o, i, seq) => ether(ALL_NODES_MAC, g.mac, ETH_IPV6, na(g.ll6, ALL_NODES, g.mac, `2001:db8:99::${(i % 0xfff).toString(16)}`, { override: true }, tagOption(seq))),
   },
   {
     name: 'DHCPOFFER / DHCPACK',
-    droppedBy: filterAlways,
+    droppedBy: 'filter',
     make: (g, _o, i, seq) => ether(BROADCAST, g.mac, ETH_IPV4, dhcp4(i % 2 ? DHCP.ACK : DHCP.OFFER, '52:54:00:aa:bb:cc', seq, { server: g.ip4, yiaddr: '10.0.0.123', tail: tag(seq) })),
   },
   {
     name: 'DHCPOFFER / DHCPACK with IPv4 options',
-    droppedBy: filterAlways,
+    droppedBy: 'filter',
     make: (g, _o, i, seq) => ether(BROADCAST, g.mac, ETH_IPV4, dhcp4(i % 2 ? DHCP.ACK : DHCP.OFFER, '52:54:00:aa:bb:cc', seq, { server: g.ip4, yiaddr: '10.0.0.123', tail: tag(seq), ip: { options: IPV4_ROUTER_ALERT } })),
   },
   {
     name: 'DHCPv6 ADVERTISE behind a hop-by-hop header',
-    droppedBy: filterAlways,
+    droppedBy: 'filter',
     make: (g, _o, _i, seq) => ether(ALL_NODES_MAC, g.mac, ETH_IPV6, behindExtension(g.ll6, ALL_NODES, IPPROTO_HOPOPTS, IPPROTO_UDP, dhcp6Datagram(DHCP6.ADVERTISE, g.ll6, ALL_NODES, g.mac, seq, tag(seq)), false, 1)),
   },
   {
     name: 'DHCPv6 ADVERTISE / REPLY',
-    droppedBy: filterAlways,
+    droppedBy: 'filter',
     make: (g, _o, i, seq) => ether(ALL_NODES_MAC, g.mac, ETH_IPV6, dhcp6(i % 2 ? DHCP6.REPLY : DHCP6.ADVERTISE, g.ll6, ALL_NODES, g.mac, seq, tag(seq))),
   },
   {
     name: 'router advertisement',
-    droppedBy: filterAlways,
+    droppedBy: 'filter',
     make: (g, _o, i, seq) => ether(ALL_NODES_MAC, g.mac, ETH_IPV6, ra(g.ll6, g.mac, i % 2 ? '2001:db8:1::' : '2001:db8:66::', tagOption(seq))),
   },
   {
     name: 'RA behind a hop-by-hop header',
-    droppedBy: filterAlways,
+    droppedBy: 'filter',
     make: (g, _o, _i, seq) => ether(ALL_NODES_MAC, g.mac, ETH_IPV6, behindHopByHop(g.ll6, ALL_NODES, ICMP6.RA, raBody(g.mac, '2001:db8:66::', tagOption(seq)))),
   },
   {
     name: 'RA in a first fragment',
-    droppedBy: filterAlways,
+    droppedBy: 'filter',
     // The first 48 bytes of the RA: its type, the router lifetime, the tag option first, part of the SLLA.
     make: (g, _o, _i, seq) => ether(ALL_NODES_MAC, g.mac, ETH_IPV6, firstFragment(g.ll6, ALL_NODES, ICMP6.RA, Buffer.concat([raBody(g.mac, '2001:db8:66::', Buffer.alloc(0)).subarray(0, 12), tagOption(seq), raBody(g.mac, '2001:db8:66::', Buffer.alloc(0)).subarray(12)]), seq, 48)),
   },
   {
     name: 'RA behind a destination-options header',
-    droppedBy: filterAlways,
+    droppedBy: 'filter',
     make: (g, _o, _i, seq) => ether(ALL_NODES_MAC, g.mac, ETH_IPV6, behindExtension(g.ll6, ALL_NODES, IPPROTO_DSTOPTS, IPPROTO_ICMPV6, icmp6Message(g.ll6, ALL_NODES, ICMP6.RA, 0, raBody(g.mac, '2001:db8:66::', tagOption(seq))))),
   },
   {
     name: 'RA as an atomic fragment',
-    droppedBy: filterAlways,
+    droppedBy: 'filter',
     make: (g, _o, _i, seq) => ether(ALL_NODES_MAC, g.mac, ETH_IPV6, firstFragment(g.ll6, ALL_NODES, ICMP6.RA, raBody(g.mac, '2001:db8:66::', tagOption(seq)), seq, 0, false)),
   },
   {
     name: 'ICMPv6 redirect',
-    droppedBy: filterAlways,
+    droppedBy: 'filter',
     make: (g, _o, i, seq) => ether(SINK_MAC, g.mac, ETH_IPV6, redirect6(g.ll6, 'fe80::fa', g.ll6, `2001:db8:77::${(i % 0xfff).toString(16)}`, tagOption(seq))),
   },
   {
     name: 'ICMPv4 redirect / router advertisement',
-    droppedBy: filterAlways,
+    droppedBy: 'filter',
     make: (g, _o, i, seq) =>
       i % 2
         ? ether(SINK_MAC, g.mac, ETH_IPV4, icmp4(g.ip4, '10.0.0.250', 5, 1, ip(g.ip4), Buffer.concat([ipv4('10.0.0.250', '198.51.100.1', IPPROTO_UDP, Buffer.alloc(8)), tag(seq)])))
@@ -805,27 +802,27 @@ export const ATTACKS: readonly FrameClass[] = [
   },
   {
     name: 'BPDU',
-    droppedBy: filterAlways,
+    droppedBy: 'filter',
     make: (g, _o, _i, seq) => bpdu(g.mac, tag(seq)),
   },
   {
     name: 'LLDP',
-    droppedBy: filterAlways,
+    droppedBy: 'filter',
     make: (g, _o, _i, seq) => lldp(g.mac, tag(seq)),
   },
   {
     name: '802.1Q tagged',
-    droppedBy: filterAlways,
+    droppedBy: 'filter',
     make: (g, _o, i, seq) => tagged(SINK_MAC, g.mac, [[ETH_8021Q, (i % 4094) + 1]], ETH_IPV4, udp4(g.ip4, '10.0.0.250', 40000, 9, tag(seq))),
   },
   {
     name: '802.1ad double tagged',
-    droppedBy: filterAlways,
+    droppedBy: 'filter',
     make: (g, _o, i, seq) => tagged(SINK_MAC, g.mac, [[ETH_8021AD, (i % 4094) + 1], [ETH_8021Q, 10]], ETH_IPV4, udp4(g.ip4, '10.0.0.250', 40000, 9, tag(seq))),
   },
   {
     name: 'unknown EtherType',
-    droppedBy: filterAlways,
+    droppedBy: 'filter',
     make: (g, _o, i, seq) => {
       const n = i % (UNKNOWN_ETHERTYPES.length + 1);
       return n === UNKNOWN_ETHERTYPES.length ? llcSnap(SINK_MAC, g.mac, tag(seq)) : ether(SINK_MAC, g.mac, UNKNOWN_ETHERTYPES[n]!, Buffer.concat([Buffer.alloc(8), tag(seq)]));
