@@ -190,8 +190,26 @@ t.test('openTap({ guard }): frames written the instant the fd is handed out: non
   }
 });
 
-/** The guard objects in the namespace: clsact qdiscs, ingress filters, static FDB entries of guest MACs, nft tables. */
-function guardObjects(macs: readonly string[]): { clsact: string[]; filters: string[]; fdb: string[]; nft: number } {
+/** The ingress filter block a tap's clsact qdisc is bound to (the guard's shared block), or undefined. */
+function ingressBlock(dev: string): number | undefined {
+  const qdiscs = JSON.parse(sh('tc', '-j', 'qdisc', 'show', 'dev', dev)) as { kind: string; ingress_block?: number }[];
+  return qdiscs.find((q) => q.kind === 'clsact')?.ingress_block;
+}
+
+/** The filters in a shared block; 0 once the kernel freed it (tc then has no such block to show). */
+function blockFilters(block: number): number {
+  try {
+    return (JSON.parse(sh('tc', '-j', 'filter', 'show', 'block', String(block)) || '[]') as unknown[]).length;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * The guard objects in the namespace: clsact qdiscs, ingress filters (per device and in `blocks`),
+ * static FDB entries of guest MACs, nft tables.
+ */
+function guardObjects(macs: readonly string[], blocks: readonly number[] = []): { clsact: string[]; filters: string[]; blockFilters: number; fdb: string[]; nft: number } {
   const qdiscs = JSON.parse(sh('tc', '-j', 'qdisc', 'show')) as { kind: string; dev: string }[];
   const links = (JSON.parse(sh('ip', '-j', 'link', 'show')) as { ifname: string }[]).map((l) => l.ifname);
   const filters = links.filter((dev) => (JSON.parse(sh('tc', '-j', 'filter', 'show', 'dev', dev, 'ingress') || '[]') as unknown[]).length > 0);
@@ -200,36 +218,41 @@ function guardObjects(macs: readonly string[]): { clsact: string[]; filters: str
   return {
     clsact: qdiscs.filter((q) => q.kind === 'clsact').map((q) => q.dev),
     filters,
+    blockFilters: blocks.reduce((n, b) => n + blockFilters(b), 0),
     fdb,
     nft: ruleset.nftables.filter((o) => !('metainfo' in o)).length,
   };
 }
 
-const NONE = { clsact: [], filters: [], fdb: [], nft: 0 };
+const NONE = { clsact: [], filters: [], blockFilters: 0, fdb: [], nft: 0 };
 
 t.test('leftovers: nothing of a guard remains once its tap is gone', { skip: labMissing() }, async (t) => {
   t.same(guardObjects([G.mac]), NONE, 'before: no guard objects');
 
   const tap = await openTap({ bridge: BRIDGE, name: 'leftW', vnetHdr: false, nonBlocking: true, guard: GUARD });
-  const held = guardObjects([G.mac]);
+  const block = ingressBlock('leftW');
+  t.ok(block !== undefined, `open: the tap's clsact is bound to a shared filter block (${block})`);
+  const held = guardObjects([G.mac], [block!]);
   t.comment(`while the guarded tap is open: ${JSON.stringify(held)}`);
   t.same(held.clsact, ['leftW'], 'open: a clsact qdisc on the tap');
   t.same(held.filters, ['leftW'], 'open: an ingress filter on the tap');
+  t.ok(held.blockFilters > 0, 'open: the block holds the filter');
   t.same(held.fdb, [`${G.mac} leftW`], "open: the guest's MAC is pinned on the tap");
   closeTap(tap);
-  t.same(guardObjects([G.mac]), NONE, 'fd closed: no clsact, no filter, no FDB entry, no nft rule');
+  t.same(guardObjects([G.mac], [block!]), NONE, 'fd closed: no clsact, no filter, no FDB entry, no nft rule');
 
   // The bridge deleted under an open guarded tap: the port (flags, FDB entries) goes with it;
   // what lives on the tap (its qdisc, filter and alias) stays with the tap until it goes.
   sh('ip', 'link', 'add', 'gbr9', 'type', 'bridge');
   sh('ip', 'link', 'set', 'gbr9', 'up');
   const orphan = await openTap({ bridge: 'gbr9', name: 'orphanW', vnetHdr: false, nonBlocking: true, guard: GUARD });
+  const orphanBlock = ingressBlock('orphanW')!;
   sh('ip', 'link', 'del', 'gbr9');
-  const after = guardObjects([G.mac]);
+  const after = guardObjects([G.mac], [orphanBlock]);
   t.comment(`bridge deleted, tap still open: ${JSON.stringify(after)}`);
   t.same(after.fdb, [], 'bridge deleted: no FDB entry left');
   closeTap(orphan);
-  t.same(guardObjects([G.mac]), NONE, 'bridge deleted, then the fd closed: no guard object left');
+  t.same(guardObjects([G.mac], [orphanBlock]), NONE, 'bridge deleted, then the fd closed: no guard object left');
 });
 
 t.test('attachTap({ guard, beforeUp }): a writer started in the hook, after the guard, through the tap coming up: none through', { skip: labMissing() }, async (t) => {
