@@ -42,7 +42,7 @@ import {
 import { closeTap, openTap, type Tap } from '../src/tun/index.js';
 import { parseGuard, type PortGuard } from '../src/guard/policy.js';
 
-/** Frames per attack class, per run: 25 classes x 260 = 6500 per guarded variant, 13 000 in all. */
+/** Frames per attack class, per run: 26 classes x 260 = 6760 per guarded variant, 13 520 in all. */
 const PER_CLASS = 260;
 /** Legitimate frames per class, and conversations per kind. */
 const LEGIT_PER_CLASS = 40;
@@ -58,7 +58,7 @@ function guardFor(g: Guest, mode: MacMode): PortGuard {
 
 /** Prints a class table: `name: seen/sent`. */
 function matrix(t: Test, title: string, frames: readonly Crafted[], seen: ReadonlySet<number>): void {
-  const rows = [...perClass(frames, seen)].map(([cls, e]) => `  ${cls.padEnd(42)} ${String(e.seen).padStart(5)}/${e.sent}`);
+  const rows = [...perClass(frames, seen)].map(([cls, e]) => `  ${cls.padEnd(46)} ${String(e.seen).padStart(5)}/${e.sent}`);
   t.comment(`${title}\n${rows.join('\n')}`);
 }
 
@@ -159,7 +159,7 @@ for (const mode of ['list', 'sticky'] as const) {
     matrix(t, `guarded port (mac ${mode}): legitimate frames at the receiver`, legit, recv.seen);
     for (const [cls, e] of perClass(legit, recv.seen)) t.equal(e.seen, e.sent, `legitimate ${cls}: ${e.seen}/${e.sent}`);
     const ex = await exchanges(a.fds[0]!, A, EXCHANGES, nextSeqs(EXCHANGES));
-    t.comment(`guarded port (mac ${mode}): conversations\n${ex.map((r) => `  ${r.name.padEnd(42)} ${String(r.answered).padStart(5)}/${r.sent}`).join('\n')}`);
+    t.comment(`guarded port (mac ${mode}): conversations\n${ex.map((r) => `  ${r.name.padEnd(46)} ${String(r.answered).padStart(5)}/${r.sent}`).join('\n')}`);
     for (const r of ex) t.equal(r.answered, r.sent, `${r.name}: ${r.answered}/${r.sent}`);
     t.equal(clsactDrops('guestA'), dropped, 'no legitimate frame was dropped by the filter (its drops did not move)');
   });

@@ -420,9 +420,18 @@ export function behindHopByHop(src: string, dst: string, type: number, body: Buf
  * An upper-layer packet (`nh`: its protocol) behind one 8-byte hop-by-hop (0) or destination
  * options (60) header holding PadN, or a router alert.
  */
-export function behindExtension(src: string, dst: string, ext: typeof IPPROTO_HOPOPTS | typeof IPPROTO_DSTOPTS, nh: number, upper: Buffer, routerAlert = false, hlim = 255): Buffer {
+export function behindExtension(src: string, dst: string, ext: ExtensionHeader, nh: number, upper: Buffer, routerAlert = false, hlim = 255): Buffer {
+  return behindExtensions(src, dst, [ext], nh, upper, routerAlert, hlim);
+}
+
+/** Hop-by-hop (0) or destination options (60): the extension headers the builders write. */
+export type ExtensionHeader = typeof IPPROTO_HOPOPTS | typeof IPPROTO_DSTOPTS;
+
+/** An upper-layer packet behind a chain of 8-byte extension headers (`exts`, first first). */
+export function behindExtensions(src: string, dst: string, exts: readonly ExtensionHeader[], nh: number, upper: Buffer, routerAlert = false, hlim = 255): Buffer {
   const opts = routerAlert ? Buffer.from([5, 2, 0, 0, 1, 0]) : Buffer.from([1, 4, 0, 0, 0, 0]);
-  return ipv6(src, dst, ext, Buffer.concat([Buffer.from([nh, 0]), opts, upper]), hlim);
+  const headers = exts.map((_, i) => Buffer.concat([Buffer.from([exts[i + 1] ?? nh, 0]), opts]));
+  return ipv6(src, dst, exts[0]!, Buffer.concat([...headers, upper]), hlim);
 }
 
 /** An MLDv2 report (behind a hop-by-hop router alert, hop limit 1) joining `group`. */
@@ -781,6 +790,11 @@ export const ATTACKS: readonly FrameClass[] = [
     name: 'RA behind a destination-options header',
     droppedBy: 'filter',
     make: (g, _o, _i, seq) => ether(ALL_NODES_MAC, g.mac, ETH_IPV6, behindExtension(g.ll6, ALL_NODES, IPPROTO_DSTOPTS, IPPROTO_ICMPV6, icmp6Message(g.ll6, ALL_NODES, ICMP6.RA, 0, raBody(g.mac, '2001:db8:66::', tagOption(seq))))),
+  },
+  {
+    name: 'RA behind hop-by-hop and destination options',
+    droppedBy: 'filter',
+    make: (g, _o, _i, seq) => ether(ALL_NODES_MAC, g.mac, ETH_IPV6, behindExtensions(g.ll6, ALL_NODES, [IPPROTO_HOPOPTS, IPPROTO_DSTOPTS], IPPROTO_ICMPV6, icmp6Message(g.ll6, ALL_NODES, ICMP6.RA, 0, raBody(g.mac, '2001:db8:66::', tagOption(seq))))),
   },
   {
     name: 'RA as an atomic fragment',
