@@ -330,3 +330,20 @@ t.test('extension: identity rules are refused loudly by the C helper', async (t)
     t.equal(runOurs(bridge, {}).permitted, true, `qbh reads the whole include: ${bridge}`);
   }
 });
+
+t.test('extension: guard lines are refused loudly by the C helper, never read as a rule', async (t) => {
+  const lines: [string, string][] = [
+    ['guard br0 strict', "Unknown command `guard'\n"],
+    ['guard-user 0 all none', "Unknown command `guard-user'\n"],
+    ['guard-group kvm br0 isolated', "name `kvm br0 isolated' too long: 16\n"],
+    ['guard all isolated mac=sticky:1 server-guard', "name `all isolated mac=sticky:1 server-guard' too long: 38\n"],
+  ];
+  for (const [line, first] of lines) {
+    install({ 'bridge.conf': `allow all\n${line}\n` });
+    const r = spawnSync(HELPER, ['--br=br0', '--fd=99'], { cwd: '/', encoding: 'latin1', env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
+    t.not(r.status, 0, `C exits non-zero on "${line}"`);
+    t.equal(r.stderr, first + FAILED, `C fails loudly on "${line}"`);
+    t.same(runOurs('br0', { extensions: false }), { permitted: false, fatal: true, code: 'parse', stderr: r.stderr }, 'extensions off: the same bytes');
+    t.same(runOurs('br0', {}), { permitted: true, fatal: false, stderr: '' }, 'qbh reads it as a guard line');
+  }
+});

@@ -135,9 +135,9 @@ function referenceDecide(load: RefLoad, bridge: Buffer): RefResult {
 // ---------------------------------------------------------------------------------------------
 // Generators (byte strings: one char per byte)
 
-const CMDS = ['allow', 'deny', 'include', 'allow', 'deny', 'include', 'allow-user', 'deny-group', 'deny-user', 'Allow', 'bogus', 'allow\t', ''];
+const CMDS = ['allow', 'deny', 'include', 'allow', 'deny', 'include', 'allow-user', 'deny-group', 'deny-user', 'guard', 'guard-user', 'Allow', 'bogus', 'allow\t', ''];
 const SEPS = [' ', ' ', ' ', '\t', '  ', '\t ', ' \t', '\v', '\f', '\r', '\xa0', ''];
-const NAMES = ['br0', 'br1', 'all', 'ALL', '', 'br0 # c', '0123456789abcde', '0123456789abcdef', 'br\xa0', 'br\xc3\xbc', 'x y', 'br0\v', 'alice br0', '0 all'];
+const NAMES = ['br0', 'br1', 'all', 'ALL', '', 'br0 # c', '0123456789abcde', '0123456789abcdef', 'br\xa0', 'br\xc3\xbc', 'x y', 'br0\v', 'alice br0', '0 all', 'br0 strict', 'all none'];
 const TARGETS = [...INCLUDES, ...INCLUDES, DIR, MAIN, '/etc/qemu/missing', '', 'a', '/etc/qemu/a ', ' /etc/qemu/b', '/etc/qemu/d/'];
 const ENDS = ['\n', '\n', '\n', '\n', '\r\n', '', '\0tail\n', ' \n', '\t\n', '\f\n', '\v\n'];
 const LEADS = ['', '', '', '', ' ', '\t', '  ', '\f', '\v', '\0', '#'];
@@ -151,7 +151,9 @@ function genLine(): string {
   if (r < 0.08) return `#${pick(NAMES)} ${pick(CMDS)}\n`;
   if (r < 0.12) return pick(['\n', '   \n', '\t\r\n', '\0\n']);
   // Mostly well-formed lines, so that files get past their first line and both outcomes occur.
-  if (r < 0.7) return random() < 0.15 ? `include ${pick(TARGETS)}\n` : `${pick(['allow', 'allow', 'deny'])} ${pick(CLEAN_NAMES)}\n`;
+  if (r < 0.68) return random() < 0.15 ? `include ${pick(TARGETS)}\n` : `${pick(['allow', 'allow', 'deny'])} ${pick(CLEAN_NAMES)}\n`;
+  // A few good guard lines: QEMU's helper refuses them, qbh decides a guard with them.
+  if (r < 0.7) return `${pick(['guard', 'guard-user alice', 'guard-group 0'])} ${pick(CLEAN_NAMES)} ${pick(['strict', 'isolated', 'none'])}\n`;
   const cmd = pick(CMDS);
   const arg = cmd === 'include' ? pick(TARGETS) : cmd.includes('-') ? `${pick(['alice', '0', '1000', 'kvm', 'ghost', 'ghosts'])}${pick(SEPS)}${pick(NAMES)}` : pick(NAMES);
   // Sometimes pad so that a 4095-byte chunk boundary falls somewhere inside the line.
@@ -228,6 +230,7 @@ t.test(`${CASES} fuzz cases against the reference model (seed ${seed}; QBH_FUZZ_
   let deviations = 0;
   let failures = 0;
   let ghosts = 0;
+  let guarded = 0;
   let altnames = 0;
   const fail = (what: string, c: FuzzCase, detail: unknown) => {
     if (failures++ < 5) t.fail(what, { files: show(c), bridges: c.bridges, detail });
@@ -278,6 +281,9 @@ t.test(`${CASES} fuzz cases against the reference model (seed ${seed}; QBH_FUZZ_
     try {
       const bridge = latin1(c.bridges[1] as string).toString('latin1');
       const v = evaluateAcl(latin1(bridge), { reader, credentials: { uid: 1000, gid: 1000, groups: [0] }, userDb: fuzzUsers });
+      // A guard is decided for a permitted caller only.
+      if ((v.guard !== undefined) !== v.permitted) fail('a guard decision without a permit, or a permit without one', c, v.guard);
+      if (v.guard?.rule) guarded++;
       // A deny naming a user or group that does not exist denies everybody (fail closed).
       const ghost = v.ruleSet?.rules.find((r) => r.action === 'deny' && r.principal !== undefined && r.principal.id === undefined && (r.bridge === null || r.bridge === bridge) && (r.principal.kind === 'user' ? fuzzUsers.user(r.principal.name) : fuzzUsers.group(r.principal.name)) === undefined);
       if (ghost !== undefined) {
@@ -307,6 +313,7 @@ t.test(`${CASES} fuzz cases against the reference model (seed ${seed}; QBH_FUZZ_
   t.ok(permitted > CASES / 50, `${permitted} of them permitted (both outcomes exercised)`);
   t.ok(deviations > 0, `${deviations} hit a documented deviation (cycles), none permitted`);
   t.ok(ghosts > 0, `${ghosts} evaluations met a deny naming an unknown principal: none permitted`);
+  t.ok(guarded > CASES / 10_000, `${guarded} permitted evaluations were decided by a guard line`);
   t.ok(altnames > CASES / 20, `${altnames} altname evaluations agree with the C helper except where a deny names the other name`);
 });
 

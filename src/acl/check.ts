@@ -5,7 +5,8 @@
 import { displayBytes, toByteString } from './bytes.js';
 import { AclError } from './errors.js';
 import { evaluateAcl, processCredentials, type EvaluateAclOptions } from './evaluate.js';
-import type { AclFileRecord, AclFileStatus, AclRule } from './load.js';
+import { formatGuard } from '../guard/policy.js';
+import type { AclFileRecord, AclFileStatus, AclGuardRule, AclRule } from './load.js';
 import type { AclCredentials } from './read.js';
 import { readUserDb, type UserDb } from './users.js';
 
@@ -37,7 +38,7 @@ export interface AclFileInfo {
   depth: number;
   detail?: string;
   includedFrom?: AclRuleRef;
-  /** The syntax error that ended reading it: line and the C helper's message (without newline). */
+  /** The syntax error that ended reading it: line and the C helper's message (without newline; for a qbh line such as `guard`, qbh's words). */
   error?: { line: number; message: string };
 }
 
@@ -50,6 +51,14 @@ export interface AclCaller {
   user?: string;
   /** `self`: the current process, real access checks; `credentials`: another user, decided as the kernel would for them (credentialReader). */
   as: 'self' | 'credentials';
+}
+
+/** The port guard a permitted caller's tap gets, for people. */
+export interface AclGuardInfo {
+  /** The guard's canonical words (`isolated mac=sticky:1 server-guard`), `none` for no guard. */
+  words: string;
+  /** The `guard*` line that decided; null when no line applies. */
+  rule: AclRuleRef | null;
 }
 
 /** What {@link checkAcl} found. */
@@ -72,13 +81,15 @@ export interface AclCheck {
   /** Things that are legal but risky or surprising (relative includes, broken includes, unknown names, …). */
   warnings: string[];
   caller: AclCaller;
+  /** When allowed: the port guard the tap gets and the line that says so (evaluateAcl's `guard`). */
+  guard?: AclGuardInfo;
 }
 
 function ref(file: string, line: number, text: string): AclRuleRef {
   return { file: displayBytes(file), line, text: displayBytes(text) };
 }
 
-function ruleRef(rule: AclRule): AclRuleRef {
+function ruleRef(rule: { file: string; line: number; text: string }): AclRuleRef {
   return ref(rule.file, rule.line, rule.text);
 }
 
@@ -86,7 +97,7 @@ function fileInfo(record: AclFileRecord): AclFileInfo {
   const info: AclFileInfo = { path: displayBytes(record.path), status: record.status, depth: record.depth };
   if (record.detail !== undefined) info.detail = record.detail;
   if (record.includedFrom !== undefined) info.includedFrom = ref(record.includedFrom.file, record.includedFrom.line, record.includedFrom.text);
-  if (record.error !== undefined) info.error = { line: record.error.line, message: displayBytes(record.error.message).replace(/\n$/, '') };
+  if (record.error !== undefined) info.error = { line: record.error.line, message: displayBytes(record.error.problem ?? record.error.message).replace(/\n$/, '') };
   return info;
 }
 
@@ -167,8 +178,9 @@ function skippedNote(files: readonly AclFileRecord[]): string {
   return `; includes not (fully) read: ${shown.join(', ')}${more}`;
 }
 
-function syntaxSummary(message: string): string {
-  const text = displayBytes(message);
+function syntaxSummary(error: { message: string; problem?: string }): string {
+  if (error.problem !== undefined) return displayBytes(error.problem);
+  const text = displayBytes(error.message);
   return text.startsWith('Invalid config line:') ? 'invalid line (no space or tab after the command)' : text.replace(/\n$/, '');
 }
 
@@ -183,14 +195,14 @@ function fatalReason(err: AclError, caller: AclCaller): string {
       return `error: ${who(caller)} cannot read the ACL file ${path}${main?.detail === undefined ? '' : ` (${main.detail})`}, so every bridge is denied`;
     case 'parse': {
       const e = main?.error;
-      return `error: ${path}:${e?.line}: ${e === undefined ? err.message : syntaxSummary(e.message)}; an error in the main ACL file denies every bridge`;
+      return `error: ${path}:${e?.line}: ${e === undefined ? err.message : syntaxSummary(e)}; an error in the main ACL file denies every bridge`;
     }
     default:
       return `error: ${err.message}; the check fails`;
   }
 }
 
-function collectWarnings(files: readonly AclFileRecord[], rules: readonly AclRule[], db: () => UserDb, cwd: string | undefined): string[] {
+function collectWarnings(files: readonly AclFileRecord[], rules: readonly AclRule[], guardRules: readonly AclGuardRule[], db: () => UserDb, cwd: string | undefined): string[] {
   const warnings: string[] = [];
   for (const f of files) {
     const from = f.includedFrom;
@@ -200,30 +212,38 @@ function collectWarnings(files: readonly AclFileRecord[], rules: readonly AclRul
       warnings.push(`${inc}: relative include "${displayBytes(from.text)}" resolves against ${cwd === undefined ? "the caller's working directory, which the caller chooses" : displayBytes(toByteString(cwd))}`);
     }
     if (f.status === 'partial' && f.error !== undefined) {
-      warnings.push(`${displayBytes(f.path)}:${f.error.line}: ${syntaxSummary(f.error.message)}; the rest of this included file is ignored`);
+      warnings.push(`${displayBytes(f.path)}:${f.error.line}: ${syntaxSummary(f.error)}; the rest of this included file is ignored`);
     }
   }
-  const seen = new Set<string>();
-  for (const r of rules) {
-    if (r.principal === undefined) continue;
-    const where = `${displayBytes(r.file)}:${r.line}`;
-    if (!seen.has(r.file)) {
-      seen.add(r.file);
-      if (files[0]?.path === r.file) {
-        warnings.push(`${where}: identity rules make QEMU's own qemu-bridge-helper refuse this whole file (Unknown command)`);
-      } else {
-        // What QEMU's helper skips from here on; a skipped deny is one it does not enforce.
-        const denies = rules.filter((x) => x.file === r.file && x.line >= r.line && x.action === 'deny').length;
-        const unenforced = denies === 0 ? '' : `, including ${denies} deny rule${denies === 1 ? '' : 's'} it then does not enforce`;
-        warnings.push(`${where}: QEMU's own qemu-bridge-helper stops reading this included file here (Unknown command) and ignores the rest of it${unenforced}`);
-      }
+  // QEMU's own helper reads each qbh line (identity, guard) as an unknown command: say what that does, once per file.
+  const first = new Map<string, { line: number; kind: string }>();
+  const note = (file: string, line: number, kind: string) => {
+    const f = first.get(file);
+    if (f === undefined || line < f.line) first.set(file, { line, kind });
+  };
+  for (const r of rules) if (r.principal !== undefined) note(r.file, r.line, 'identity rules');
+  for (const g of guardRules) note(g.file, g.line, 'guard lines');
+  for (const f of files) {
+    const ext = first.get(f.path);
+    if (ext === undefined) continue;
+    first.delete(f.path);
+    const where = `${displayBytes(f.path)}:${ext.line}`;
+    if (f.depth === 0) {
+      warnings.push(`${where}: ${ext.kind} make QEMU's own qemu-bridge-helper refuse this whole file (Unknown command)`);
+      continue;
     }
+    // What QEMU's helper skips from here on; a skipped deny is one it does not enforce.
+    const denies = rules.filter((x) => x.file === f.path && x.line >= ext.line && x.action === 'deny').length;
+    const unenforced = denies === 0 ? '' : `, including ${denies} deny rule${denies === 1 ? '' : 's'} it then does not enforce`;
+    const unguarded = guardRules.some((g) => g.file === f.path) ? '; it never applies guard lines, so a tap it makes is not guarded' : '';
+    warnings.push(`${where}: QEMU's own qemu-bridge-helper stops reading this included file here (Unknown command) and ignores the rest of it${unenforced}${unguarded}`);
+  }
+  for (const r of [...rules, ...guardRules]) {
     const p = r.principal;
-    if (p.id === undefined && unknownPrincipal(p, db)) {
-      const file = `/etc/${p.kind === 'user' ? 'passwd' : 'group'}`;
-      const effect = r.action === 'deny' ? 'denies every caller (an unknown principal in a deny fails closed)' : 'allows nobody';
-      warnings.push(`${where}: no ${p.kind} "${displayBytes(p.name)}" in ${file}; "${displayBytes(r.text)}" ${effect}`);
-    }
+    if (p === undefined || p.id !== undefined || !unknownPrincipal(p, db)) continue;
+    const file = `/etc/${p.kind === 'user' ? 'passwd' : 'group'}`;
+    const effect = !('action' in r) ? 'applies to nobody' : r.action === 'deny' ? 'denies every caller (an unknown principal in a deny fails closed)' : 'allows nobody';
+    warnings.push(`${displayBytes(r.file)}:${r.line}: no ${p.kind} "${displayBytes(p.name)}" in ${file}; "${displayBytes(r.text)}" ${effect}`);
   }
   return warnings;
 }
@@ -269,7 +289,7 @@ export function checkAcl(options: CheckAclOptions): AclCheck {
     files: ruleSet.files.map(fileInfo),
     messages,
     stderr: verdict.stderr,
-    warnings: collectWarnings(ruleSet.files, ruleSet.rules, users, options.cwd),
+    warnings: collectWarnings(ruleSet.files, ruleSet.rules, ruleSet.guardRules ?? [], users, options.cwd),
     caller,
   };
   const alias = deny !== null && deny.bridge !== null && deny.bridge !== toByteString(options.bridge) ? ` (${displayBytes(deny.bridge)} is another name of the device "${bridge}" names)` : '';
@@ -289,6 +309,10 @@ export function checkAcl(options: CheckAclOptions): AclCheck {
     result.rule = ruleRef(allow);
   } else {
     result.reason = `denied: no rule allows "${bridge}" (default deny)${skippedNote(ruleSet.files)}`;
+  }
+  if (verdict.guard !== undefined) {
+    const { guard, rule } = verdict.guard;
+    result.guard = { words: formatGuard(guard), rule: rule === null ? null : ruleRef(rule) };
   }
   return result;
 }

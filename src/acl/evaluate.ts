@@ -5,7 +5,8 @@
  */
 import { byteStringBuffer, displayBytes, toByteString } from './bytes.js';
 import { AclError } from './errors.js';
-import { DEFAULT_ACL_FILE, loadAcl, type AclIfnameRule, type AclRule, type AclRuleSet } from './load.js';
+import type { PortGuard } from '../guard/policy.js';
+import { DEFAULT_ACL_FILE, loadAcl, type AclGuardRule, type AclIfnameRule, type AclRule, type AclRuleSet } from './load.js';
 import { IFNAMSIZ, nameTooLongMessage, type AclPrincipal } from './parse.js';
 import { callerReader, credentialReader, type AclCredentials, type AclReader } from './read.js';
 import { readUserDb, type UserDb } from './users.js';
@@ -61,6 +62,27 @@ export interface DecideOptions {
   aliases?: readonly (string | Buffer)[];
 }
 
+/** The port guard a permitted caller's tap gets, and the line that says so. */
+export interface AclGuardDecision {
+  /** The guard to apply (`{}`: none, for want of a line or by a `none` line). */
+  guard: PortGuard;
+  /** The `guard*` line that decided; null when no line applies. */
+  rule: AclGuardRule | null;
+}
+
+/** Options of {@link decideGuard}. */
+export interface DecideGuardOptions {
+  /** The caller. Without it only the lines for everyone (`guard`) apply. */
+  identity?: AclCredentials;
+  /** Where user and group names are looked up (default: /etc/passwd and /etc/group, read on first need). */
+  userDb?: UserDb;
+  /**
+   * Every name the kernel knows the bridge by (its kernel name and altnames; text or bytes): a line
+   * naming any of them names the bridge.
+   */
+  bridgeNames?: readonly (string | Buffer)[];
+}
+
 /** Caches name → id lookups for one decision; reads the user database only if a name must be resolved. */
 class PrincipalIds {
   private db: UserDb | undefined;
@@ -91,6 +113,44 @@ function principalMatches(rule: { action: 'allow' | 'deny'; principal?: AclPrinc
   // denies everybody (fail closed: a typo or a removed account must not silently lift a deny).
   if (id === null) return rule.action === 'deny';
   return p.kind === 'user' ? id === identity.uid : id === identity.gid || identity.groups.includes(id);
+}
+
+/** How specific a guard line is for a caller it applies to: a user line over a group line over one for everyone, then a named bridge over `all`. */
+function guardRank(rule: AclGuardRule): number {
+  const who = rule.principal === undefined ? 0 : rule.principal.kind === 'group' ? 1 : 2;
+  return who * 2 + (rule.bridge === null ? 0 : 1);
+}
+
+/**
+ * Decides the port guard of a caller's tap on `bridge` (text or bytes) from the `guard*` lines: of
+ * the lines that apply, the most specific wins — a `guard-user` line over a `guard-group` line over a
+ * `guard` line, then a line naming the bridge (by any of `bridgeNames`) over one for `all`, then the
+ * later line. `none` is an explicit exemption. No line: no guard (`{}`, rule null). A line for a user
+ * or group applies only to a known caller who is that user or in that group; one naming a user or
+ * group that does not exist applies to nobody.
+ * @category Bridge helper ACL
+ */
+export function decideGuard(guardRules: readonly AclGuardRule[], bridge: string | Buffer, options: DecideGuardOptions = {}): AclGuardDecision {
+  return decideGuardBytes(guardRules, toByteString(bridge), options);
+}
+
+/** @internal {@link decideGuard} with `bridge` a byte string. */
+export function decideGuardBytes(guardRules: readonly AclGuardRule[], bridge: string, options: DecideGuardOptions = {}): AclGuardDecision {
+  if (guardRules.length === 0) return { guard: {}, rule: null };
+  const names = new Set([bridge, ...(options.bridgeNames ?? []).map(toByteString)]);
+  const ids = new PrincipalIds(options.userDb);
+  let rule: AclGuardRule | null = null;
+  let best = -1;
+  for (const r of guardRules) {
+    if (r.bridge !== null && !names.has(r.bridge)) continue;
+    const rank = guardRank(r);
+    if (rank < best) continue;
+    // An unknown caller, or a principal nobody is: the line applies to no one (an allow's meaning).
+    if (!principalMatches({ action: 'allow', ...(r.principal === undefined ? {} : { principal: r.principal }) }, options.identity, ids)) continue;
+    rule = r;
+    best = rank;
+  }
+  return { guard: rule === null ? {} : rule.guard, rule };
 }
 
 /** @internal `bridge` is a byte string. */
@@ -209,6 +269,11 @@ export interface AclVerdict {
   ruleSet?: AclRuleSet;
   /** The failure (present when fatal). */
   error?: AclError;
+  /**
+   * When permitted: the port guard the tap gets ({@link decideGuard}, for the same caller and bridge
+   * names), to be handed to `attachTap(…, { guard })`. Absent when not permitted.
+   */
+  guard?: AclGuardDecision;
 }
 
 /** The current process's real ids, as the C helper has them after its privilege drop. */
@@ -269,7 +334,14 @@ export function evaluateAcl(bridge: string | Buffer, options: EvaluateAclOptions
       stderr += ifnameDeniedMessage(decision.ifname);
     }
   }
-  return { permitted: decision.permitted, fatal: false, stderr: byteStringBuffer(stderr), decision, ruleSet };
+  const verdict: AclVerdict = { permitted: decision.permitted, fatal: false, stderr: byteStringBuffer(stderr), decision, ruleSet };
+  if (decision.permitted) {
+    const guardOptions: DecideGuardOptions = { bridgeNames: options.bridgeNames ?? [] };
+    if (decideOptions.identity !== undefined) guardOptions.identity = decideOptions.identity;
+    if (decideOptions.userDb !== undefined) guardOptions.userDb = decideOptions.userDb;
+    verdict.guard = decideGuardBytes(ruleSet.guardRules ?? [], name, guardOptions);
+  }
+  return verdict;
 }
 
 /** Options of {@link parseAcl}. */

@@ -14,6 +14,7 @@ export {
   type AclRuleStatement,
   type AclIncludeStatement,
   type AclIfnameStatement,
+  type AclGuardStatement,
   type AclSyntaxError,
   type AclTokens,
   type TokenizeOptions,
@@ -41,6 +42,7 @@ export {
   loadAcl,
   type AclRule,
   type AclIfnameRule,
+  type AclGuardRule,
   type AclRuleSet,
   type AclFileRecord,
   type AclFileStatus,
@@ -51,6 +53,7 @@ export {
   bridgeNameError,
   decideAcl,
   decideIfname,
+  decideGuard,
   ifnameDeniedMessage,
   DEFAULT_IFNAME_PREFIXES,
   evaluateAcl,
@@ -58,10 +61,12 @@ export {
   processCredentials,
   type AclDecision,
   type AclIfnameDecision,
+  type AclGuardDecision,
+  type DecideGuardOptions,
   type AclVerdict,
   type DecideOptions,
   type EvaluateAclOptions,
   type ParseAclOptions,
 } from './evaluate.js';
-export { checkAcl, unknownPrincipalRules, type AclCheck, type AclCaller, type AclFileInfo, type AclRuleRef, type CheckAclOptions } from './check.js';
+export { checkAcl, unknownPrincipalRules, type AclCheck, type AclCaller, type AclFileInfo, type AclGuardInfo, type AclRuleRef, type CheckAclOptions } from './check.js';
 export { UserDb, readUserDb, type UserEntry, type GroupEntry } from './users.js';

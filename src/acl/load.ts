@@ -7,6 +7,7 @@
 import { byteStringBuffer, displayBytes, toByteString } from './bytes.js';
 import { AclError, type AclErrorCode } from './errors.js';
 import type { AclFileRecord } from './files.js';
+import type { PortGuard } from '../guard/policy.js';
 import { tokenizeAcl, type AclPrincipal, type AclSyntaxError } from './parse.js';
 import { ACL_MAX_FILE_BYTES, type AclReader, type AclSource } from './read.js';
 
@@ -57,6 +58,19 @@ export interface AclIfnameRule {
   text: string;
 }
 
+/** A `guard` line (qbh extension), where it came from. Strings are byte strings. */
+export interface AclGuardRule {
+  /** Bridge name, or null for `all`. */
+  bridge: string | null;
+  /** Only for `guard-user` / `guard-group`. */
+  principal?: AclPrincipal;
+  /** The guard its words say; `{}` for `none`. */
+  guard: PortGuard;
+  file: string;
+  line: number;
+  text: string;
+}
+
 export type { AclFileRecord, AclFileStatus } from './files.js';
 
 /** The rules of a whole ACL (main file and includes), in file order, plus what was printed. */
@@ -69,6 +83,8 @@ export interface AclRuleSet {
   hasIdentityRules: boolean;
   /** The `allow-ifname*` rules, in file order (they decide `--ifname`, never a bridge). */
   ifnameRules?: AclIfnameRule[];
+  /** The `guard*` lines, in file order (they decide a permitted tap's port guard, never whether it is permitted). */
+  guardRules?: AclGuardRule[];
 }
 
 /** Options of {@link loadAcl}. */
@@ -88,6 +104,7 @@ function resolveInclude(path: string, cwd: string | undefined): string {
 class Loader {
   readonly rules: AclRule[] = [];
   readonly ifnameRules: AclIfnameRule[] = [];
+  readonly guardRules: AclGuardRule[] = [];
   readonly files: AclFileRecord[] = [];
   stderr = '';
   hasIdentityRules = false;
@@ -148,7 +165,7 @@ class Loader {
       this.fail('limit', `acl files too large: more than ${ACL_MAX_TOTAL_BYTES} bytes in all${shownFrom}`, where);
     }
 
-    const { statements, error } = tokenizeAcl(source.data, { extensions: this.extensions });
+    const { statements, error } = tokenizeAcl(source.data, { extensions: this.extensions, file: path });
     this.stack.push(source.key);
     for (const st of statements) {
       if (st.kind === 'rule') {
@@ -167,6 +184,15 @@ class Loader {
           this.hasIdentityRules = true;
         }
         this.ifnameRules.push(rule);
+        continue;
+      }
+      if (st.kind === 'guard') {
+        const rule: AclGuardRule = { bridge: st.bridge, guard: st.guard, file: path, line: st.line, text: st.text };
+        if (st.principal !== undefined) {
+          rule.principal = st.principal;
+          this.hasIdentityRules = true;
+        }
+        this.guardRules.push(rule);
         continue;
       }
       // include: errors in the included file are printed, never fatal (docs/qemu-bridge-helper.md, §4.5)
@@ -204,5 +230,5 @@ class Loader {
 export function loadAcl(path: string, reader: AclReader, options: LoadOptions = {}): AclRuleSet {
   const loader = new Loader(reader, options.extensions ?? true, options.cwd === undefined ? undefined : toByteString(options.cwd));
   loader.main(path, reader(path, Math.min(ACL_MAX_FILE_BYTES, ACL_MAX_TOTAL_BYTES)));
-  return { rules: loader.rules, files: loader.files, stderr: loader.stderr, hasIdentityRules: loader.hasIdentityRules, ifnameRules: loader.ifnameRules };
+  return { rules: loader.rules, files: loader.files, stderr: loader.stderr, hasIdentityRules: loader.hasIdentityRules, ifnameRules: loader.ifnameRules, guardRules: loader.guardRules };
 }

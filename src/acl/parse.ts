@@ -1,9 +1,10 @@
 /**
  * Tokenising one bridge.conf file exactly as qemu-bridge-helper's `parse_acl_file()` does
- * (docs/qemu-bridge-helper.md, §4.2–§4.3), plus the qbh identity rules (docs/acl.md). Includes are not
+ * (docs/qemu-bridge-helper.md, §4.2–§4.3), plus the qbh identity, tap-name and guard lines (docs/acl.md). Includes are not
  * followed here; the loader (load.ts) does that so that readability, cycles and limits are decided in
  * one place.
  */
+import { readGuardWords, type PortGuard } from '../guard/policy.js';
 import { isAsciiSpace } from './bytes.js';
 
 /** `IFNAMSIZ`: a bridge name, in `--br=` or in a rule, must be shorter than this many bytes (CVE-2019-13164). */
@@ -61,14 +62,35 @@ export interface AclIfnameStatement {
   text: string;
 }
 
+/**
+ * A qbh `guard` line (docs/acl.md, "Port guards"): the port guard a tap on the bridge gets, for
+ * everyone (`guard`) or for one user or group (`guard-user`, `guard-group`).
+ */
+export interface AclGuardStatement {
+  kind: 'guard';
+  /** The bridge name as a byte string, or `null` for `all`. */
+  bridge: string | null;
+  /** Only for `guard-user` / `guard-group`. */
+  principal?: AclPrincipal;
+  /** The guard the line's words say (`{}` for `none`, an explicit exemption). */
+  guard: PortGuard;
+  line: number;
+  text: string;
+}
+
 /** One meaningful line of an ACL file. */
-export type AclStatement = AclRuleStatement | AclIncludeStatement | AclIfnameStatement;
+export type AclStatement = AclRuleStatement | AclIncludeStatement | AclIfnameStatement | AclGuardStatement;
 
 /** The first syntax error of a file: where, and the exact bytes the C helper prints for it. */
 export interface AclSyntaxError {
   line: number;
-  /** Exact stderr text (byte string, ends in `\n`), e.g. ``Unknown command `foo'\n``. */
+  /**
+   * Exact stderr text (byte string, ends in `\n`), e.g. ``Unknown command `foo'\n``; for qbh's own
+   * lines (`guard`), one line naming file and line: `/etc/qemu/bridge.conf:3: invalid guard word …`.
+   */
   message: string;
+  /** qbh's own lines only: the problem without file and line (`invalid guard word "x": …`). */
+  problem?: string;
 }
 
 /** One file's statements up to (not including) its first syntax error. */
@@ -82,9 +104,12 @@ export interface TokenizeOptions {
   /**
    * Recognise the qbh identity rules `allow-user`, `deny-user`, `allow-group`, `deny-group` and the
    * tap-name rules `allow-ifname`, `allow-ifname-user`, `allow-ifname-group` (default true). With
-   * `false` they are unknown commands, exactly as in the C helper.
+   * `false` they are unknown commands, exactly as in the C helper. The same holds for the port guard
+   * lines `guard`, `guard-user`, `guard-group`.
    */
   extensions?: boolean;
+  /** The file's name (byte string) for qbh's own error messages (`FILE:LINE: …`; without it `line N: …`). */
+  file?: string;
 }
 
 const IDENTITY_COMMANDS: ReadonlyMap<string, readonly ['allow' | 'deny', 'user' | 'group']> = new Map([
@@ -99,6 +124,13 @@ const IFNAME_COMMANDS: ReadonlyMap<string, 'user' | 'group' | null> = new Map([
   ['allow-ifname', null],
   ['allow-ifname-user', 'user'],
   ['allow-ifname-group', 'group'],
+] as const);
+
+/** The `guard` family: the principal kind, or null for the line that applies to everyone. */
+const GUARD_COMMANDS: ReadonlyMap<string, 'user' | 'group' | null> = new Map([
+  ['guard', null],
+  ['guard-user', 'user'],
+  ['guard-group', 'group'],
 ] as const);
 
 /** Largest uid/gid: (uid_t)-1 is "no id" to the kernel. */
@@ -116,12 +148,50 @@ function twoWords(arg: string): [string, string] | null {
   return [arg.slice(0, i), second];
 }
 
+/** The words of `arg`, split at ASCII whitespace. */
+function asciiWords(arg: string): string[] {
+  const words: string[] = [];
+  let i = 0;
+  while (i < arg.length) {
+    while (i < arg.length && isAsciiSpace(arg.charCodeAt(i))) i++;
+    const from = i;
+    while (i < arg.length && !isAsciiSpace(arg.charCodeAt(i))) i++;
+    if (i > from) words.push(arg.slice(from, i));
+  }
+  return words;
+}
+
+/**
+ * Reads the argument of a `guard`, `guard-user` or `guard-group` line (`kind`: the principal's kind,
+ * null for `guard`): `[WHO] BRIDGE|all WORDS…`. Returns the statement's parts, a name that is too
+ * long (the C helper's 16-byte rule), or the problem in qbh's words.
+ */
+function readGuardLine(cmd: string, kind: 'user' | 'group' | null, arg: string): Omit<AclGuardStatement, 'kind' | 'line' | 'text'> | { tooLong: string } | { problem: string } {
+  const words = asciiWords(arg);
+  const usage = `"${cmd}" needs ${kind === null ? '' : `a ${kind} (name or id), `}a bridge (or all) and guard words, as in "${cmd} ${kind === null ? '' : 'alice '}br0 strict"`;
+  let principal: AclPrincipal | undefined;
+  if (kind !== null) {
+    const who = words.shift();
+    if (who === undefined) return { problem: usage };
+    const id = /^[0-9]+$/.test(who) ? Number(who) : undefined;
+    if (id !== undefined && id > MAX_ID) return { problem: `${kind === 'user' ? 'uid' : 'gid'} "${who}" is out of range (at most ${MAX_ID})` };
+    principal = id === undefined ? { kind, name: who } : { kind, name: who, id };
+  }
+  const bridge = words.shift();
+  if (bridge === undefined || words.length === 0) return { problem: usage };
+  if (bridge.length >= IFNAMSIZ) return { tooLong: bridge };
+  const guard = readGuardWords(words);
+  if ('error' in guard) return { problem: guard.error as string };
+  return { bridge: bridge === 'all' ? null : bridge, guard, ...(principal === undefined ? {} : { principal }) };
+}
+
 /**
  * Splits one ACL file into statements the way qemu-bridge-helper reads it: 4095-byte fgets chunks,
  * content ending at an embedded NUL, `#` comments only at line start, separator = first space
  * anywhere else first tab, command not trimmed, argument trimmed of ASCII whitespace, the 16-byte name
  * limit checked before the command is recognised (except for `include`). Reading stops at the first
- * syntax error, whose exact C message is returned; statements before it stand. Never throws.
+ * syntax error, whose exact C message is returned (for qbh's own `guard` lines, one line in qbh's
+ * words naming `options.file`, the line and the bad word); statements before it stand. Never throws.
  *
  * `data` is the file's bytes, as a Buffer or a byte string (one char per byte).
  */
@@ -186,6 +256,15 @@ export function tokenizeAcl(data: Buffer | string, options: TokenizeOptions = {}
       }
       const principal: AclPrincipal = id === undefined ? { kind: identity[1], name: who } : { kind: identity[1], name: who, id };
       statements.push({ kind: 'rule', action: identity[0], bridge: bridge === 'all' ? null : bridge, principal, line: chunkLine, text });
+      continue;
+    }
+
+    const guardKind = extensions ? GUARD_COMMANDS.get(cmd) : undefined;
+    if (guardKind !== undefined) {
+      const g = readGuardLine(cmd, guardKind, arg);
+      if ('tooLong' in g) return { statements, error: { line: chunkLine, message: nameTooLongMessage(g.tooLong) } };
+      if ('problem' in g) return { statements, error: { line: chunkLine, message: `${options.file === undefined ? `line ${chunkLine}` : `${options.file}:${chunkLine}`}: ${g.problem}\n`, problem: g.problem } };
+      statements.push({ kind: 'guard', ...g, line: chunkLine, text });
       continue;
     }
 

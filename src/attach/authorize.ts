@@ -25,7 +25,9 @@ export interface TapAuthorization {
  * ({@link resolveAclBridge}) and a deny naming the device's kernel name or any of its altnames denies,
  * and `--ifname` must be allowed by the ACL (`allow-ifname`; `tap…`/`vnet…` by default). `acl`
  * passes through to {@link evaluateAcl} (the daemon gives the peer's `credentials` and `cwd`).
- * Never throws for anything in the ACL files; pass `resolved` on to `attachTap`.
+ * When permitted, `verdict.guard` is the port guard the ACL's `guard` lines give this caller on this
+ * bridge (decided on every name of the device, as the denies are). Never throws for anything in the
+ * ACL files; pass `resolved` and `verdict.guard.guard` on to `attachTap`.
  */
 export function authorizeTap(req: TapAuthRequest, rtnl: RouteHandle, acl: EvaluateAclOptions = {}): TapAuthorization {
   const { resolved, bridgeNames } = resolveAclBridge(req.bridge, rtnl);

@@ -8,6 +8,7 @@
 import { PROTOCOL_VERSION, encodeReply, errorReply, type DaemonReply, type TapRequest } from '../attach/protocol.js';
 import type { ResolvedBridge } from '../attach/bridge.js';
 import { attachTap } from '../attach/tap.js';
+import type { PortGuard } from '../guard/policy.js';
 import type { Rtnl } from '../netlink/rtnl.js';
 import { native } from '../native.js';
 import { TapError, helperMessage } from '../tun/errors.js';
@@ -15,15 +16,22 @@ import { TapError, helperMessage } from '../tun/errors.js';
 /** A tap ready to send, or the C helper's message for the step that failed. */
 export type TapOutcome = { ok: true; fd: number; name: string; ifindex: number } | { ok: false; errno: number; message: string };
 
+/** EOPNOTSUPP: the daemon cannot enforce what the guard asks. */
+const ERRNO_EOPNOTSUPP = 95;
+
 /**
  * Makes the tap for an allowed request, on the device the decision was made for (`resolved`), with
- * the request's rtnetlink handle. Never throws for a tap failure; anything else is a bug and propagates.
+ * the request's rtnetlink handle and the port guard the ACL decided (applied before the tap comes
+ * up; `mac=sticky` only when `pinning`: the daemon's pinner runs). Never throws for a tap or guard
+ * failure; anything else is a bug and propagates.
  */
-export function makeTap(req: TapRequest, resolved: ResolvedBridge | null, rtnl: Rtnl): TapOutcome {
+export function makeTap(req: TapRequest, resolved: ResolvedBridge | null, rtnl: Rtnl, guard?: PortGuard, pinning = false): TapOutcome {
+  if (guard?.mac === 'sticky' && !pinning) return { ok: false, errno: ERRNO_EOPNOTSUPP, message: `failed to apply guard on ${req.bridge}: mac=sticky needs qbhd's pinner, which is not running\n` };
   try {
-    const tap = attachTap({ bridge: req.bridge, vnetHdr: req.vnetHdr, ifname: req.ifname, resolved, rtnl });
+    const tap = attachTap({ bridge: req.bridge, vnetHdr: req.vnetHdr, ifname: req.ifname, resolved, rtnl }, guard === undefined ? {} : { guard });
     return { ok: true, fd: tap.fd, name: tap.name, ifindex: tap.ifindex };
   } catch (err) {
+    // A guard that could not be applied is a TapError of step `guard`: the tap is gone, nothing handed out.
     if (!(err instanceof TapError)) throw err;
     return { ok: false, errno: err.errno, message: `${helperMessage(err)}\n` };
   }

@@ -10,6 +10,7 @@ import { authorizeTap } from '../attach/authorize.js';
 import type { ResolvedBridge } from '../attach/bridge.js';
 import { allowedBridges, checkBridge, kernelAliases, type BridgeAllowance } from '../attach/probe.js';
 import type { TapRequest } from '../attach/protocol.js';
+import type { PortGuard } from '../guard/policy.js';
 import { Rtnl } from '../netlink/rtnl.js';
 import type { Peer } from './peer.js';
 
@@ -22,6 +23,8 @@ export interface TapDecision {
   rule: string;
   /** The bridge the decision was made for, as the kernel resolved it: the tap joins exactly that device. */
   resolved: ResolvedBridge | null;
+  /** The port guard the ACL gives this peer on this bridge (permitted only; undefined: none). */
+  guard?: PortGuard;
 }
 
 /**
@@ -60,7 +63,8 @@ export function decideTap(req: TapRequest, aclPath: string, peer: Peer, rtnl: Rt
   if (v.error !== undefined) return { permitted: false, message, rule: `error: ${v.error.message}`, resolved };
   const d = v.decision!;
   const rule = d.deny !== null ? where(d.deny) : d.allow !== null ? where(d.allow) : 'default-deny';
-  return { permitted: v.permitted, message, rule, resolved };
+  const guard = v.permitted ? v.guard?.guard : undefined;
+  return { permitted: v.permitted, message, rule, resolved, ...(guard === undefined ? {} : { guard }) };
 }
 
 /** What a check request learns: the bridges this peer may use, and optionally one decision explained. */

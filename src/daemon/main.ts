@@ -13,6 +13,8 @@ import { hasNetAdmin, isErrno, native } from '../native.js';
 import { DaemonServer } from './server.js';
 import { PROTOCOL_VERSION } from '../attach/protocol.js';
 import { TapRegistry } from './revoke.js';
+import { auditValue } from './audit.js';
+import { StickyPinner, type PinEvent } from '../guard/pinner.js';
 
 /** The first fd systemd passes (sd_listen_fds(3): SD_LISTEN_FDS_START). */
 const SD_LISTEN_FDS_START = 3;
@@ -141,8 +143,17 @@ export async function runDaemon(config: DaemonConfig, rt: DaemonRuntime): Promis
     rt.log(`qbh daemon: ${unsupported}`);
     return 1;
   }
+  // Before the first request: a mac=sticky port it makes is pinned from its first frame on, and
+  // what another qbhd left pending (or what arrived while none ran) is pinned now.
+  let pinner: StickyPinner;
+  try {
+    pinner = StickyPinner.start({ report: (e) => rt.log(pinLine(e)) });
+  } catch (err) {
+    rt.log(`qbh daemon: cannot start the sticky pinner: ${err instanceof Error ? err.message : String(err)}`);
+    return 1;
+  }
   const taps = new TapRegistry({ aclPath: config.acl, log: rt.log });
-  const server = new DaemonServer({ aclPath: config.acl, version: rt.version, log: rt.log, onTap: (tap) => taps.remember(tap) });
+  const server = new DaemonServer({ aclPath: config.acl, version: rt.version, log: rt.log, onTap: (tap) => taps.remember(tap), pinning: true });
   // Node's default for SIGHUP is to exit: from here on it is a reload, never a stop.
   const onReload = () => reload(taps, rt.log);
   process.on('SIGHUP', onReload);
@@ -150,7 +161,21 @@ export async function runDaemon(config: DaemonConfig, rt: DaemonRuntime): Promis
     return await serve(server, config, rt);
   } finally {
     process.off('SIGHUP', onReload);
+    pinner.stop();
   }
+}
+
+/**
+ * The audit line of a pinner event. Port names can be chosen by users (`allow-ifname`): escaped as
+ * every audit value is. A refusal is written at most once per port every 10 s (the pinner's rate).
+ */
+export function pinLine(e: PinEvent): string {
+  const head = `${new Date().toISOString()} qbhd:`;
+  if (e.kind === 'error') return `${head} pinner: ${auditValue(e.message)}`;
+  const where = `bridge=${auditValue(e.bridge)} port=${auditValue(e.port)}`;
+  if (e.kind === 'pinned') return `${head} pinned ${where} mac=${e.mac} macs=${e.held}/${e.limit}`;
+  // `locked=N`: how many MACs the port holds locked (dropped) now, when more than the one named.
+  return `${head} pin-refused ${where} mac=${e.macs[0]} macs=${e.limit}/${e.limit} outcome=dropped${e.macs.length > 1 ? ` locked=${e.macs.length}` : ''}`;
 }
 
 /** SIGHUP: one sweep of the taps handed out, and one line saying what it did. */

@@ -22,6 +22,7 @@ import { makeTap, sendReply, tapReply, type TapOutcome } from './act.js';
 import { AuditLog, auditLine } from './audit.js';
 import { checkPeer, decideTap, type TapDecision } from './decide.js';
 import { FairQueue, TokenBuckets } from './fair.js';
+import { formatGuard, isGuarded } from '../guard/policy.js';
 import { UnidentifiedPeerError, peerOf, type Peer } from './peer.js';
 import type { HandedTap } from './revoke.js';
 import { ERRNO, MAX_REQUEST_BYTES, PROTOCOL_VERSION, ProtocolError, errorReply, parseRequest, type CheckReply, type DaemonRequest } from '../attach/protocol.js';
@@ -123,6 +124,8 @@ export interface ServerOptions {
    * its decision (so a revocation sweep never falls between the two): src/daemon/revoke.ts.
    */
   onTap?(tap: HandedTap): void;
+  /** Whether the sticky pinner runs (src/guard/pinner.ts): without it a `mac=sticky` guard fails closed. */
+  pinning?: boolean;
 }
 
 /** Bytes sent on `fd` that its peer has not read yet; 0 once the peer is gone (nothing can be read then). */
@@ -419,13 +422,15 @@ export class DaemonServer {
     let tap: TapOutcome | null = null;
     try {
       decision = decideTap(req, this.options.aclPath, peer, rtnl);
-      if (decision.permitted) tap = makeTap(req, decision.resolved, rtnl);
+      if (decision.permitted) tap = makeTap(req, decision.resolved, rtnl, decision.guard, this.options.pinning === true);
     } finally {
       rtnl.close();
     }
     const fields: Record<string, string> = { bridge: req.bridge, ...(req.ifname === null ? {} : { ifname: req.ifname }) };
+    // The guard the tap was (or was to be) made with, in its canonical words.
+    const guarded: Record<string, string> = isGuarded(decision.guard) ? { guard: formatGuard(decision.guard) } : {};
     if (tap === null) return this.answerNothing(conn, ERRNO.EACCES, decision.message, 'tap', { ...fields, tap: '-', outcome: 'denied', rule: decision.rule });
-    if (!tap.ok) return this.answerNothing(conn, tap.errno, decision.message + tap.message, 'tap', { ...fields, tap: '-', outcome: 'failed', rule: decision.rule, error: tap.message.trimEnd() });
+    if (!tap.ok) return this.answerNothing(conn, tap.errno, decision.message + tap.message, 'tap', { ...fields, tap: '-', outcome: 'failed', rule: decision.rule, ...guarded, error: tap.message.trimEnd() });
     try {
       this.options.onTap?.({ ifindex: tap.ifindex, name: tap.name, request: req, peer });
     } catch (err) {
@@ -440,7 +445,7 @@ export class DaemonServer {
     if (sendError === null) this.holdUntilRead(conn);
     else sock.destroy();
     const outcome = sendError === null ? 'allowed' : 'abandoned';
-    this.log(peer, 'tap', { ...fields, tap: tap.name, outcome, rule: decision.rule, ...(sendError === null ? {} : { error: sendError }) }, sendError === null);
+    this.log(peer, 'tap', { ...fields, tap: tap.name, outcome, rule: decision.rule, ...guarded, ...(sendError === null ? {} : { error: sendError }) }, sendError === null);
   }
 
   /**

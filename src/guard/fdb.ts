@@ -167,6 +167,8 @@ export function fdbEntries(messages: readonly RawMessage[], opts: FdbDumpOptions
  * Equivalent to `bridge -j fdb show [br BR] [brport PORT]`.
  */
 export function fdbDumpSync(fd: number, opts: FdbDumpOptions = {}, t: Transport = addonTransport): FdbEntry[] {
-  const req = requestMessage(RTM_GETNEIGH, NLM_F_DUMP, neighBody(0, 0, 0, []));
+  // With strict checking (qbh's sockets) the kernel dumps only that port's entries (ndm_ifindex);
+  // fdbEntries filters again for a socket without it.
+  const req = requestMessage(RTM_GETNEIGH, NLM_F_DUMP, neighBody(opts.port ?? 0, 0, 0, []));
   return fdbEntries(dumpSync(fd, req, { op: 'fdbDump' }, t), opts);
 }

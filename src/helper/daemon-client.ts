@@ -30,6 +30,21 @@ export function daemonListening(path: string = DAEMON_SOCKET): boolean {
   }
 }
 
+/**
+ * Whether a daemon listens on {@link DAEMON_SOCKET}: its socket is there and a connection is
+ * accepted (then closed without a byte: the daemon takes it for a probe). A socket left over by a
+ * daemon that died is refused at once.
+ */
+export function daemonAnswers(path: string = DAEMON_SOCKET, timeoutMs = 1000): boolean {
+  if (!daemonListening(path)) return false;
+  try {
+    native.close(native.unixConnect(path, timeoutMs));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The daemon could not be asked, or gave no answer: one line saying so. */
 export class DaemonUnreachableError extends Error {
   override name = 'DaemonUnreachableError';

@@ -15,11 +15,20 @@ import { authorizeTap } from '../attach/authorize.js';
 import { utf8Name } from '../attach/names.js';
 import { attachTap } from '../attach/tap.js';
 import { USAGE_MESSAGE, parseHelperArgs } from './argv.js';
-import { daemonListening, tapFromDaemon } from './daemon-client.js';
+import { daemonAnswers, daemonListening, tapFromDaemon } from './daemon-client.js';
 import { EXIT_FAILURE, handOff, printErr } from './handoff.js';
 import { asCaller } from './privilege.js';
 
 export { EXIT_FAILURE };
+
+/**
+ * The line printed when the ACL gives the port a sticky MAC guard and no qbh daemon answers: only
+ * qbhd pins the MACs a sticky port learns, and without it the guest could never send a frame, so
+ * the tap is not made (a guard never silently degrades).
+ */
+export function stickyWithoutDaemon(bridge: string): string {
+  return `failed to apply guard on ${bridge}: mac=sticky needs qbhd running (it pins the guest's MAC)\n`;
+}
 
 
 /**
@@ -96,11 +105,17 @@ export async function helperMain(args: readonly Buffer[]): Promise<number> {
     const { verdict, resolved } = asCaller(() => authorizeTap(opts, rtnl));
     if (verdict.stderr.length > 0) printErr(verdict.stderr);
     if (!verdict.permitted) return EXIT_FAILURE;
+    // 3b. The port guard the ACL gives this caller, applied before the tap comes up.
+    const guard = verdict.guard?.guard;
+    if (guard?.mac === 'sticky' && !daemonAnswers()) {
+      printErr(stickyWithoutDaemon(opts.bridge.toString('utf8')));
+      return EXIT_FAILURE;
+    }
 
     // 4. The tap: tap%d, bridge MTU, MAC fe:…, enslaved, up, made directly: this needs
     // CAP_NET_ADMIN, and without it the C helper's own message is followed by what to do about it.
     try {
-      tap = attachTap({ bridge: utf8Name('bridge', opts.bridge), vnetHdr: opts.useVnet, ifname: opts.ifname === null ? null : utf8Name('tap', opts.ifname), resolved, rtnl });
+      tap = attachTap({ bridge: utf8Name('bridge', opts.bridge), vnetHdr: opts.useVnet, ifname: opts.ifname === null ? null : utf8Name('tap', opts.ifname), resolved, rtnl }, guard === undefined ? {} : { guard });
     } catch (err) {
       if (!(err instanceof TapError)) throw err;
       printErr(`${helperMessage(err)}\n`);
