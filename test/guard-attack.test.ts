@@ -42,7 +42,7 @@ import {
 import { closeTap, openTap, type Tap } from '../src/tun/index.js';
 import { parseGuard, type PortGuard } from '../src/guard/policy.js';
 
-/** Frames per attack class, per run: 26 classes x 260 = 6760 per guarded variant, 13 520 in all. */
+/** Frames per attack class, per run: 27 classes x 260 = 7020 per guarded variant, 14 040 in all. */
 const PER_CLASS = 260;
 /** Legitimate frames per class, and conversations per kind. */
 const LEGIT_PER_CLASS = 40;

@@ -370,9 +370,21 @@ export function ns(src: string, srcMac: string, target: string, tail: Buffer): B
 }
 
 /** A neighbour advertisement for `target`: flags R(outer), S(olicited), O(verride). */
-export function na(src: string, dst: string, mac: string, target: string, flags: { router?: boolean; solicited?: boolean; override?: boolean }, tail: Buffer): Buffer {
+export function na(src: string, dst: string, mac: string, target: string, flags: NaFlags, tail: Buffer): Buffer {
+  return icmp6(src, dst, ICMP6.NA, 0, naBody(mac, target, flags, tail));
+}
+
+/** The flags of a neighbour advertisement. */
+export interface NaFlags {
+  router?: boolean;
+  solicited?: boolean;
+  override?: boolean;
+}
+
+/** The ICMPv6 body of a neighbour advertisement (with a target link-layer address option, then `tail`). */
+export function naBody(mac: string, target: string, flags: NaFlags, tail: Buffer): Buffer {
   const f = (flags.router ? 0x80 : 0) | (flags.solicited ? 0x40 : 0) | (flags.override ? 0x20 : 0);
-  return icmp6(src, dst, ICMP6.NA, 0, Buffer.concat([Buffer.from([f, 0, 0, 0]), ip(target), llOption(2, mac), tail]));
+  return Buffer.concat([Buffer.from([f, 0, 0, 0]), ip(target), llOption(2, mac), tail]);
 }
 
 /** A router solicitation to ff02::2. */
@@ -746,6 +758,11 @@ export const ATTACKS: readonly FrameClass[] = [
     make: (g, _o, i, seq) => ether(ALL_NODES_MAC, g.mac, ETH_IPV6, na(i % 2 ? g.ll6 : g.ip6, ALL_NODES, g.mac, i % 3 === 2 ? GW_LL6 : GW6, { override: true, router: i % 4 < 2 }, tagOption(seq))),
   },
   {
+    name: 'NA for the gateway behind extension headers',
+    droppedBy: 'filter',
+    make: (g, _o, i, seq) => ether(ALL_NODES_MAC, g.mac, ETH_IPV6, behindExtension(g.ll6, ALL_NODES, i % 2 ? IPPROTO_HOPOPTS : IPPROTO_DSTOPTS, IPPROTO_ICMPV6, icmp6Message(g.ll6, ALL_NODES, ICMP6.NA, 0, naBody(g.mac, i % 4 < 2 ? GW6 : GW_LL6, { override: true }, tagOption(seq))))),
+  },
+  {
     name: 'NA for an address outside the prefixes',
     droppedBy: 'filter',
     make: (g, _o, i, seq) => ether(ALL_NODES_MAC, g.mac, ETH_IPV6, na(g.ll6, ALL_NODES, g.mac, `2001:db8:99::${(i % 0xfff).toString(16)}`, { override: true }, tagOption(seq))),
@@ -761,9 +778,9 @@ export const ATTACKS: readonly FrameClass[] = [
     make: (g, _o, i, seq) => ether(BROADCAST, g.mac, ETH_IPV4, dhcp4(i % 2 ? DHCP.ACK : DHCP.OFFER, '52:54:00:aa:bb:cc', seq, { server: g.ip4, yiaddr: '10.0.0.123', tail: tag(seq), ip: { options: IPV4_ROUTER_ALERT } })),
   },
   {
-    name: 'DHCPv6 ADVERTISE behind a hop-by-hop header',
+    name: 'DHCPv6 ADVERTISE behind extension headers',
     droppedBy: 'filter',
-    make: (g, _o, _i, seq) => ether(ALL_NODES_MAC, g.mac, ETH_IPV6, behindExtension(g.ll6, ALL_NODES, IPPROTO_HOPOPTS, IPPROTO_UDP, dhcp6Datagram(DHCP6.ADVERTISE, g.ll6, ALL_NODES, g.mac, seq, tag(seq)), false, 1)),
+    make: (g, _o, i, seq) => ether(ALL_NODES_MAC, g.mac, ETH_IPV6, behindExtension(g.ll6, ALL_NODES, i % 2 ? IPPROTO_HOPOPTS : IPPROTO_DSTOPTS, IPPROTO_UDP, dhcp6Datagram(DHCP6.ADVERTISE, g.ll6, ALL_NODES, g.mac, seq, tag(seq)), false, 1)),
   },
   {
     name: 'DHCPv6 ADVERTISE / REPLY',
