@@ -136,17 +136,24 @@ async function raceAttach(name: string, inHook: (tap: DownTap) => void, guard?: 
   const recv = new TagCounter(lab.receiver.fds[0]!);
   recv.reset();
   let writer: Writer | undefined;
-  const tap = attachTap(
-    { bridge: BRIDGE, vnetHdr: false, ifname: name },
-    {
-      ...(guard ? { guard } : {}),
-      beforeUp: (down) => {
-        writer = new Writer(down.fd, WINDOW_FRAMES);
-        writer.waitWrites(WRITES_WHILE_DOWN);
-        inHook(down);
+  let tap;
+  try {
+    tap = attachTap(
+      { bridge: BRIDGE, vnetHdr: false, ifname: name },
+      {
+        ...(guard ? { guard } : {}),
+        beforeUp: (down) => {
+          writer = new Writer(down.fd, WINDOW_FRAMES);
+          writer.waitWrites(WRITES_WHILE_DOWN);
+          inHook(down);
+        },
       },
-    },
-  );
+    );
+  } catch (e) {
+    // A refused guard: the writer must not outlive the test.
+    await writer?.stop();
+    throw e;
+  }
   const upAt = writer!.stats;
   const end = Date.now() + WRITE_AFTER_MS;
   while (Date.now() < end) {
