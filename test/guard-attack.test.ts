@@ -41,6 +41,7 @@ import {
 } from './guard-lib.js';
 import { closeTap, openTap, type Tap } from '../src/tun/index.js';
 import { parseGuard, type PortGuard } from '../src/guard/policy.js';
+import { StickyPinner, type PinEvent } from '../src/guard/pinner.js';
 
 /** Frames per attack class, per run: 27 classes x 260 = 7020 per guarded variant, 14 040 in all. */
 const PER_CLASS = 260;
@@ -69,7 +70,10 @@ t.before(async () => {
   lab.neighbours(A);
   lab.neighbours(B);
 });
-t.teardown(async () => lab?.stop());
+t.teardown(async () => {
+  pinner?.stop();
+  await lab?.stop();
+});
 
 let seq = 1;
 function nextSeqs(n: number): number {
@@ -97,21 +101,27 @@ t.test('unguarded: every crafted frame arrives at the receiver (they are well-fo
   for (const r of ex) t.equal(r.answered, r.sent, `${r.name}: ${r.answered}/${r.sent}`);
 });
 
+/** qbhd's sticky pinner, run in this process for the sticky variant, and what it reported. */
+let pinner: StickyPinner | undefined;
+const pinEvents: PinEvent[] = [];
+
+/** The static FDB entries on a port (`bridge -j fdb show dev PORT`, state "static"), by MAC. */
+function staticMacs(port: string): string[] {
+  const fdb = JSON.parse(sh('bridge', '-j', 'fdb', 'show', 'dev', port)) as { mac: string; state?: string; flags?: string[] }[];
+  return fdb.filter((e) => e.state === 'static' && !(e.flags ?? []).includes('self')).map((e) => e.mac);
+}
+
 /**
- * What qbhd's pinner does for a sticky port, played by the test: the guest's first frame leaves a
- * `locked` FDB entry (MAC authentication bypass), which is made static and sticky. Returns whether
- * the locked entry appeared.
+ * The guest's first frames on a sticky port, with qbhd's pinner running: the kernel reports the
+ * MAC as a locked entry, the pinner makes it static and sticky. Returns whether it did.
  */
 async function pinSticky(tap: Tap, g: Guest): Promise<boolean> {
-  const deadline = Date.now() + 3000;
+  pinner ??= StickyPinner.start({ report: (e) => pinEvents.push(e) });
+  const deadline = Date.now() + 5000;
   while (Date.now() < deadline) {
     sendAll(tap.fds[0]!, LEGIT_FLOODED.slice(1, 2).map((c) => c.make(g, g, 0, 0)), []);
-    const fdb = JSON.parse(sh('bridge', '-j', 'fdb', 'show', 'dev', tap.name)) as { mac: string; flags?: string[] }[];
-    if (fdb.some((e) => e.mac === g.mac)) {
-      sh('bridge', 'fdb', 'replace', g.mac, 'dev', tap.name, 'master', 'static', 'sticky');
-      return true;
-    }
     await new Promise((r) => setTimeout(r, 20));
+    if (staticMacs(tap.name).includes(g.mac)) return true;
   }
   return false;
 }
@@ -121,7 +131,7 @@ async function guarded(name: string, g: Guest, mode: MacMode): Promise<Tap> {
   const tap = await openTap({ bridge: BRIDGE, name, vnetHdr: false, nonBlocking: true, guard: guardFor(g, mode) });
   if (mode === 'sticky' && !(await pinSticky(tap, g))) {
     closeTap(tap);
-    throw new Error(`no locked FDB entry for ${g.mac} on ${name}: the port does not learn as a sticky guard should`);
+    throw new Error(`${g.mac} was not pinned on ${name} within 5 s (pinner: ${JSON.stringify(pinEvents)})`);
   }
   return tap;
 }
@@ -150,6 +160,10 @@ for (const mode of ['list', 'sticky'] as const) {
 
     // The filter's own drops: every attack frame it is responsible for, not one legitimate frame.
     const byFilter = attacks.filter((f) => ATTACKS.find((c) => c.name === f.cls)!.droppedBy === 'filter').length;
+    if (mode === 'sticky') {
+      t.same(staticMacs('guestA'), [A.mac], "sticky:1: the pinner pinned the guest's MAC and no other");
+      t.ok(pinEvents.some((e) => e.kind === 'refused' && e.port === 'guestA'), 'the pinner refused the foreign MACs past the cap');
+    }
     const dropped = clsactDrops('guestA');
     t.equal(dropped, byFilter, `clsact drops = the ${byFilter} attack frames the filter drops (the locked port drops the other ${attacks.length - byFilter})`);
 
