@@ -16,15 +16,12 @@
  * @module
  */
 import { isErrno, native } from '../native.js';
-import { NETLINK_ADD_MEMBERSHIP, RTM_GETLINK, RTM_NEWNEIGH, SOL_NETLINK } from '../netlink/constants.js';
+import { NETLINK_ADD_MEMBERSHIP, RTM_GETLINK, RTM_NEWNEIGH, RTNLGRP_NEIGH, SOL_NETLINK } from '../netlink/constants.js';
 import { decodeLink } from '../netlink/message.js';
 import { getLinkBody } from '../netlink/rtnl.js';
 import { exchangeSync, openRouteSocket, requestMessage, splitMessages } from '../netlink/wire.js';
 import { readGuardAlias } from './apply.js';
 import { addFdbSync, decodeNeigh, fdbDumpSync, type FdbEntry } from './fdb.js';
-
-/** The rtnetlink multicast group of neighbour (and bridge FDB) changes. */
-const RTNLGRP_NEIGH = 3;
 
 /**
  * How often a refusal (a MAC past a port's cap) is logged per port: the first at once, then at
