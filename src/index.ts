@@ -207,6 +207,8 @@ export type { PortGuard } from './guard/policy.js';
 export { GuardError, GUARD_ALIAS_PREFIX, readGuardAlias } from './guard/apply.js';
 export type { GuardedPort } from './guard/apply.js';
 export type { FdbEntry } from './guard/fdb.js';
+export { readPortGuards } from './guard/state.js';
+export type { PortGuardState, PortGuardFlags } from './guard/state.js';
 
 // Taps for QEMU: /dev/net/tun, vnet_hdr, multiqueue, attached to a bridge; fd passing (src/tun).
 export * from './tun/index.js';

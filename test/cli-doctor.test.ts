@@ -47,7 +47,7 @@ t.test('--json: {ok, checks[]}', async (t) => {
   t.equal(j.ok, true);
   t.same(
     j.checks.map((c: any) => c.check),
-    ['kernel-bridge', 'kernel-tun', 'tun-device', 'tun-access', 'acl-owner', 'acl-mode', 'acl-parse', 'acl-allows', 'helper-capability', 'daemon', 'qemu-helper'],
+    ['kernel-bridge', 'kernel-tun', 'tun-device', 'tun-access', 'acl-owner', 'acl-mode', 'acl-parse', 'acl-allows', 'helper-capability', 'daemon', 'qemu-helper', 'guard-features'],
   );
 });
 

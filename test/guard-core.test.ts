@@ -13,6 +13,7 @@ import { compileGuard } from '../src/guard/bpf.js';
 import { fdbDumpSync } from '../src/guard/fdb.js';
 import { guardDropsSync, hasGuardFilterSync } from '../src/guard/tc.js';
 import { openRouteSocketSync } from '../src/netlink/wire.js';
+import { readPortGuards } from '../src/guard/state.js';
 import { native } from '../src/native.js';
 
 sh('ip', 'link', 'add', 'gbr0', 'type', 'bridge');
@@ -80,6 +81,8 @@ t.test('a sticky guard: alias, isolated + locked + learning (MAB), BPDU guard, t
   const [f] = filters(tap.name).filter((x) => x.options?.handle !== undefined);
   t.match(f, { kind: 'bpf', options: { handle: '0xb4d', 'direct-action': true } }, 'the classic BPF filter, direct-action, on ingress');
   t.equal(guardDropsSync(fd, tap.ifindex), 0, 'no drops yet');
+  const read = readPortGuards('gbr0').get(tap.name);
+  t.match(read, { words: 'isolated mac=sticky:1 server-guard bpdu-guard ethertypes=ipv4,arp,ipv6', flags: { isolated: true, locked: true, mab: true }, filter: true, drops: 0, pinned: [] }, 'readPortGuards reads it back by port name');
 });
 
 t.test('a MAC list: static sticky FDB entries, locked port without learning; a MAC another port holds is refused and nothing is left', async (t) => {

@@ -23,22 +23,50 @@ import { output, type Command } from '../command.js';
 import { cannot, CliError, describeCause, UsageError } from '../errors.js';
 import { formatTable, progress } from '../io.js';
 import { BRIDGE_MAX_MTU, BRIDGE_MIN_MTU } from '../../netlink/validate.js';
+import { native } from '../../native.js';
+import { openRouteSocket } from '../../netlink/wire.js';
+import { guardText, portGuardsSync, type PortGuardState } from '../../guard/state.js';
 
-/** A bridge as `qbh bridge list --json` prints it: the API's object as it is. */
-export type BridgeJson = Bridge;
+/** A port as `qbh bridge list --json` prints it: iproute2's object, and `qbh_guard` on a guarded port. */
+export type BridgePortJson = BridgePort & { qbh_guard?: PortGuardState };
 
-/** The JSON form of a bridge: the API object, whose keys are iproute2's already. */
-export function bridgeJson(b: Bridge): BridgeJson {
-  return b;
+/** A bridge as `qbh bridge list --json` prints it: the API's object, its guarded ports with their guard. */
+export type BridgeJson = Bridge & { ports: BridgePortJson[] };
+
+/**
+ * The JSON form of a bridge: the API object, whose keys are iproute2's already, each guarded port
+ * with its `qbh_guard` (from `guards`, by ifindex).
+ */
+export function bridgeJson(b: Bridge, guards?: ReadonlyMap<number, PortGuardState>): BridgeJson {
+  if (guards === undefined || guards.size === 0) return b;
+  return { ...b, ports: b.ports.map((p) => withGuard(p, guards.get(p.ifindex))) };
+}
+
+function withGuard(p: BridgePort, g: PortGuardState | undefined): BridgePortJson {
+  return g === undefined ? p : { ...p, qbh_guard: g };
+}
+
+/** The guard of each guarded port (of the bridge `master`, or of every bridge), read in one pass. */
+function readGuards(action: string, master?: number): Map<number, PortGuardState> {
+  let fd: number | undefined;
+  try {
+    fd = openRouteSocket().fd;
+    return portGuardsSync(fd, master !== undefined ? { master } : {});
+  } catch (e) {
+    throw cannot(action, e);
+  } finally {
+    if (fd !== undefined) native.close(fd);
+  }
 }
 
 const cidrText = (a: AddrInfo) => `${a.local}/${a.prefixlen}`;
 const stpText = (b: BridgeJson) => (b.linkinfo?.info_data?.stp_state ? 'on' : 'off');
 
-function portLines(ports: BridgePort[], indent: string): string[] {
-  return ports.map(
-    (p) => `${indent}${p.ifname}  ${p.state}  ${p.flags.includes('UP') ? 'up' : 'down'}  mtu ${p.mtu}  priority ${p.priority}  cost ${p.cost}`,
-  );
+function portLines(ports: BridgePortJson[], indent: string): string[] {
+  return ports.flatMap((p) => [
+    `${indent}${p.ifname}  ${p.state}  ${p.flags.includes('UP') ? 'up' : 'down'}  mtu ${p.mtu}  priority ${p.priority}  cost ${p.cost}`,
+    ...(p.qbh_guard !== undefined ? [`${indent}  ${guardText(p.qbh_guard)}`] : []),
+  ]);
 }
 
 /** The bridge table: name, state, MTU, MAC, STP, addresses, ports; with details, a line per port. */
@@ -78,9 +106,11 @@ const listCommand: Command = {
   summary: 'List every bridge with its state, addresses and ports.',
   usage: 'qbh bridge list [-j|--json] [-p|--pretty] [-d|--details]',
   options: `  -j, --json      print the bridges as JSON (the objects of \`ip -j -d link show type bridge\`,
-                  each with "ports" as \`bridge -j -d link show\` and "addr_info" as \`ip -j addr show\`)
+                  each with "ports" as \`bridge -j -d link show\` and "addr_info" as \`ip -j addr show\`;
+                  a guarded port has "qbh_guard": {words, flags, pinned, pending, filter, drops})
   -p, --pretty    with --json: indented, over several lines (default: one line, as \`ip -j\`)
-  -d, --details   one block per bridge with a line per port
+  -d, --details   one block per bridge with a line per port; under a guarded port, its guard:
+                  words, port flags, pinned MACs, MACs pending (locked), filter, drops
 
 With no bridge, it prints "no bridges" on a terminal and nothing on a pipe (as ip does); --json
 prints []. Also \`qbh bridge ls\`, \`qbh bridge show\` without NAME, or \`qbh bridge\` alone.`,
@@ -98,9 +128,11 @@ async function listOutput(values: { json?: boolean | undefined; pretty?: boolean
     throw cannot('list bridges', e);
   }
   const details = values.details === true;
+  // The guards are read only where they are printed: the JSON and the details.
+  const guards = details || values.json ? readGuards('list bridges') : undefined;
   // None: a person at a terminal is told so; a pipe gets nothing, as from `ip link show type bridge`.
   const none = io.stdoutIsTTY ? 'no bridges\n' : '';
-  return output(bridges.map(bridgeJson), values, (v) => (v.length === 0 ? none : bridgeTable(v, details)));
+  return output(bridges.map((b) => bridgeJson(b, guards)), values, (v) => (v.length === 0 ? none : bridgeTable(v, details)));
 }
 
 /**
@@ -123,12 +155,16 @@ const showCommand: Command = {
   -p, --pretty   with --json: indented, over several lines (default: one line, as \`ip -j\`)
   -d, --details  without NAME: as \`qbh bridge list --details\`
 
+Each guarded port shows its guard (as \`qbh bridge list --details\` and \`--json\` do).
+
 Without NAME, every bridge, as \`qbh bridge list\` (\`ip link show\` lists them all too).`,
   async run(argv, io) {
     const { values, args } = parse(argv, { ...JSON_OPTION, details: { type: 'boolean', short: 'd' } }, { required: [], optional: ['NAME'] });
     if (args[0] === undefined) return listOutput(values, io);
     const name = ifname(args[0], 'bridge name');
-    const b = bridgeJson(await fetchBridge(name, `show bridge ${name}`));
+    const action = `show bridge ${name}`;
+    const bridge = await fetchBridge(name, action);
+    const b = bridgeJson(bridge, readGuards(action, bridge.ifindex));
     return output(b, values, (v) => bridgeDetails(v));
   },
 };
@@ -195,7 +231,7 @@ again, addresses it added to an existing one (--exist-ok) are removed again.`,
       }
       throw cannot(`create bridge ${name}`, e);
     }
-    return output(bridgeJson(b), values, () => '');
+    return output(b, values, () => '');
   },
 };
 

@@ -4,7 +4,8 @@
  * making taps itself (CAP_NET_ADMIN: root, or an ambient capability), or asking the qbh daemon —
  * fails only on what that set-up lacks, and warns (exit 0) about what it does not use. Every check
  * is read-only: it looks at files and the process's own credentials, and never creates a link or
- * loads a module. The checks are a list of functions, so new ones slot in as features arrive.
+ * loads a module on the machine (as root, the port guard features are tried in a throwaway network
+ * namespace of their own). The checks are a list of functions, so new ones slot in as features arrive.
  * @module
  */
 import { accessSync, constants, openSync, closeSync, readFileSync, readSync, realpathSync, statSync, type Stats } from 'node:fs';
@@ -18,6 +19,7 @@ import { DaemonUnreachableError, askDaemon, daemonListening } from '../../helper
 import { hasNetAdmin, native } from '../../native.js';
 import { Rtnl } from '../../netlink/rtnl.js';
 import { PACKAGE_ROOT } from '../../root.js';
+import { GUARD_FEATURES, probeGuardFeaturesSync, type GuardFeature } from '../../guard/probe.js';
 import { JSON_OPTION, parse } from '../args.js';
 import { output, type Command } from '../command.js';
 import { UsageError } from '../errors.js';
@@ -463,8 +465,46 @@ const qemuHelper: DoctorCheck = (ctx) => {
   });
 };
 
+/** What each guard feature is needed for (and, for tc's, the kernel option that brings it). */
+const GUARD_FEATURE_NEEDS: Record<GuardFeature, string> = {
+  isolated: 'guard word isolated',
+  locked: 'guard words mac=… and mac=sticky',
+  mab: 'guard word mac=sticky',
+  'sticky FDB': 'guard words mac=… and mac=sticky',
+  clsact: 'every guard word but isolated and mac=sticky (CONFIG_NET_SCH_INGRESS)',
+  cls_bpf: 'every guard word but isolated and mac=sticky (CONFIG_NET_CLS_BPF)',
+};
+
+/**
+ * Which port-guard features this kernel has: tried for real in a throwaway network namespace
+ * (src/guard/probe.ts), which only root can make; nothing outside it is touched. A missing
+ * feature is a warning: a guard that needs it is refused (no tap), never applied in part.
+ */
+const guardFeatures: DoctorCheck = () => {
+  const check = 'guard-features';
+  if (process.getuid?.() !== 0) {
+    return { check, ok: true, summary: 'port guard features: not probed (the probe runs in a throwaway network namespace, which needs root: sudo qbh doctor)' };
+  }
+  let found;
+  try {
+    found = probeGuardFeaturesSync();
+  } catch (e) {
+    return { check, ok: true, warn: true, summary: `port guard features: could not probe: ${(e as Error).message}` };
+  }
+  const missing = found.filter((f) => !f.ok);
+  if (missing.length === 0) return { check, ok: true, summary: `port guard features: ${GUARD_FEATURES.join(', ')} (probed in a throwaway network namespace)` };
+  const have = found.filter((f) => f.ok).map((f) => f.feature);
+  return {
+    check,
+    ok: true,
+    warn: true,
+    summary: `port guard features: missing ${missing.map((f) => `${f.feature} (${f.why ?? 'not in effect'})`).join(', ')}; present: ${have.join(', ') || 'none'}`,
+    fix: `a newer kernel, or one built with what is missing: until then a guard using ${missing.map((f) => GUARD_FEATURE_NEEDS[f.feature]).join('; ')} is refused (no tap is handed out)`,
+  };
+};
+
 /** Every check, in the order printed. Add a function here to add a check. */
-export const DOCTOR_CHECKS: DoctorCheck[] = [bridgeSupport, tunSupport, tunDevice, aclFile, helperCapability, daemonCheck, qemuHelper];
+export const DOCTOR_CHECKS: DoctorCheck[] = [bridgeSupport, tunSupport, tunDevice, aclFile, helperCapability, daemonCheck, qemuHelper, guardFeatures];
 
 /** Runs the checks; a check that throws is reported as failed, never aborts the others. */
 export function runDoctor(ctx: DoctorContext, checks: DoctorCheck[] = DOCTOR_CHECKS): CheckResult[] {
@@ -501,7 +541,7 @@ function renderReport(results: CheckResult[], io: CliIo): string {
 
 const doctorCommand: Command = {
   name: 'doctor',
-  summary: 'Check this machine is set up for the bridge helper: kernel, /dev/net/tun, ACL, capabilities, qbh daemon, QEMU.',
+  summary: 'Check this machine is set up for the bridge helper: kernel, /dev/net/tun, ACL, capabilities, qbh daemon, QEMU, port guard features.',
   usage: 'qbh doctor [--for helper|api] [--acl FILE] [--tun PATH] [--helper PATH]... [--daemon-socket PATH] [--json]',
   options: `  --for helper    the set-up to check (the default): QEMU's bridge helper, making taps
                   itself (CAP_NET_ADMIN) or asking the qbh daemon
@@ -519,8 +559,10 @@ const doctorCommand: Command = {
 
 It checks what the set-up in use needs: the helper making taps itself (CAP_NET_ADMIN) or asking
 the qbh daemon. ✗ is something it lacks; ! (a warning) something it does not use, or worth
-knowing. Every check only reads: nothing is created, loaded or changed. Exit status 0 when
-nothing failed (warnings included), 1 otherwise.`,
+knowing. Every check only reads: nothing is created, loaded or changed, except that as root the
+port guard features (isolated, locked, mab, sticky FDB, clsact, cls_bpf) are tried in a throwaway
+network namespace that vanishes with the probe. Exit status 0 when nothing failed (warnings
+included), 1 otherwise.`,
   async run(argv, io) {
     const { values } = parse(
       argv,

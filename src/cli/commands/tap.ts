@@ -7,6 +7,11 @@
 import { getLink, listLinks, NoSuchDeviceError, type Link } from '../../index.js';
 import { closeTap, deleteTap, openTap, MAX_TAP_QUEUES, type OpenTapOptions } from '../../tun/index.js';
 import { readUserDb } from '../../acl/index.js';
+import { DAEMON_SOCKET } from '../../attach/protocol.js';
+import { parseGuard, type PortGuard } from '../../guard/policy.js';
+import { askDaemon, daemonListening, DaemonUnreachableError } from '../../helper/daemon-client.js';
+import { native } from '../../native.js';
+import { InvalidArgumentError } from '../../errors.js';
 import { ifname, integer, JSON_OPTION, parse } from '../args.js';
 import { output, type Command } from '../command.js';
 import { cannot, CliError, UsageError } from '../errors.js';
@@ -94,13 +99,48 @@ function principal(text: string, kind: 'user' | 'group'): number {
   return id;
 }
 
+/**
+ * Whether qbhd answers at `path`: it runs the pinner that makes a sticky guard's MACs static
+ * (a socket file alone may be left from a daemon that died).
+ */
+function qbhdAnswers(path: string): boolean {
+  if (!daemonListening(path)) return false;
+  try {
+    const { reply, fds } = askDaemon({ op: 'check', bridge: null }, { path, timeoutMs: QBHD_CHECK_TIMEOUT_MS });
+    for (const fd of fds) native.close(fd);
+    return reply.ok;
+  } catch (e) {
+    if (e instanceof DaemonUnreachableError) return false;
+    throw e;
+  }
+}
+
+/** How long `tap create --guard mac=sticky` waits for qbhd's answer: it answers a check in milliseconds. */
+const QBHD_CHECK_TIMEOUT_MS = 5000;
+
+/** The guard of `--guard WORDS` (repeatable, words joined), or a usage error naming the word. */
+function guardOption(texts: string[]): PortGuard {
+  try {
+    return parseGuard(texts.join(' '), 'tap create');
+  } catch (e) {
+    if (e instanceof InvalidArgumentError) throw new UsageError(e.problem);
+    throw e;
+  }
+}
 
 const createCommand: Command = {
   name: 'tap create',
   summary: 'Create a persistent tap, optionally attached to a bridge (for scripts; remove with `qbh tap delete`).',
-  usage: 'qbh tap create NAME [--bridge B] [--owner U] [--group G] [--queues N] [--vnet-hdr] [-j|--json] [-p|--pretty]',
+  usage: 'qbh tap create NAME [--bridge B [--guard WORDS]... [--daemon-socket PATH]] [--owner U] [--group G] [--queues N] [--vnet-hdr] [-j|--json] [-p|--pretty]',
   options: `  --bridge B    attach it to bridge B (it takes B's MTU and an fe:… MAC, and comes up;
                 without --bridge it stays down, as with \`ip tuntap add\`)
+  --guard WORDS a port guard, in the words of a bridge.conf guard line (repeatable; the
+                words add up): isolated, mac=MAC[,MAC…] or mac=sticky[:N], ip=PREFIX[,…],
+                server-guard, bpdu-guard, ethertypes=…, strict. Applied while the tap is
+                down, before its first frame; if any part cannot be, no tap is left.
+                mac=sticky needs qbhd running (it pins the guest's MACs)
+  --daemon-socket PATH
+                with --guard mac=sticky: where qbhd answers (default ${DAEMON_SOCKET})
   --owner U     user (name or uid) allowed to open it without CAP_NET_ADMIN
   --group G     group (name or gid) allowed to open it
   --queues N    a multiqueue tap with N queues (1-${MAX_TAP_QUEUES})
@@ -120,12 +160,23 @@ printed.`,
         group: { type: 'string' },
         queues: { type: 'string' },
         'vnet-hdr': { type: 'boolean' },
+        guard: { type: 'string', multiple: true },
+        'daemon-socket': { type: 'string' },
       },
       { required: ['NAME'] },
     );
     const name = ifname(args[0]!, 'tap name');
     const opts: OpenTapOptions = { name, persist: true, vnetHdr: values['vnet-hdr'] === true, up: values.bridge !== undefined };
     if (values.bridge !== undefined) opts.bridge = ifname(values.bridge, 'bridge name');
+    if (values.guard !== undefined) {
+      if (values.bridge === undefined) throw new UsageError('--guard needs --bridge: a guard is set on a bridge port');
+      const guard = guardOption(values.guard);
+      const socket = values['daemon-socket'] ?? DAEMON_SOCKET;
+      if (guard.mac === 'sticky' && !qbhdAnswers(socket)) {
+        throw new CliError(`cannot create tap ${name}: guard mac=sticky needs qbhd running (it pins the guest's MACs), and none answers at ${socket}; start it (sudo systemctl enable --now qbhd.socket) or list the MACs (mac=52:54:00:12:34:56)`);
+      }
+      opts.guard = guard;
+    }
     if (values.owner !== undefined) opts.owner = principal(values.owner, 'user');
     if (values.group !== undefined) opts.group = principal(values.group, 'group');
     if (values.queues !== undefined) opts.queues = integer(values.queues, 'number of queues', 1, MAX_TAP_QUEUES);
