@@ -103,6 +103,20 @@ t.test('a MAC list: static sticky FDB entries, locked port without learning; a M
   t.same(others(), before, 'the refused tap is gone, with everything the guard had made');
 });
 
+t.test('a listed MAC the bridge merely learned on another port (one frame, perhaps spoofed) is taken; a static one is not', async (t) => {
+  const mac = '52:54:00:aa:bb:cc';
+  const other = await openTap({ bridge: 'gbr0', name: 'up0' });
+  t.teardown(() => closeTap(other));
+  sh('bridge', 'fdb', 'add', mac, 'dev', 'up0', 'master', 'dynamic');
+  const tap = await openTap({ bridge: 'gbr0', guard: { mac: [mac] } });
+  t.teardown(() => closeTap(tap));
+  t.ok(fdb(tap.name).some((e) => e.mac === mac && e.state === 'static'), 'pinned to the guarded tap');
+  t.notOk(fdb('up0').some((e) => e.mac === mac), 'no longer on the other port');
+  const mac2 = '52:54:00:aa:bb:cd';
+  sh('bridge', 'fdb', 'add', mac2, 'dev', 'up0', 'master', 'static');
+  await t.rejects(openTap({ bridge: 'gbr0', guard: { mac: [mac2] } }), { name: 'TapError', message: /pinning 52:54:00:aa:bb:cd: File exists/ }, 'a static entry elsewhere is someone else\'s');
+});
+
 t.test('openTaps with a guard: every tap guarded; a guard without a bridge is bad input', async (t) => {
   const taps: Tap[] = await openTaps(5, { bridge: 'gbr0', guard: parseGuard('isolated server-guard') });
   t.teardown(() => destroyTaps(taps));

@@ -36,7 +36,7 @@ import {
 import { addonTransport, concatBytes, dumpSync, eachAttr, exchangeBatchSync, exchangeSync, le, nlNested, nlString, nlU8, requestMessage, type Transport } from '../netlink/wire.js';
 import { EEXIST, EIO, QbhError, type ErrnoCode } from '../errors.js';
 import { compileGuard } from './bpf.js';
-import { addFdbRequest } from './fdb.js';
+import { addFdbRequest, addFdbSync, fdbDumpSync } from './fdb.js';
 import { formatGuard, isGuarded, needsFilter, readGuardWords, type PortGuard } from './policy.js';
 import { GUARD_BLOCK_BASE, GUARD_BLOCK_PROBES, blockHolds, bpfFilterRequest, clsactRequest, deleteClsactSync, guardBlockIndex } from './tc.js';
 
@@ -185,6 +185,8 @@ export function addressesSync(fd: number, ifindex: number, t: Transport = addonT
 interface GuardRequest {
   part: string;
   request: Uint8Array;
+  /** For a pin: the MAC. */
+  mac?: string;
 }
 
 /** The requests that set `g`'s alias, port flags and pinned MACs on `port`, in order. */
@@ -193,7 +195,7 @@ function guardRequests(port: GuardedPort, g: PortGuard): GuardRequest[] {
   const flags = guardPortFlags(g);
   if (flags.length > 0) out.push({ part: 'port flags', request: portFlagsRequest(port.ifindex, flags) });
   if (Array.isArray(g.mac)) {
-    for (const mac of g.mac as readonly string[]) out.push({ part: `pinning ${mac}`, request: addFdbRequest({ ifindex: port.ifindex, mac, sticky: true }) });
+    for (const mac of g.mac as readonly string[]) out.push({ part: `pinning ${mac}`, request: addFdbRequest({ ifindex: port.ifindex, mac, sticky: true }), mac });
   }
   return out;
 }
@@ -233,16 +235,40 @@ export function applyGuardsSync(fd: number, ports: readonly GuardedPort[], g: Po
   }
   const owners: { port: GuardedPort; part: string }[] = [];
   const requests: Uint8Array[] = [];
+  /** Which requests pin a MAC (by index), and the MAC. */
+  const pins = new Map<number, string>();
   for (const port of ports) {
     for (const r of guardRequests(port, g)) {
+      if (r.mac !== undefined) pins.set(requests.length, r.mac);
       owners.push({ port, part: r.part });
       requests.push(r.request);
     }
   }
   const errors = exchangeBatchSync(fd, requests, owners.map((o) => ({ op: 'applyGuard', target: o.port.name })), t);
-  const i = errors.findIndex((e) => e !== undefined);
-  if (i >= 0) throw new GuardError(owners[i]!.part, errors[i], owners[i]!.port);
+  errors.forEach((e, i) => {
+    if (e === undefined) return;
+    const { port, part } = owners[i]!;
+    const mac = pins.get(i);
+    if (mac === undefined || e.errno !== EEXIST || !takeLearnedMac(fd, port, mac, t)) throw new GuardError(part, e, port);
+  });
   if (program !== null) bindFilter(fd, ports, program, t);
+}
+
+/**
+ * A MAC root pinned to `port` that the bridge already knows: if every entry for it is one the bridge
+ * learned (dynamic, or locked by MAB) — a frame from an unguarded port, perhaps spoofed to deny the
+ * guest its tap — the pin replaces it; if any is static (another port's pin, a local address), the
+ * MAC is someone else's and nothing is taken. Returns whether the MAC is now pinned to `port`.
+ */
+function takeLearnedMac(fd: number, port: GuardedPort, mac: string, t: Transport): boolean {
+  const held = fdbDumpSync(fd, { bridge: port.bridge.ifindex }, t).filter((e) => e.mac === mac);
+  if (held.some((e) => e.static || e.permanent)) return false;
+  try {
+    addFdbSync(fd, { ifindex: port.ifindex, mac, sticky: true, replace: true }, t);
+  } catch (e) {
+    throw new GuardError(`pinning ${mac}`, e, port);
+  }
+  return true;
 }
 
 /**

@@ -33,6 +33,10 @@ const ALU_AND_K = 0x54;
 const ALU_ADD_K = 0x04;
 const ALU_SUB_K = 0x14;
 const ALU_LSH_K = 0x64;
+const ALU_ADD_X = 0x0c;
+/** M[k] = A, and A = M[k] (the scratch memory). */
+const MEM_ST = 0x02;
+const LD_MEM = 0x60;
 const JMP_JA = 0x05;
 const JMP_JEQ_K = 0x15;
 const JMP_JGE_K = 0x35;
@@ -59,6 +63,8 @@ const IPV6_HOPOPTS = 0;
 const IPV6_ROUTING = 43;
 const IPV6_FRAGMENT = 44;
 const IPV6_DSTOPTS = 60;
+/** How many IPv6 extension headers the filter walks before the upper-layer header; more are dropped. */
+const IPV6_MAX_EXT = 4;
 const DHCP_SERVER_PORT = 67;
 const DHCP_CLIENT_PORT = 68;
 const DHCPV6_SERVER_PORT = 547;
@@ -212,9 +218,10 @@ const LINK_LOCAL: PrefixWords = { words: [{ value: 0xfe800000, mask: 0xffc00000 
  *   ICMPv6 only), and neighbour advertisements for a target outside them; `options.exclude` (the
  *   bridge's own addresses) is refused in each of these places even inside the prefixes;
  * - `serverGuard`: drops DHCPv4 server messages (UDP from port 67), DHCPv6 server and relay messages
- *   (UDP from 547), router advertisements and redirects (ICMPv6 134, 137; ICMPv4 5, 9), also behind an
- *   IPv6 hop-by-hop header or in a first fragment; chained IPv6 extension headers are dropped, as is a
- *   first fragment too short to show its upper-layer header (RA guard evasion, RFC 7113).
+ *   (UDP from 547), router advertisements and redirects (ICMPv6 134, 137; ICMPv4 5, 9), also behind
+ *   up to four IPv6 extension headers (hop-by-hop, routing, destination options, fragment) or in a
+ *   first fragment; a longer chain is dropped, as is a first fragment too short to show its
+ *   upper-layer header (RA guard evasion, RFC 7113).
  */
 /** Options of {@link compileGuard}. */
 export interface CompileOptions {
@@ -352,25 +359,27 @@ export function compileGuard(g: PortGuard, options: CompileOptions = {}): Uint8A
       p.op(LD_B_ABS, IP6_NEXT).goIf(JMP_JEQ_K, IPPROTO_ICMPV6, srcOk).goUnless(JMP_JEQ_K, IPV6_HOPOPTS, DROP);
       p.label(srcOk);
     }
-    // Find the upper-layer header: X = its offset, A = its protocol.
+    // Find the upper-layer header: X = its offset, A = its protocol. Up to IPV6_MAX_EXT extension
+    // headers are walked (classic BPF has no loops: unrolled); a longer chain is dropped.
     const l4 = p.fresh('l4');
-    const hop = p.fresh('hop');
-    const frag = p.fresh('frag');
-    p.op(LD_B_ABS, IP6_NEXT);
-    p.goIf(JMP_JEQ_K, IPV6_HOPOPTS, hop).goIf(JMP_JEQ_K, IPV6_FRAGMENT, frag);
-    p.op(LDX_IMM, IP6_PAYLOAD).ja(l4);
-    // Hop-by-hop: 8 × (1 + its length byte) long; then no further extension header.
-    p.label(hop).need(IP6_PAYLOAD + 2, DROP);
-    p.op(LD_B_ABS, IP6_PAYLOAD + 1).op(ALU_ADD_K, 1).op(ALU_LSH_K, 3).op(ALU_ADD_K, IP6_PAYLOAD).op(MISC_TAX);
-    p.op(LD_B_ABS, IP6_PAYLOAD);
+    p.op(LDX_IMM, IP6_PAYLOAD).op(LD_B_ABS, IP6_NEXT);
+    for (let i = 0; i < IPV6_MAX_EXT; i++) {
+      const ext = p.fresh('ext');
+      const frag = p.fresh('frag');
+      p.goIf(JMP_JEQ_K, IPV6_HOPOPTS, ext).goIf(JMP_JEQ_K, IPV6_ROUTING, ext).goIf(JMP_JEQ_K, IPV6_DSTOPTS, ext);
+      p.goIf(JMP_JEQ_K, IPV6_FRAGMENT, frag).ja(l4);
+      // Hop-by-hop, routing, destination options: next header at +0, 8 × (1 + the byte at +1) long.
+      const next = p.fresh('next');
+      p.label(ext).op(LD_W_LEN).op(ALU_SUB_K, 1).goUnless(JMP_JGT_X, 0, DROP);
+      p.op(LD_B_IND, 0).op(MEM_ST, 0);
+      p.op(LD_B_IND, 1).op(ALU_ADD_K, 1).op(ALU_LSH_K, 3).op(ALU_ADD_X).op(MISC_TAX).op(LD_MEM, 0).ja(next);
+      // Fragment: 8 bytes; a later fragment passes (see IPv4), the first is judged by what it carries.
+      p.label(frag).op(LD_W_LEN).op(ALU_SUB_K, 7).goUnless(JMP_JGT_X, 0, DROP);
+      p.op(LD_H_IND, 2).goIf(JMP_JSET_K, 0xfff8, PASS);
+      p.op(LD_B_IND, 0).op(MEM_ST, 0).op(MISC_TXA).op(ALU_ADD_K, 8).op(MISC_TAX).op(LD_MEM, 0);
+      p.label(next);
+    }
     for (const t of [IPV6_HOPOPTS, IPV6_ROUTING, IPV6_FRAGMENT, IPV6_DSTOPTS]) p.goIf(JMP_JEQ_K, t, DROP);
-    p.ja(l4);
-    // Fragment: a later one passes (see IPv4); the first is judged by what it carries.
-    p.label(frag).need(IP6_PAYLOAD + 8, DROP);
-    p.op(LD_H_ABS, IP6_PAYLOAD + 2).goIf(JMP_JSET_K, 0xfff8, PASS);
-    p.op(LD_B_ABS, IP6_PAYLOAD);
-    for (const t of [IPV6_HOPOPTS, IPV6_ROUTING, IPV6_FRAGMENT, IPV6_DSTOPTS]) p.goIf(JMP_JEQ_K, t, DROP);
-    p.op(LDX_IMM, IP6_PAYLOAD + 8);
     p.label(l4);
     const icmp6 = p.fresh('icmp6');
     const udp6 = p.fresh('udp6');
