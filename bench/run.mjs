@@ -265,6 +265,17 @@ function makeTaps(prefix, n, { bridge, group = 7, chunk = 5000 } = {}) {
   }
 }
 sh('ip', 'link', 'set', 'lo', 'up');
+// CPU time (user + sys, ms), which the other engineers' load on this machine does not inflate as it does
+// wall time: this process's from process.cpuUsage(), a waited-for child's from the cutime + cstime of
+// /proc/self/stat (clock ticks of 10 ms). Kernel work the calls leave to kworkers is in neither.
+const cpuSelf = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+const cpuChildren = () => {
+  const f = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ');
+  return (Number(f[13]) + Number(f[14])) * 10;
+};
 
 // The port guard the guard suites measure (issue 23): every part but sticky pinning, whose cost is the same less one
 // FDB message. A MAC list pins its MAC on one port of a bridge only (a second port claiming it is
@@ -395,17 +406,6 @@ print((time.perf_counter() - t0) * 1000)
   const IFF_VNET_HDR = 0x4000;
   const TUNSETIFF = 0x400454ca;
   const r = { qNamed: [], bNamed: [], ipNamed: [], qAuto: [], bAuto: [], ipAuto: [], held: [], py: [], destroy: [], ipDel: [], heldDel: [], bNamedCpu: [], ipNamedCpu: [], bAutoCpu: [], ipAutoCpu: [], heldCpu: [] };
-  // CPU time (user + sys, ms), which the other engineers' load on this machine does not inflate as it does
-  // wall time: this process's from process.cpuUsage(), a waited-for child's from the cutime + cstime of
-  // /proc/self/stat (clock ticks of 10 ms). Kernel work the calls leave to kworkers is in neither.
-  const cpuSelf = () => {
-    const u = process.cpuUsage();
-    return (u.user + u.system) / 1000;
-  };
-  const cpuChildren = () => {
-    const f = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ');
-    return (Number(f[13]) + Number(f[14])) * 10;
-  };
   for (let run = 0; run < RUNS; run++) {
     // openTap, named, as QEMU uses taps: non-persistent, fds held.
     let held = [];
@@ -637,15 +637,6 @@ async function suiteGuard() {
   const { parseGuard } = await import('../dist/index.js');
   const guardOf = (i) => parseGuard(wordsFor(macOf(i)));
   const sticky = parseGuard(`isolated mac=sticky:1 ${REST}`);
-  const cpuSelf = () => {
-    const u = process.cpuUsage();
-    return (u.user + u.system) / 1000;
-  };
-  /** CPU ms of the waited-for children (cutime + cstime of /proc/self/stat, 10 ms ticks). */
-  const cpuChildren = () => {
-    const f = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ');
-    return (Number(f[13]) + Number(f[14])) * 10;
-  };
   sh('mount', '-t', 'tmpfs', 'qbh-bench-run', '/run');
   for (const br of ['br0', 'br1']) {
     sh('ip', 'link', 'add', br, 'type', 'bridge');
