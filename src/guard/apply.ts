@@ -163,7 +163,11 @@ export class GuardError extends QbhError {
 export function addressesSync(fd: number, ifindex: number, t: Transport = addonTransport): Uint8Array[] {
   const out: Uint8Array[] = [];
   const seen = new Set<string>();
-  for (const m of dumpSync(fd, requestMessage(RTM_GETADDR, NLM_F_DUMP, new Uint8Array(IFADDRMSG_LEN)), { op: 'getAddresses', target: String(ifindex) }, t)) {
+  // With strict checking (qbh's sockets), the kernel dumps only this link's addresses: the request
+  // costs the same on a machine with thousands. The check below keeps a lax socket correct.
+  const head = new Uint8Array(IFADDRMSG_LEN);
+  le(head).setUint32(4, ifindex, true);
+  for (const m of dumpSync(fd, requestMessage(RTM_GETADDR, NLM_F_DUMP, head), { op: 'getAddresses', target: String(ifindex) }, t)) {
     if (m.type !== RTM_NEWADDR || m.payload.length < IFADDRMSG_LEN) continue;
     const p = m.payload;
     if (le(p).getUint32(4, true) !== ifindex) continue;
